@@ -1,0 +1,69 @@
+//! The only code in safex that turns archive bytes into files.
+//!
+//! Archives reach this module already verified against their expected hash
+//! (DESIGN.md §5), but a verified archive is only an archive its author meant
+//! to publish: the author may be the attacker. So every entry is checked before
+//! a byte of it is written, and anything unsafe *refuses the whole archive*
+//! with [`Kind::Unsafe`](crate::error::Kind::Unsafe). Nothing is skipped with a
+//! warning: a package whose files were silently dropped could run with a
+//! different meaning than the one that was reviewed and pinned. The caller
+//! unpacks into a fresh private directory and deletes it on refusal.
+
+pub mod tar;
+
+/// Ceilings on what one archive may unpack to. Past any of them the archive
+/// is refused as a decompression bomb.
+///
+/// Why these numbers (the defaults):
+///
+/// - `max_total_bytes`, 1 GiB: the largest real npm packages (prebuilt native
+///   binaries, bundled toolchains) unpack to a few hundred MiB. A bomb must not
+///   be able to fill the disk that holds the cache; cargo caps crates for the
+///   same reason after CVE-2022-36114
+///   (<https://github.com/rust-lang/cargo/security/advisories/GHSA-2hvr-h6gw-qrxp>).
+/// - `max_entries`, 100 000: big packages ship tens of thousands of files;
+///   more than this is an attempt to exhaust inodes or our own bookkeeping.
+/// - `max_file_bytes`, 512 MiB: one prebuilt binary or wasm blob, with room.
+/// - `max_ratio`, 100, once more than `ratio_floor_bytes` (32 MiB) has been
+///   written: source code and JSON compress 4 to 15 times, and deflate cannot
+///   exceed about 1032 to 1, so only padding and zeros reach 100. The floor lets
+///   small, very compressible packages (a fixture of repeated text) through;
+///   above it a ratio bomb is stopped at a few dozen MiB, long before the
+///   absolute caps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Most bytes all files together may unpack to.
+    pub max_total_bytes: u64,
+    /// Most entries (files, directories, headers) an archive may hold.
+    pub max_entries: u64,
+    /// Most bytes a single file may unpack to.
+    pub max_file_bytes: u64,
+    /// Most bytes written per compressed byte, once past `ratio_floor_bytes`.
+    pub max_ratio: u64,
+    /// Bytes that may always be written before `max_ratio` applies.
+    pub ratio_floor_bytes: u64,
+}
+
+const MIB: u64 = 1024 * 1024;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_total_bytes: 1024 * MIB,
+            max_entries: 100_000,
+            max_file_bytes: 512 * MIB,
+            max_ratio: 100,
+            ratio_floor_bytes: 32 * MIB,
+        }
+    }
+}
+
+impl Limits {
+    /// Most bytes an archive of `compressed` bytes may expand to under the
+    /// ratio rule: "more than the floor *and* more than ratio × compressed" is
+    /// refused, so the cap is the larger of the two.
+    pub fn ratio_cap(&self, compressed: u64) -> u64 {
+        self.ratio_floor_bytes
+            .max(self.max_ratio.saturating_mul(compressed))
+    }
+}

@@ -1,0 +1,194 @@
+//! Command line: clap for safex's own commands; a hand-written parser for the
+//! `npx` argument forms, because everything after the package spec belongs to
+//! the launched program verbatim, and an option safex does not know must be a
+//! clear error rather than a package name.
+
+use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "safex",
+    version,
+    about = "Launch pinned npm packages safely: exact versions, verified hashes, no install scripts",
+    after_help = "Examples:\n  safex npx @modelcontextprotocol/server-memory@2025.11.25\n  safex lock npx cowsay@1.6.0\n  safex cache verify"
+)]
+pub struct Cli {
+    /// Say nothing but errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a pinned npm package, as `npx` would (without install scripts).
+    #[command(disable_help_flag = true)]
+    Npx {
+        /// npx options, the package spec, then the program's arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<OsString>,
+    },
+    /// Resolve, fetch, verify and record a package in the lockfile; print its tree.
+    Lock {
+        #[command(subcommand)]
+        tool: LockTool,
+    },
+    /// Inspect or maintain the cache.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LockTool {
+    /// Lock an npm package: `safex lock npx <name>@<version>`.
+    #[command(disable_help_flag = true)]
+    Npx {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<OsString>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// Print the cache root.
+    Dir,
+    /// Remove everything safex cached.
+    Clean,
+    /// Re-hash every cached archive against the lockfile.
+    Verify,
+}
+
+/// `safex npx ...` after parsing: the options npx users put in MCP configs.
+#[derive(Debug, Default, PartialEq)]
+pub struct NpxArgs {
+    /// `-p/--package` specs; when present the first positional is a command.
+    pub packages: Vec<String>,
+    /// The package spec (no `-p`) or the command name (with `-p`).
+    pub target: String,
+    /// Passed to the program verbatim.
+    pub program_args: Vec<OsString>,
+    pub registry: Option<String>,
+    pub offline: bool,
+}
+
+pub const NPX_USAGE: &str = "usage: safex npx [-y] [--registry URL] [--offline] <name>@<exact-version> [ARGS...]\n       safex npx [-y] -p <name>@<exact-version> [-p ...] <command> [ARGS...]";
+
+/// Parse npx's argument forms. Options come first; the first non-option (or
+/// whatever follows `--`) is the spec or command; the rest is the program's.
+pub fn parse_npx(args: &[OsString]) -> Result<NpxArgs> {
+    let mut out = NpxArgs::default();
+    let mut i = 0;
+    let value = |i: &mut usize, name: &str| -> Result<String> {
+        *i += 1;
+        args.get(*i)
+            .and_then(|v| v.to_str())
+            .map(str::to_owned)
+            .ok_or_else(|| Error::usage(format!("`{name}` needs a value")).with_hint(NPX_USAGE))
+    };
+    while i < args.len() {
+        let Some(arg) = args[i].to_str() else {
+            return Err(Error::usage(format!(
+                "argument `{}` is not valid UTF-8",
+                args[i].to_string_lossy()
+            )));
+        };
+        if arg == "--" {
+            i += 1;
+            break;
+        }
+        if !arg.starts_with('-') || arg == "-" {
+            break;
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
+            _ => (arg, None),
+        };
+        match flag {
+            "-y" | "--yes" => {}
+            "--offline" | "--prefer-offline" => out.offline = true,
+            "-p" | "--package" => {
+                let v = match inline {
+                    Some(v) => v,
+                    None => value(&mut i, flag)?,
+                };
+                out.packages.push(v);
+            }
+            "--registry" => {
+                let v = match inline {
+                    Some(v) => v,
+                    None => value(&mut i, flag)?,
+                };
+                out.registry = Some(v);
+            }
+            "-c" | "--call" => {
+                return Err(Error::usage(format!(
+                    "`{flag}` runs a shell string, which safex does not do"
+                ))
+                .with_hint("name the package and its arguments instead: `safex npx <name>@<version> [ARGS...]`"));
+            }
+            "-h" | "--help" => {
+                return Err(Error::usage("help requested").with_hint(NPX_USAGE));
+            }
+            _ => {
+                return Err(Error::usage(format!("unsupported npx option `{flag}`"))
+                    .with_hint(format!("safex accepts `-y`, `-p/--package`, `--registry`, `--offline` before the package\n{NPX_USAGE}")));
+            }
+        }
+        i += 1;
+    }
+    let Some(target) = args.get(i) else {
+        return Err(Error::usage("no package given").with_hint(NPX_USAGE));
+    };
+    out.target = target
+        .to_str()
+        .ok_or_else(|| Error::usage("the package spec is not valid UTF-8"))?
+        .to_owned();
+    out.program_args = args[i + 1..].to_vec();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn npx_forms() {
+        let cases: &[(&[&str], &[&str], &str, &[&str], Option<&str>, bool)] = &[
+            (&["a@1.0.0"], &[], "a@1.0.0", &[], None, false),
+            (&["-y", "a@1.0.0", "--help", "x"], &[], "a@1.0.0", &["--help", "x"], None, false),
+            (&["--yes", "--", "a@1.0.0", "-y"], &[], "a@1.0.0", &["-y"], None, false),
+            (&["-p", "a@1.0.0", "cmd", "arg"], &["a@1.0.0"], "cmd", &["arg"], None, false),
+            (&["--package=a@1.0.0", "cmd"], &["a@1.0.0"], "cmd", &[], None, false),
+            (&["--registry", "http://r/", "--offline", "a@1.0.0"], &[], "a@1.0.0", &[], Some("http://r/"), true),
+            (&["--registry=http://r/", "a@1.0.0", "--registry", "z"], &[], "a@1.0.0", &["--registry", "z"], Some("http://r/"), false),
+        ];
+        for (input, pkgs, target, rest, reg, offline) in cases {
+            let got = parse_npx(&os(input)).unwrap();
+            assert_eq!(got.packages, pkgs.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "{input:?}");
+            assert_eq!(got.target, *target, "{input:?}");
+            assert_eq!(got.program_args, os(rest), "{input:?}");
+            assert_eq!(got.registry.as_deref(), *reg, "{input:?}");
+            assert_eq!(got.offline, *offline, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn npx_refusals() {
+        for input in [&["--bogus", "a@1.0.0"][..], &["-c", "echo hi"], &[], &["-y"], &["-p"]] {
+            let err = parse_npx(&os(input)).unwrap_err();
+            assert_eq!(err.kind, crate::error::Kind::Usage, "{input:?}");
+        }
+        let err = parse_npx(&os(&["--bogus", "a@1.0.0"])).unwrap_err();
+        assert!(err.message.contains("`--bogus`"), "{}", err.message);
+    }
+}

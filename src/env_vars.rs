@@ -1,0 +1,45 @@
+//! Every environment variable safex reads, in one place.
+//!
+//! safex's own variables start with `SAFEX_`; the others belong to the npm and
+//! TLS ecosystems and are honoured so that safex is a drop-in for `npx`.
+
+/// npm registry base URL; overrides the user config file and `.npmrc`.
+pub const SAFEX_NPM_REGISTRY: &str = "SAFEX_NPM_REGISTRY";
+/// Python simple-index base URL (PEP 503 / PEP 691). Reserved for `safex uvx`.
+pub const SAFEX_PYPI_INDEX: &str = "SAFEX_PYPI_INDEX";
+/// Cache root; safex writes only below `<root>/v1/`.
+pub const SAFEX_CACHE_DIR: &str = "SAFEX_CACHE_DIR";
+/// User config file (TOML).
+pub const SAFEX_CONFIG: &str = "SAFEX_CONFIG";
+/// Lockfile to read and, in `tofu` mode, to write.
+pub const SAFEX_LOCKFILE: &str = "SAFEX_LOCKFILE";
+/// `1`/`true`: never touch the network; launch only what is cached.
+pub const SAFEX_OFFLINE: &str = "SAFEX_OFFLINE";
+/// `tofu` (record on first launch) or `frozen` (refuse roots not in the lock).
+pub const SAFEX_LOCK_MODE: &str = "SAFEX_LOCK_MODE";
+/// Path of the `node` executable; default: `node` on `PATH`.
+pub const SAFEX_NODE: &str = "SAFEX_NODE";
+/// Extra CA certificates (PEM) added to the system trust store.
+pub const SAFEX_CA_FILE: &str = "SAFEX_CA_FILE";
+
+/// npm's own: the registry (`npm_config_registry`, either case).
+pub const NPM_CONFIG_REGISTRY: [&str; 2] = ["npm_config_registry", "NPM_CONFIG_REGISTRY"];
+/// npm's own: the user `.npmrc` location (default `~/.npmrc`).
+pub const NPM_CONFIG_USERCONFIG: [&str; 2] = ["npm_config_userconfig", "NPM_CONFIG_USERCONFIG"];
+/// Extra CA bundles honoured as npm and OpenSSL-based tools do.
+pub const EXTRA_CA_VARS: [&str; 2] = ["NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE"];
+
+/// Read a variable, treating an empty value as unset.
+pub fn get(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The first of several spellings that is set.
+pub fn get_any(names: &[&str]) -> Option<String> {
+    names.iter().find_map(|n| get(n))
+}
+
+/// A boolean variable: `1`, `true`, `yes` (any case) are true.
+pub fn flag(name: &str) -> bool {
+    get(name).is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+}

@@ -1,0 +1,207 @@
+//! Assembling a tree's `node_modules` in a private staging directory: each
+//! placed package is fetched (verified), unpacked at its place, inspected;
+//! then the whole directory is renamed into the cache under the tree's
+//! digest, with a marker that the warm path reads.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinSet;
+
+use crate::archive::{self, Limits};
+use crate::cache::ENV_MARKER;
+
+use crate::error::{Error, Result};
+use crate::fetch::Fetcher;
+use crate::inspect::{self, Inspection};
+use crate::integrity::Integrity;
+use crate::resolve::npm::Placed;
+use crate::spec::NpmName;
+
+/// What a finished environment holds, written last before the rename.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EnvMarker {
+    pub digest: String,
+    /// Top-level packages (the roots) with their bins.
+    pub roots: Vec<RootBins>,
+    /// `name@version` → install-time code that npm would have run.
+    #[serde(default)]
+    pub skipped_install_code: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RootBins {
+    pub name: String,
+    pub version: String,
+    pub path: String,
+    pub bins: BTreeMap<String, String>,
+    #[serde(default)]
+    pub engines_node: Option<String>,
+}
+
+impl EnvMarker {
+    pub fn read(env_dir: &Path) -> Option<EnvMarker> {
+        let bytes = std::fs::read(env_dir.join(ENV_MARKER)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+/// One package after fetch, verify, unpack and inspection.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    pub path: String,
+    pub name: NpmName,
+    pub version: String,
+    pub integrity: Integrity,
+    pub inspection: Inspection,
+}
+
+/// Check a tree path from the resolver or the lockfile:
+/// `node_modules/<name>(/node_modules/<name>)*`, every name a valid one.
+pub fn check_tree_path(path: &str) -> Result<()> {
+    let bad = || {
+        Error::unsafe_pkg(format!("tree path `{}` is not a `node_modules` path", crate::spec::shown(path)))
+            .with_hint("the lockfile entry is damaged or was edited by hand; remove it and launch again")
+    };
+    let mut rest = path;
+    loop {
+        rest = rest.strip_prefix("node_modules/").ok_or_else(bad)?;
+        let (name, next) = if let Some(stripped) = rest.strip_prefix('@') {
+            let slash = stripped.find('/').ok_or_else(bad)?;
+            let after = &stripped[slash + 1..];
+            let end = after.find('/').map(|i| 1 + slash + 1 + i).unwrap_or(rest.len());
+            (&rest[..end], &rest[end..])
+        } else {
+            let end = rest.find('/').unwrap_or(rest.len());
+            (&rest[..end], &rest[end..])
+        };
+        NpmName::parse_legacy(name).map_err(|_| bad())?;
+        if next.is_empty() {
+            return Ok(());
+        }
+        rest = next.strip_prefix('/').ok_or_else(bad)?;
+    }
+}
+
+/// Fetch, verify, unpack and inspect every package sent on `rx`, in parallel,
+/// into `staging`. Returns when the sender is dropped and all are done; the
+/// first failure cancels the rest.
+pub async fn install_all(
+    fetcher: Arc<Fetcher>,
+    staging: PathBuf,
+    mut rx: UnboundedReceiver<Placed>,
+) -> Result<Vec<Installed>> {
+    let mut tasks: JoinSet<Result<Installed>> = JoinSet::new();
+    let mut done = Vec::new();
+    let mut open = true;
+    while open || !tasks.is_empty() {
+        tokio::select! {
+            msg = rx.recv(), if open => match msg {
+                Some(p) => {
+                    let f = fetcher.clone();
+                    let s = staging.clone();
+                    tasks.spawn(async move { install_one(&f, &s, p).await });
+                }
+                None => open = false,
+            },
+            Some(res) = tasks.join_next(), if !tasks.is_empty() => {
+                match res {
+                    Ok(Ok(i)) => done.push(i),
+                    Ok(Err(e)) => {
+                        tasks.abort_all();
+                        return Err(e);
+                    }
+                    Err(e) => {
+                        tasks.abort_all();
+                        return Err(Error::internal(format!("an install task failed: {e}")));
+                    }
+                }
+            }
+        }
+    }
+    done.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(done)
+}
+
+async fn install_one(fetcher: &Fetcher, staging: &Path, p: Placed) -> Result<Installed> {
+    check_tree_path(&p.path)?;
+    let label = format!("{}@{}", p.name, p.version);
+    let (blob, integrity) = fetcher
+        .npm_tarball(&label, &p.url, &p.registry, &p.expected, p.source)
+        .await?;
+    // Each package unpacks into its own fresh directory; `assemble` moves
+    // them to their places once all are done (parents before children).
+    let dest = unpack_dir(staging, &p.path);
+    let name = p.name.clone();
+    let version = p.version.clone();
+    let inspection = tokio::task::spawn_blocking(move || -> Result<Inspection> {
+        fs_err::create_dir_all(&dest)?;
+        archive::tar::unpack_npm(&blob, &dest, &label, &Limits::default())?;
+        inspect::npm_package(&dest, name.as_str(), &version)
+    })
+    .await
+    .map_err(|e| Error::internal(format!("unpack task failed: {e}")))??;
+    Ok(Installed {
+        path: p.path,
+        name: p.name,
+        version: p.version,
+        integrity,
+        inspection,
+    })
+}
+
+fn unpack_dir(staging: &Path, tree_path: &str) -> PathBuf {
+    staging
+        .join(".unpacked")
+        .join(crate::integrity::sha256_hex(tree_path.as_bytes()))
+}
+
+/// Move every unpacked package to its place in `staging/node_modules`.
+/// `installed` is sorted by path, so a package arrives before the ones
+/// nested in its `node_modules`. A place already taken (a bundled
+/// dependency with the same name) is refused rather than merged.
+pub fn assemble(staging: &Path, installed: &[Installed]) -> Result<()> {
+    for i in installed {
+        let from = unpack_dir(staging, &i.path);
+        let to = staging.join(&i.path);
+        if to.exists() {
+            return Err(Error::unsafe_pkg(format!(
+                "`{}@{}` would go where its parent's tarball already has files (`{}`)",
+                i.name, i.version, i.path
+            ))
+            .with_hint("a bundled dependency collides with a resolved one; please report this package"));
+        }
+        if let Some(parent) = to.parent() {
+            fs_err::create_dir_all(parent)?;
+        }
+        fs_err::rename(&from, &to)?;
+    }
+    fs_err::remove_dir_all(staging.join(".unpacked"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tree_paths() {
+        for (p, ok) in [
+            ("node_modules/a", true),
+            ("node_modules/@s/a", true),
+            ("node_modules/a/node_modules/@s/b", true),
+            ("node_modules/@s/a/node_modules/b", true),
+            ("node_modules/../x", false),
+            ("node_modules/a/../../x", false),
+            ("node_modules/@s/../x", false),
+            ("node_modules/@s", false),
+            ("x/a", false),
+            ("node_modules/a/b", false),
+            ("/node_modules/a", false),
+            ("node_modules/", false),
+        ] {
+            assert_eq!(super::check_tree_path(p).is_ok(), ok, "{p}");
+        }
+    }
+}

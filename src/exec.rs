@@ -1,0 +1,75 @@
+//! Handing over to the program. On Unix safex replaces itself (`exec`), so
+//! the MCP client's signals reach the server and the PID is the server's;
+//! elsewhere it spawns, waits and passes the exit code on. stdout is never
+//! touched: it is the program's (for MCP, it is the protocol).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{Error, Kind, Result};
+
+/// `node` from the setting, else from `PATH`.
+pub fn find_node(configured: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = configured {
+        if p.is_file() {
+            return Ok(p.to_path_buf());
+        }
+        return Err(Error::new(Kind::Runtime, format!("the configured node `{}` does not exist", p.display()))
+            .with_hint(format!("fix `{}` or the `node` setting, or unset it to use `node` from PATH", crate::env_vars::SAFEX_NODE)));
+    }
+    let names: &[&str] = if cfg!(windows) { &["node.exe", "node.cmd"] } else { &["node"] };
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            for n in names {
+                let cand = dir.join(n);
+                if is_executable(&cand) {
+                    return Ok(cand);
+                }
+            }
+        }
+    }
+    Err(Error::new(Kind::Runtime, "`node` was not found on PATH")
+        .with_hint(format!("install Node.js, or set `{}` to the node executable", crate::env_vars::SAFEX_NODE)))
+}
+
+fn is_executable(p: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        p.is_file()
+    }
+}
+
+/// Run `node <script> <args...>`; on Unix this returns only on failure.
+pub fn run_node(node: &Path, script: &Path, args: &[OsString], bin_dir: Option<&Path>) -> Result<i32> {
+    let mut cmd = Command::new(node);
+    cmd.arg(script).args(args);
+    if let Some(bin_dir) = bin_dir {
+        // As npx does: the tree's bins come first on PATH for the program.
+        let mut paths = vec![bin_dir.to_path_buf()];
+        if let Some(p) = std::env::var_os("PATH") {
+            paths.extend(std::env::split_paths(&p));
+        }
+        if let Ok(joined) = std::env::join_paths(paths) {
+            cmd.env("PATH", joined);
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let err = cmd.exec();
+        Err(Error::new(Kind::Runtime, format!("cannot start `{}`: {err}", node.display())))
+    }
+    #[cfg(not(unix))]
+    {
+        let status = cmd
+            .status()
+            .map_err(|e| Error::new(Kind::Runtime, format!("cannot start `{}`: {e}", node.display())))?;
+        Ok(status.code().unwrap_or(1))
+    }
+}

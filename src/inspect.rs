@@ -1,0 +1,201 @@
+//! Looking inside an unpacked package before anything can run: its
+//! `package.json` *from the tarball* (the registry's copy can disagree:
+//! "manifest confusion"), its install-time hooks, and its `bin` entries.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path};
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::spec::shown;
+
+/// The hooks npm runs on install. safex runs none of them.
+pub const INSTALL_HOOKS: [&str; 4] = ["preinstall", "install", "postinstall", "prepare"];
+
+#[derive(Debug, Default, Clone)]
+pub struct Inspection {
+    /// Install-time code that would have run under npm: hook names, and
+    /// `binding.gyp` for npm's implicit `node-gyp rebuild`.
+    pub install_code: Vec<String>,
+    /// Bin name → path inside the package, both checked.
+    pub bins: BTreeMap<String, String>,
+    pub engines_node: Option<String>,
+}
+
+/// Read and check `<dir>/package.json` of `name@version`.
+pub fn npm_package(dir: &Path, name: &str, version: &str) -> Result<Inspection> {
+    let label = format!("{name}@{version}");
+    let path = dir.join("package.json");
+    let text = std::fs::read_to_string(&path).map_err(|_| {
+        Error::unsafe_pkg(format!("the tarball of `{label}` has no readable `package.json`"))
+    })?;
+    let pkg: Value = serde_json::from_str(&text)
+        .map_err(|e| Error::unsafe_pkg(format!("the `package.json` in the tarball of `{label}` is not valid JSON: {e}")))?;
+
+    // Manifest confusion: the tarball must be the package the registry named.
+    let tar_name = pkg.get("name").and_then(Value::as_str).unwrap_or("");
+    let tar_version = pkg.get("version").and_then(Value::as_str).unwrap_or("");
+    if tar_name != name || !same_version(tar_version, version) {
+        return Err(Error::unsafe_pkg(format!(
+            "the registry says `{label}`, but the tarball's `package.json` says `{}@{}`",
+            shown(tar_name),
+            shown(tar_version)
+        ))
+        .with_hint("the registry metadata and the package disagree (manifest confusion); do not use this version"));
+    }
+
+    let mut install_code = Vec::new();
+    let scripts = pkg.get("scripts").and_then(Value::as_object);
+    for hook in INSTALL_HOOKS {
+        if scripts.and_then(|s| s.get(hook)).and_then(Value::as_str).is_some_and(|s| !s.trim().is_empty()) {
+            install_code.push(hook.to_owned());
+        }
+    }
+    let has_own_install = install_code.iter().any(|h| h == "install" || h == "preinstall");
+    if !has_own_install && dir.join("binding.gyp").is_file() {
+        install_code.push("binding.gyp".to_owned());
+    }
+
+    let bins = bins(&pkg, name, &label)?;
+    let engines_node = pkg
+        .get("engines")
+        .and_then(|e| e.get("node"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Ok(Inspection {
+        install_code,
+        bins,
+        engines_node,
+    })
+}
+
+fn same_version(a: &str, b: &str) -> bool {
+    a == b || matches!((semver::Version::parse(a), semver::Version::parse(b)), (Ok(x), Ok(y)) if x == y)
+}
+
+/// The `bin` field as npm normalizes it: a string means one bin named like
+/// the package without its scope. Every name must be a plain file name and
+/// every path must stay inside the package.
+fn bins(pkg: &Value, name: &str, label: &str) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let unscoped = name.rsplit('/').next().unwrap_or(name);
+    match pkg.get("bin") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(p)) => {
+            out.insert(unscoped.to_owned(), p.clone());
+        }
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                let Some(p) = v.as_str() else { continue };
+                out.insert(k.clone(), p.to_owned());
+            }
+        }
+        Some(_) => {}
+    }
+    let mut checked = BTreeMap::new();
+    for (bin_name, bin_path) in out {
+        if !safe_bin_name(&bin_name) {
+            return Err(Error::unsafe_pkg(format!(
+                "`{label}` declares a bin named `{}`, which is not a plain file name",
+                shown(&bin_name)
+            ))
+            .with_hint("a bin name must not contain `/`, `\\` or be `.`/`..`; this package is refused"));
+        }
+        let Some(clean) = enclosed(&bin_path) else {
+            return Err(Error::unsafe_pkg(format!(
+                "`{label}` declares bin `{bin_name}` at `{}`, outside the package",
+                shown(&bin_path)
+            ))
+            .with_hint("a bin must point inside its own package; this package is refused"));
+        };
+        checked.insert(bin_name, clean);
+    }
+    Ok(checked)
+}
+
+fn safe_bin_name(n: &str) -> bool {
+    !n.is_empty()
+        && n != "."
+        && n != ".."
+        && !n.contains(['/', '\\', '\0', ':'])
+        && !n.chars().any(char::is_control)
+}
+
+/// A relative path that stays inside its base, normalized; `None` otherwise.
+pub fn enclosed(p: &str) -> Option<String> {
+    if p.contains('\0') || p.contains('\\') || p.contains(':') {
+        return None;
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for c in Path::new(p).components() {
+        match c {
+            Component::Normal(s) => parts.push(s.to_str()?),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                parts.pop()?;
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enclosed_paths() {
+        for (p, want) in [
+            ("cli.js", Some("cli.js")),
+            ("./bin/cli.js", Some("bin/cli.js")),
+            ("bin/../cli.js", Some("cli.js")),
+            ("../cli.js", None),
+            ("bin/../../x", None),
+            ("/etc/passwd", None),
+            ("C:\\x", None),
+            ("c:/x", None),
+            ("..", None),
+            (".", None),
+            ("", None),
+            ("a\0b", None),
+        ] {
+            assert_eq!(enclosed(p).as_deref(), want, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn bin_names() {
+        for (n, ok) in [("cli", true), ("@s/x", false), ("../x", false), ("..", false), ("a\\b", false), ("", false), ("x-y.js", true)] {
+            assert_eq!(safe_bin_name(n), ok, "{n}");
+        }
+    }
+
+    fn pkg(dir: &Path, json: serde_json::Value) {
+        std::fs::write(dir.join("package.json"), json.to_string()).unwrap();
+    }
+
+    #[test]
+    fn hooks_binding_gyp_and_confusion() {
+        let d = tempfile::tempdir().unwrap();
+        pkg(d.path(), serde_json::json!({"name": "a", "version": "1.0.0", "scripts": {"postinstall": "x", "test": "y", "prepare": ""}, "bin": "cli.js"}));
+        let i = npm_package(d.path(), "a", "1.0.0").unwrap();
+        assert_eq!(i.install_code, vec!["postinstall"]);
+        assert_eq!(i.bins.get("a").map(String::as_str), Some("cli.js"));
+
+        std::fs::write(d.path().join("binding.gyp"), "{}").unwrap();
+        let i = npm_package(d.path(), "a", "1.0.0").unwrap();
+        assert_eq!(i.install_code, vec!["postinstall", "binding.gyp"]);
+
+        let e = npm_package(d.path(), "b", "1.0.0").unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::Unsafe);
+        let e = npm_package(d.path(), "a", "1.0.1").unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::Unsafe);
+
+        pkg(d.path(), serde_json::json!({"name": "a", "version": "1.0.0", "bin": {"x": "../../outside.js"}}));
+        assert_eq!(npm_package(d.path(), "a", "1.0.0").unwrap_err().kind, crate::error::Kind::Unsafe);
+        pkg(d.path(), serde_json::json!({"name": "a", "version": "1.0.0", "bin": {"../../x": "cli.js"}}));
+        assert_eq!(npm_package(d.path(), "a", "1.0.0").unwrap_err().kind, crate::error::Kind::Unsafe);
+    }
+}

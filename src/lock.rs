@@ -1,0 +1,248 @@
+//! The lockfile: one TOML file, `version = 1`, an entry per launched root
+//! listing its whole tree (path in `node_modules`, name, version, SRI hash,
+//! dependency edges). No registry URL is recorded: the hash pins the bytes,
+//! so a lock made against one mirror verifies against any other.
+//!
+//! Writes happen under an exclusive file lock, re-reading the file inside the
+//! lock, then temp file + rename, so two racing launches never lose an entry
+//! and a kill never leaves a half-written lockfile.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockFile {
+    pub version: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub npm: Vec<NpmEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NpmEntry {
+    /// `name@version` of each package launched together (usually one).
+    pub roots: Vec<String>,
+    #[serde(rename = "package")]
+    pub packages: Vec<LockedPackage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedPackage {
+    /// Where it lives in the tree: `node_modules/a/node_modules/b`.
+    pub path: String,
+    /// The real package name (differs from the folder for `npm:` aliases).
+    pub name: String,
+    pub version: String,
+    pub integrity: String,
+    /// Edges: installed name → version, as resolved.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dependencies: BTreeMap<String, String>,
+}
+
+impl NpmEntry {
+    /// A stable digest of what the tree *is* (paths, names, versions, hashes):
+    /// the key of its environment in the cache.
+    pub fn digest(&self) -> String {
+        let mut s = String::new();
+        for r in &self.roots {
+            s.push_str(r);
+            s.push('\n');
+        }
+        for p in &self.packages {
+            s.push_str(&format!("{}\0{}\0{}\0{}\n", p.path, p.name, p.version, p.integrity));
+        }
+        crate::integrity::sha256_hex(s.as_bytes())
+    }
+}
+
+pub fn roots_key(roots: &[String]) -> Vec<String> {
+    let mut r = roots.to_vec();
+    r.sort();
+    r.dedup();
+    r
+}
+
+impl LockFile {
+    /// Read a lockfile; a missing file is an empty lock.
+    pub fn read(path: &Path) -> Result<LockFile> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(LockFile {
+                    version: FORMAT_VERSION,
+                    ..Default::default()
+                });
+            }
+            Err(e) => return Err(Error::io(format!("cannot read lockfile `{}`: {e}", path.display()))),
+        };
+        let lock: LockFile = toml::from_str(&text).map_err(|e| {
+            Error::io(format!("lockfile `{}` is not valid: {}", path.display(), e.message()))
+                .with_hint("fix or remove the broken entry; safex never rewrites a lockfile it cannot read")
+        })?;
+        if lock.version != FORMAT_VERSION {
+            return Err(Error::io(format!(
+                "lockfile `{}` has format version {}, this safex reads version {FORMAT_VERSION}",
+                path.display(),
+                lock.version
+            ))
+            .with_hint("upgrade safex"));
+        }
+        Ok(lock)
+    }
+
+    pub fn find_npm(&self, roots: &[String]) -> Option<&NpmEntry> {
+        let key = roots_key(roots);
+        self.npm.iter().find(|e| e.roots == key)
+    }
+}
+
+/// Add an entry unless one for the same roots exists (then the existing one
+/// wins: a racing launch recorded it first). Returns the entry in force.
+pub fn record_npm(path: &Path, entry: NpmEntry) -> Result<NpmEntry> {
+    let _guard = FileLock::acquire(&lock_path_for(path), "the lockfile")?;
+    let mut lock = LockFile::read(path)?;
+    if let Some(existing) = lock.find_npm(&entry.roots) {
+        return Ok(existing.clone());
+    }
+    lock.npm.push(entry.clone());
+    lock.npm.sort_by(|a, b| a.roots.cmp(&b.roots));
+    let text = toml::to_string(&lock).map_err(|e| Error::internal(format!("cannot serialize the lockfile: {e}")))?;
+    let header = "# safex lockfile: every launched root with its whole tree and content hashes.\n# Written by safex; review changes like code.\n";
+    write_atomic(path, format!("{header}{text}").as_bytes())?;
+    Ok(entry)
+}
+
+fn lock_path_for(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".lock");
+    path.with_file_name(name)
+}
+
+/// Write a file so that readers see the old or the new content, never a mix.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs_err::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("safex"),
+        std::process::id()
+    ));
+    {
+        let mut f = fs_err::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    fs_err::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// An exclusive advisory lock on a file, released on drop. Waits with a
+/// timeout and says what it waits for, so a stuck holder is diagnosable.
+pub struct FileLock {
+    file: std::fs::File,
+}
+
+impl FileLock {
+    pub fn acquire(path: &Path, what: &str) -> Result<FileLock> {
+        if let Some(dir) = path.parent() {
+            fs_err::create_dir_all(dir)?;
+        }
+        let file = fs_err::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)?
+            .into_parts()
+            .0;
+        let start = Instant::now();
+        let mut told = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(FileLock { file }),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if !told && start.elapsed() > Duration::from_secs(2) {
+                        eprintln!("safex: waiting for another safex using {what} (`{}`)", path.display());
+                        told = true;
+                    }
+                    if start.elapsed() > Duration::from_secs(600) {
+                        return Err(Error::io(format!("timed out waiting for the lock on `{}`", path.display()))
+                            .with_hint("another safex process holds it; if none is running, delete the file"));
+                    }
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(Error::io(format!("cannot lock `{}`: {e}", path.display())));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(root: &str, ver: &str) -> NpmEntry {
+        NpmEntry {
+            roots: vec![root.into()],
+            packages: vec![LockedPackage {
+                path: "node_modules/a".into(),
+                name: "a".into(),
+                version: ver.into(),
+                integrity: "sha512-x".into(),
+                dependencies: BTreeMap::from([("b".into(), "1.0.0".into())]),
+            }],
+        }
+    }
+
+    #[test]
+    fn record_roundtrip_and_first_writer_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/safex.lock");
+        record_npm(&path, entry("a@1.0.0", "1.0.0")).unwrap();
+        record_npm(&path, entry("c@1.0.0", "1.0.0")).unwrap();
+        let kept = record_npm(&path, entry("a@1.0.0", "9.9.9")).unwrap();
+        assert_eq!(kept.packages[0].version, "1.0.0");
+        let lock = LockFile::read(&path).unwrap();
+        assert_eq!(lock.npm.len(), 2);
+        assert_eq!(lock.find_npm(&["a@1.0.0".into()]).unwrap(), &entry("a@1.0.0", "1.0.0"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("version = 1"), "{text}");
+        assert!(!text.contains("http"), "{text}");
+    }
+
+    #[test]
+    fn digest_changes_with_any_hash() {
+        let a = entry("a@1.0.0", "1.0.0");
+        let mut b = a.clone();
+        b.packages[0].integrity = "sha512-y".into();
+        assert_ne!(a.digest(), b.digest());
+        assert_eq!(a.digest(), a.clone().digest());
+    }
+
+    #[test]
+    fn broken_lockfile_is_an_error_not_an_empty_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("safex.lock");
+        std::fs::write(&path, "version = 1\n[[npm]]\nroots = 3\n").unwrap();
+        assert!(LockFile::read(&path).is_err());
+        std::fs::write(&path, "version = 7\n").unwrap();
+        assert!(LockFile::read(&path).is_err());
+    }
+}

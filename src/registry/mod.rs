@@ -1,0 +1,5 @@
+//! Registry clients: HTTP with the system trust store, retries for transient
+//! faults, credentials sent only to their own origin.
+
+pub mod http;
+pub mod npm;

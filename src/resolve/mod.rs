@@ -1,0 +1,3 @@
+//! Dependency resolution: from a root spec to a whole tree.
+
+pub mod npm;

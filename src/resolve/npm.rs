@@ -1,0 +1,521 @@
+//! npm's resolution, as npm 7+ does it for `npx`: the roots go to the top of
+//! `node_modules`; every dependency is satisfied by the nearest package of that
+//! name up the tree if its version fits, else the best version is placed as
+//! high as it can go without changing what any already-resolved dependent
+//! sees (hoisting, deduplication). Peer dependencies are placed beside their
+//! dependent (npm 7+ installs them); optional dependencies that fail or do
+//! not fit this platform are skipped; bundled dependencies come from the
+//! tarball and are not resolved. The result is the layout Node's own
+//! module resolution walks (`docs/architecture.md`).
+//!
+//! Each placement is final, so it is sent at once to the fetcher: archives
+//! download while the rest of the tree is still being resolved.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use nodejs_semver::{Range, Version};
+use tokio::sync::mpsc::UnboundedSender;
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::fetch::Expected;
+use crate::integrity::Integrity;
+use crate::registry::npm::{Packument, Packuments, VersionMeta};
+use crate::settings::NpmConfig;
+use crate::spec::{DepSpec, NpmName, NpmSpec, shown};
+
+/// A package placed in the tree, ready to fetch.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    pub path: String,
+    pub name: NpmName,
+    pub version: String,
+    pub url: Url,
+    pub registry: Url,
+    pub expected: Integrity,
+    pub source: Expected,
+}
+
+#[derive(Debug)]
+pub struct Node {
+    pub folder: String,
+    pub name: NpmName,
+    pub version: String,
+    pub parent: usize,
+    pub path: String,
+    pub children: BTreeMap<String, usize>,
+    /// Dependencies this node has resolved, by folder name, with their specs.
+    pub edges: Vec<(String, DepSpec)>,
+    meta: Option<Arc<VersionMeta>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum DepKind {
+    Prod,
+    Optional,
+    Peer,
+    PeerOptional,
+}
+
+pub struct Resolver {
+    packuments: Arc<Packuments>,
+    npm: Arc<NpmConfig>,
+    pub nodes: Vec<Node>,
+    tx: UnboundedSender<Placed>,
+    pub warnings: Vec<String>,
+}
+
+impl Resolver {
+    pub fn new(packuments: Arc<Packuments>, npm: Arc<NpmConfig>, tx: UnboundedSender<Placed>) -> Self {
+        let root = Node {
+            folder: String::new(),
+            name: NpmName::parse_legacy("root").expect("static name"),
+            version: String::new(),
+            parent: 0,
+            path: String::new(),
+            children: BTreeMap::new(),
+            edges: Vec::new(),
+            meta: None,
+        };
+        Resolver {
+            packuments,
+            npm,
+            nodes: vec![root],
+            tx,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Resolve the whole tree under `roots` (exact pins).
+    pub async fn resolve(&mut self, roots: &[NpmSpec]) -> Result<()> {
+        for r in roots {
+            self.packuments.prefetch(&r.name);
+        }
+        for r in roots {
+            let p = self.packuments.get(&r.name).await?;
+            let version = r.version.to_string();
+            let Some(meta) = p.versions.get(&version) else {
+                let latest = p.dist_tags.get("latest").map(String::as_str).unwrap_or("none");
+                return Err(Error::registry(format!("`{}` has no version `{version}` on the registry", r.name))
+                    .with_hint(format!("the current version is `{}@{latest}`", r.name)));
+            };
+            let meta = Arc::new(meta.clone());
+            let idx = self.add_node(0, r.name.as_str(), r.name.clone(), meta)?;
+            let spec = DepSpec::Range(Range::parse(&version).map_err(|_| Error::usage(format!("`{r}` is not a version npm can match")))?);
+            self.nodes[0].edges.push((r.name.as_str().to_owned(), spec));
+            let _ = idx;
+        }
+        let mut queue: VecDeque<usize> = (1..self.nodes.len()).collect();
+        while let Some(n) = queue.pop_front() {
+            for (folder, raw, kind) in self.deps_of(n) {
+                if let Some(new) = self.resolve_edge(n, &folder, &raw, kind).await? {
+                    queue.push_back(new);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The dependencies of node `n`, in npm's precedence (optional over
+    /// regular), bundled ones left out, sorted by name for a stable tree.
+    fn deps_of(&self, n: usize) -> Vec<(String, String, DepKind)> {
+        let Some(meta) = &self.nodes[n].meta else { return Vec::new() };
+        let bundled = meta.bundled();
+        let mut deps: BTreeMap<String, (String, DepKind)> = BTreeMap::new();
+        for (k, v) in &meta.peer_dependencies {
+            let kind = if meta.peer_optional(k) { DepKind::PeerOptional } else { DepKind::Peer };
+            deps.insert(k.clone(), (v.clone(), kind));
+        }
+        for (k, v) in &meta.dependencies {
+            deps.insert(k.clone(), (v.clone(), DepKind::Prod));
+        }
+        for (k, v) in &meta.optional_dependencies {
+            deps.insert(k.clone(), (v.clone(), DepKind::Optional));
+        }
+        deps.into_iter()
+            .filter(|(k, _)| !bundled.contains(k))
+            .map(|(k, (v, kind))| (k, v, kind))
+            .collect()
+    }
+
+    fn label(&self, n: usize) -> String {
+        let node = &self.nodes[n];
+        format!("{}@{}", node.name, node.version)
+    }
+
+    async fn resolve_edge(&mut self, n: usize, folder: &str, raw: &str, kind: DepKind) -> Result<Option<usize>> {
+        let optional = matches!(kind, DepKind::Optional | DepKind::PeerOptional);
+        let dependent = self.label(n);
+        let folder_name = match NpmName::parse_legacy(folder) {
+            Ok(f) => f,
+            Err(_) if optional => return Ok(None),
+            Err(e) => {
+                return Err(Error::unsafe_pkg(format!("`{dependent}` depends on `{}`, which is not a valid package name", shown(folder)))
+                    .with_hint(e.message));
+            }
+        };
+        let spec = match DepSpec::parse(raw) {
+            Ok(s) => s,
+            Err(_) if optional => return Ok(None),
+            Err(why) => {
+                return Err(Error::policy(format!(
+                    "`{dependent}` depends on `{folder}` as {why}: not a registry package, so no hash can pin it"
+                ))
+                .with_hint("safex installs only registry packages; ask the maintainer to publish that dependency"));
+            }
+        };
+        let (real_name, range_spec) = match &spec {
+            DepSpec::Alias(name, inner) => (name.clone(), (**inner).clone()),
+            other => (folder_name.clone(), other.clone()),
+        };
+        let is_peer = matches!(kind, DepKind::Peer | DepKind::PeerOptional);
+        let start = if is_peer { self.nodes[n].parent } else { n };
+
+        // Already satisfied by what Node would find from here?
+        if let Some(found) = self.resolve_from(start, folder) {
+            if self.satisfies(found, &real_name, &range_spec).await? {
+                self.nodes[n].edges.push((folder.to_owned(), spec));
+                return Ok(None);
+            }
+        } else if kind == DepKind::PeerOptional {
+            return Ok(None);
+        }
+
+        let chosen = match self.choose(&real_name, &range_spec).await {
+            Ok(c) => c,
+            Err(_) if optional => return Ok(None),
+            Err(e) => {
+                return Err(Error {
+                    message: format!("{} (needed by `{dependent}` as `{folder}@{}`)", e.message, shown(raw)),
+                    ..e
+                });
+            }
+        };
+        if optional && !platform_ok(&chosen) {
+            return Ok(None);
+        }
+        let version = chosen.version.clone();
+        match self.place(start, folder, &real_name, &version) {
+            Placement::Reuse => {
+                self.nodes[n].edges.push((folder.to_owned(), spec));
+                Ok(None)
+            }
+            Placement::At(level) => {
+                let idx = self.add_node(level, folder, real_name, chosen)?;
+                self.nodes[n].edges.push((folder.to_owned(), spec));
+                Ok(Some(idx))
+            }
+            Placement::Conflict if is_peer => {
+                self.warnings.push(format!(
+                    "peer dependency `{folder}@{}` of `{dependent}` conflicts with another version in the tree; left as is",
+                    shown(raw)
+                ));
+                Ok(None)
+            }
+            Placement::Conflict if optional => Ok(None),
+            Placement::Conflict => Err(Error::registry(format!(
+                "cannot place `{folder}@{version}` for `{dependent}`: another version occupies its place"
+            ))
+            .with_hint("this tree needs a layout safex does not build yet; please report it")),
+        }
+    }
+
+    fn add_node(&mut self, parent: usize, folder: &str, name: NpmName, meta: Arc<VersionMeta>) -> Result<usize> {
+        let path = if parent == 0 {
+            format!("node_modules/{folder}")
+        } else {
+            format!("{}/node_modules/{folder}", self.nodes[parent].path)
+        };
+        let version = meta.version.clone();
+        let label = format!("{name}@{version}");
+        let registry = self.npm.registry_for(name.as_str())?.clone();
+        let expected = declared_integrity(&meta, &label)?;
+        let url = Url::parse(&meta.dist.tarball).map_err(|_| {
+            Error::registry(format!("the registry gives `{label}` a tarball URL that is not a URL: `{}`", shown(&meta.dist.tarball)))
+        })?;
+        let idx = self.nodes.len();
+        self.nodes.push(Node {
+            folder: folder.to_owned(),
+            name: name.clone(),
+            version: version.clone(),
+            parent,
+            path: path.clone(),
+            children: BTreeMap::new(),
+            edges: Vec::new(),
+            meta: Some(meta.clone()),
+        });
+        self.nodes[parent].children.insert(folder.to_owned(), idx);
+        for (dep, raw, _) in self.deps_of(idx) {
+            let target = match DepSpec::parse(&raw) {
+                Ok(DepSpec::Alias(real, _)) => Some(real),
+                Ok(_) => NpmName::parse_legacy(&dep).ok(),
+                Err(_) => None,
+            };
+            if let Some(t) = target {
+                self.packuments.prefetch(&t);
+            }
+        }
+        let _ = self.tx.send(Placed {
+            path,
+            name,
+            version,
+            url,
+            registry,
+            expected,
+            source: Expected::Registry,
+        });
+        Ok(idx)
+    }
+
+    /// What Node's `require(folder)` finds from inside node `from`.
+    fn resolve_from(&self, from: usize, folder: &str) -> Option<usize> {
+        let mut cur = from;
+        loop {
+            if let Some(&c) = self.nodes[cur].children.get(folder) {
+                return Some(c);
+            }
+            if cur == 0 {
+                return None;
+            }
+            cur = self.nodes[cur].parent;
+        }
+    }
+
+    async fn satisfies(&self, idx: usize, name: &NpmName, spec: &DepSpec) -> Result<bool> {
+        let node = &self.nodes[idx];
+        if &node.name != name {
+            return Ok(false);
+        }
+        let Ok(v) = Version::parse(&node.version) else { return Ok(false) };
+        Ok(match spec {
+            DepSpec::Range(r) => r.satisfies(&v),
+            DepSpec::Tag(t) => {
+                let p = self.packuments.get(name).await?;
+                p.dist_tags.get(t).is_some_and(|tv| tv == &node.version)
+            }
+            DepSpec::Alias(..) => false,
+        })
+    }
+
+    /// The version npm picks: the `latest` tag when it fits, else the highest
+    /// fitting version; a tag names its version directly.
+    async fn choose(&self, name: &NpmName, spec: &DepSpec) -> Result<Arc<VersionMeta>> {
+        let p = self.packuments.get(name).await?;
+        let version = match spec {
+            DepSpec::Tag(t) => p.dist_tags.get(t).cloned().ok_or_else(|| {
+                Error::registry(format!("`{name}` has no dist-tag `{t}`"))
+            })?,
+            DepSpec::Range(r) => pick_in_range(&p, r).ok_or_else(|| {
+                Error::registry(format!("no version of `{name}` satisfies `{r}`"))
+                    .with_hint(format!(
+                        "the registry has {} versions of `{name}`; its latest is `{}`",
+                        p.versions.len(),
+                        p.dist_tags.get("latest").map(String::as_str).unwrap_or("none")
+                    ))
+            })?,
+            DepSpec::Alias(..) => return Err(Error::registry(format!("`{name}`: an alias of an alias"))),
+        };
+        let meta = p
+            .versions
+            .get(&version)
+            .ok_or_else(|| Error::registry(format!("`{name}@{version}` is tagged but not in the registry's versions")))?;
+        Ok(Arc::new(meta.clone()))
+    }
+
+    /// Where to put `name@version` needed from `start`: as high as possible.
+    fn place(&self, start: usize, folder: &str, name: &NpmName, version: &str) -> Placement {
+        let mut best = None;
+        let mut level = start;
+        loop {
+            match self.nodes[level].children.get(folder) {
+                Some(&c) => {
+                    if &self.nodes[c].name == name && self.nodes[c].version == version {
+                        return Placement::Reuse;
+                    }
+                    break;
+                }
+                None => {
+                    if self.shadow_ok(level, folder, name, version) {
+                        best = Some(level);
+                    } else {
+                        break;
+                    }
+                }
+            }
+            if level == 0 {
+                break;
+            }
+            level = self.nodes[level].parent;
+        }
+        best.map(Placement::At).unwrap_or(Placement::Conflict)
+    }
+
+    /// Placing `folder` at `level` changes what every resolved dependent below
+    /// `level` finds, unless something closer shadows it. Each such dependent
+    /// must still be satisfied.
+    fn shadow_ok(&self, level: usize, folder: &str, name: &NpmName, version: &str) -> bool {
+        let Ok(v) = Version::parse(version) else { return false };
+        let mut stack = vec![level];
+        while let Some(d) = stack.pop() {
+            for (f, spec) in &self.nodes[d].edges {
+                if f != folder {
+                    continue;
+                }
+                let shadowed_below = self.nearest_between(d, level, folder);
+                if shadowed_below {
+                    continue;
+                }
+                let ok = match spec {
+                    DepSpec::Range(r) => name.as_str() == folder && r.satisfies(&v),
+                    DepSpec::Alias(real, inner) => real == name && matches!(&**inner, DepSpec::Range(r) if r.satisfies(&v)),
+                    DepSpec::Tag(_) => false,
+                };
+                if !ok {
+                    return false;
+                }
+            }
+            stack.extend(self.nodes[d].children.values().copied());
+        }
+        true
+    }
+
+    /// Is there a `folder` in some node_modules on the way from `d` up to
+    /// (not including) `level`?
+    fn nearest_between(&self, d: usize, level: usize, folder: &str) -> bool {
+        let mut cur = d;
+        while cur != level {
+            if self.nodes[cur].children.contains_key(folder) {
+                return true;
+            }
+            if cur == 0 {
+                return false;
+            }
+            cur = self.nodes[cur].parent;
+        }
+        false
+    }
+
+    /// Each node's edges as the final tree resolves them: folder → version.
+    pub fn edges_of(&self, n: usize) -> BTreeMap<String, String> {
+        let node = &self.nodes[n];
+        let from_start = |folder: &str| self.resolve_from(n, folder);
+        node.edges
+            .iter()
+            .filter_map(|(f, _)| from_start(f).map(|t| (f.clone(), self.nodes[t].version.clone())))
+            .collect()
+    }
+}
+
+enum Placement {
+    Reuse,
+    At(usize),
+    Conflict,
+}
+
+fn pick_in_range(p: &Packument, r: &Range) -> Option<String> {
+    if let Some(latest) = p.dist_tags.get("latest")
+        && p.versions.contains_key(latest)
+        && Version::parse(latest).is_ok_and(|v| r.satisfies(&v))
+    {
+        return Some(latest.clone());
+    }
+    p.versions
+        .keys()
+        .filter_map(|k| Version::parse(k).ok().map(|v| (v, k)))
+        .filter(|(v, _)| r.satisfies(v))
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, k)| k.clone())
+}
+
+/// The hash the registry declares: `dist.integrity` (sha512), else the legacy
+/// sha1 `shasum`; a version with neither cannot be verified and is refused.
+pub fn declared_integrity(meta: &VersionMeta, label: &str) -> Result<Integrity> {
+    if let Some(sri) = meta.dist.integrity.as_deref().filter(|s| !s.is_empty()) {
+        return Integrity::parse_sri(sri).map_err(|e| Error {
+            message: format!("{} (for `{label}`)", e.message),
+            ..e
+        });
+    }
+    if let Some(sha1) = meta.dist.shasum.as_deref().filter(|s| !s.is_empty()) {
+        return Integrity::from_sha1_hex(sha1);
+    }
+    Err(Error::integrity(format!("the registry declares no hash for `{label}`"))
+        .with_hint("safex needs `dist.integrity` or `dist.shasum` to verify a tarball before unpacking it"))
+}
+
+/// npm's `os`/`cpu`/`libc` check for optional dependencies.
+pub fn platform_ok(meta: &VersionMeta) -> bool {
+    let os = match std::env::consts::OS {
+        "macos" => "darwin",
+        "windows" => "win32",
+        other => other,
+    };
+    let cpu = match std::env::consts::ARCH {
+        "x86_64" => "x64",
+        "aarch64" => "arm64",
+        "x86" => "ia32",
+        other => other,
+    };
+    let libc_ok = meta.libc.is_empty() || os != "linux" || list_allows(&meta.libc, linux_libc());
+    list_allows(&meta.os, os) && list_allows(&meta.cpu, cpu) && libc_ok
+}
+
+fn list_allows(list: &[String], value: &str) -> bool {
+    if list.is_empty() {
+        return true;
+    }
+    if list.iter().any(|x| x.strip_prefix('!') == Some(value)) {
+        return false;
+    }
+    let positives: Vec<&String> = list.iter().filter(|x| !x.starts_with('!')).collect();
+    positives.is_empty() || positives.iter().any(|x| *x == value || x.as_str() == "any")
+}
+
+fn linux_libc() -> &'static str {
+    let musl = std::fs::read_dir("/lib")
+        .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().starts_with("ld-musl-")))
+        .unwrap_or(false);
+    if musl { "musl" } else { "glibc" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_lists() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(list_allows(&s(&[]), "linux"));
+        assert!(list_allows(&s(&["linux", "darwin"]), "linux"));
+        assert!(!list_allows(&s(&["darwin"]), "linux"));
+        assert!(!list_allows(&s(&["!linux"]), "linux"));
+        assert!(list_allows(&s(&["!win32"]), "linux"));
+    }
+
+    #[test]
+    fn npm_ranges_pick_like_npm() {
+        let p: Packument = serde_json::from_value(serde_json::json!({
+            "dist-tags": {"latest": "1.2.0"},
+            "versions": {
+                "1.0.0": {"version": "1.0.0"}, "1.2.0": {"version": "1.2.0"},
+                "1.3.0": {"version": "1.3.0"}, "2.0.0": {"version": "2.0.0"},
+                "2.1.0-beta.1": {"version": "2.1.0-beta.1"}, "3.0.0-rc.1": {"version": "3.0.0-rc.1"}
+            }
+        }))
+        .unwrap();
+        let pick = |r: &str| pick_in_range(&p, &Range::parse(r).unwrap());
+        // `latest` wins when it fits, even over a higher fitting version.
+        assert_eq!(pick("^1.0.0").as_deref(), Some("1.2.0"));
+        assert_eq!(pick("^1.2 || >=2 <3").as_deref(), Some("1.2.0"));
+        assert_eq!(pick(">=1.3.0").as_deref(), Some("2.0.0"));
+        assert_eq!(pick("1.x").as_deref(), Some("1.2.0"));
+        assert_eq!(pick("1.3.0 - 2.0.0").as_deref(), Some("2.0.0"));
+        assert_eq!(pick("~1.3").as_deref(), Some("1.3.0"));
+        // Pre-releases only when the range names one on the same tuple.
+        assert_eq!(pick("^2.0.0").as_deref(), Some("2.0.0"));
+        assert_eq!(pick("^2.1.0-beta.0").as_deref(), Some("2.1.0-beta.1"));
+        assert_eq!(pick(">=3.0.0-rc.0").as_deref(), Some("3.0.0-rc.1"));
+        assert_eq!(pick("^4"), None);
+    }
+}

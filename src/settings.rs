@@ -1,0 +1,372 @@
+//! Settings, resolved once: command-line flag > environment variable > user
+//! config file > the user's npm configuration > built-in default.
+//!
+//! No registry host is compiled in. When nothing names a registry the error
+//! says how to configure one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::env_vars as ev;
+use crate::error::{Error, Result};
+use crate::policy::{LockMode, Policy};
+
+/// The user config file (`SAFEX_CONFIG`, default `<config dir>/safex/config.toml`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub npm_registry: Option<String>,
+    pub cache_dir: Option<PathBuf>,
+    pub lockfile: Option<PathBuf>,
+    pub lock_mode: Option<String>,
+    pub node: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub offline: Option<bool>,
+}
+
+#[derive(Debug)]
+pub struct Settings {
+    pub cache_dir: PathBuf,
+    pub lockfile: PathBuf,
+    /// Admin-provided, read-only, consulted before the user's lockfile.
+    pub system_lockfile: Option<PathBuf>,
+    pub offline: bool,
+    pub lock_mode: LockMode,
+    pub node: Option<PathBuf>,
+    pub quiet: bool,
+    pub policy: Policy,
+    /// Where the registry came from, for messages.
+    pub npm: NpmConfig,
+}
+
+/// Command-line overrides.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    pub registry: Option<String>,
+    pub offline: bool,
+    pub quiet: bool,
+}
+
+impl Settings {
+    pub fn load(over: &Overrides) -> Result<Settings> {
+        let dirs = directories::ProjectDirs::from("", "", "safex");
+        let config_path = ev::get(ev::SAFEX_CONFIG)
+            .map(PathBuf::from)
+            .or_else(|| dirs.as_ref().map(|d| d.config_dir().join("config.toml")));
+        let config = match &config_path {
+            Some(p) => read_config(p)?,
+            None => ConfigFile::default(),
+        };
+        let policy = Policy::builtin()?;
+
+        let cache_dir = ev::get(ev::SAFEX_CACHE_DIR)
+            .map(PathBuf::from)
+            .or(config.cache_dir.clone())
+            .or_else(|| dirs.as_ref().map(|d| d.cache_dir().to_path_buf()))
+            .ok_or_else(|| {
+                Error::io("cannot tell where the cache goes: no home directory")
+                    .with_hint(format!("set `{}` to a directory", ev::SAFEX_CACHE_DIR))
+            })?;
+        let lockfile = ev::get(ev::SAFEX_LOCKFILE)
+            .map(PathBuf::from)
+            .or(config.lockfile.clone())
+            .or_else(|| dirs.as_ref().map(|d| d.data_dir().join("safex.lock")))
+            .ok_or_else(|| {
+                Error::io("cannot tell where the lockfile goes: no home directory")
+                    .with_hint(format!("set `{}` to a file path", ev::SAFEX_LOCKFILE))
+            })?;
+        let lock_mode = match ev::get(ev::SAFEX_LOCK_MODE).or(config.lock_mode.clone()) {
+            Some(m) => LockMode::parse(&m).ok_or_else(|| {
+                Error::usage(format!("lock mode `{}` is not `tofu` or `frozen`", crate::spec::shown(&m)))
+                    .with_hint(format!("set `{}` or `lock_mode` to `tofu` or `frozen`", ev::SAFEX_LOCK_MODE))
+            })?,
+            None => policy.lock_mode,
+        };
+        let offline = over.offline || ev::flag(ev::SAFEX_OFFLINE) || config.offline.unwrap_or(false);
+        let node = ev::get(ev::SAFEX_NODE).map(PathBuf::from).or(config.node.clone());
+
+        let mut ca_files: Vec<PathBuf> = Vec::new();
+        if let Some(p) = ev::get(ev::SAFEX_CA_FILE).map(PathBuf::from).or(config.ca_file.clone()) {
+            ca_files.push(p);
+        }
+        for var in ev::EXTRA_CA_VARS {
+            if let Some(p) = ev::get(var) {
+                ca_files.push(PathBuf::from(p));
+            }
+        }
+        let explicit_registry = match &over.registry {
+            Some(r) => Some((r.clone(), "--registry".to_owned())),
+            None => ev::get(ev::SAFEX_NPM_REGISTRY)
+                .map(|r| (r, ev::SAFEX_NPM_REGISTRY.to_owned()))
+                .or(config
+                    .npm_registry
+                    .clone()
+                    .map(|r| (r, format!("npm_registry in {}", config_path.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default())))),
+        };
+        let npm = NpmConfig::load(explicit_registry, ca_files)?;
+
+        Ok(Settings {
+            cache_dir,
+            lockfile,
+            system_lockfile: system_lockfile(),
+            offline,
+            lock_mode,
+            node,
+            quiet: over.quiet,
+            policy,
+            npm,
+        })
+    }
+}
+
+fn read_config(path: &Path) -> Result<ConfigFile> {
+    let text = match fs_err::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ConfigFile::default()),
+        Err(e) => return Err(e.into()),
+    };
+    toml::from_str(&text).map_err(|e| {
+        Error::usage(format!("config file `{}` is invalid: {}", path.display(), e.message()))
+            .with_hint("known keys: npm_registry, cache_dir, lockfile, lock_mode, node, ca_file, offline")
+    })
+}
+
+/// The admin's lockfile at a fixed path per OS, if present.
+fn system_lockfile() -> Option<PathBuf> {
+    let p = if cfg!(windows) {
+        PathBuf::from(std::env::var_os("ProgramData")?).join("safex").join("safex.lock")
+    } else if cfg!(target_os = "macos") {
+        PathBuf::from("/Library/Application Support/safex/safex.lock")
+    } else {
+        PathBuf::from("/etc/safex/safex.lock")
+    };
+    p.is_file().then_some(p)
+}
+
+/// Credentials for one registry origin and path prefix, from `.npmrc`.
+#[derive(Clone)]
+pub enum Credential {
+    Bearer(String),
+    /// Already base64 (`_auth`, or `username` + `_password`).
+    Basic(String),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credential(<redacted>)")
+    }
+}
+
+/// Registry settings in npm's terms.
+#[derive(Debug, Default)]
+pub struct NpmConfig {
+    /// Default registry and where that setting came from.
+    pub registry: Option<(Url, String)>,
+    /// `@scope:registry=` entries.
+    pub scoped: BTreeMap<String, Url>,
+    /// `//host[:port]/path/:_authToken=` entries, keyed by "nerf dart"
+    /// (`//host:port/path/`): a credential applies only to URLs below it.
+    pub auth: Vec<(String, Credential)>,
+    pub ca_files: Vec<PathBuf>,
+}
+
+impl NpmConfig {
+    fn load(explicit: Option<(String, String)>, mut ca_files: Vec<PathBuf>) -> Result<NpmConfig> {
+        let mut cfg = NpmConfig::default();
+        let npmrc_path = ev::get_any(&ev::NPM_CONFIG_USERCONFIG)
+            .map(PathBuf::from)
+            .or_else(|| directories::BaseDirs::new().map(|b| b.home_dir().join(".npmrc")));
+        let mut npmrc_registry = None;
+        if let Some(path) = &npmrc_path
+            && let Ok(text) = std::fs::read_to_string(path)
+        {
+            let rc = parse_npmrc(&text);
+            for (key, value) in rc {
+                let source = format!("{key} in {}", path.display());
+                if key == "registry" {
+                    npmrc_registry = Some((value, source));
+                } else if let Some(scope) = key.strip_suffix(":registry") {
+                    if scope.starts_with('@') {
+                        cfg.scoped.insert(scope.to_owned(), parse_registry_url(&value, &source)?);
+                    }
+                } else if key == "cafile" {
+                    ca_files.push(PathBuf::from(value));
+                } else if let Some(nerf) = key.strip_prefix("//") {
+                    if let Some((prefix, field)) = nerf.rsplit_once(':') {
+                        let prefix = format!("//{}", if prefix.ends_with('/') { prefix.to_owned() } else { format!("{prefix}/") });
+                        match field {
+                            "_authToken" => cfg.auth.push((prefix, Credential::Bearer(value))),
+                            "_auth" => cfg.auth.push((prefix, Credential::Basic(value))),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        let chosen = explicit
+            .or_else(|| ev::get_any(&ev::NPM_CONFIG_REGISTRY).map(|r| (r, "npm_config_registry".to_owned())))
+            .or(npmrc_registry);
+        if let Some((raw, source)) = chosen {
+            cfg.registry = Some((parse_registry_url(&raw, &source)?, source));
+        }
+        cfg.ca_files = ca_files;
+        Ok(cfg)
+    }
+
+    /// The registry for a package: its scope's, else the default.
+    pub fn registry_for(&self, name: &str) -> Result<&Url> {
+        if let Some((scope, _)) = name.split_once('/')
+            && let Some(url) = self.scoped.get(scope)
+        {
+            return Ok(url);
+        }
+        self.registry.as_ref().map(|(u, _)| u).ok_or_else(no_registry_error)
+    }
+
+    /// The credential for a URL: the longest configured prefix it lies under.
+    /// Matching is on host, port and path, so a token never leaves its origin.
+    pub fn credential_for(&self, url: &Url) -> Option<&Credential> {
+        let host = url.host_str()?;
+        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        let target = format!("//{host}{port}{}", url.path());
+        self.auth
+            .iter()
+            .filter(|(prefix, _)| target.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, c)| c)
+    }
+}
+
+pub fn no_registry_error() -> Error {
+    Error::usage("no npm registry is configured")
+        .with_hint(format!(
+            "pass `--registry URL`, set `{}`, set `npm_registry` in safex's config file, or set `registry=` in your `.npmrc`",
+            ev::SAFEX_NPM_REGISTRY
+        ))
+}
+
+fn parse_registry_url(raw: &str, source: &str) -> Result<Url> {
+    let mut s = raw.trim().to_owned();
+    if !s.ends_with('/') {
+        s.push('/');
+    }
+    let url = Url::parse(&s).map_err(|e| {
+        Error::usage(format!("registry URL from {source} is invalid: {e}"))
+            .with_hint("a registry URL looks like `https://registry.example.com/`")
+    })?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => {
+            return Err(Error::policy(format!(
+                "registry `{}` from {source} is plain http on a non-loopback host",
+                crate::redact::url(&url)
+            ))
+            .with_hint("use https; plain http is allowed only on 127.0.0.1, ::1 and localhost"));
+        }
+        other => {
+            return Err(Error::usage(format!("registry URL from {source} has scheme `{other}`"))
+                .with_hint("use an `https://` URL"));
+        }
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        // Kept: reqwest sends URL userinfo as basic auth, to this origin only.
+    }
+    Ok(url)
+}
+
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Parse `.npmrc` (ini): `key=value` lines, `;`/`#` comments, `${VAR}`
+/// expanded from the environment as npm does, quotes stripped.
+pub fn parse_npmrc(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with(';') || line.starts_with('#') || line.starts_with('[') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else { continue };
+        let v = v.trim();
+        let v = v
+            .strip_prefix('"')
+            .and_then(|x| x.strip_suffix('"'))
+            .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
+            .unwrap_or(v);
+        out.push((k.trim().to_owned(), expand_env(v)));
+    }
+    out
+}
+
+fn expand_env(v: &str) -> String {
+    let mut out = String::new();
+    let mut rest = v;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find('}') {
+            Some(end) => {
+                out.push_str(&std::env::var(&after[..end]).unwrap_or_default());
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npmrc_lines() {
+        let rc = parse_npmrc("; c\n# c\nregistry = http://127.0.0.1:4873/\n@a:registry=\"http://127.0.0.1:1/\"\n//127.0.0.1:4873/:_authToken=${SAFEX_TEST_NO_SUCH_VAR}x\n");
+        assert_eq!(rc[0], ("registry".into(), "http://127.0.0.1:4873/".into()));
+        assert_eq!(rc[1], ("@a:registry".into(), "http://127.0.0.1:1/".into()));
+        assert_eq!(rc[2], ("//127.0.0.1:4873/:_authToken".into(), "x".into()));
+    }
+
+    #[test]
+    fn credentials_stay_on_their_origin() {
+        let cfg = NpmConfig {
+            auth: vec![
+                ("//127.0.0.1:4873/".into(), Credential::Bearer("t1".into())),
+                ("//127.0.0.1:4873/private/".into(), Credential::Bearer("t2".into())),
+            ],
+            ..Default::default()
+        };
+        let get = |u: &str| match cfg.credential_for(&Url::parse(u).unwrap()) {
+            Some(Credential::Bearer(t)) => Some(t.clone()),
+            _ => None,
+        };
+        assert_eq!(get("http://127.0.0.1:4873/a"), Some("t1".into()));
+        assert_eq!(get("http://127.0.0.1:4873/private/a"), Some("t2".into()));
+        assert_eq!(get("http://127.0.0.1:4874/a"), None);
+        assert_eq!(get("http://localhost:4873/a"), None);
+        assert_eq!(get("http://127.0.0.2:4873/a"), None);
+    }
+
+    #[test]
+    fn registry_urls() {
+        assert!(parse_registry_url("http://127.0.0.1:4873", "t").is_ok());
+        assert!(parse_registry_url("http://localhost:4873/", "t").is_ok());
+        assert_eq!(parse_registry_url("http://10.0.0.1/", "t").unwrap_err().kind, crate::error::Kind::Policy);
+        assert!(parse_registry_url("ftp://x/", "t").is_err());
+        assert_eq!(parse_registry_url("https://r.example/npm", "t").unwrap().as_str(), "https://r.example/npm/");
+    }
+}
