@@ -25,7 +25,9 @@ pub const ENV_MARKER: &str = ".safex-env.json";
 
 impl Cache {
     pub fn new(root: &Path) -> Cache {
-        Cache { v1: root.join("v1") }
+        Cache {
+            v1: root.join("v1"),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -34,8 +36,12 @@ impl Cache {
 
     /// Where an archive with this sha512 lives. Only sha512 names blobs.
     pub fn blob_path(&self, integrity: &Integrity) -> Option<PathBuf> {
-        (integrity.strongest.algo == crate::integrity::Algo::Sha512)
-            .then(|| self.v1.join("blobs").join("sha512").join(integrity.strongest.hex()))
+        (integrity.strongest.algo == crate::integrity::Algo::Sha512).then(|| {
+            self.v1
+                .join("blobs")
+                .join("sha512")
+                .join(integrity.strongest.hex())
+        })
     }
 
     pub fn blob_path_hex(&self, sha512_hex: &str) -> PathBuf {
@@ -56,14 +62,21 @@ impl Cache {
         let tmp = self.v1.join("tmp");
         fs_err::create_dir_all(&tmp)?;
         for attempt in 0..100u32 {
-            let p = tmp.join(format!("{label}-{}-{}-{attempt}", std::process::id(), nanos()));
+            let p = tmp.join(format!(
+                "{label}-{}-{}-{attempt}",
+                std::process::id(),
+                nanos()
+            ));
             match std::fs::create_dir(&p) {
                 Ok(()) => return Ok(p),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(Error::io(format!("cannot create `{}`: {e}", p.display()))),
             }
         }
-        Err(Error::io(format!("cannot create a staging directory in `{}`", tmp.display())))
+        Err(Error::io(format!(
+            "cannot create a staging directory in `{}`",
+            tmp.display()
+        )))
     }
 
     pub fn tmp_file(&self, label: &str) -> Result<PathBuf> {

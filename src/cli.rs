@@ -161,20 +161,76 @@ mod tests {
         v.iter().map(OsString::from).collect()
     }
 
+    /// input, `-p` packages, target, program args, registry, offline.
+    type Case<'a> = (
+        &'a [&'a str],
+        &'a [&'a str],
+        &'a str,
+        &'a [&'a str],
+        Option<&'a str>,
+        bool,
+    );
+
     #[test]
     fn npx_forms() {
-        let cases: &[(&[&str], &[&str], &str, &[&str], Option<&str>, bool)] = &[
+        let cases: &[Case] = &[
             (&["a@1.0.0"], &[], "a@1.0.0", &[], None, false),
-            (&["-y", "a@1.0.0", "--help", "x"], &[], "a@1.0.0", &["--help", "x"], None, false),
-            (&["--yes", "--", "a@1.0.0", "-y"], &[], "a@1.0.0", &["-y"], None, false),
-            (&["-p", "a@1.0.0", "cmd", "arg"], &["a@1.0.0"], "cmd", &["arg"], None, false),
-            (&["--package=a@1.0.0", "cmd"], &["a@1.0.0"], "cmd", &[], None, false),
-            (&["--registry", "http://r/", "--offline", "a@1.0.0"], &[], "a@1.0.0", &[], Some("http://r/"), true),
-            (&["--registry=http://r/", "a@1.0.0", "--registry", "z"], &[], "a@1.0.0", &["--registry", "z"], Some("http://r/"), false),
+            (
+                &["-y", "a@1.0.0", "--help", "x"],
+                &[],
+                "a@1.0.0",
+                &["--help", "x"],
+                None,
+                false,
+            ),
+            (
+                &["--yes", "--", "a@1.0.0", "-y"],
+                &[],
+                "a@1.0.0",
+                &["-y"],
+                None,
+                false,
+            ),
+            (
+                &["-p", "a@1.0.0", "cmd", "arg"],
+                &["a@1.0.0"],
+                "cmd",
+                &["arg"],
+                None,
+                false,
+            ),
+            (
+                &["--package=a@1.0.0", "cmd"],
+                &["a@1.0.0"],
+                "cmd",
+                &[],
+                None,
+                false,
+            ),
+            (
+                &["--registry", "http://r/", "--offline", "a@1.0.0"],
+                &[],
+                "a@1.0.0",
+                &[],
+                Some("http://r/"),
+                true,
+            ),
+            (
+                &["--registry=http://r/", "a@1.0.0", "--registry", "z"],
+                &[],
+                "a@1.0.0",
+                &["--registry", "z"],
+                Some("http://r/"),
+                false,
+            ),
         ];
         for (input, pkgs, target, rest, reg, offline) in cases {
             let got = parse_npx(&os(input)).unwrap();
-            assert_eq!(got.packages, pkgs.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "{input:?}");
+            assert_eq!(
+                got.packages,
+                pkgs.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                "{input:?}"
+            );
             assert_eq!(got.target, *target, "{input:?}");
             assert_eq!(got.program_args, os(rest), "{input:?}");
             assert_eq!(got.registry.as_deref(), *reg, "{input:?}");
@@ -184,7 +240,13 @@ mod tests {
 
     #[test]
     fn npx_refusals() {
-        for input in [&["--bogus", "a@1.0.0"][..], &["-c", "echo hi"], &[], &["-y"], &["-p"]] {
+        for input in [
+            &["--bogus", "a@1.0.0"][..],
+            &["-c", "echo hi"],
+            &[],
+            &["-y"],
+            &["-p"],
+        ] {
             let err = parse_npx(&os(input)).unwrap_err();
             assert_eq!(err.kind, crate::error::Kind::Usage, "{input:?}");
         }

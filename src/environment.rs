@@ -63,8 +63,13 @@ pub struct Installed {
 /// `node_modules/<name>(/node_modules/<name>)*`, every name a valid one.
 pub fn check_tree_path(path: &str) -> Result<()> {
     let bad = || {
-        Error::unsafe_pkg(format!("tree path `{}` is not a `node_modules` path", crate::spec::shown(path)))
-            .with_hint("the lockfile entry is damaged or was edited by hand; remove it and launch again")
+        Error::unsafe_pkg(format!(
+            "tree path `{}` is not a `node_modules` path",
+            crate::spec::shown(path)
+        ))
+        .with_hint(
+            "the lockfile entry is damaged or was edited by hand; remove it and launch again",
+        )
     };
     let mut rest = path;
     loop {
@@ -72,7 +77,10 @@ pub fn check_tree_path(path: &str) -> Result<()> {
         let (name, next) = if let Some(stripped) = rest.strip_prefix('@') {
             let slash = stripped.find('/').ok_or_else(bad)?;
             let after = &stripped[slash + 1..];
-            let end = after.find('/').map(|i| 1 + slash + 1 + i).unwrap_or(rest.len());
+            let end = after
+                .find('/')
+                .map(|i| 1 + slash + 1 + i)
+                .unwrap_or(rest.len());
             (&rest[..end], &rest[end..])
         } else {
             let end = rest.find('/').unwrap_or(rest.len());
@@ -172,7 +180,9 @@ pub fn assemble(staging: &Path, installed: &[Installed]) -> Result<()> {
                 "`{}@{}` would go where its parent's tarball already has files (`{}`)",
                 i.name, i.version, i.path
             ))
-            .with_hint("a bundled dependency collides with a resolved one; please report this package"));
+            .with_hint(
+                "a bundled dependency collides with a resolved one; please report this package",
+            ));
         }
         if let Some(parent) = to.parent() {
             fs_err::create_dir_all(parent)?;

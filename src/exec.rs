@@ -15,10 +15,20 @@ pub fn find_node(configured: Option<&Path>) -> Result<PathBuf> {
         if p.is_file() {
             return Ok(p.to_path_buf());
         }
-        return Err(Error::new(Kind::Runtime, format!("the configured node `{}` does not exist", p.display()))
-            .with_hint(format!("fix `{}` or the `node` setting, or unset it to use `node` from PATH", crate::env_vars::SAFEX_NODE)));
+        return Err(Error::new(
+            Kind::Runtime,
+            format!("the configured node `{}` does not exist", p.display()),
+        )
+        .with_hint(format!(
+            "fix `{}` or the `node` setting, or unset it to use `node` from PATH",
+            crate::env_vars::SAFEX_NODE
+        )));
     }
-    let names: &[&str] = if cfg!(windows) { &["node.exe", "node.cmd"] } else { &["node"] };
+    let names: &[&str] = if cfg!(windows) {
+        &["node.exe", "node.cmd"]
+    } else {
+        &["node"]
+    };
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
             for n in names {
@@ -29,8 +39,12 @@ pub fn find_node(configured: Option<&Path>) -> Result<PathBuf> {
             }
         }
     }
-    Err(Error::new(Kind::Runtime, "`node` was not found on PATH")
-        .with_hint(format!("install Node.js, or set `{}` to the node executable", crate::env_vars::SAFEX_NODE)))
+    Err(
+        Error::new(Kind::Runtime, "`node` was not found on PATH").with_hint(format!(
+            "install Node.js, or set `{}` to the node executable",
+            crate::env_vars::SAFEX_NODE
+        )),
+    )
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -46,7 +60,12 @@ fn is_executable(p: &Path) -> bool {
 }
 
 /// Run `node <script> <args...>`; on Unix this returns only on failure.
-pub fn run_node(node: &Path, script: &Path, args: &[OsString], bin_dir: Option<&Path>) -> Result<i32> {
+pub fn run_node(
+    node: &Path,
+    script: &Path,
+    args: &[OsString],
+    bin_dir: Option<&Path>,
+) -> Result<i32> {
     let mut cmd = Command::new(node);
     cmd.arg(script).args(args);
     if let Some(bin_dir) = bin_dir {
@@ -63,13 +82,19 @@ pub fn run_node(node: &Path, script: &Path, args: &[OsString], bin_dir: Option<&
     {
         use std::os::unix::process::CommandExt;
         let err = cmd.exec();
-        Err(Error::new(Kind::Runtime, format!("cannot start `{}`: {err}", node.display())))
+        Err(Error::new(
+            Kind::Runtime,
+            format!("cannot start `{}`: {err}", node.display()),
+        ))
     }
     #[cfg(not(unix))]
     {
-        let status = cmd
-            .status()
-            .map_err(|e| Error::new(Kind::Runtime, format!("cannot start `{}`: {e}", node.display())))?;
+        let status = cmd.status().map_err(|e| {
+            Error::new(
+                Kind::Runtime,
+                format!("cannot start `{}`: {e}", node.display()),
+            )
+        })?;
         Ok(status.code().unwrap_or(1))
     }
 }

@@ -61,11 +61,16 @@ impl Fetcher {
             .with_hint("safex fetches archives only from the configured registry's own host; ask the registry's admin why it points elsewhere"));
         }
         // One downloader per archive: a concurrent launch waits, then finds the blob.
-        let lock_key = format!("blob-{}", &expected.strongest.hex()[..32.min(expected.strongest.hex().len())]);
+        let lock_key = format!(
+            "blob-{}",
+            &expected.strongest.hex()[..32.min(expected.strongest.hex().len())]
+        );
         let lock_path = self.cache.lock_path(&lock_key);
-        let _guard = tokio::task::spawn_blocking(move || FileLock::acquire(&lock_path, "the download cache"))
-            .await
-            .map_err(|e| Error::internal(format!("lock task failed: {e}")))??;
+        let _guard = tokio::task::spawn_blocking(move || {
+            FileLock::acquire(&lock_path, "the download cache")
+        })
+        .await
+        .map_err(|e| Error::internal(format!("lock task failed: {e}")))??;
         if let Some(path) = self.cache.blob_path(expected)
             && path.is_file()
         {
@@ -79,23 +84,26 @@ impl Fetcher {
             .http
             .retry(|| async {
                 let resp = self.http.get(url, "application/octet-stream", cred).await?;
-                let mut file = tokio::fs::File::create(&tmp)
-                    .await
-                    .map_err(|e| Fault::Fatal(Error::io(format!("cannot create `{}`: {e}", tmp.display()))))?;
+                let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| {
+                    Fault::Fatal(Error::io(format!("cannot create `{}`: {e}", tmp.display())))
+                })?;
                 let mut hasher = Hasher::for_expected(Some(expected));
                 let mut stream = resp.bytes_stream();
                 while let Some(chunk) = stream.next().await {
                     let chunk = chunk.map_err(|e| {
-                        Fault::Transient(Error::registry(format!("download of `{shown}` broke off: {}", describe(e))))
+                        Fault::Transient(Error::registry(format!(
+                            "download of `{shown}` broke off: {}",
+                            describe(e)
+                        )))
                     })?;
                     hasher.update(&chunk);
-                    file.write_all(&chunk)
-                        .await
-                        .map_err(|e| Fault::Fatal(Error::io(format!("cannot write `{}`: {e}", tmp.display()))))?;
+                    file.write_all(&chunk).await.map_err(|e| {
+                        Fault::Fatal(Error::io(format!("cannot write `{}`: {e}", tmp.display())))
+                    })?;
                 }
-                file.sync_all()
-                    .await
-                    .map_err(|e| Fault::Fatal(Error::io(format!("cannot write `{}`: {e}", tmp.display()))))?;
+                file.sync_all().await.map_err(|e| {
+                    Fault::Fatal(Error::io(format!("cannot write `{}`: {e}", tmp.display())))
+                })?;
                 Ok(hasher.finish())
             })
             .await;

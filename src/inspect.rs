@@ -28,10 +28,15 @@ pub fn npm_package(dir: &Path, name: &str, version: &str) -> Result<Inspection> 
     let label = format!("{name}@{version}");
     let path = dir.join("package.json");
     let text = std::fs::read_to_string(&path).map_err(|_| {
-        Error::unsafe_pkg(format!("the tarball of `{label}` has no readable `package.json`"))
+        Error::unsafe_pkg(format!(
+            "the tarball of `{label}` has no readable `package.json`"
+        ))
     })?;
-    let pkg: Value = serde_json::from_str(&text)
-        .map_err(|e| Error::unsafe_pkg(format!("the `package.json` in the tarball of `{label}` is not valid JSON: {e}")))?;
+    let pkg: Value = serde_json::from_str(&text).map_err(|e| {
+        Error::unsafe_pkg(format!(
+            "the `package.json` in the tarball of `{label}` is not valid JSON: {e}"
+        ))
+    })?;
 
     // Manifest confusion: the tarball must be the package the registry named.
     let tar_name = pkg.get("name").and_then(Value::as_str).unwrap_or("");
@@ -48,11 +53,17 @@ pub fn npm_package(dir: &Path, name: &str, version: &str) -> Result<Inspection> 
     let mut install_code = Vec::new();
     let scripts = pkg.get("scripts").and_then(Value::as_object);
     for hook in INSTALL_HOOKS {
-        if scripts.and_then(|s| s.get(hook)).and_then(Value::as_str).is_some_and(|s| !s.trim().is_empty()) {
+        if scripts
+            .and_then(|s| s.get(hook))
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.trim().is_empty())
+        {
             install_code.push(hook.to_owned());
         }
     }
-    let has_own_install = install_code.iter().any(|h| h == "install" || h == "preinstall");
+    let has_own_install = install_code
+        .iter()
+        .any(|h| h == "install" || h == "preinstall");
     if !has_own_install && dir.join("binding.gyp").is_file() {
         install_code.push("binding.gyp".to_owned());
     }
@@ -71,7 +82,8 @@ pub fn npm_package(dir: &Path, name: &str, version: &str) -> Result<Inspection> 
 }
 
 fn same_version(a: &str, b: &str) -> bool {
-    a == b || matches!((semver::Version::parse(a), semver::Version::parse(b)), (Ok(x), Ok(y)) if x == y)
+    a == b
+        || matches!((semver::Version::parse(a), semver::Version::parse(b)), (Ok(x), Ok(y)) if x == y)
 }
 
 /// The `bin` field as npm normalizes it: a string means one bin named like
@@ -100,7 +112,9 @@ fn bins(pkg: &Value, name: &str, label: &str) -> Result<BTreeMap<String, String>
                 "`{label}` declares a bin named `{}`, which is not a plain file name",
                 shown(&bin_name)
             ))
-            .with_hint("a bin name must not contain `/`, `\\` or be `.`/`..`; this package is refused"));
+            .with_hint(
+                "a bin name must not contain `/`, `\\` or be `.`/`..`; this package is refused",
+            ));
         }
         let Some(clean) = enclosed(&bin_path) else {
             return Err(Error::unsafe_pkg(format!(
@@ -167,7 +181,15 @@ mod tests {
 
     #[test]
     fn bin_names() {
-        for (n, ok) in [("cli", true), ("@s/x", false), ("../x", false), ("..", false), ("a\\b", false), ("", false), ("x-y.js", true)] {
+        for (n, ok) in [
+            ("cli", true),
+            ("@s/x", false),
+            ("../x", false),
+            ("..", false),
+            ("a\\b", false),
+            ("", false),
+            ("x-y.js", true),
+        ] {
             assert_eq!(safe_bin_name(n), ok, "{n}");
         }
     }
@@ -179,7 +201,10 @@ mod tests {
     #[test]
     fn hooks_binding_gyp_and_confusion() {
         let d = tempfile::tempdir().unwrap();
-        pkg(d.path(), serde_json::json!({"name": "a", "version": "1.0.0", "scripts": {"postinstall": "x", "test": "y", "prepare": ""}, "bin": "cli.js"}));
+        pkg(
+            d.path(),
+            serde_json::json!({"name": "a", "version": "1.0.0", "scripts": {"postinstall": "x", "test": "y", "prepare": ""}, "bin": "cli.js"}),
+        );
         let i = npm_package(d.path(), "a", "1.0.0").unwrap();
         assert_eq!(i.install_code, vec!["postinstall"]);
         assert_eq!(i.bins.get("a").map(String::as_str), Some("cli.js"));
@@ -193,9 +218,21 @@ mod tests {
         let e = npm_package(d.path(), "a", "1.0.1").unwrap_err();
         assert_eq!(e.kind, crate::error::Kind::Unsafe);
 
-        pkg(d.path(), serde_json::json!({"name": "a", "version": "1.0.0", "bin": {"x": "../../outside.js"}}));
-        assert_eq!(npm_package(d.path(), "a", "1.0.0").unwrap_err().kind, crate::error::Kind::Unsafe);
-        pkg(d.path(), serde_json::json!({"name": "a", "version": "1.0.0", "bin": {"../../x": "cli.js"}}));
-        assert_eq!(npm_package(d.path(), "a", "1.0.0").unwrap_err().kind, crate::error::Kind::Unsafe);
+        pkg(
+            d.path(),
+            serde_json::json!({"name": "a", "version": "1.0.0", "bin": {"x": "../../outside.js"}}),
+        );
+        assert_eq!(
+            npm_package(d.path(), "a", "1.0.0").unwrap_err().kind,
+            crate::error::Kind::Unsafe
+        );
+        pkg(
+            d.path(),
+            serde_json::json!({"name": "a", "version": "1.0.0", "bin": {"../../x": "cli.js"}}),
+        );
+        assert_eq!(
+            npm_package(d.path(), "a", "1.0.0").unwrap_err().kind,
+            crate::error::Kind::Unsafe
+        );
     }
 }

@@ -66,7 +66,9 @@ impl Integrity {
     pub fn parse_sri(s: &str) -> Result<Self> {
         let mut best: Option<Hash> = None;
         for token in s.split_whitespace() {
-            let Some((algo, rest)) = token.split_once('-') else { continue };
+            let Some((algo, rest)) = token.split_once('-') else {
+                continue;
+            };
             let algo = match algo {
                 "sha512" => Algo::Sha512,
                 "sha256" => Algo::Sha256,
@@ -74,9 +76,12 @@ impl Integrity {
                 _ => continue,
             };
             let b64 = rest.split('?').next().unwrap_or("");
-            let bytes = STANDARD
-                .decode(b64)
-                .map_err(|_| Error::integrity(format!("integrity value `{}` is not valid base64", crate::spec::shown(token))))?;
+            let bytes = STANDARD.decode(b64).map_err(|_| {
+                Error::integrity(format!(
+                    "integrity value `{}` is not valid base64",
+                    crate::spec::shown(token)
+                ))
+            })?;
             let expected_len = match algo {
                 Algo::Sha512 => 64,
                 Algo::Sha256 => 32,
@@ -96,7 +101,12 @@ impl Integrity {
             }
         }
         best.map(|strongest| Integrity { strongest })
-            .ok_or_else(|| Error::integrity(format!("no usable hash in integrity `{}`", crate::spec::shown(s))))
+            .ok_or_else(|| {
+                Error::integrity(format!(
+                    "no usable hash in integrity `{}`",
+                    crate::spec::shown(s)
+                ))
+            })
     }
 
     /// The legacy `shasum` field: 40 hex digits of sha1.
@@ -104,15 +114,26 @@ impl Integrity {
         let bytes = hex::decode(s.trim())
             .ok()
             .filter(|b| b.len() == 20)
-            .ok_or_else(|| Error::integrity(format!("shasum `{}` is not 40 hex digits", crate::spec::shown(s))))?;
+            .ok_or_else(|| {
+                Error::integrity(format!(
+                    "shasum `{}` is not 40 hex digits",
+                    crate::spec::shown(s)
+                ))
+            })?;
         Ok(Integrity {
-            strongest: Hash { algo: Algo::Sha1, bytes },
+            strongest: Hash {
+                algo: Algo::Sha1,
+                bytes,
+            },
         })
     }
 
     pub fn sha512(bytes: Vec<u8>) -> Self {
         Integrity {
-            strongest: Hash { algo: Algo::Sha512, bytes },
+            strongest: Hash {
+                algo: Algo::Sha512,
+                bytes,
+            },
         }
     }
 
@@ -181,7 +202,10 @@ impl Hasher {
     pub fn finish(self) -> Computed {
         Computed {
             sha512: self.sha512.finalize().to_vec(),
-            sha256: self.sha256.map(|h| h.finalize().to_vec()).unwrap_or_default(),
+            sha256: self
+                .sha256
+                .map(|h| h.finalize().to_vec())
+                .unwrap_or_default(),
             sha1: self.sha1.map(|h| h.finalize().to_vec()).unwrap_or_default(),
         }
     }
@@ -243,7 +267,11 @@ mod tests {
                 (got, want) => panic!("{s}: got {got:?}, want {want:?}"),
             }
         }
-        assert!(!Integrity::parse_sri(&sha512).unwrap().matches(&computed(b"hellO")));
+        assert!(
+            !Integrity::parse_sri(&sha512)
+                .unwrap()
+                .matches(&computed(b"hellO"))
+        );
     }
 
     #[test]

@@ -48,7 +48,11 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { error::Kind::Usage.exit_code() } else { 0 };
+            return if e.use_stderr() {
+                error::Kind::Usage.exit_code()
+            } else {
+                0
+            };
         }
     };
     match run(cli) {
@@ -67,16 +71,23 @@ fn run(cli: Cli) -> Result<i32> {
             let a = cli::parse_npx(&args)?;
             npx(a, quiet)
         }
-        Command::Lock { tool: LockTool::Npx { args } } => {
+        Command::Lock {
+            tool: LockTool::Npx { args },
+        } => {
             let a = cli::parse_npx(&args)?;
             if !a.program_args.is_empty() {
-                return Err(Error::usage("`safex lock npx` takes one package spec and no program arguments")
-                    .with_hint("usage: safex lock npx <name>@<exact-version>"));
+                return Err(Error::usage(
+                    "`safex lock npx` takes one package spec and no program arguments",
+                )
+                .with_hint("usage: safex lock npx <name>@<exact-version>"));
             }
             lock_npx(a, quiet)
         }
         Command::Cache { action } => {
-            let settings = Settings::load(&Overrides { quiet, ..Default::default() })?;
+            let settings = Settings::load(&Overrides {
+                quiet,
+                ..Default::default()
+            })?;
             let cache = Cache::new(&settings.cache_dir);
             match action {
                 CacheAction::Dir => {
@@ -84,7 +95,10 @@ fn run(cli: Cli) -> Result<i32> {
                     Ok(0)
                 }
                 CacheAction::Clean => {
-                    let _guard = lock::FileLock::acquire(&settings.cache_dir.join("v1.clean.lock"), "the cache")?;
+                    let _guard = lock::FileLock::acquire(
+                        &settings.cache_dir.join("v1.clean.lock"),
+                        "the cache",
+                    )?;
                     cache.clean()?;
                     if !quiet {
                         eprintln!("removed `{}`", cache.root().display());
@@ -123,8 +137,11 @@ fn npx(a: NpxArgs, quiet: bool) -> Result<i32> {
         _ => prepare(&settings, &cache, &roots, entry)?.0,
     };
     let marker = EnvMarker::read(&env_dir).ok_or_else(|| {
-        Error::io(format!("the environment `{}` has a damaged marker", env_dir.display()))
-            .with_hint("run `safex cache clean` and launch again")
+        Error::io(format!(
+            "the environment `{}` has a damaged marker",
+            env_dir.display()
+        ))
+        .with_hint("run `safex cache clean` and launch again")
     })?;
     check_install_code(&settings, &marker)?;
     let (root_path, bin) = pick_bin(&marker, &roots, command.as_deref())?;
@@ -153,7 +170,13 @@ fn lock_npx(a: NpxArgs, quiet: bool) -> Result<i32> {
     }
     for p in &entry.packages {
         let depth = p.path.matches("node_modules/").count();
-        out.push_str(&format!("{}{}@{}  {}\n", "  ".repeat(depth), p.name, p.version, p.integrity));
+        out.push_str(&format!(
+            "{}{}@{}  {}\n",
+            "  ".repeat(depth),
+            p.name,
+            p.version,
+            p.integrity
+        ));
     }
     print!("{out}");
     if !quiet {
@@ -173,7 +196,9 @@ fn parse_roots(settings: &Settings, raw: &[String]) -> Result<Vec<NpmSpec>> {
     for r in raw {
         match spec::parse_root(r)? {
             Ok(s) => out.push(s),
-            Err(Unpinned::Floating { name, requested }) => return Err(unpinned_error(settings, &name, requested.as_deref())),
+            Err(Unpinned::Floating { name, requested }) => {
+                return Err(unpinned_error(settings, &name, requested.as_deref()));
+            }
         }
     }
     out.sort();
@@ -187,10 +212,18 @@ fn unpinned_error(settings: &Settings, name: &NpmName, requested: Option<&str>) 
         Some(r) => format!("`{name}@{}` is not an exact version", spec::shown(r)),
     };
     let err = Error::usage(format!("{what}: safex launches only exact pins"));
-    let exact = if settings.offline { None } else { current_version(settings, name, requested) };
+    let exact = if settings.offline {
+        None
+    } else {
+        current_version(settings, name, requested)
+    };
     match exact {
-        Some(v) => err.with_hint(format!("pin the exact version: `safex npx {name}@{v}` (current on the registry)")),
-        None => err.with_hint(format!("pin an exact version: `safex npx {name}@<major.minor.patch>`")),
+        Some(v) => err.with_hint(format!(
+            "pin the exact version: `safex npx {name}@{v}` (current on the registry)"
+        )),
+        None => err.with_hint(format!(
+            "pin an exact version: `safex npx {name}@<major.minor.patch>`"
+        )),
     }
 }
 
@@ -207,7 +240,11 @@ fn current_version(settings: &Settings, name: &NpmName, requested: Option<&str>)
             Some(Ok(spec::DepSpec::Range(r))) => p
                 .versions
                 .keys()
-                .filter_map(|k| nodejs_semver::Version::parse(k).ok().map(|v| (v, k.clone())))
+                .filter_map(|k| {
+                    nodejs_semver::Version::parse(k)
+                        .ok()
+                        .map(|v| (v, k.clone()))
+                })
                 .filter(|(v, _)| r.satisfies(v))
                 .max_by(|a, b| a.0.cmp(&b.0))
                 .map(|(_, k)| k),
@@ -247,8 +284,17 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Cold path: resolve (or read the lock), fetch and verify every archive,
 /// unpack, inspect, record the lock entry, and move the finished environment
 /// into the cache. Returns the environment and the entry in force.
-fn prepare(settings: &Settings, cache: &Cache, roots: &[NpmSpec], entry: Option<NpmEntry>) -> Result<(PathBuf, NpmEntry)> {
-    let label = roots.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(" ");
+fn prepare(
+    settings: &Settings,
+    cache: &Cache,
+    roots: &[NpmSpec],
+    entry: Option<NpmEntry>,
+) -> Result<(PathBuf, NpmEntry)> {
+    let label = roots
+        .iter()
+        .map(|r| r.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
     if entry.is_none() {
         if settings.lock_mode == LockMode::Frozen {
             return Err(Error::policy(format!("`{label}` is not in the lockfile, and the lock mode is `frozen`"))
@@ -257,8 +303,12 @@ fn prepare(settings: &Settings, cache: &Cache, roots: &[NpmSpec], entry: Option<
                 )));
         }
         if settings.offline {
-            return Err(Error::registry(format!("`{label}` is not locked or cached, and safex is offline"))
-                .with_hint("launch it once with network access (without `--offline` / `SAFEX_OFFLINE`)"));
+            return Err(Error::registry(format!(
+                "`{label}` is not locked or cached, and safex is offline"
+            ))
+            .with_hint(
+                "launch it once with network access (without `--offline` / `SAFEX_OFFLINE`)",
+            ));
         }
     }
     let rt = runtime()?;
@@ -275,7 +325,11 @@ fn prepare(settings: &Settings, cache: &Cache, roots: &[NpmSpec], entry: Option<
 
     let (entry, installed) = rt.block_on(async {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Placed>();
-        let installer = tokio::spawn(environment::install_all(fetcher.clone(), staging.clone(), rx));
+        let installer = tokio::spawn(environment::install_all(
+            fetcher.clone(),
+            staging.clone(),
+            rx,
+        ));
         match entry {
             Some(entry) => {
                 for p in &entry.packages {
@@ -296,8 +350,10 @@ fn prepare(settings: &Settings, cache: &Cache, roots: &[NpmSpec], entry: Option<
                     return Err(e);
                 }
                 let warnings = std::mem::take(&mut resolver.warnings);
-                let edges: Vec<(String, std::collections::BTreeMap<String, String>)> =
-                    (1..resolver.nodes.len()).map(|i| (resolver.nodes[i].path.clone(), resolver.edges_of(i))).collect();
+                let edges: Vec<(String, std::collections::BTreeMap<String, String>)> = (1
+                    ..resolver.nodes.len())
+                    .map(|i| (resolver.nodes[i].path.clone(), resolver.edges_of(i)))
+                    .collect();
                 drop(resolver);
                 let installed = join(installer).await?;
                 if !settings.quiet {
@@ -326,7 +382,8 @@ fn prepare(settings: &Settings, cache: &Cache, roots: &[NpmSpec], entry: Option<
     environment::assemble(&staging, &installed)?;
     let digest = entry.digest();
     let marker = marker_for(&digest, roots, &installed);
-    let marker_json = serde_json::to_vec_pretty(&marker).map_err(|e| Error::internal(e.to_string()))?;
+    let marker_json =
+        serde_json::to_vec_pretty(&marker).map_err(|e| Error::internal(e.to_string()))?;
     fs_err::write(staging.join(cache::ENV_MARKER), marker_json)?;
     let env_dir = cache.npm_env(&digest);
     cache.commit_dir(&staging, &env_dir)?;
@@ -335,20 +392,28 @@ fn prepare(settings: &Settings, cache: &Cache, roots: &[NpmSpec], entry: Option<
 }
 
 async fn join(h: tokio::task::JoinHandle<Result<Vec<Installed>>>) -> Result<Vec<Installed>> {
-    h.await.map_err(|e| Error::internal(format!("installer failed: {e}")))?
+    h.await
+        .map_err(|e| Error::internal(format!("installer failed: {e}")))?
 }
 
 /// A lock entry's package as a download: the conventional tarball URL on the
 /// package's registry, checked against the locked hash. No metadata request.
 fn placed_from_lock(npm: &settings::NpmConfig, p: &LockedPackage) -> Result<Placed> {
     let damaged = |what: &str| {
-        Error::io(format!("the lockfile entry for `{}@{}` has {what}", spec::shown(&p.name), spec::shown(&p.version)))
-            .with_hint("the lockfile was edited or damaged; restore it, or remove that entry to lock again")
+        Error::io(format!(
+            "the lockfile entry for `{}@{}` has {what}",
+            spec::shown(&p.name),
+            spec::shown(&p.version)
+        ))
+        .with_hint(
+            "the lockfile was edited or damaged; restore it, or remove that entry to lock again",
+        )
     };
     environment::check_tree_path(&p.path)?;
     let name = NpmName::parse_legacy(&p.name).map_err(|_| damaged("an invalid name"))?;
     semver::Version::parse(&p.version).map_err(|_| damaged("an invalid version"))?;
-    let expected = integrity::Integrity::parse_sri(&p.integrity).map_err(|_| damaged("an invalid integrity"))?;
+    let expected = integrity::Integrity::parse_sri(&p.integrity)
+        .map_err(|_| damaged("an invalid integrity"))?;
     let registry = npm.registry_for(name.as_str())?.clone();
     let url = conventional_tarball_url(&registry, &name, &p.version)?;
     Ok(Placed {
@@ -367,7 +432,8 @@ fn entry_from(
     installed: &[Installed],
     edges: Vec<(String, std::collections::BTreeMap<String, String>)>,
 ) -> NpmEntry {
-    let edges: std::collections::HashMap<String, std::collections::BTreeMap<String, String>> = edges.into_iter().collect();
+    let edges: std::collections::HashMap<String, std::collections::BTreeMap<String, String>> =
+        edges.into_iter().collect();
     let mut packages: Vec<LockedPackage> = installed
         .iter()
         .map(|i| LockedPackage {
@@ -389,7 +455,10 @@ fn marker_for(digest: &str, roots: &[NpmSpec], installed: &[Installed]) -> EnvMa
     let mut skipped = std::collections::BTreeMap::new();
     for i in installed {
         if !i.inspection.install_code.is_empty() {
-            skipped.insert(format!("{}@{}", i.name, i.version), i.inspection.install_code.clone());
+            skipped.insert(
+                format!("{}@{}", i.name, i.version),
+                i.inspection.install_code.clone(),
+            );
         }
     }
     let roots = roots
@@ -438,12 +507,20 @@ fn check_install_code(settings: &Settings, marker: &EnvMarker) -> Result<()> {
 
 /// The bin to run, chosen as npx chooses it: the command named with `-p`; else
 /// the package's only bin; else the bin named like the package without scope.
-fn pick_bin(marker: &EnvMarker, roots: &[NpmSpec], command: Option<&str>) -> Result<(String, String)> {
+fn pick_bin(
+    marker: &EnvMarker,
+    roots: &[NpmSpec],
+    command: Option<&str>,
+) -> Result<(String, String)> {
     let all_bins = || {
         marker
             .roots
             .iter()
-            .flat_map(|r| r.bins.keys().map(move |b| format!("`{b}` (from `{}`)", r.name)))
+            .flat_map(|r| {
+                r.bins
+                    .keys()
+                    .map(move |b| format!("`{b}` (from `{}`)", r.name))
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -453,12 +530,18 @@ fn pick_bin(marker: &EnvMarker, roots: &[NpmSpec], command: Option<&str>) -> Res
                 return Ok((r.path.clone(), p.clone()));
             }
         }
-        return Err(Error::usage(format!("no package given with `-p` has a bin named `{}`", spec::shown(cmd)))
-            .with_hint(format!("bins available: {}", none_if_empty(all_bins()))));
+        return Err(Error::usage(format!(
+            "no package given with `-p` has a bin named `{}`",
+            spec::shown(cmd)
+        ))
+        .with_hint(format!("bins available: {}", none_if_empty(all_bins()))));
     }
     let root = &roots[0];
     let Some(r) = marker.roots.iter().find(|r| r.name == root.name.as_str()) else {
-        return Err(Error::internal(format!("the environment has no `{}`", root.name)));
+        return Err(Error::internal(format!(
+            "the environment has no `{}`",
+            root.name
+        )));
     };
     if r.bins.len() == 1 {
         let (_, p) = r.bins.iter().next().expect("one bin");
@@ -468,11 +551,20 @@ fn pick_bin(marker: &EnvMarker, roots: &[NpmSpec], command: Option<&str>) -> Res
         return Ok((r.path.clone(), p.clone()));
     }
     if r.bins.is_empty() {
-        return Err(Error::usage(format!("`{root}` has no `bin`: there is nothing to run"))
-            .with_hint("check the package name; safex runs a package's executable, as npx does"));
+        return Err(
+            Error::usage(format!("`{root}` has no `bin`: there is nothing to run")).with_hint(
+                "check the package name; safex runs a package's executable, as npx does",
+            ),
+        );
     }
-    Err(Error::usage(format!("`{root}` has several bins and none is named `{}`", root.name.unscoped()))
-        .with_hint(format!("choose one: `safex npx -p {root} <bin>`; bins: {}", all_bins())))
+    Err(Error::usage(format!(
+        "`{root}` has several bins and none is named `{}`",
+        root.name.unscoped()
+    ))
+    .with_hint(format!(
+        "choose one: `safex npx -p {root} <bin>`; bins: {}",
+        all_bins()
+    )))
 }
 
 fn none_if_empty(s: String) -> String {
@@ -489,10 +581,15 @@ fn verify_cache(settings: &Settings, cache: &Cache) -> Result<i32> {
         for e in &lock.npm {
             for p in &e.packages {
                 let Ok(expected) = integrity::Integrity::parse_sri(&p.integrity) else {
-                    bad.push(format!("`{}@{}`: the lock's integrity is not valid", p.name, p.version));
+                    bad.push(format!(
+                        "`{}@{}`: the lock's integrity is not valid",
+                        p.name, p.version
+                    ));
                     continue;
                 };
-                let Some(blob) = cache.blob_path(&expected) else { continue };
+                let Some(blob) = cache.blob_path(&expected) else {
+                    continue;
+                };
                 if !blob.is_file() {
                     missing += 1;
                     continue;
@@ -501,15 +598,26 @@ fn verify_cache(settings: &Settings, cache: &Cache) -> Result<i32> {
                 if expected.matches(&computed) {
                     ok += 1;
                 } else {
-                    bad.push(format!("`{}@{}` at `{}`", p.name, p.version, blob.display()));
+                    bad.push(format!(
+                        "`{}@{}` at `{}`",
+                        p.name,
+                        p.version,
+                        blob.display()
+                    ));
                 }
             }
         }
     }
-    println!("{ok} archives verified, {missing} locked but not cached, {} corrupt", bad.len());
+    println!(
+        "{ok} archives verified, {missing} locked but not cached, {} corrupt",
+        bad.len()
+    );
     if bad.is_empty() {
         return Ok(0);
     }
-    Err(Error::integrity(format!("cached archives do not match the lockfile: {}", bad.join(", ")))
-        .with_hint("run `safex cache clean`; the next launch downloads and verifies them again"))
+    Err(Error::integrity(format!(
+        "cached archives do not match the lockfile: {}",
+        bad.join(", ")
+    ))
+    .with_hint("run `safex cache clean`; the next launch downloads and verifies them again"))
 }

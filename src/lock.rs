@@ -59,7 +59,10 @@ impl NpmEntry {
             s.push('\n');
         }
         for p in &self.packages {
-            s.push_str(&format!("{}\0{}\0{}\0{}\n", p.path, p.name, p.version, p.integrity));
+            s.push_str(&format!(
+                "{}\0{}\0{}\0{}\n",
+                p.path, p.name, p.version, p.integrity
+            ));
         }
         crate::integrity::sha256_hex(s.as_bytes())
     }
@@ -83,11 +86,22 @@ impl LockFile {
                     ..Default::default()
                 });
             }
-            Err(e) => return Err(Error::io(format!("cannot read lockfile `{}`: {e}", path.display()))),
+            Err(e) => {
+                return Err(Error::io(format!(
+                    "cannot read lockfile `{}`: {e}",
+                    path.display()
+                )));
+            }
         };
         let lock: LockFile = toml::from_str(&text).map_err(|e| {
-            Error::io(format!("lockfile `{}` is not valid: {}", path.display(), e.message()))
-                .with_hint("fix or remove the broken entry; safex never rewrites a lockfile it cannot read")
+            Error::io(format!(
+                "lockfile `{}` is not valid: {}",
+                path.display(),
+                e.message()
+            ))
+            .with_hint(
+                "fix or remove the broken entry; safex never rewrites a lockfile it cannot read",
+            )
         })?;
         if lock.version != FORMAT_VERSION {
             return Err(Error::io(format!(
@@ -116,21 +130,28 @@ pub fn record_npm(path: &Path, entry: NpmEntry) -> Result<NpmEntry> {
     }
     lock.npm.push(entry.clone());
     lock.npm.sort_by(|a, b| a.roots.cmp(&b.roots));
-    let text = toml::to_string(&lock).map_err(|e| Error::internal(format!("cannot serialize the lockfile: {e}")))?;
+    let text = toml::to_string(&lock)
+        .map_err(|e| Error::internal(format!("cannot serialize the lockfile: {e}")))?;
     let header = "# safex lockfile: every launched root with its whole tree and content hashes.\n# Written by safex; review changes like code.\n";
     write_atomic(path, format!("{header}{text}").as_bytes())?;
     Ok(entry)
 }
 
 fn lock_path_for(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".lock");
     path.with_file_name(name)
 }
 
 /// Write a file so that readers see the old or the new content, never a mix.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs_err::create_dir_all(dir)?;
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
@@ -171,12 +192,20 @@ impl FileLock {
                 Ok(()) => return Ok(FileLock { file }),
                 Err(std::fs::TryLockError::WouldBlock) => {
                     if !told && start.elapsed() > Duration::from_secs(2) {
-                        eprintln!("safex: waiting for another safex using {what} (`{}`)", path.display());
+                        eprintln!(
+                            "safex: waiting for another safex using {what} (`{}`)",
+                            path.display()
+                        );
                         told = true;
                     }
                     if start.elapsed() > Duration::from_secs(600) {
-                        return Err(Error::io(format!("timed out waiting for the lock on `{}`", path.display()))
-                            .with_hint("another safex process holds it; if none is running, delete the file"));
+                        return Err(Error::io(format!(
+                            "timed out waiting for the lock on `{}`",
+                            path.display()
+                        ))
+                        .with_hint(
+                            "another safex process holds it; if none is running, delete the file",
+                        ));
                     }
                     std::thread::sleep(Duration::from_millis(25));
                 }
@@ -221,7 +250,10 @@ mod tests {
         assert_eq!(kept.packages[0].version, "1.0.0");
         let lock = LockFile::read(&path).unwrap();
         assert_eq!(lock.npm.len(), 2);
-        assert_eq!(lock.find_npm(&["a@1.0.0".into()]).unwrap(), &entry("a@1.0.0", "1.0.0"));
+        assert_eq!(
+            lock.find_npm(&["a@1.0.0".into()]).unwrap(),
+            &entry("a@1.0.0", "1.0.0")
+        );
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("version = 1"), "{text}");
         assert!(!text.contains("http"), "{text}");

@@ -65,13 +65,17 @@ impl Policy {
             None | Some("strip") => ScriptsMode::Strip,
             Some("refuse") => ScriptsMode::Refuse,
             Some(other) => {
-                return Err(Error::usage(format!("{source}: `scripts.mode` is `{other}`, expected `strip` or `refuse`")));
+                return Err(Error::usage(format!(
+                    "{source}: `scripts.mode` is `{other}`, expected `strip` or `refuse`"
+                )));
             }
         };
         let lock_mode = match f.lock.as_ref().map(|l| l.mode.as_str()) {
             None => LockMode::Tofu,
             Some(m) => LockMode::parse(m).ok_or_else(|| {
-                Error::usage(format!("{source}: `lock.mode` is `{m}`, expected `tofu` or `frozen`"))
+                Error::usage(format!(
+                    "{source}: `lock.mode` is `{m}`, expected `tofu` or `frozen`"
+                ))
             })?,
         };
         Ok(Policy { scripts, lock_mode })
@@ -89,6 +93,11 @@ mod tests {
         assert_eq!(p.lock_mode, LockMode::Tofu);
         assert!(Policy::parse("[scripts]\nmode = \"run\"\n", "t").is_err());
         assert!(Policy::parse("[nope]\n", "t").is_err());
-        assert_eq!(Policy::parse("[scripts]\nmode = \"refuse\"\n", "t").unwrap().scripts, ScriptsMode::Refuse);
+        assert_eq!(
+            Policy::parse("[scripts]\nmode = \"refuse\"\n", "t")
+                .unwrap()
+                .scripts,
+            ScriptsMode::Refuse
+        );
     }
 }

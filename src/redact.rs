@@ -20,6 +20,9 @@ mod tests {
     fn userinfo_is_hidden() {
         let u = url::Url::parse("https://me:secret@r.example/x").unwrap();
         let shown = super::url(&u);
-        assert!(!shown.contains("secret") && !shown.contains("me:"), "{shown}");
+        assert!(
+            !shown.contains("secret") && !shown.contains("me:"),
+            "{shown}"
+        );
     }
 }

@@ -80,16 +80,28 @@ impl Settings {
             })?;
         let lock_mode = match ev::get(ev::SAFEX_LOCK_MODE).or(config.lock_mode.clone()) {
             Some(m) => LockMode::parse(&m).ok_or_else(|| {
-                Error::usage(format!("lock mode `{}` is not `tofu` or `frozen`", crate::spec::shown(&m)))
-                    .with_hint(format!("set `{}` or `lock_mode` to `tofu` or `frozen`", ev::SAFEX_LOCK_MODE))
+                Error::usage(format!(
+                    "lock mode `{}` is not `tofu` or `frozen`",
+                    crate::spec::shown(&m)
+                ))
+                .with_hint(format!(
+                    "set `{}` or `lock_mode` to `tofu` or `frozen`",
+                    ev::SAFEX_LOCK_MODE
+                ))
             })?,
             None => policy.lock_mode,
         };
-        let offline = over.offline || ev::flag(ev::SAFEX_OFFLINE) || config.offline.unwrap_or(false);
-        let node = ev::get(ev::SAFEX_NODE).map(PathBuf::from).or(config.node.clone());
+        let offline =
+            over.offline || ev::flag(ev::SAFEX_OFFLINE) || config.offline.unwrap_or(false);
+        let node = ev::get(ev::SAFEX_NODE)
+            .map(PathBuf::from)
+            .or(config.node.clone());
 
         let mut ca_files: Vec<PathBuf> = Vec::new();
-        if let Some(p) = ev::get(ev::SAFEX_CA_FILE).map(PathBuf::from).or(config.ca_file.clone()) {
+        if let Some(p) = ev::get(ev::SAFEX_CA_FILE)
+            .map(PathBuf::from)
+            .or(config.ca_file.clone())
+        {
             ca_files.push(p);
         }
         for var in ev::EXTRA_CA_VARS {
@@ -101,10 +113,19 @@ impl Settings {
             Some(r) => Some((r.clone(), "--registry".to_owned())),
             None => ev::get(ev::SAFEX_NPM_REGISTRY)
                 .map(|r| (r, ev::SAFEX_NPM_REGISTRY.to_owned()))
-                .or(config
-                    .npm_registry
-                    .clone()
-                    .map(|r| (r, format!("npm_registry in {}", config_path.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default())))),
+                .or(config.npm_registry.clone().map(|r| {
+                    (
+                        r,
+                        format!(
+                            "npm_registry in {}",
+                            config_path
+                                .as_deref()
+                                .map(Path::display)
+                                .map(|d| d.to_string())
+                                .unwrap_or_default()
+                        ),
+                    )
+                })),
         };
         let npm = NpmConfig::load(explicit_registry, ca_files)?;
 
@@ -129,15 +150,23 @@ fn read_config(path: &Path) -> Result<ConfigFile> {
         Err(e) => return Err(e.into()),
     };
     toml::from_str(&text).map_err(|e| {
-        Error::usage(format!("config file `{}` is invalid: {}", path.display(), e.message()))
-            .with_hint("known keys: npm_registry, cache_dir, lockfile, lock_mode, node, ca_file, offline")
+        Error::usage(format!(
+            "config file `{}` is invalid: {}",
+            path.display(),
+            e.message()
+        ))
+        .with_hint(
+            "known keys: npm_registry, cache_dir, lockfile, lock_mode, node, ca_file, offline",
+        )
     })
 }
 
 /// The admin's lockfile at a fixed path per OS, if present.
 fn system_lockfile() -> Option<PathBuf> {
     let p = if cfg!(windows) {
-        PathBuf::from(std::env::var_os("ProgramData")?).join("safex").join("safex.lock")
+        PathBuf::from(std::env::var_os("ProgramData")?)
+            .join("safex")
+            .join("safex.lock")
     } else if cfg!(target_os = "macos") {
         PathBuf::from("/Library/Application Support/safex/safex.lock")
     } else {
@@ -190,24 +219,34 @@ impl NpmConfig {
                     npmrc_registry = Some((value, source));
                 } else if let Some(scope) = key.strip_suffix(":registry") {
                     if scope.starts_with('@') {
-                        cfg.scoped.insert(scope.to_owned(), parse_registry_url(&value, &source)?);
+                        cfg.scoped
+                            .insert(scope.to_owned(), parse_registry_url(&value, &source)?);
                     }
                 } else if key == "cafile" {
                     ca_files.push(PathBuf::from(value));
-                } else if let Some(nerf) = key.strip_prefix("//") {
-                    if let Some((prefix, field)) = nerf.rsplit_once(':') {
-                        let prefix = format!("//{}", if prefix.ends_with('/') { prefix.to_owned() } else { format!("{prefix}/") });
-                        match field {
-                            "_authToken" => cfg.auth.push((prefix, Credential::Bearer(value))),
-                            "_auth" => cfg.auth.push((prefix, Credential::Basic(value))),
-                            _ => {}
+                } else if let Some(nerf) = key.strip_prefix("//")
+                    && let Some((prefix, field)) = nerf.rsplit_once(':')
+                {
+                    let prefix = format!(
+                        "//{}",
+                        if prefix.ends_with('/') {
+                            prefix.to_owned()
+                        } else {
+                            format!("{prefix}/")
                         }
+                    );
+                    match field {
+                        "_authToken" => cfg.auth.push((prefix, Credential::Bearer(value))),
+                        "_auth" => cfg.auth.push((prefix, Credential::Basic(value))),
+                        _ => {}
                     }
                 }
             }
         }
         let chosen = explicit
-            .or_else(|| ev::get_any(&ev::NPM_CONFIG_REGISTRY).map(|r| (r, "npm_config_registry".to_owned())))
+            .or_else(|| {
+                ev::get_any(&ev::NPM_CONFIG_REGISTRY).map(|r| (r, "npm_config_registry".to_owned()))
+            })
             .or(npmrc_registry);
         if let Some((raw, source)) = chosen {
             cfg.registry = Some((parse_registry_url(&raw, &source)?, source));
@@ -223,7 +262,10 @@ impl NpmConfig {
         {
             return Ok(url);
         }
-        self.registry.as_ref().map(|(u, _)| u).ok_or_else(no_registry_error)
+        self.registry
+            .as_ref()
+            .map(|(u, _)| u)
+            .ok_or_else(no_registry_error)
     }
 
     /// The credential for a URL: the longest configured prefix it lies under.
@@ -268,8 +310,10 @@ fn parse_registry_url(raw: &str, source: &str) -> Result<Url> {
             .with_hint("use https; plain http is allowed only on 127.0.0.1, ::1 and localhost"));
         }
         other => {
-            return Err(Error::usage(format!("registry URL from {source} has scheme `{other}`"))
-                .with_hint("use an `https://` URL"));
+            return Err(
+                Error::usage(format!("registry URL from {source} has scheme `{other}`"))
+                    .with_hint("use an `https://` URL"),
+            );
         }
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -293,10 +337,16 @@ pub fn parse_npmrc(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for line in text.lines() {
         let line = line.trim();
-        if line.is_empty() || line.starts_with(';') || line.starts_with('#') || line.starts_with('[') {
+        if line.is_empty()
+            || line.starts_with(';')
+            || line.starts_with('#')
+            || line.starts_with('[')
+        {
             continue;
         }
-        let Some((k, v)) = line.split_once('=') else { continue };
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
         let v = v.trim();
         let v = v
             .strip_prefix('"')
@@ -335,7 +385,9 @@ mod tests {
 
     #[test]
     fn npmrc_lines() {
-        let rc = parse_npmrc("; c\n# c\nregistry = http://127.0.0.1:4873/\n@a:registry=\"http://127.0.0.1:1/\"\n//127.0.0.1:4873/:_authToken=${SAFEX_TEST_NO_SUCH_VAR}x\n");
+        let rc = parse_npmrc(
+            "; c\n# c\nregistry = http://127.0.0.1:4873/\n@a:registry=\"http://127.0.0.1:1/\"\n//127.0.0.1:4873/:_authToken=${SAFEX_TEST_NO_SUCH_VAR}x\n",
+        );
         assert_eq!(rc[0], ("registry".into(), "http://127.0.0.1:4873/".into()));
         assert_eq!(rc[1], ("@a:registry".into(), "http://127.0.0.1:1/".into()));
         assert_eq!(rc[2], ("//127.0.0.1:4873/:_authToken".into(), "x".into()));
@@ -346,7 +398,10 @@ mod tests {
         let cfg = NpmConfig {
             auth: vec![
                 ("//127.0.0.1:4873/".into(), Credential::Bearer("t1".into())),
-                ("//127.0.0.1:4873/private/".into(), Credential::Bearer("t2".into())),
+                (
+                    "//127.0.0.1:4873/private/".into(),
+                    Credential::Bearer("t2".into()),
+                ),
             ],
             ..Default::default()
         };
@@ -365,8 +420,18 @@ mod tests {
     fn registry_urls() {
         assert!(parse_registry_url("http://127.0.0.1:4873", "t").is_ok());
         assert!(parse_registry_url("http://localhost:4873/", "t").is_ok());
-        assert_eq!(parse_registry_url("http://10.0.0.1/", "t").unwrap_err().kind, crate::error::Kind::Policy);
+        assert_eq!(
+            parse_registry_url("http://10.0.0.1/", "t")
+                .unwrap_err()
+                .kind,
+            crate::error::Kind::Policy
+        );
         assert!(parse_registry_url("ftp://x/", "t").is_err());
-        assert_eq!(parse_registry_url("https://r.example/npm", "t").unwrap().as_str(), "https://r.example/npm/");
+        assert_eq!(
+            parse_registry_url("https://r.example/npm", "t")
+                .unwrap()
+                .as_str(),
+            "https://r.example/npm/"
+        );
     }
 }

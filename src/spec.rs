@@ -58,7 +58,8 @@ impl NpmName {
                 c.is_ascii_lowercase()
                     || c.is_ascii_digit()
                     || matches!(c, '-' | '.' | '_' | '~')
-                    || (!strict && (c.is_ascii_uppercase() || matches!(c, '!' | '\'' | '(' | ')' | '*')))
+                    || (!strict
+                        && (c.is_ascii_uppercase() || matches!(c, '!' | '\'' | '(' | ')' | '*')))
             };
             if let Some(c) = part.chars().find(|c| !ok_char(*c)) {
                 return Err(bad(&format!("it contains `{}`", c.escape_default())));
@@ -118,7 +119,10 @@ impl fmt::Display for NpmSpec {
 #[derive(Debug, PartialEq)]
 pub enum Unpinned {
     /// `name` alone, `name@latest`, `name@^1`: the name is fine, the version is not.
-    Floating { name: NpmName, requested: Option<String> },
+    Floating {
+        name: NpmName,
+        requested: Option<String>,
+    },
 }
 
 /// Parse a root spec. `Ok(Err(Unpinned))` when the name is valid but the
@@ -134,7 +138,10 @@ pub fn parse_root(input: &str) -> Result<std::result::Result<NpmSpec, Unpinned>>
     let (name, version) = split_name_version(input);
     let name = NpmName::parse_strict(name)?;
     let Some(version) = version else {
-        return Ok(Err(Unpinned::Floating { name, requested: None }));
+        return Ok(Err(Unpinned::Floating {
+            name,
+            requested: None,
+        }));
     };
     if version.starts_with("npm:") {
         return Err(Error::usage(format!("`{}` is an alias", shown(input)))
@@ -153,7 +160,10 @@ pub fn parse_root(input: &str) -> Result<std::result::Result<NpmSpec, Unpinned>>
 pub fn split_name_version(input: &str) -> (&str, Option<&str>) {
     let search_from = usize::from(input.starts_with('@'));
     match input[search_from..].find('@') {
-        Some(i) => (&input[..search_from + i], Some(&input[search_from + i + 1..])),
+        Some(i) => (
+            &input[..search_from + i],
+            Some(&input[search_from + i + 1..]),
+        ),
         None => (input, None),
     }
 }
@@ -180,7 +190,11 @@ fn non_registry_kind(input: &str) -> Option<&'static str> {
             return Some(kind);
         }
     }
-    if input.starts_with('.') || input.starts_with('/') || input.starts_with("~/") || input.contains('\\') {
+    if input.starts_with('.')
+        || input.starts_with('/')
+        || input.starts_with("~/")
+        || input.contains('\\')
+    {
         return Some("local path");
     }
     if lower.ends_with(".tgz") || lower.ends_with(".tar.gz") || lower.ends_with(".tar") {
@@ -222,7 +236,10 @@ impl DepSpec {
         match nodejs_semver::Range::parse(range_src) {
             Ok(r) => Ok(DepSpec::Range(r)),
             Err(_) if is_tag(s) => Ok(DepSpec::Tag(s.to_owned())),
-            Err(_) => Err(format!("`{}`, which is neither a version range nor a dist-tag", shown(s))),
+            Err(_) => Err(format!(
+                "`{}`, which is neither a version range nor a dist-tag",
+                shown(s)
+            )),
         }
     }
 }
@@ -231,7 +248,8 @@ impl DepSpec {
 fn is_tag(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
         && !s.starts_with(|c: char| c.is_ascii_digit() || c == 'v')
 }
 
@@ -244,7 +262,11 @@ mod tests {
         for (input, name, ver) in [
             ("a@1.0.0", "a", "1.0.0"),
             ("@scope/name@1.2.3", "@scope/name", "1.2.3"),
-            ("@acme/mcp-server@1.2.3-rc.1", "@acme/mcp-server", "1.2.3-rc.1"),
+            (
+                "@acme/mcp-server@1.2.3-rc.1",
+                "@acme/mcp-server",
+                "1.2.3-rc.1",
+            ),
             ("left-pad@1.3.0+build.5", "left-pad", "1.3.0+build.5"),
         ] {
             let spec = parse_root(input).unwrap().unwrap();
@@ -268,7 +290,9 @@ mod tests {
             ("@s/a@next", Some("next")),
         ] {
             match parse_root(input).unwrap() {
-                Err(Unpinned::Floating { requested: r, .. }) => assert_eq!(r.as_deref(), requested, "{input}"),
+                Err(Unpinned::Floating { requested: r, .. }) => {
+                    assert_eq!(r.as_deref(), requested, "{input}")
+                }
                 Ok(s) => panic!("{input} parsed as pinned {s}"),
             }
         }
@@ -312,7 +336,16 @@ mod tests {
     #[test]
     fn dependency_specs() {
         let r = |s: &str| matches!(DepSpec::parse(s), Ok(DepSpec::Range(_)));
-        for s in ["^1.2", "^1.2 || >=2 <3", "1.x", "1.0.0 - 2.0.0", "*", "", "~1.2.3", ">=1.0.0-rc.1"] {
+        for s in [
+            "^1.2",
+            "^1.2 || >=2 <3",
+            "1.x",
+            "1.0.0 - 2.0.0",
+            "*",
+            "",
+            "~1.2.3",
+            ">=1.0.0-rc.1",
+        ] {
             assert!(r(s), "{s}");
         }
         assert_eq!(DepSpec::parse("latest"), Ok(DepSpec::Tag("latest".into())));
@@ -324,7 +357,14 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        for s in ["github:a/b", "git+ssh://x", "file:../a", "https://x/y.tgz", "a/b", "npm:../x@1"] {
+        for s in [
+            "github:a/b",
+            "git+ssh://x",
+            "file:../a",
+            "https://x/y.tgz",
+            "a/b",
+            "npm:../x@1",
+        ] {
             assert!(DepSpec::parse(s).is_err(), "{s}");
         }
         assert!(NpmName::parse_legacy("JSONStream").is_ok());

@@ -754,7 +754,7 @@ mod tests {
     }
 
     #[test]
-    fn refuses_ratio_bomb_while_streaming() {
+    fn refuses_ratio_bomb_of_zeros() {
         let limits = Limits {
             ratio_floor_bytes: MIB,
             ..Limits::default()

@@ -51,9 +51,8 @@ impl Http {
             let Ok(pem) = std::fs::read(path) else {
                 continue;
             };
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                Error::io(format!("CA file `{}` is not PEM: {e}", path.display()))
-            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| Error::io(format!("CA file `{}` is not PEM: {e}", path.display())))?;
             for c in certs {
                 builder = builder.add_root_certificate(c);
             }
@@ -80,14 +79,20 @@ impl Http {
                 Credential::Bearer(t) => format!("Bearer {t}"),
                 Credential::Basic(b) => format!("Basic {b}"),
             };
-            let mut v = HeaderValue::from_str(&value)
-                .map_err(|_| Fault::Fatal(Error::usage("a configured registry credential is not a valid header value")))?;
+            let mut v = HeaderValue::from_str(&value).map_err(|_| {
+                Fault::Fatal(Error::usage(
+                    "a configured registry credential is not a valid header value",
+                ))
+            })?;
             v.set_sensitive(true);
             req = req.header(AUTHORIZATION, v);
         }
         let shown = redact::url(url);
         let resp = req.send().await.map_err(|e| {
-            Fault::Transient(Error::registry(format!("cannot reach `{shown}`: {}", describe(e))))
+            Fault::Transient(Error::registry(format!(
+                "cannot reach `{shown}`: {}",
+                describe(e)
+            )))
         })?;
         let status = resp.status();
         if status.is_success() {
@@ -97,10 +102,12 @@ impl Http {
         if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
             Err(Fault::Transient(err))
         } else if status.is_redirection() {
-            Err(Fault::Fatal(Error::policy(format!(
-                "`{shown}` redirects to another host, which safex does not follow"
+            Err(Fault::Fatal(
+                Error::policy(format!(
+                    "`{shown}` redirects to another host, which safex does not follow"
+                ))
+                .with_hint("point safex at a registry that serves tarballs from its own origin"),
             ))
-            .with_hint("point safex at a registry that serves tarballs from its own origin")))
         } else if status.as_u16() == 401 || status.as_u16() == 403 {
             Err(Fault::Fatal(err.with_hint(
                 "the registry wants credentials: add `//host/:_authToken=...` for it to your `.npmrc`",
@@ -119,7 +126,11 @@ impl Http {
         let mut delay = Duration::from_millis(200);
         let mut attempt = 1;
         loop {
-            let _permit = self.limit.acquire().await.map_err(|_| Error::internal("request limiter closed"))?;
+            let _permit = self
+                .limit
+                .acquire()
+                .await
+                .map_err(|_| Error::internal("request limiter closed"))?;
             match op().await {
                 Ok(v) => return Ok(v),
                 Err(Fault::Fatal(e)) => return Err(e),

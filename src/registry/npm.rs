@@ -36,7 +36,11 @@ pub struct VersionMeta {
     pub version: String,
     #[serde(default, deserialize_with = "string_map")]
     pub dependencies: BTreeMap<String, String>,
-    #[serde(rename = "optionalDependencies", default, deserialize_with = "string_map")]
+    #[serde(
+        rename = "optionalDependencies",
+        default,
+        deserialize_with = "string_map"
+    )]
     pub optional_dependencies: BTreeMap<String, String>,
     #[serde(rename = "peerDependencies", default, deserialize_with = "string_map")]
     pub peer_dependencies: BTreeMap<String, String>,
@@ -69,9 +73,15 @@ pub struct Dist {
 impl VersionMeta {
     /// Names of bundled dependencies (shipped inside the tarball).
     pub fn bundled(&self) -> Vec<String> {
-        let v = self.bundle_dependencies.as_ref().or(self.bundled_dependencies.as_ref());
+        let v = self
+            .bundle_dependencies
+            .as_ref()
+            .or(self.bundled_dependencies.as_ref());
         match v {
-            Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
             Some(Value::Bool(true)) => self.dependencies.keys().cloned().collect(),
             _ => Vec::new(),
         }
@@ -87,7 +97,9 @@ impl VersionMeta {
     }
 }
 
-fn string_map<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<BTreeMap<String, String>, D::Error> {
+fn string_map<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<BTreeMap<String, String>, D::Error> {
     let v = Value::deserialize(d)?;
     Ok(match v {
         Value::Object(m) => m
@@ -98,10 +110,15 @@ fn string_map<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<BTr
     })
 }
 
-fn string_list<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+fn string_list<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<String>, D::Error> {
     let v = Value::deserialize(d)?;
     Ok(match v {
-        Value::Array(a) => a.into_iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+        Value::Array(a) => a
+            .into_iter()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect(),
         Value::String(s) => vec![s],
         _ => Vec::new(),
     })
@@ -118,8 +135,17 @@ pub fn packument_url(registry: &Url, name: &NpmName) -> Result<Url> {
 /// hash, so no metadata request is needed: `<registry>/<name>/-/<unscoped>-<version>.tgz`.
 pub fn conventional_tarball_url(registry: &Url, name: &NpmName, version: &str) -> Result<Url> {
     registry
-        .join(&format!("{}/-/{}-{}.tgz", name.as_str(), name.unscoped(), version))
-        .map_err(|e| Error::internal(format!("cannot build the tarball URL of `{name}@{version}`: {e}")))
+        .join(&format!(
+            "{}/-/{}-{}.tgz",
+            name.as_str(),
+            name.unscoped(),
+            version
+        ))
+        .map_err(|e| {
+            Error::internal(format!(
+                "cannot build the tarball URL of `{name}@{version}`: {e}"
+            ))
+        })
 }
 
 /// Packuments, fetched at most once each per run, and fetched ahead of need
@@ -127,8 +153,11 @@ pub fn conventional_tarball_url(registry: &Url, name: &NpmName, version: &str) -
 pub struct Packuments {
     http: Arc<Http>,
     npm: Arc<NpmConfig>,
-    cells: Mutex<HashMap<String, Arc<OnceCell<std::result::Result<Arc<Packument>, Error>>>>>,
+    cells: Mutex<HashMap<String, Arc<Slot>>>,
 }
+
+/// One packument, fetched once; the error is kept so every waiter sees it.
+type Slot = OnceCell<std::result::Result<Arc<Packument>, Error>>;
 
 impl Packuments {
     pub fn new(http: Arc<Http>, npm: Arc<NpmConfig>) -> Arc<Self> {
@@ -139,7 +168,7 @@ impl Packuments {
         })
     }
 
-    fn cell(&self, name: &str) -> Arc<OnceCell<std::result::Result<Arc<Packument>, Error>>> {
+    fn cell(&self, name: &str) -> Arc<Slot> {
         let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
         cells.entry(name.to_owned()).or_default().clone()
     }
@@ -185,7 +214,9 @@ impl Packuments {
             })
             .await?;
         let p: Packument = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::registry(format!("the registry's metadata for `{name}` is not valid JSON: {e}"))
+            Error::registry(format!(
+                "the registry's metadata for `{name}` is not valid JSON: {e}"
+            ))
         })?;
         Ok(Arc::new(p))
     }

@@ -67,7 +67,11 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    pub fn new(packuments: Arc<Packuments>, npm: Arc<NpmConfig>, tx: UnboundedSender<Placed>) -> Self {
+    pub fn new(
+        packuments: Arc<Packuments>,
+        npm: Arc<NpmConfig>,
+        tx: UnboundedSender<Placed>,
+    ) -> Self {
         let root = Node {
             folder: String::new(),
             name: NpmName::parse_legacy("root").expect("static name"),
@@ -96,13 +100,23 @@ impl Resolver {
             let p = self.packuments.get(&r.name).await?;
             let version = r.version.to_string();
             let Some(meta) = p.versions.get(&version) else {
-                let latest = p.dist_tags.get("latest").map(String::as_str).unwrap_or("none");
-                return Err(Error::registry(format!("`{}` has no version `{version}` on the registry", r.name))
-                    .with_hint(format!("the current version is `{}@{latest}`", r.name)));
+                let latest = p
+                    .dist_tags
+                    .get("latest")
+                    .map(String::as_str)
+                    .unwrap_or("none");
+                return Err(Error::registry(format!(
+                    "`{}` has no version `{version}` on the registry",
+                    r.name
+                ))
+                .with_hint(format!("the current version is `{}@{latest}`", r.name)));
             };
             let meta = Arc::new(meta.clone());
             let idx = self.add_node(0, r.name.as_str(), r.name.clone(), meta)?;
-            let spec = DepSpec::Range(Range::parse(&version).map_err(|_| Error::usage(format!("`{r}` is not a version npm can match")))?);
+            let spec = DepSpec::Range(
+                Range::parse(&version)
+                    .map_err(|_| Error::usage(format!("`{r}` is not a version npm can match")))?,
+            );
             self.nodes[0].edges.push((r.name.as_str().to_owned(), spec));
             let _ = idx;
         }
@@ -120,11 +134,17 @@ impl Resolver {
     /// The dependencies of node `n`, in npm's precedence (optional over
     /// regular), bundled ones left out, sorted by name for a stable tree.
     fn deps_of(&self, n: usize) -> Vec<(String, String, DepKind)> {
-        let Some(meta) = &self.nodes[n].meta else { return Vec::new() };
+        let Some(meta) = &self.nodes[n].meta else {
+            return Vec::new();
+        };
         let bundled = meta.bundled();
         let mut deps: BTreeMap<String, (String, DepKind)> = BTreeMap::new();
         for (k, v) in &meta.peer_dependencies {
-            let kind = if meta.peer_optional(k) { DepKind::PeerOptional } else { DepKind::Peer };
+            let kind = if meta.peer_optional(k) {
+                DepKind::PeerOptional
+            } else {
+                DepKind::Peer
+            };
             deps.insert(k.clone(), (v.clone(), kind));
         }
         for (k, v) in &meta.dependencies {
@@ -144,15 +164,24 @@ impl Resolver {
         format!("{}@{}", node.name, node.version)
     }
 
-    async fn resolve_edge(&mut self, n: usize, folder: &str, raw: &str, kind: DepKind) -> Result<Option<usize>> {
+    async fn resolve_edge(
+        &mut self,
+        n: usize,
+        folder: &str,
+        raw: &str,
+        kind: DepKind,
+    ) -> Result<Option<usize>> {
         let optional = matches!(kind, DepKind::Optional | DepKind::PeerOptional);
         let dependent = self.label(n);
         let folder_name = match NpmName::parse_legacy(folder) {
             Ok(f) => f,
             Err(_) if optional => return Ok(None),
             Err(e) => {
-                return Err(Error::unsafe_pkg(format!("`{dependent}` depends on `{}`, which is not a valid package name", shown(folder)))
-                    .with_hint(e.message));
+                return Err(Error::unsafe_pkg(format!(
+                    "`{dependent}` depends on `{}`, which is not a valid package name",
+                    shown(folder)
+                ))
+                .with_hint(e.message));
             }
         };
         let spec = match DepSpec::parse(raw) {
@@ -187,7 +216,11 @@ impl Resolver {
             Err(_) if optional => return Ok(None),
             Err(e) => {
                 return Err(Error {
-                    message: format!("{} (needed by `{dependent}` as `{folder}@{}`)", e.message, shown(raw)),
+                    message: format!(
+                        "{} (needed by `{dependent}` as `{folder}@{}`)",
+                        e.message,
+                        shown(raw)
+                    ),
                     ..e
                 });
             }
@@ -221,7 +254,13 @@ impl Resolver {
         }
     }
 
-    fn add_node(&mut self, parent: usize, folder: &str, name: NpmName, meta: Arc<VersionMeta>) -> Result<usize> {
+    fn add_node(
+        &mut self,
+        parent: usize,
+        folder: &str,
+        name: NpmName,
+        meta: Arc<VersionMeta>,
+    ) -> Result<usize> {
         let path = if parent == 0 {
             format!("node_modules/{folder}")
         } else {
@@ -232,7 +271,10 @@ impl Resolver {
         let registry = self.npm.registry_for(name.as_str())?.clone();
         let expected = declared_integrity(&meta, &label)?;
         let url = Url::parse(&meta.dist.tarball).map_err(|_| {
-            Error::registry(format!("the registry gives `{label}` a tarball URL that is not a URL: `{}`", shown(&meta.dist.tarball)))
+            Error::registry(format!(
+                "the registry gives `{label}` a tarball URL that is not a URL: `{}`",
+                shown(&meta.dist.tarball)
+            ))
         })?;
         let idx = self.nodes.len();
         self.nodes.push(Node {
@@ -287,7 +329,9 @@ impl Resolver {
         if &node.name != name {
             return Ok(false);
         }
-        let Ok(v) = Version::parse(&node.version) else { return Ok(false) };
+        let Ok(v) = Version::parse(&node.version) else {
+            return Ok(false);
+        };
         Ok(match spec {
             DepSpec::Range(r) => r.satisfies(&v),
             DepSpec::Tag(t) => {
@@ -303,23 +347,32 @@ impl Resolver {
     async fn choose(&self, name: &NpmName, spec: &DepSpec) -> Result<Arc<VersionMeta>> {
         let p = self.packuments.get(name).await?;
         let version = match spec {
-            DepSpec::Tag(t) => p.dist_tags.get(t).cloned().ok_or_else(|| {
-                Error::registry(format!("`{name}` has no dist-tag `{t}`"))
-            })?,
+            DepSpec::Tag(t) => p
+                .dist_tags
+                .get(t)
+                .cloned()
+                .ok_or_else(|| Error::registry(format!("`{name}` has no dist-tag `{t}`")))?,
             DepSpec::Range(r) => pick_in_range(&p, r).ok_or_else(|| {
-                Error::registry(format!("no version of `{name}` satisfies `{r}`"))
-                    .with_hint(format!(
+                Error::registry(format!("no version of `{name}` satisfies `{r}`")).with_hint(
+                    format!(
                         "the registry has {} versions of `{name}`; its latest is `{}`",
                         p.versions.len(),
-                        p.dist_tags.get("latest").map(String::as_str).unwrap_or("none")
-                    ))
+                        p.dist_tags
+                            .get("latest")
+                            .map(String::as_str)
+                            .unwrap_or("none")
+                    ),
+                )
             })?,
-            DepSpec::Alias(..) => return Err(Error::registry(format!("`{name}`: an alias of an alias"))),
+            DepSpec::Alias(..) => {
+                return Err(Error::registry(format!("`{name}`: an alias of an alias")));
+            }
         };
-        let meta = p
-            .versions
-            .get(&version)
-            .ok_or_else(|| Error::registry(format!("`{name}@{version}` is tagged but not in the registry's versions")))?;
+        let meta = p.versions.get(&version).ok_or_else(|| {
+            Error::registry(format!(
+                "`{name}@{version}` is tagged but not in the registry's versions"
+            ))
+        })?;
         Ok(Arc::new(meta.clone()))
     }
 
@@ -355,7 +408,9 @@ impl Resolver {
     /// `level` finds, unless something closer shadows it. Each such dependent
     /// must still be satisfied.
     fn shadow_ok(&self, level: usize, folder: &str, name: &NpmName, version: &str) -> bool {
-        let Ok(v) = Version::parse(version) else { return false };
+        let Ok(v) = Version::parse(version) else {
+            return false;
+        };
         let mut stack = vec![level];
         while let Some(d) = stack.pop() {
             for (f, spec) in &self.nodes[d].edges {
@@ -368,7 +423,9 @@ impl Resolver {
                 }
                 let ok = match spec {
                     DepSpec::Range(r) => name.as_str() == folder && r.satisfies(&v),
-                    DepSpec::Alias(real, inner) => real == name && matches!(&**inner, DepSpec::Range(r) if r.satisfies(&v)),
+                    DepSpec::Alias(real, inner) => {
+                        real == name && matches!(&**inner, DepSpec::Range(r) if r.satisfies(&v))
+                    }
                     DepSpec::Tag(_) => false,
                 };
                 if !ok {
@@ -440,8 +497,11 @@ pub fn declared_integrity(meta: &VersionMeta, label: &str) -> Result<Integrity> 
     if let Some(sha1) = meta.dist.shasum.as_deref().filter(|s| !s.is_empty()) {
         return Integrity::from_sha1_hex(sha1);
     }
-    Err(Error::integrity(format!("the registry declares no hash for `{label}`"))
-        .with_hint("safex needs `dist.integrity` or `dist.shasum` to verify a tarball before unpacking it"))
+    Err(
+        Error::integrity(format!("the registry declares no hash for `{label}`")).with_hint(
+            "safex needs `dist.integrity` or `dist.shasum` to verify a tarball before unpacking it",
+        ),
+    )
 }
 
 /// npm's `os`/`cpu`/`libc` check for optional dependencies.
@@ -474,7 +534,10 @@ fn list_allows(list: &[String], value: &str) -> bool {
 
 fn linux_libc() -> &'static str {
     let musl = std::fs::read_dir("/lib")
-        .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().starts_with("ld-musl-")))
+        .map(|rd| {
+            rd.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("ld-musl-"))
+        })
         .unwrap_or(false);
     if musl { "musl" } else { "glibc" }
 }
