@@ -206,7 +206,19 @@ impl Packuments {
                                 .with_hint("check the name, and that the registry (or the scope's registry in `.npmrc`) is the one that has it"),
                         ));
                     }
-                    other => other?,
+                    Err(Fault::Fatal(e)) => {
+                        return Err(Fault::Fatal(Error {
+                            message: format!("cannot get the metadata of `{name}`: {}", e.message),
+                            ..e
+                        }));
+                    }
+                    Err(Fault::Transient(e)) => {
+                        return Err(Fault::Transient(Error {
+                            message: format!("cannot get the metadata of `{name}`: {}", e.message),
+                            ..e
+                        }));
+                    }
+                    Ok(r) => r,
                 };
                 resp.bytes().await.map_err(|e| {
                     Fault::Transient(Error::registry(format!("reading `{shown}` failed: {}", describe(e))))

@@ -1,0 +1,86 @@
+//! An isolated world for one run of the real `safex` binary: a temp HOME,
+//! cache and lockfile, and an environment with nothing of the developer's.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for sub in ["home", "cache", "work"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        TestEnv { dir }
+    }
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+    pub fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+    pub fn lockfile(&self) -> PathBuf {
+        self.dir.path().join("safex.lock")
+    }
+    pub fn work(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    /// `safex` with a minimal environment, as an MCP client would start it:
+    /// HOME, PATH, and safex's own settings pointing into the temp dir.
+    pub fn safex(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_safex"));
+        cmd.env_clear()
+            .env("HOME", self.home())
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SAFEX_CACHE_DIR", self.cache())
+            .env("SAFEX_LOCKFILE", self.lockfile())
+            .env("SAFEX_CONFIG", self.root().join("config.toml"))
+            .env("NO_COLOR", "1")
+            .current_dir(self.work());
+        cmd
+    }
+
+    /// Every path under the temp root other than the cache and the lockfile
+    /// (and its lock/temp siblings): what safex must never write.
+    pub fn written_outside_cache(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        walk(self.root(), &mut out);
+        out.retain(|p| {
+            !p.starts_with(self.cache())
+                && !p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("safex.lock"))
+                && !p.starts_with(self.home().join(".npmrc"))
+        });
+        out
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}

@@ -1,0 +1,7 @@
+//! Shared test helpers. Each integration test file does `mod support;` and
+//! uses what it needs; not every file uses every helper.
+#![allow(dead_code)]
+
+pub mod env;
+pub mod fixture;
+pub mod verdaccio;
