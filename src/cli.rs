@@ -111,7 +111,9 @@ pub fn parse_npx(args: &[OsString]) -> Result<NpxArgs> {
         };
         match flag {
             "-y" | "--yes" => {}
-            "--offline" | "--prefer-offline" => out.offline = true,
+            "--offline" => out.offline = true,
+            // safex is always cache-first: a locked, cached tree never touches the network.
+            "--prefer-offline" | "--prefer-online" => {}
             "-p" | "--package" => {
                 let v = match inline {
                     Some(v) => v,
@@ -137,7 +139,7 @@ pub fn parse_npx(args: &[OsString]) -> Result<NpxArgs> {
             }
             _ => {
                 return Err(Error::usage(format!("unsupported npx option `{flag}`"))
-                    .with_hint(format!("safex accepts `-y`, `-p/--package`, `--registry`, `--offline` before the package\n{NPX_USAGE}")));
+                    .with_hint(format!("safex accepts `-y`, `-p/--package`, `--registry`, `--offline`, `--prefer-offline` before the package\n{NPX_USAGE}")));
             }
         }
         i += 1;

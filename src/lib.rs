@@ -388,7 +388,42 @@ fn prepare(
     let env_dir = cache.npm_env(&digest);
     cache.commit_dir(&staging, &env_dir)?;
     guard.0 = None;
+    if !settings.quiet {
+        warn_engines(settings, &marker);
+    }
     Ok((env_dir, entry))
+}
+
+/// `engines.node` that the running node does not satisfy is a warning, as
+/// with npm. Checked once, when the tree is built, not on every launch.
+fn warn_engines(settings: &Settings, marker: &EnvMarker) {
+    let Ok(node) = exec::find_node(settings.node.as_deref()) else {
+        return;
+    };
+    let Ok(out) = std::process::Command::new(&node).arg("--version").output() else {
+        return;
+    };
+    let version = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .trim_start_matches('v')
+        .to_owned();
+    let Ok(v) = nodejs_semver::Version::parse(&version) else {
+        return;
+    };
+    for r in &marker.roots {
+        if let Some(req) = &r.engines_node
+            && let Ok(range) = nodejs_semver::Range::parse(req)
+            && !range.satisfies(&v)
+        {
+            eprintln!(
+                "warning: `{}@{}` wants node `{}`, this is node `{version}` (`{}`)",
+                r.name,
+                r.version,
+                spec::shown(req),
+                node.display()
+            );
+        }
+    }
 }
 
 async fn join(h: tokio::task::JoinHandle<Result<Vec<Installed>>>) -> Result<Vec<Installed>> {
