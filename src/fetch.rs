@@ -116,7 +116,7 @@ impl Fetcher {
         };
         if !expected.matches(&computed) {
             let _ = std::fs::remove_file(&tmp);
-            let got = computed.sha512_integrity();
+            let got = computed.same_algo_as(expected);
             let (whose, hint) = match source {
                 Expected::Lock => (
                     "the lockfile",

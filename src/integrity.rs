@@ -171,6 +171,17 @@ impl Computed {
     pub fn sha512_integrity(&self) -> Integrity {
         Integrity::sha512(self.sha512.clone())
     }
+
+    /// The computed value in the same algorithm as `expected`, for messages.
+    pub fn same_algo_as(&self, expected: &Integrity) -> Hash {
+        let algo = expected.strongest.algo;
+        let bytes = match algo {
+            Algo::Sha512 => self.sha512.clone(),
+            Algo::Sha256 => self.sha256.clone(),
+            Algo::Sha1 => self.sha1.clone(),
+        };
+        Hash { algo, bytes }
+    }
 }
 
 impl Hasher {

@@ -1,0 +1,924 @@
+//! One test per npm threat class of DESIGN §9, each running the real binary
+//! against the in-process fixture registry.
+//!
+//! Payloads are harmless but observable: install-time code and programs that
+//! must not run create a marker file inside the test's temp root, and archive
+//! escapes aim at paths inside that root, so "it did not happen" is checked
+//! by looking (`assert_no_markers`, `written_outside_cache`).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::env::TestEnv;
+use support::fixture::*;
+
+/// A file that exists only if code the test forbids has run.
+fn marker(env: &TestEnv, what: &str) -> PathBuf {
+    env.root().join(format!("ran-{what}"))
+}
+
+/// A program that must never be launched: it leaves a marker if it is.
+fn forbidden_program(env: &TestEnv, name: &str) -> Pkg {
+    Pkg::program(name, "1.0.0", &js_touch(&marker(env, "program")))
+}
+
+/// Launch `spec` and check it was refused with `code`, naming `names`, with
+/// neither the program nor install code having run and nothing written
+/// outside the cache (other than `created`).
+#[track_caller]
+fn assert_launch_refused(
+    env: &TestEnv,
+    reg: &FixtureRegistry,
+    spec: &str,
+    code: i32,
+    names: &[&str],
+    created: &[&Path],
+) {
+    let out = reg.npx(env, &["-y", spec]);
+    let program = marker(env, "program");
+    let install = marker(env, "install");
+    assert_refused(env, &out, code, names, &[&program, &install], created);
+}
+
+// ---------------------------------------------------------------------------
+// Controls: the payloads do leave their markers when they run, so their
+// absence elsewhere means something
+// ---------------------------------------------------------------------------
+
+#[test]
+fn control_touch_script_leaves_its_marker_when_run() {
+    let env = TestEnv::new();
+    let ran = marker(&env, "install");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(touch_script(&ran))
+        .status()
+        .unwrap();
+    assert!(status.success() && ran.exists());
+}
+
+#[test]
+fn control_forbidden_program_leaves_its_marker_when_launched() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(forbidden_program(&env, "harmless"))
+        .build();
+    let out = reg.npx(&env, &["-y", "harmless@1.0.0"]);
+    assert_code(&out, 0);
+    assert!(marker(&env, "program").exists(), "{}", describe(&out));
+}
+
+// ---------------------------------------------------------------------------
+// Install-time code: lifecycle scripts and binding.gyp, root and dependency
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy)]
+enum InstallCode {
+    Script(&'static str),
+    BindingGyp,
+}
+
+/// A package carrying `code` that would create the `install` marker, then
+/// the launch: the program runs, the code does not, and stderr says so.
+fn install_code_never_runs(code: InstallCode, in_dependency: bool) {
+    let env = TestEnv::new();
+    let ran = marker(&env, "install");
+    let arm = |p: Pkg| match code {
+        InstallCode::Script(hook) => p.script(hook, &touch_script(&ran)),
+        // gyp evaluates `<!(...)` command expansions while configuring, so a
+        // build that so much as starts leaves the marker.
+        InstallCode::BindingGyp => p.binding_gyp(&format!(
+            "{{ 'variables': {{ 'x': '<!({})' }}, 'targets': [] }}",
+            touch_script(&ran).replace('\'', "\\'")
+        )),
+    };
+    let word = match code {
+        InstallCode::Script(hook) => hook,
+        InstallCode::BindingGyp => "binding.gyp",
+    };
+    let (reg, hooked, expected) = if in_dependency {
+        let reg = FixtureRegistry::builder()
+            .package(
+                Pkg::program("hook-root", "1.0.0", "console.log(require('hook-dep'));")
+                    .dep("hook-dep", "^1.0.0"),
+            )
+            .package(arm(
+                Pkg::new("hook-dep", "1.0.3").file("index.js", "module.exports = 'dep loaded';")
+            ))
+            .build();
+        (reg, "hook-dep", "dep loaded\n")
+    } else {
+        let reg = FixtureRegistry::builder()
+            .package(arm(Pkg::program(
+                "hook-root",
+                "1.0.0",
+                "console.log('root ran');",
+            )))
+            .build();
+        (reg, "hook-root", "root ran\n")
+    };
+
+    let out = reg.npx(&env, &["-y", "hook-root@1.0.0"]);
+    assert_ran(&out, expected);
+    assert_warning(&out, &[hooked, word]);
+    assert_no_markers(&[&ran]);
+    assert_nothing_written_outside_cache(&env, &[]);
+}
+
+#[test]
+fn preinstall_in_root_never_runs() {
+    install_code_never_runs(InstallCode::Script("preinstall"), false);
+}
+#[test]
+fn install_in_root_never_runs() {
+    install_code_never_runs(InstallCode::Script("install"), false);
+}
+#[test]
+fn postinstall_in_root_never_runs() {
+    install_code_never_runs(InstallCode::Script("postinstall"), false);
+}
+#[test]
+fn prepare_in_root_never_runs() {
+    install_code_never_runs(InstallCode::Script("prepare"), false);
+}
+#[test]
+fn preinstall_in_dependency_never_runs() {
+    install_code_never_runs(InstallCode::Script("preinstall"), true);
+}
+#[test]
+fn install_in_dependency_never_runs() {
+    install_code_never_runs(InstallCode::Script("install"), true);
+}
+#[test]
+fn postinstall_in_dependency_never_runs() {
+    install_code_never_runs(InstallCode::Script("postinstall"), true);
+}
+#[test]
+fn prepare_in_dependency_never_runs() {
+    install_code_never_runs(InstallCode::Script("prepare"), true);
+}
+#[test]
+fn binding_gyp_in_root_is_never_built() {
+    install_code_never_runs(InstallCode::BindingGyp, false);
+}
+#[test]
+fn binding_gyp_in_dependency_is_never_built() {
+    install_code_never_runs(InstallCode::BindingGyp, true);
+}
+
+// ---------------------------------------------------------------------------
+// Manifest confusion: the registry's metadata and the tarball disagree
+// ---------------------------------------------------------------------------
+
+/// The registry's copy says "no scripts"; the tarball has a `postinstall`.
+/// Judged by the tarball: warned about, not run.
+#[test]
+fn manifest_confusion_scripts_hidden_from_registry_are_judged_by_tarball() {
+    let env = TestEnv::new();
+    let ran = marker(&env, "install");
+    let reg = FixtureRegistry::builder()
+        .package(
+            Pkg::program("confused", "1.0.0", "console.log('ok');")
+                .script("postinstall", &touch_script(&ran))
+                .registry_remove("scripts"),
+        )
+        .build();
+    let out = reg.npx(&env, &["-y", "confused@1.0.0"]);
+    assert_ran(&out, "ok\n");
+    assert_warning(&out, &["confused", "postinstall"]);
+    assert_no_markers(&[&ran]);
+    assert_nothing_written_outside_cache(&env, &[]);
+}
+
+#[test]
+fn manifest_confusion_tarball_version_differs_is_refused() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(forbidden_program(&env, "twofaced").tarball_field("version", "6.6.6"))
+        .build();
+    assert_launch_refused(&env, &reg, "twofaced@1.0.0", 5, &["twofaced"], &[]);
+}
+
+#[test]
+fn manifest_confusion_tarball_name_differs_is_refused() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(forbidden_program(&env, "twofaced").tarball_field("name", "someone-else"))
+        .build();
+    assert_launch_refused(&env, &reg, "twofaced@1.0.0", 5, &["twofaced"], &[]);
+}
+
+/// Same, in a dependency: every package of the tree is checked, not the root.
+#[test]
+fn manifest_confusion_in_dependency_is_refused() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(forbidden_program(&env, "honest-root").dep("twofaced-dep", "1.0.0"))
+        .package(Pkg::new("twofaced-dep", "1.0.0").tarball_field("version", "1.0.1"))
+        .build();
+    assert_launch_refused(&env, &reg, "honest-root@1.0.0", 5, &["twofaced-dep"], &[]);
+}
+
+// ---------------------------------------------------------------------------
+// Unsafe archives: escapes, links, devices, duplicates, bombs
+// ---------------------------------------------------------------------------
+
+/// A package whose tarball also holds `entries`: refused with exit 5, naming
+/// it, before anything runs or lands outside the cache.
+fn unsafe_archive_is_refused(env: &TestEnv, entries: Vec<Entry>, created: &[&Path]) {
+    let mut pkg = forbidden_program(env, "sneaky-archive");
+    for e in entries {
+        pkg = pkg.entry(e);
+    }
+    let reg = FixtureRegistry::builder().package(pkg).build();
+    assert_launch_refused(
+        env,
+        &reg,
+        "sneaky-archive@1.0.0",
+        5,
+        &["sneaky-archive"],
+        created,
+    );
+}
+
+/// `path` as a tar path that climbs from `package/` up to `/` and back down:
+/// where a naive unpacker writes it is exactly `path`.
+fn climbing_to(path: &Path) -> String {
+    let rel = path.to_str().unwrap().trim_start_matches('/');
+    format!("package/{}{rel}", "../".repeat(24))
+}
+
+#[test]
+fn archive_parent_traversal_is_refused() {
+    let env = TestEnv::new();
+    unsafe_archive_is_refused(&env, vec![Entry::file("package/../escaped", "x")], &[]);
+}
+
+#[test]
+fn archive_traversal_to_an_absolute_location_is_refused() {
+    let env = TestEnv::new();
+    let target = env.root().join("escaped-by-traversal");
+    unsafe_archive_is_refused(&env, vec![Entry::file(&climbing_to(&target), "x")], &[]);
+    assert!(!target.exists());
+}
+
+#[test]
+fn archive_absolute_path_is_refused() {
+    let env = TestEnv::new();
+    let target = env.root().join("escaped-absolute");
+    unsafe_archive_is_refused(&env, vec![Entry::file(target.to_str().unwrap(), "x")], &[]);
+    assert!(!target.exists());
+}
+
+#[test]
+fn archive_entry_outside_the_package_directory_is_refused() {
+    let env = TestEnv::new();
+    unsafe_archive_is_refused(&env, vec![Entry::file("evil/x", "x")], &[]);
+}
+
+/// The node-tar family: a symlink out of the package, then a file through it.
+#[test]
+fn archive_symlink_escape_is_refused() {
+    let env = TestEnv::new();
+    let outside = env.root().to_str().unwrap().to_string();
+    let entries = vec![
+        Entry::symlink("package/link", &outside),
+        Entry::file("package/link/escaped-through-symlink", "x"),
+    ];
+    unsafe_archive_is_refused(&env, entries, &[]);
+}
+
+/// Links are refused outright, not judged by where they point.
+#[test]
+fn archive_symlink_inside_the_package_is_refused() {
+    let env = TestEnv::new();
+    unsafe_archive_is_refused(
+        &env,
+        vec![Entry::symlink("package/alias.js", "cli.js")],
+        &[],
+    );
+}
+
+#[test]
+fn archive_hardlink_is_refused() {
+    let env = TestEnv::new();
+    let secret = env.root().join("secret.txt");
+    std::fs::write(&secret, "secret").unwrap();
+    let entries = vec![Entry::hardlink("package/stolen", secret.to_str().unwrap())];
+    unsafe_archive_is_refused(&env, entries, &[&secret]);
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "secret");
+}
+
+#[test]
+fn archive_device_is_refused() {
+    let env = TestEnv::new();
+    unsafe_archive_is_refused(&env, vec![Entry::char_device("package/null", 1, 3)], &[]);
+}
+
+/// A second `package.json` after the first: whatever inspected the first
+/// would not be what lands on disk.
+#[test]
+fn archive_duplicate_entry_is_refused() {
+    let env = TestEnv::new();
+    let second =
+        r#"{"name":"sneaky-archive","version":"1.0.0","bin":{"sneaky-archive":"other.js"}}"#;
+    unsafe_archive_is_refused(&env, vec![Entry::file("package/package.json", second)], &[]);
+}
+
+/// 2 GiB of zeros, about 2 MiB on the wire: over every size limit and ratio.
+#[test]
+fn decompression_bomb_is_refused() {
+    let env = TestEnv::new();
+    unsafe_archive_is_refused(&env, vec![Entry::zeros("package/zeros.bin", 2 << 30)], &[]);
+    let kept = dir_size(&env.cache());
+    assert!(
+        kept < 64 << 20,
+        "a refused bomb left {kept} bytes in the cache"
+    );
+}
+
+/// Many empty files: the entry-count limit.
+#[test]
+fn entry_count_bomb_is_refused() {
+    let env = TestEnv::new();
+    let entries = (0..150_000)
+        .map(|i| Entry::file(&format!("package/f/{i}"), ""))
+        .collect();
+    unsafe_archive_is_refused(&env, entries, &[]);
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+        })
+        .sum()
+}
+
+// ---------------------------------------------------------------------------
+// `bin` escaping the package
+// ---------------------------------------------------------------------------
+
+#[test]
+fn bin_target_outside_the_package_is_refused() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(forbidden_program(&env, "bin-escape").bin("bin-escape", "../../../outside.js"))
+        .build();
+    assert_launch_refused(&env, &reg, "bin-escape@1.0.0", 5, &["bin-escape"], &[]);
+}
+
+#[test]
+fn bin_target_absolute_is_refused() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(forbidden_program(&env, "bin-escape").bin("bin-escape", "/bin/sh"))
+        .build();
+    assert_launch_refused(&env, &reg, "bin-escape@1.0.0", 5, &["bin-escape"], &[]);
+}
+
+#[test]
+fn bin_name_climbing_out_is_refused() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(forbidden_program(&env, "bin-escape").bin("../../x", "cli.js"))
+        .build();
+    assert_launch_refused(&env, &reg, "bin-escape@1.0.0", 5, &["bin-escape"], &[]);
+}
+
+// ---------------------------------------------------------------------------
+// Hashes: against the registry, and against the lock
+// ---------------------------------------------------------------------------
+
+fn some_other_sri() -> String {
+    sri_sha512(b"not the tarball")
+}
+
+#[test]
+fn integrity_mismatch_against_registry_is_refused() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(forbidden_program(&env, "tampered").integrity(&some_other_sri()))
+        .build();
+    assert_launch_refused(&env, &reg, "tampered@1.0.0", 4, &["tampered"], &[]);
+}
+
+/// Old packages declare only a sha1 `shasum`; a wrong one is still a mismatch.
+#[test]
+fn shasum_mismatch_without_integrity_is_refused() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(
+            forbidden_program(&env, "tampered")
+                .no_integrity()
+                .shasum(&sha1_hex(b"not the tarball")),
+        )
+        .build();
+    assert_launch_refused(&env, &reg, "tampered@1.0.0", 4, &["tampered"], &[]);
+}
+
+#[test]
+fn integrity_mismatch_in_dependency_is_refused() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(forbidden_program(&env, "honest-root").dep("tampered-dep", "^2.0.0"))
+        .package(Pkg::new("tampered-dep", "2.1.0").integrity(&some_other_sri()))
+        .build();
+    assert_launch_refused(&env, &reg, "honest-root@1.0.0", 4, &["tampered-dep"], &[]);
+}
+
+/// The same version republished with other bytes (and a registry that
+/// consistently declares the new hash): the lock made at first launch wins.
+#[test]
+fn republished_bytes_are_refused_by_the_lock() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(Pkg::program(
+            "republished",
+            "1.0.0",
+            "console.log('original');",
+        ))
+        .build();
+    assert_ran(&reg.npx(&env, &["-y", "republished@1.0.0"]), "original\n");
+
+    reg.publish(Pkg::program(
+        "republished",
+        "1.0.0",
+        &js_touch(&marker(&env, "program")),
+    ));
+    std::fs::remove_dir_all(env.cache()).unwrap();
+    std::fs::create_dir_all(env.cache()).unwrap();
+
+    let out = reg.npx(&env, &["-y", "republished@1.0.0"]);
+    assert_refused(
+        &env,
+        &out,
+        4,
+        &["republished"],
+        &[&marker(&env, "program")],
+        &[],
+    );
+    assert!(
+        stderr_mentions(&out, "lock"),
+        "the message should point at the lock\n{}",
+        describe(&out)
+    );
+}
+
+/// Same for a dependency that was republished after the root was locked.
+#[test]
+fn republished_dependency_is_refused_by_the_lock() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(
+            Pkg::program("locked-root", "1.0.0", "console.log(require('dep'));")
+                .dep("dep", "^1.0.0"),
+        )
+        .package(Pkg::new("dep", "1.0.0").file("index.js", "module.exports = 'original';"))
+        .build();
+    assert_ran(&reg.npx(&env, &["-y", "locked-root@1.0.0"]), "original\n");
+
+    reg.publish(Pkg::new("dep", "1.0.0").file("index.js", "module.exports = 'evil';"));
+    std::fs::remove_dir_all(env.cache()).unwrap();
+    std::fs::create_dir_all(env.cache()).unwrap();
+
+    let out = reg.npx(&env, &["-y", "locked-root@1.0.0"]);
+    assert_refused(&env, &out, 4, &["dep"], &[], &[]);
+    assert!(
+        stderr_mentions(&out, "lock"),
+        "the message should point at the lock\n{}",
+        describe(&out)
+    );
+}
+
+fn stderr_mentions(out: &std::process::Output, word: &str) -> bool {
+    String::from_utf8_lossy(&out.stderr)
+        .to_lowercase()
+        .contains(word)
+}
+
+// ---------------------------------------------------------------------------
+// Where tarballs come from
+// ---------------------------------------------------------------------------
+
+#[test]
+fn tarball_on_another_loopback_address_is_refused() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(forbidden_program(&env, "elsewhere").tarball_host("127.0.0.2"))
+        .build();
+    assert_launch_refused(&env, &reg, "elsewhere@1.0.0", 3, &["elsewhere"], &[]);
+}
+
+/// `localhost` reaches the very same server, and the bytes are right: the
+/// host name alone makes it foreign.
+#[test]
+fn tarball_on_another_host_name_is_refused() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(forbidden_program(&env, "elsewhere").tarball_host("localhost"))
+        .build();
+    assert_launch_refused(&env, &reg, "elsewhere@1.0.0", 3, &["elsewhere"], &[]);
+    assert_eq!(
+        reg.tarball_hits("elsewhere", "1.0.0"),
+        0,
+        "{:?}",
+        reg.request_lines()
+    );
+}
+
+/// A dependency declared as git, URL or file is outside the registry's
+/// hashes altogether.
+#[test]
+fn dependency_outside_the_registry_is_refused() {
+    let specs = [
+        "github:someone/dep",
+        "git+https://127.0.0.1:1/dep.git",
+        "http://127.0.0.1:1/dep.tgz",
+        "file:../dep",
+    ];
+    let failures: Vec<String> = specs
+        .iter()
+        .filter_map(|dep_spec| {
+            let env = TestEnv::new();
+            let reg = FixtureRegistry::builder()
+                .package(forbidden_program(&env, "odd-deps").dep("dep", dep_spec))
+                .build();
+            let out = reg.npx(&env, &["-y", "odd-deps@1.0.0"]);
+            let ok = out.status.code() == Some(3)
+                && stderr_mentions(&out, "dep")
+                && !marker(&env, "program").exists();
+            (!ok).then(|| format!("dependency spec `{dep_spec}`:\n{}", describe(&out)))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "expected exit 3 naming `dep`:\n{}",
+        failures.join("\n\n")
+    );
+}
+
+// ---------------------------------------------------------------------------
+// What the command line may ask for
+// ---------------------------------------------------------------------------
+
+/// Run each `args` and collect the cases that were not refused with `code`
+/// naming `names(spec)` (and, if `offline`, without touching the registry).
+fn refusal_table(
+    reg: &FixtureRegistry,
+    cases: &[(Vec<&str>, &str)],
+    code: i32,
+    offline: bool,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (args, name) in cases {
+        let env = TestEnv::new();
+        reg.clear_log();
+        let out = reg.npx(&env, args);
+        eprintln!("{args:?}\n{}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let mut problems = Vec::new();
+        if out.status.code() != Some(code) {
+            problems.push(format!("exit {:?}, expected {code}", out.status.code()));
+        }
+        if !stderr.contains(name) {
+            problems.push(format!("stderr does not name `{name}`"));
+        }
+        if !out.stdout.is_empty() {
+            problems.push("wrote to stdout".into());
+        }
+        if marker(&env, "program").exists() || marker(&env, "shell").exists() {
+            problems.push("something ran".into());
+        }
+        if !env.written_outside_cache().is_empty() {
+            problems.push(format!("wrote {:?}", env.written_outside_cache()));
+        }
+        if offline && !reg.requests().is_empty() {
+            problems.push(format!("asked the registry {:?}", reg.request_lines()));
+        }
+        if !problems.is_empty() {
+            failures.push(format!(
+                "{args:?}: {}\n{}",
+                problems.join("; "),
+                describe(&out)
+            ));
+        }
+    }
+    failures
+}
+
+/// Ranges, tags and bare names are refused, and the hint names the exact
+/// version to write instead.
+#[test]
+fn unpinned_specs_are_refused_with_the_exact_version() {
+    let env = TestEnv::new();
+    let mut b = FixtureRegistry::builder();
+    for v in ["1.0.0", "1.1.0", "1.2.0", "1.3.0-rc.1"] {
+        b = b.package(Pkg::program(
+            "pinme",
+            v,
+            &js_touch(&marker(&env, "program")),
+        ));
+    }
+    let reg = b.dist_tag("pinme", "next", "1.3.0-rc.1").build();
+    let specs = [
+        "pinme",
+        "pinme@^1.0.0",
+        "pinme@latest",
+        "pinme@1.x",
+        "pinme@>=1",
+        "pinme@~1.2.0",
+        "pinme@*",
+        "pinme@1",
+    ];
+    let cases: Vec<(Vec<&str>, &str)> = specs.iter().map(|s| (vec![*s], "pinme@1.2.0")).collect();
+    let failures = refusal_table(&reg, &cases, 2, false);
+    assert!(
+        failures.is_empty(),
+        "expected exit 2 with a hint naming `pinme@1.2.0`:\n{}",
+        failures.join("\n\n")
+    );
+}
+
+/// Code from anywhere but the registry, unpinned and unhashed by nature.
+#[test]
+fn git_url_file_and_shell_specs_are_refused() {
+    let env = TestEnv::new();
+    let shell = format!(
+        "node -e \"{}\"",
+        js_touch(&marker(&env, "shell")).replace('"', "'")
+    );
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["github:x/y"], "github:x/y"),
+        (vec!["git+https://h/x.git"], "git+https://h/x.git"),
+        (vec!["./dir"], "./dir"),
+        (vec!["file:../x"], "file:../x"),
+        (vec!["http://127.0.0.1:1/x.tgz"], "http://127.0.0.1:1/x.tgz"),
+        (vec!["-c", "echo hi"], "-c"),
+        (vec!["-c", &shell], "-c"),
+    ];
+    let reg = FixtureRegistry::start();
+    let failures = refusal_table(&reg, &cases, 2, true);
+    assert!(
+        failures.is_empty(),
+        "expected exit 2 naming the spec:\n{}",
+        failures.join("\n\n")
+    );
+    assert!(!marker(&env, "shell").exists());
+}
+
+/// Names that would climb out of `node_modules` or the registry's URL space,
+/// or that npm could never have published, never reach the registry.
+#[test]
+fn hostile_names_are_refused() {
+    let long = format!("{}@1.0.0", "a".repeat(300));
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["../evil@1.0.0"], "../evil"),
+        (vec!["@scope/../x@1.0.0"], "@scope/../x"),
+        (vec!["a b@1.0.0"], "a b"),
+        (vec!["Evil@1.0.0"], "Evil"),
+        (vec!["%2e%2e@1.0.0"], "%2e%2e"),
+        (vec!["@scope%2f..%2fx@1.0.0"], "%2f"),
+        (vec!["node_modules@1.0.0"], "node_modules"),
+        (vec![&long], "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+    ];
+    let reg = FixtureRegistry::start();
+    let failures = refusal_table(&reg, &cases, 2, true);
+    assert!(
+        failures.is_empty(),
+        "expected exit 2 naming the name:\n{}",
+        failures.join("\n\n")
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Registry faults
+// ---------------------------------------------------------------------------
+
+fn fault_registry() -> FixtureRegistry {
+    FixtureRegistry::builder()
+        .package(
+            Pkg::program("flaky", "1.0.0", "console.log(require('flaky-dep'));")
+                .dep("flaky-dep", "^1.0.0"),
+        )
+        .package(Pkg::new("flaky-dep", "1.0.0").file("index.js", "module.exports = 'fine';"))
+        .build()
+}
+
+fn launch_flaky(env: &TestEnv, reg: &FixtureRegistry) -> std::process::Output {
+    reg.npx(env, &["-y", "flaky@1.0.0"])
+}
+
+#[test]
+fn registry_503_twice_then_ok_is_retried() {
+    let env = TestEnv::new();
+    let reg = fault_registry();
+    reg.fault(&packument_path("flaky"), Fault::Status(503), 2);
+    assert_ran(&launch_flaky(&env, &reg), "fine\n");
+    assert!(
+        reg.packument_hits("flaky") >= 3,
+        "{:?}",
+        reg.request_lines()
+    );
+}
+
+#[test]
+fn truncated_tarball_once_then_ok_is_retried() {
+    let env = TestEnv::new();
+    let reg = fault_registry();
+    reg.fault(&tarball_path("flaky-dep", "1.0.0"), Fault::Truncate, 1);
+    assert_ran(&launch_flaky(&env, &reg), "fine\n");
+    assert!(
+        reg.tarball_hits("flaky-dep", "1.0.0") >= 2,
+        "{:?}",
+        reg.request_lines()
+    );
+}
+
+#[test]
+fn connection_reset_once_then_ok_is_retried() {
+    let env = TestEnv::new();
+    let reg = fault_registry();
+    reg.fault(&packument_path("flaky"), Fault::Reset, 1);
+    reg.fault(&tarball_path("flaky", "1.0.0"), Fault::Reset, 1);
+    assert_ran(&launch_flaky(&env, &reg), "fine\n");
+}
+
+#[test]
+fn slow_first_byte_is_waited_for() {
+    let env = TestEnv::new();
+    let reg = fault_registry();
+    reg.fault(
+        &packument_path("flaky"),
+        Fault::SlowFirstByte(Duration::from_secs(2)),
+        1,
+    );
+    reg.fault(
+        &tarball_path("flaky-dep", "1.0.0"),
+        Fault::SlowFirstByte(Duration::from_secs(2)),
+        1,
+    );
+    assert_ran(&launch_flaky(&env, &reg), "fine\n");
+}
+
+#[test]
+fn permanent_500_is_a_registry_error() {
+    let env = TestEnv::new();
+    let reg = fault_registry();
+    reg.fault_always(&packument_path("flaky"), Fault::Status(500));
+    let out = launch_flaky(&env, &reg);
+    assert_refused(&env, &out, 6, &["flaky"], &[], &[]);
+}
+
+#[test]
+fn permanent_500_on_a_dependency_tarball_is_a_registry_error() {
+    let env = TestEnv::new();
+    let reg = fault_registry();
+    reg.fault_always(&tarball_path("flaky-dep", "1.0.0"), Fault::Status(500));
+    let out = launch_flaky(&env, &reg);
+    assert_refused(&env, &out, 6, &["flaky-dep"], &[], &[]);
+}
+
+// ---------------------------------------------------------------------------
+// Concurrent launches and kills
+// ---------------------------------------------------------------------------
+
+fn spawn_launch(reg: &FixtureRegistry, env: &TestEnv, spec: &str) -> std::process::Child {
+    let mut cmd: Command = reg.safex(env);
+    cmd.args(["npx", "-y", spec])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn safex")
+}
+
+/// Two cold launches at once: both run, and the tarball is fetched once
+/// (the loser of the race uses the winner's result).
+#[test]
+fn concurrent_cold_launches_share_one_download() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(Pkg::program("racer", "1.0.0", ECHO_ARGV))
+        .build();
+    // Slow enough that both launches are in flight before either finishes.
+    reg.fault(
+        &tarball_path("racer", "1.0.0"),
+        Fault::SlowFirstByte(Duration::from_secs(1)),
+        1,
+    );
+
+    let mut a = spawn_launch(&reg, &env, "racer@1.0.0");
+    let mut b = spawn_launch(&reg, &env, "racer@1.0.0");
+    let (a, b) = (
+        wait_with_timeout(&mut a, Duration::from_secs(120)),
+        wait_with_timeout(&mut b, Duration::from_secs(120)),
+    );
+    eprintln!("requests: {:?}", reg.request_lines());
+    assert_ran(&a, "[]\n");
+    assert_ran(&b, "[]\n");
+    assert_eq!(
+        reg.tarball_hits("racer", "1.0.0"),
+        1,
+        "{:?}",
+        reg.request_lines()
+    );
+    assert_nothing_written_outside_cache(&env, &[]);
+}
+
+/// 4 MiB that do not compress, and a program that prints their sha1: a
+/// half-written copy would print something else (or fail).
+fn big_program() -> (Pkg, String) {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let blob: Vec<u8> = (0..4 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let js = "const c = require('crypto'), fs = require('fs'), p = require('path');\n\
+              console.log(c.createHash('sha1').update(fs.readFileSync(p.join(__dirname, 'blob.bin'))).digest('hex'));";
+    let expected = format!("{}\n", sha1_hex(&blob));
+    (
+        Pkg::program("killme", "1.0.0", js).file("blob.bin", blob),
+        expected,
+    )
+}
+
+fn assert_cache_verifies(env: &TestEnv) {
+    let out = run(env.safex().args(["cache", "verify"]));
+    assert_code(&out, 0);
+}
+
+/// Killed while the tarball is still arriving: the next launch starts over
+/// and uses nothing half-written.
+#[test]
+fn kill_during_download_then_relaunch_succeeds() {
+    let env = TestEnv::new();
+    let (pkg, expected) = big_program();
+    let reg = FixtureRegistry::builder().package(pkg).build();
+    let slow = Fault::SlowBody {
+        chunk: 64 << 10,
+        delay: Duration::from_millis(40),
+    };
+    reg.fault(&tarball_path("killme", "1.0.0"), slow, 1);
+
+    let mut child = spawn_launch(&reg, &env, "killme@1.0.0");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reg.tarball_hits("killme", "1.0.0") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the tarball was never requested: {:?}",
+            reg.request_lines()
+        );
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "safex ended ({status}) before fetching the tarball\n{}",
+                describe(&child.wait_with_output().unwrap())
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    thread::sleep(Duration::from_millis(700)); // part of the body has arrived
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "safex finished before it could be killed mid-download"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    assert_ran(&reg.npx(&env, &["-y", "killme@1.0.0"]), &expected);
+    assert_cache_verifies(&env);
+    assert_nothing_written_outside_cache(&env, &[]);
+}
+
+/// Killed at many instants across download, verify, unpack and lock write:
+/// whatever state each kill leaves, the next launch is right.
+#[test]
+fn kill_at_any_instant_never_leaves_a_usable_half_install() {
+    let env = TestEnv::new();
+    let (pkg, expected) = big_program();
+    let reg = FixtureRegistry::builder()
+        .package(pkg.dep("killme-dep", "^1.0.0"))
+        .package(Pkg::new("killme-dep", "1.0.0").file("index.js", "module.exports = 1;"))
+        .build();
+    for ms in [20, 60, 100, 150, 200, 300, 400, 600, 900] {
+        let mut child = spawn_launch(&reg, &env, "killme@1.0.0");
+        thread::sleep(Duration::from_millis(ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+    }
+    assert_ran(&reg.npx(&env, &["-y", "killme@1.0.0"]), &expected);
+    assert_cache_verifies(&env);
+    assert_nothing_written_outside_cache(&env, &[]);
+}
