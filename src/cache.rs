@@ -1,8 +1,10 @@
 //! The content-addressed cache. Layout (see `docs/cache.md`):
 //!
 //! ```text
-//! <root>/v1/blobs/sha512/<hex>      verified archives, named by their hash
+//! <root>/v1/blobs/sha512/<hex>      verified npm tarballs, named by their hash
+//! <root>/v1/blobs/sha256/<hex>      verified wheels, named by their hash
 //! <root>/v1/npm/env/<tree-digest>/  a tree's node_modules, complete once renamed in
+//! <root>/v1/pypi/env/<key>/         a tree's venv for one interpreter, likewise
 //! <root>/v1/tmp/                    private staging dirs and downloads
 //! <root>/v1/locks/                  advisory file locks
 //! ```
@@ -50,6 +52,10 @@ impl Cache {
 
     pub fn npm_env(&self, digest: &str) -> PathBuf {
         self.v1.join("npm").join("env").join(digest)
+    }
+
+    pub fn pypi_env(&self, key: &str) -> PathBuf {
+        self.v1.join("pypi").join("env").join(key)
     }
 
     pub fn lock_path(&self, key: &str) -> PathBuf {

@@ -32,6 +32,13 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
         args: Vec<OsString>,
     },
+    /// Run a pinned PyPI package, as `uvx` would (wheels only, no build backend).
+    #[command(disable_help_flag = true)]
+    Uvx {
+        /// uvx options, the package spec, then the program's arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<OsString>,
+    },
     /// Resolve, fetch, verify and record a package in the lockfile; print its tree.
     Lock {
         #[command(subcommand)]
@@ -49,6 +56,12 @@ pub enum LockTool {
     /// Lock an npm package: `safex lock npx <name>@<version>`.
     #[command(disable_help_flag = true)]
     Npx {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<OsString>,
+    },
+    /// Lock a PyPI package: `safex lock uvx <name>==<version>`.
+    #[command(disable_help_flag = true)]
+    Uvx {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
         args: Vec<OsString>,
     },
@@ -146,6 +159,92 @@ pub fn parse_npx(args: &[OsString]) -> Result<NpxArgs> {
     }
     let Some(target) = args.get(i) else {
         return Err(Error::usage("no package given").with_hint(NPX_USAGE));
+    };
+    out.target = target
+        .to_str()
+        .ok_or_else(|| Error::usage("the package spec is not valid UTF-8"))?
+        .to_owned();
+    out.program_args = args[i + 1..].to_vec();
+    Ok(out)
+}
+
+/// `safex uvx ...` after parsing.
+#[derive(Debug, Default, PartialEq)]
+pub struct UvxArgs {
+    /// `--from SPEC`: the package; the first positional is then the command.
+    pub from: Option<String>,
+    /// `--with SPEC`, repeatable: more packages in the environment.
+    pub with: Vec<String>,
+    pub python: Option<String>,
+    /// `--index-url` / `--default-index`.
+    pub index_url: Option<String>,
+    /// `--index`, repeatable: extra indexes, consulted first.
+    pub extra_index: Vec<String>,
+    pub offline: bool,
+    /// The package spec (no `--from`) or the command name (with `--from`).
+    pub target: String,
+    pub program_args: Vec<OsString>,
+}
+
+pub const UVX_USAGE: &str = "usage: safex uvx [--python PY] [--index-url URL] [--offline] <name>==<exact-version> [ARGS...]\n       safex uvx --from <name>==<exact-version> [--with <name>==<version>] <command> [ARGS...]";
+
+/// Parse uvx's argument forms, as MCP configs use them.
+pub fn parse_uvx(args: &[OsString]) -> Result<UvxArgs> {
+    let mut out = UvxArgs::default();
+    let mut i = 0;
+    let value = |i: &mut usize, name: &str| -> Result<String> {
+        *i += 1;
+        args.get(*i)
+            .and_then(|v| v.to_str())
+            .map(str::to_owned)
+            .ok_or_else(|| Error::usage(format!("`{name}` needs a value")).with_hint(UVX_USAGE))
+    };
+    while i < args.len() {
+        let Some(arg) = args[i].to_str() else {
+            return Err(Error::usage(format!(
+                "argument `{}` is not valid UTF-8",
+                args[i].to_string_lossy()
+            )));
+        };
+        if arg == "--" {
+            i += 1;
+            break;
+        }
+        if !arg.starts_with('-') || arg == "-" {
+            break;
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
+            _ => (arg, None),
+        };
+        let take = |i: &mut usize| -> Result<String> {
+            match inline.clone() {
+                Some(v) => Ok(v),
+                None => value(i, flag),
+            }
+        };
+        match flag {
+            "--from" => out.from = Some(take(&mut i)?),
+            "--with" | "-w" => out.with.push(take(&mut i)?),
+            "--python" | "-p" => out.python = Some(take(&mut i)?),
+            "--index-url" | "-i" | "--default-index" => out.index_url = Some(take(&mut i)?),
+            "--index" | "--extra-index-url" => out.extra_index.push(take(&mut i)?),
+            "--offline" => out.offline = true,
+            // No-ops: safex is always isolated and never builds.
+            "--isolated" | "--no-build" | "--no-cache" | "-q" | "--quiet" => {}
+            "-h" | "--help" => {
+                return Err(Error::usage("help requested").with_hint(UVX_USAGE));
+            }
+            _ => {
+                return Err(Error::usage(format!("unsupported uvx option `{flag}`")).with_hint(
+                    format!("safex accepts `--from`, `--with`, `--python`, `--index-url`, `--default-index`, `--index`, `--offline`, `--isolated`, `--no-build` before the package\n{UVX_USAGE}"),
+                ));
+            }
+        }
+        i += 1;
+    }
+    let Some(target) = args.get(i) else {
+        return Err(Error::usage("no package given").with_hint(UVX_USAGE));
     };
     out.target = target
         .to_str()
@@ -254,5 +353,50 @@ mod tests {
         }
         let err = parse_npx(&os(&["--bogus", "a@1.0.0"])).unwrap_err();
         assert!(err.message.contains("`--bogus`"), "{}", err.message);
+    }
+
+    #[test]
+    fn uvx_forms() {
+        let a = parse_uvx(&os(&["mcp-server-time==1.0", "--local-timezone", "UTC"])).unwrap();
+        assert_eq!(a.target, "mcp-server-time==1.0");
+        assert_eq!(a.program_args, os(&["--local-timezone", "UTC"]));
+        let a = parse_uvx(&os(&[
+            "--from",
+            "a==1",
+            "--with",
+            "b==2",
+            "--with=c==3",
+            "--python",
+            "3.11",
+            "--index-url",
+            "http://i/",
+            "--index",
+            "http://x/",
+            "--offline",
+            "--isolated",
+            "--no-build",
+            "cmd",
+            "--from",
+            "z",
+        ]))
+        .unwrap();
+        assert_eq!(a.from.as_deref(), Some("a==1"));
+        assert_eq!(a.with, vec!["b==2", "c==3"]);
+        assert_eq!(a.python.as_deref(), Some("3.11"));
+        assert_eq!(a.index_url.as_deref(), Some("http://i/"));
+        assert_eq!(a.extra_index, vec!["http://x/"]);
+        assert!(a.offline);
+        assert_eq!(a.target, "cmd");
+        assert_eq!(a.program_args, os(&["--from", "z"]));
+        let a = parse_uvx(&os(&["--default-index=http://d/", "--", "a@1.0"])).unwrap();
+        assert_eq!(a.index_url.as_deref(), Some("http://d/"));
+        assert_eq!(a.target, "a@1.0");
+        for bad in [&["--bogus", "a==1"][..], &[], &["--from"], &["--python"]] {
+            assert_eq!(
+                parse_uvx(&os(bad)).unwrap_err().kind,
+                crate::error::Kind::Usage,
+                "{bad:?}"
+            );
+        }
     }
 }

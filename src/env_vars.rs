@@ -19,6 +19,9 @@ pub const SAFEX_OFFLINE: &str = "SAFEX_OFFLINE";
 pub const SAFEX_LOCK_MODE: &str = "SAFEX_LOCK_MODE";
 /// Path of the `node` executable; default: `node` on `PATH`.
 pub const SAFEX_NODE: &str = "SAFEX_NODE";
+/// The Python to run PyPI packages with (path or version like `3.12`);
+/// default: `python3` on `PATH`. `--python` wins.
+pub const SAFEX_PYTHON: &str = "SAFEX_PYTHON";
 /// Extra CA certificates (PEM) added to the system trust store.
 pub const SAFEX_CA_FILE: &str = "SAFEX_CA_FILE";
 

@@ -59,32 +59,18 @@ fn is_executable(p: &Path) -> bool {
     }
 }
 
-/// Run `node <script> <args...>`; on Unix this returns only on failure.
-pub fn run_node(
-    node: &Path,
-    script: &Path,
-    args: &[OsString],
-    bin_dir: Option<&Path>,
-) -> Result<i32> {
-    let mut cmd = Command::new(node);
-    cmd.arg(script).args(args);
-    if let Some(bin_dir) = bin_dir {
-        // As npx does: the tree's bins come first on PATH for the program.
-        let mut paths = vec![bin_dir.to_path_buf()];
-        if let Some(p) = std::env::var_os("PATH") {
-            paths.extend(std::env::split_paths(&p));
-        }
-        if let Ok(joined) = std::env::join_paths(paths) {
-            cmd.env("PATH", joined);
-        }
-    }
+/// Run `program <lead...> <args...>`; on Unix this returns only on failure.
+/// `lead` is what safex puts first (the script); `args` are the user's, verbatim.
+pub fn run_program(program: &Path, lead: &[OsString], args: &[OsString]) -> Result<i32> {
+    let mut cmd = Command::new(program);
+    cmd.args(lead).args(args);
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
         let err = cmd.exec();
         Err(Error::new(
             Kind::Runtime,
-            format!("cannot start `{}`: {err}", node.display()),
+            format!("cannot start `{}`: {err}", program.display()),
         ))
     }
     #[cfg(not(unix))]
@@ -92,7 +78,7 @@ pub fn run_node(
         let status = cmd.status().map_err(|e| {
             Error::new(
                 Kind::Runtime,
-                format!("cannot start `{}`: {e}", node.display()),
+                format!("cannot start `{}`: {e}", program.display()),
             )
         })?;
         Ok(status.code().unwrap_or(1))

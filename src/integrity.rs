@@ -128,6 +128,25 @@ impl Integrity {
         })
     }
 
+    /// A wheel hash as PyPI indexes and the lockfile give it: 64 hex digits.
+    pub fn from_sha256_hex(s: &str) -> Result<Self> {
+        let bytes = hex::decode(s.trim())
+            .ok()
+            .filter(|b| b.len() == 32)
+            .ok_or_else(|| {
+                Error::integrity(format!(
+                    "sha256 `{}` is not 64 hex digits",
+                    crate::spec::shown(s)
+                ))
+            })?;
+        Ok(Integrity {
+            strongest: Hash {
+                algo: Algo::Sha256,
+                bytes,
+            },
+        })
+    }
+
     pub fn sha512(bytes: Vec<u8>) -> Self {
         Integrity {
             strongest: Hash {
@@ -168,6 +187,10 @@ pub struct Computed {
 }
 
 impl Computed {
+    pub fn sha256_hex(&self) -> String {
+        hex::encode(&self.sha256)
+    }
+
     pub fn sha512_integrity(&self) -> Integrity {
         Integrity::sha512(self.sha512.clone())
     }

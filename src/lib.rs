@@ -17,30 +17,25 @@ pub mod fetch;
 pub mod inspect;
 pub mod integrity;
 pub mod lock;
+pub mod npx;
 pub mod policy;
+pub mod pypi;
 pub mod redact;
 pub mod registry;
 pub mod resolve;
 pub mod settings;
 pub mod spec;
+pub mod uvx;
 
 use std::ffi::OsString;
-use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::Parser;
 
-use cache::{Cache, StagingGuard};
-use cli::{CacheAction, Cli, Command, LockTool, NpxArgs};
-use environment::{EnvMarker, Installed, RootBins};
+use cache::Cache;
+use cli::{CacheAction, Cli, Command, LockTool};
 use error::{Error, Result};
-use lock::{LockFile, LockedPackage, NpmEntry};
-use policy::{LockMode, ScriptsMode};
-use registry::http::Http;
-use registry::npm::{Packuments, conventional_tarball_url};
-use resolve::npm::{Placed, Resolver};
+use lock::LockFile;
 use settings::{Overrides, Settings};
-use spec::{NpmName, NpmSpec, Unpinned};
 
 /// Run safex with these arguments; the return value is the exit code.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
@@ -69,7 +64,7 @@ fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Npx { args } => {
             let a = cli::parse_npx(&args)?;
-            npx(a, quiet)
+            npx::run(a, quiet)
         }
         Command::Lock {
             tool: LockTool::Npx { args },
@@ -81,7 +76,23 @@ fn run(cli: Cli) -> Result<i32> {
                 )
                 .with_hint("usage: safex lock npx <name>@<exact-version>"));
             }
-            lock_npx(a, quiet)
+            npx::lock(a, quiet)
+        }
+        Command::Uvx { args } => {
+            let a = cli::parse_uvx(&args)?;
+            uvx::run(a, quiet)
+        }
+        Command::Lock {
+            tool: LockTool::Uvx { args },
+        } => {
+            let a = cli::parse_uvx(&args)?;
+            if !a.program_args.is_empty() && a.from.is_none() {
+                return Err(Error::usage(
+                    "`safex lock uvx` takes one package spec and no program arguments",
+                )
+                .with_hint("usage: safex lock uvx <name>==<exact-version>"));
+            }
+            uvx::lock(a, quiet)
         }
         Command::Cache { action } => {
             let settings = Settings::load(&Overrides {
@@ -111,499 +122,13 @@ fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-/// The roots to launch and, with `-p`, the command to run.
-fn roots_of(a: &NpxArgs) -> (Vec<String>, Option<String>) {
-    if a.packages.is_empty() {
-        (vec![a.target.clone()], None)
-    } else {
-        (a.packages.clone(), Some(a.target.clone()))
-    }
-}
-
-fn npx(a: NpxArgs, quiet: bool) -> Result<i32> {
-    let settings = Settings::load(&Overrides {
-        registry: a.registry.clone(),
-        offline: a.offline,
-        quiet,
-    })?;
-    let (raw_roots, command) = roots_of(&a);
-    let roots = parse_roots(&settings, &raw_roots)?;
-    let cache = Cache::new(&settings.cache_dir);
-
-    // Warm path: locked, and the environment is complete. No network.
-    let entry = find_locked(&settings, &roots)?;
-    let env_dir = match entry.as_ref().map(|e| cache.npm_env(&e.digest())) {
-        Some(dir) if dir.join(cache::ENV_MARKER).is_file() => dir,
-        _ => prepare(&settings, &cache, &roots, entry)?.0,
-    };
-    let marker = EnvMarker::read(&env_dir).ok_or_else(|| {
-        Error::io(format!(
-            "the environment `{}` has a damaged marker",
-            env_dir.display()
-        ))
-        .with_hint("run `safex cache clean` and launch again")
-    })?;
-    check_install_code(&settings, &marker)?;
-    let (root_path, bin) = pick_bin(&marker, &roots, command.as_deref())?;
-    let node = exec::find_node(settings.node.as_deref())?;
-    let script = env_dir.join(&root_path).join(&bin);
-    exec::run_node(&node, &script, &a.program_args, None)
-}
-
-fn lock_npx(a: NpxArgs, quiet: bool) -> Result<i32> {
-    let settings = Settings::load(&Overrides {
-        registry: a.registry.clone(),
-        offline: a.offline,
-        quiet,
-    })?;
-    let (raw_roots, _) = roots_of(&a);
-    let roots = parse_roots(&settings, &raw_roots)?;
-    let cache = Cache::new(&settings.cache_dir);
-    let entry = find_locked(&settings, &roots)?;
-    let (env_dir, entry) = prepare(&settings, &cache, &roots, entry)?;
-    if let Some(marker) = EnvMarker::read(&env_dir) {
-        check_install_code(&settings, &marker)?;
-    }
-    let mut out = String::new();
-    for r in &entry.roots {
-        out.push_str(&format!("{r}\n"));
-    }
-    for p in &entry.packages {
-        let depth = p.path.matches("node_modules/").count();
-        out.push_str(&format!(
-            "{}{}@{}  {}\n",
-            "  ".repeat(depth),
-            p.name,
-            p.version,
-            p.integrity
-        ));
-    }
-    print!("{out}");
-    if !quiet {
-        eprintln!(
-            "locked {} packages for `{}` in `{}`",
-            entry.packages.len(),
-            entry.roots.join(" "),
-            settings.lockfile.display()
-        );
-    }
-    Ok(0)
-}
-
-/// Parse root specs; a floating one is refused with the exact current version.
-fn parse_roots(settings: &Settings, raw: &[String]) -> Result<Vec<NpmSpec>> {
-    let mut out = Vec::new();
-    for r in raw {
-        match spec::parse_root(r)? {
-            Ok(s) => out.push(s),
-            Err(Unpinned::Floating { name, requested }) => {
-                return Err(unpinned_error(settings, &name, requested.as_deref()));
-            }
-        }
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
-}
-
-fn unpinned_error(settings: &Settings, name: &NpmName, requested: Option<&str>) -> Error {
-    let what = match requested {
-        None => format!("`{name}` has no version"),
-        Some(r) => format!("`{name}@{}` is not an exact version", spec::shown(r)),
-    };
-    let err = Error::usage(format!("{what}: safex launches only exact pins"));
-    let exact = if settings.offline {
-        None
-    } else {
-        current_version(settings, name, requested)
-    };
-    match exact {
-        Some(v) => err.with_hint(format!(
-            "pin the exact version: `safex npx {name}@{v}` (current on the registry)"
-        )),
-        None => err.with_hint(format!(
-            "pin an exact version: `safex npx {name}@<major.minor.patch>`"
-        )),
-    }
-}
-
-/// The version a floating spec points to today, for the hint.
-fn current_version(settings: &Settings, name: &NpmName, requested: Option<&str>) -> Option<String> {
-    let rt = runtime().ok()?;
-    rt.block_on(async {
-        let http = Arc::new(Http::new(&settings.npm.ca_files).ok()?);
-        let npm = Arc::new(settings_npm_clone(settings));
-        let p = Packuments::new(http, npm).get(name).await.ok()?;
-        match requested.map(spec::DepSpec::parse) {
-            None => p.dist_tags.get("latest").cloned(),
-            Some(Ok(spec::DepSpec::Tag(t))) => p.dist_tags.get(&t).cloned(),
-            Some(Ok(spec::DepSpec::Range(r))) => p
-                .versions
-                .keys()
-                .filter_map(|k| {
-                    nodejs_semver::Version::parse(k)
-                        .ok()
-                        .map(|v| (v, k.clone()))
-                })
-                .filter(|(v, _)| r.satisfies(v))
-                .max_by(|a, b| a.0.cmp(&b.0))
-                .map(|(_, k)| k),
-            _ => p.dist_tags.get("latest").cloned(),
-        }
-    })
-}
-
-fn settings_npm_clone(s: &Settings) -> settings::NpmConfig {
-    settings::NpmConfig {
-        registry: s.npm.registry.clone(),
-        scoped: s.npm.scoped.clone(),
-        auth: s.npm.auth.clone(),
-        ca_files: s.npm.ca_files.clone(),
-    }
-}
-
-/// The lock entry for these roots: the admin's lockfile first, then the user's.
-fn find_locked(settings: &Settings, roots: &[NpmSpec]) -> Result<Option<NpmEntry>> {
-    let key: Vec<String> = roots.iter().map(|r| r.to_string()).collect();
-    if let Some(sys) = &settings.system_lockfile
-        && let Some(e) = LockFile::read(sys)?.find_npm(&key)
-    {
-        return Ok(Some(e.clone()));
-    }
-    Ok(LockFile::read(&settings.lockfile)?.find_npm(&key).cloned())
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
+/// The async runtime, started only on cold paths (the warm path needs none).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
-}
-
-/// Cold path: resolve (or read the lock), fetch and verify every archive,
-/// unpack, inspect, record the lock entry, and move the finished environment
-/// into the cache. Returns the environment and the entry in force.
-fn prepare(
-    settings: &Settings,
-    cache: &Cache,
-    roots: &[NpmSpec],
-    entry: Option<NpmEntry>,
-) -> Result<(PathBuf, NpmEntry)> {
-    let label = roots
-        .iter()
-        .map(|r| r.to_string())
-        .collect::<Vec<_>>()
-        .join(" ");
-    if entry.is_none() {
-        if settings.lock_mode == LockMode::Frozen {
-            return Err(Error::policy(format!("`{label}` is not in the lockfile, and the lock mode is `frozen`"))
-                .with_hint(format!(
-                    "ask your admin to add it, or lock it yourself with `safex lock npx {label}` where the lock mode is `tofu`"
-                )));
-        }
-        if settings.offline {
-            return Err(Error::registry(format!(
-                "`{label}` is not locked or cached, and safex is offline"
-            ))
-            .with_hint(
-                "launch it once with network access (without `--offline` / `SAFEX_OFFLINE`)",
-            ));
-        }
-    }
-    let rt = runtime()?;
-    let http = Arc::new(Http::new(&settings.npm.ca_files)?);
-    let npm = Arc::new(settings_npm_clone(settings));
-    let fetcher = Arc::new(fetch::Fetcher {
-        http: http.clone(),
-        npm: npm.clone(),
-        cache: Arc::new(Cache::new(&settings.cache_dir)),
-        offline: settings.offline,
-    });
-    let staging = cache.staging_dir("env")?;
-    let mut guard = StagingGuard(Some(staging.clone()));
-
-    let (entry, installed) = rt.block_on(async {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Placed>();
-        let installer = tokio::spawn(environment::install_all(
-            fetcher.clone(),
-            staging.clone(),
-            rx,
-        ));
-        match entry {
-            Some(entry) => {
-                for p in &entry.packages {
-                    tx.send(placed_from_lock(&npm, p)?)
-                        .map_err(|_| Error::internal("installer stopped early"))?;
-                }
-                drop(tx);
-                let installed = join(installer).await?;
-                Ok::<_, Error>((entry, installed))
-            }
-            None => {
-                let packuments = Packuments::new(http.clone(), npm.clone());
-                let mut resolver = Resolver::new(packuments, npm.clone(), tx);
-                let resolved = resolver.resolve(roots).await;
-                if let Err(e) = resolved {
-                    drop(resolver);
-                    let _ = join(installer).await;
-                    return Err(e);
-                }
-                let warnings = std::mem::take(&mut resolver.warnings);
-                let edges: Vec<(String, std::collections::BTreeMap<String, String>)> = (1
-                    ..resolver.nodes.len())
-                    .map(|i| (resolver.nodes[i].path.clone(), resolver.edges_of(i)))
-                    .collect();
-                drop(resolver);
-                let installed = join(installer).await?;
-                if !settings.quiet {
-                    for w in warnings {
-                        eprintln!("warning: {w}");
-                    }
-                }
-                Ok((entry_from(roots, &installed, edges), installed))
-            }
-        }
-    })?;
-
-    // Record first (tofu): if a racing launch recorded this root already,
-    // theirs is the lock in force, and we build from it instead.
-    let entry = if find_locked(settings, roots)?.is_none() {
-        let kept = lock::record_npm(&settings.lockfile, entry.clone())?;
-        if kept != entry {
-            drop(guard);
-            return prepare(settings, cache, roots, Some(kept));
-        }
-        kept
-    } else {
-        entry
-    };
-
-    environment::assemble(&staging, &installed)?;
-    let digest = entry.digest();
-    let marker = marker_for(&digest, roots, &installed);
-    let marker_json =
-        serde_json::to_vec_pretty(&marker).map_err(|e| Error::internal(e.to_string()))?;
-    fs_err::write(staging.join(cache::ENV_MARKER), marker_json)?;
-    let env_dir = cache.npm_env(&digest);
-    cache.commit_dir(&staging, &env_dir)?;
-    guard.0 = None;
-    if !settings.quiet {
-        warn_engines(settings, &marker);
-    }
-    Ok((env_dir, entry))
-}
-
-/// `engines.node` that the running node does not satisfy is a warning, as
-/// with npm. Checked once, when the tree is built, not on every launch.
-fn warn_engines(settings: &Settings, marker: &EnvMarker) {
-    let Ok(node) = exec::find_node(settings.node.as_deref()) else {
-        return;
-    };
-    let Ok(out) = std::process::Command::new(&node).arg("--version").output() else {
-        return;
-    };
-    let version = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .trim_start_matches('v')
-        .to_owned();
-    let Ok(v) = nodejs_semver::Version::parse(&version) else {
-        return;
-    };
-    for r in &marker.roots {
-        if let Some(req) = &r.engines_node
-            && let Ok(range) = nodejs_semver::Range::parse(req)
-            && !range.satisfies(&v)
-        {
-            eprintln!(
-                "warning: `{}@{}` wants node `{}`, this is node `{version}` (`{}`)",
-                r.name,
-                r.version,
-                spec::shown(req),
-                node.display()
-            );
-        }
-    }
-}
-
-async fn join(h: tokio::task::JoinHandle<Result<Vec<Installed>>>) -> Result<Vec<Installed>> {
-    h.await
-        .map_err(|e| Error::internal(format!("installer failed: {e}")))?
-}
-
-/// A lock entry's package as a download: the conventional tarball URL on the
-/// package's registry, checked against the locked hash. No metadata request.
-fn placed_from_lock(npm: &settings::NpmConfig, p: &LockedPackage) -> Result<Placed> {
-    let damaged = |what: &str| {
-        Error::io(format!(
-            "the lockfile entry for `{}@{}` has {what}",
-            spec::shown(&p.name),
-            spec::shown(&p.version)
-        ))
-        .with_hint(
-            "the lockfile was edited or damaged; restore it, or remove that entry to lock again",
-        )
-    };
-    environment::check_tree_path(&p.path)?;
-    let name = NpmName::parse_legacy(&p.name).map_err(|_| damaged("an invalid name"))?;
-    semver::Version::parse(&p.version).map_err(|_| damaged("an invalid version"))?;
-    let expected = integrity::Integrity::parse_sri(&p.integrity)
-        .map_err(|_| damaged("an invalid integrity"))?;
-    let registry = npm.registry_for(name.as_str())?.clone();
-    let url = conventional_tarball_url(&registry, &name, &p.version)?;
-    Ok(Placed {
-        path: p.path.clone(),
-        name,
-        version: p.version.clone(),
-        url,
-        registry,
-        expected,
-        source: fetch::Expected::Lock,
-    })
-}
-
-fn entry_from(
-    roots: &[NpmSpec],
-    installed: &[Installed],
-    edges: Vec<(String, std::collections::BTreeMap<String, String>)>,
-) -> NpmEntry {
-    let edges: std::collections::HashMap<String, std::collections::BTreeMap<String, String>> =
-        edges.into_iter().collect();
-    let mut packages: Vec<LockedPackage> = installed
-        .iter()
-        .map(|i| LockedPackage {
-            path: i.path.clone(),
-            name: i.name.to_string(),
-            version: i.version.clone(),
-            integrity: i.integrity.to_string(),
-            dependencies: edges.get(&i.path).cloned().unwrap_or_default(),
-        })
-        .collect();
-    packages.sort();
-    NpmEntry {
-        roots: lock::roots_key(&roots.iter().map(|r| r.to_string()).collect::<Vec<_>>()),
-        packages,
-    }
-}
-
-fn marker_for(digest: &str, roots: &[NpmSpec], installed: &[Installed]) -> EnvMarker {
-    let mut skipped = std::collections::BTreeMap::new();
-    for i in installed {
-        if !i.inspection.install_code.is_empty() {
-            skipped.insert(
-                format!("{}@{}", i.name, i.version),
-                i.inspection.install_code.clone(),
-            );
-        }
-    }
-    let roots = roots
-        .iter()
-        .filter_map(|r| {
-            let path = format!("node_modules/{}", r.name);
-            installed.iter().find(|i| i.path == path).map(|i| RootBins {
-                name: r.name.to_string(),
-                version: r.version.to_string(),
-                path,
-                bins: i.inspection.bins.clone(),
-                engines_node: i.inspection.engines_node.clone(),
-            })
-        })
-        .collect();
-    EnvMarker {
-        digest: digest.to_owned(),
-        roots,
-        skipped_install_code: skipped,
-    }
-}
-
-/// Install-time code never runs. In `strip` mode say what was left out; in
-/// `refuse` mode refuse the tree.
-fn check_install_code(settings: &Settings, marker: &EnvMarker) -> Result<()> {
-    if marker.skipped_install_code.is_empty() {
-        return Ok(());
-    }
-    let list = marker
-        .skipped_install_code
-        .iter()
-        .map(|(pkg, hooks)| format!("`{pkg}` ({})", hooks.join(", ")))
-        .collect::<Vec<_>>()
-        .join(", ");
-    match settings.policy.scripts {
-        ScriptsMode::Refuse => Err(Error::policy(format!("install-time code in the tree: {list}"))
-            .with_hint("the policy's `scripts.mode` is `refuse`; ask your admin, or choose a package that needs no build step")),
-        ScriptsMode::Strip => {
-            if !settings.quiet {
-                eprintln!("warning: install scripts not run (safex never runs them): {list}");
-            }
-            Ok(())
-        }
-    }
-}
-
-/// The bin to run, chosen as npx chooses it: the command named with `-p`; else
-/// the package's only bin; else the bin named like the package without scope.
-fn pick_bin(
-    marker: &EnvMarker,
-    roots: &[NpmSpec],
-    command: Option<&str>,
-) -> Result<(String, String)> {
-    let all_bins = || {
-        marker
-            .roots
-            .iter()
-            .flat_map(|r| {
-                r.bins
-                    .keys()
-                    .map(move |b| format!("`{b}` (from `{}`)", r.name))
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if let Some(cmd) = command {
-        for r in &marker.roots {
-            if let Some(p) = r.bins.get(cmd) {
-                return Ok((r.path.clone(), p.clone()));
-            }
-        }
-        return Err(Error::usage(format!(
-            "no package given with `-p` has a bin named `{}`",
-            spec::shown(cmd)
-        ))
-        .with_hint(format!("bins available: {}", none_if_empty(all_bins()))));
-    }
-    let root = &roots[0];
-    let Some(r) = marker.roots.iter().find(|r| r.name == root.name.as_str()) else {
-        return Err(Error::internal(format!(
-            "the environment has no `{}`",
-            root.name
-        )));
-    };
-    if r.bins.len() == 1 {
-        let (_, p) = r.bins.iter().next().expect("one bin");
-        return Ok((r.path.clone(), p.clone()));
-    }
-    if let Some(p) = r.bins.get(root.name.unscoped()) {
-        return Ok((r.path.clone(), p.clone()));
-    }
-    if r.bins.is_empty() {
-        return Err(
-            Error::usage(format!("`{root}` has no `bin`: there is nothing to run")).with_hint(
-                "check the package name; safex runs a package's executable, as npx does",
-            ),
-        );
-    }
-    Err(Error::usage(format!(
-        "`{root}` has several bins and none is named `{}`",
-        root.name.unscoped()
-    ))
-    .with_hint(format!(
-        "choose one: `safex npx -p {root} <bin>`; bins: {}",
-        all_bins()
-    )))
-}
-
-fn none_if_empty(s: String) -> String {
-    if s.is_empty() { "none".into() } else { s }
 }
 
 /// Re-hash every cached archive that a lockfile names.

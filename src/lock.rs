@@ -24,6 +24,73 @@ pub struct LockFile {
     pub version: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub npm: Vec<NpmEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pypi: Vec<PypiEntry>,
+}
+
+/// A PyPI root and its whole tree, resolved for one interpreter's markers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PypiEntry {
+    /// `name[extras]==version` of each root (`--with` adds more), sorted.
+    pub roots: Vec<String>,
+    #[serde(rename = "package")]
+    pub packages: Vec<PypiPackage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PypiPackage {
+    /// PEP 503-normalized name.
+    pub name: String,
+    pub version: String,
+    /// Edges: normalized names this package requires here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<String>,
+    /// Every wheel of this version the index offered with a hash: the one
+    /// chosen on another platform is then verifiable too (as uv.lock does).
+    #[serde(rename = "wheel")]
+    pub wheels: Vec<LockedWheel>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedWheel {
+    pub file: String,
+    pub sha256: String,
+}
+
+impl PypiEntry {
+    /// A stable digest of the tree: names, versions and every wheel hash.
+    pub fn digest(&self) -> String {
+        let mut s = String::new();
+        for r in &self.roots {
+            s.push_str(r);
+            s.push('\n');
+        }
+        for p in &self.packages {
+            s.push_str(&format!("{}\0{}\n", p.name, p.version));
+            for w in &p.wheels {
+                s.push_str(&format!("  {}\0{}\n", w.file, w.sha256));
+            }
+        }
+        crate::integrity::sha256_hex(s.as_bytes())
+    }
+}
+
+/// Entries are found by their sorted roots.
+pub trait Keyed: Clone + PartialEq {
+    fn roots(&self) -> &[String];
+}
+impl Keyed for NpmEntry {
+    fn roots(&self) -> &[String] {
+        &self.roots
+    }
+}
+impl Keyed for PypiEntry {
+    fn roots(&self) -> &[String] {
+        &self.roots
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,18 +185,36 @@ impl LockFile {
         let key = roots_key(roots);
         self.npm.iter().find(|e| e.roots == key)
     }
+
+    pub fn find_pypi(&self, roots: &[String]) -> Option<&PypiEntry> {
+        let key = roots_key(roots);
+        self.pypi.iter().find(|e| e.roots == key)
+    }
 }
 
 /// Add an entry unless one for the same roots exists (then the existing one
 /// wins: a racing launch recorded it first). Returns the entry in force.
 pub fn record_npm(path: &Path, entry: NpmEntry) -> Result<NpmEntry> {
+    record(path, entry, |l| &mut l.npm)
+}
+
+pub fn record_pypi(path: &Path, entry: PypiEntry) -> Result<PypiEntry> {
+    record(path, entry, |l| &mut l.pypi)
+}
+
+fn record<E: Keyed>(
+    path: &Path,
+    entry: E,
+    list: impl Fn(&mut LockFile) -> &mut Vec<E>,
+) -> Result<E> {
     let _guard = FileLock::acquire(&lock_path_for(path), "the lockfile")?;
     let mut lock = LockFile::read(path)?;
-    if let Some(existing) = lock.find_npm(&entry.roots) {
+    let entries = list(&mut lock);
+    if let Some(existing) = entries.iter().find(|e| e.roots() == entry.roots()) {
         return Ok(existing.clone());
     }
-    lock.npm.push(entry.clone());
-    lock.npm.sort_by(|a, b| a.roots.cmp(&b.roots));
+    entries.push(entry.clone());
+    entries.sort_by(|a, b| a.roots().cmp(b.roots()));
     let text = toml::to_string(&lock)
         .map_err(|e| Error::internal(format!("cannot serialize the lockfile: {e}")))?;
     let header = "# safex lockfile: every launched root with its whole tree and content hashes.\n# Written by safex; review changes like code.\n";

@@ -19,6 +19,8 @@ use crate::policy::{LockMode, Policy};
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     pub npm_registry: Option<String>,
+    pub pypi_index: Option<String>,
+    pub python: Option<String>,
     pub cache_dir: Option<PathBuf>,
     pub lockfile: Option<PathBuf>,
     pub lock_mode: Option<String>,
@@ -40,12 +42,18 @@ pub struct Settings {
     pub policy: Policy,
     /// Where the registry came from, for messages.
     pub npm: NpmConfig,
+    /// The PyPI index named by safex's own settings (flag, env, config) and
+    /// where that came from; pip's and uv's settings are read only when needed.
+    pub pypi_index: Option<(String, String)>,
+    /// `SAFEX_PYTHON` or the `python` setting (`--python` wins over both).
+    pub python: Option<String>,
 }
 
 /// Command-line overrides.
 #[derive(Debug, Default)]
 pub struct Overrides {
     pub registry: Option<String>,
+    pub index_url: Option<String>,
     pub offline: bool,
     pub quiet: bool,
 }
@@ -128,6 +136,22 @@ impl Settings {
                 })),
         };
         let npm = NpmConfig::load(explicit_registry, ca_files)?;
+        let config_source = || {
+            format!(
+                "pypi_index in {}",
+                config_path
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            )
+        };
+        let pypi_index = match &over.index_url {
+            Some(u) => Some((u.clone(), "--index-url".to_owned())),
+            None => ev::get(ev::SAFEX_PYPI_INDEX)
+                .map(|u| (u, ev::SAFEX_PYPI_INDEX.to_owned()))
+                .or(config.pypi_index.clone().map(|u| (u, config_source()))),
+        };
+        let python = ev::get(ev::SAFEX_PYTHON).or(config.python.clone());
 
         Ok(Settings {
             cache_dir,
@@ -139,6 +163,8 @@ impl Settings {
             quiet: over.quiet,
             policy,
             npm,
+            pypi_index,
+            python,
         })
     }
 }

@@ -10,6 +10,7 @@
 //! unpacks into a fresh private directory and deletes it on refusal.
 
 pub mod tar;
+pub mod zip;
 
 /// Ceilings on what one archive may unpack to. Past any of them the archive
 /// is refused as a decompression bomb.

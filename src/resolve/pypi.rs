@@ -1,0 +1,482 @@
+//! PyPI resolution with PubGrub: PEP 440 versions and specifiers, PEP 508
+//! markers evaluated for the chosen interpreter, extras as virtual packages,
+//! `Requires-Python`, wheels only, and a conflict explained in words.
+//!
+//! Candidates are the versions that have a wheel compatible with this
+//! interpreter. A version with only sdists (or only wheels for other
+//! platforms) is never a candidate: safex never builds. When nothing in a
+//! range has a usable wheel, resolution stops with an error naming the
+//! package instead of PubGrub's generic "no versions".
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use pep440_rs::Version;
+use pep508_rs::{ExtraName, MarkerEnvironment, PackageName, VersionOrUrl};
+use pubgrub::{
+    DefaultStringReporter, Dependencies, DependencyConstraints, DependencyProvider,
+    PackageResolutionStatistics, PubGrubError, Ranges, Reporter,
+};
+use tokio::runtime::Handle;
+
+use crate::error::{Error, Kind, Result};
+use crate::fetch::{BlobRequest, Expected, Fetcher};
+use crate::integrity::Integrity;
+use crate::pypi::interpreter::Info;
+use crate::pypi::metadata::{self, Metadata};
+use crate::pypi::spec::PySpec;
+use crate::pypi::tags::{Tags, WheelName, is_sdist, normalize};
+use crate::registry::pypi::{IndexFile, PypiConfig, SimpleIndex};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Pkg {
+    Root,
+    Name(PackageName),
+    Extra(PackageName, ExtraName),
+}
+
+impl fmt::Display for Pkg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pkg::Root => f.write_str("the requested packages"),
+            Pkg::Name(n) => write!(f, "{n}"),
+            Pkg::Extra(n, e) => write!(f, "{n}[{e}]"),
+        }
+    }
+}
+
+/// The files of one version that matter here.
+#[derive(Debug, Clone, Default)]
+pub struct VersionFiles {
+    /// Compatible wheels, best first.
+    pub usable: Vec<IndexFile>,
+    /// Every wheel file of this version (any platform), for the lockfile.
+    pub all_wheels: Vec<IndexFile>,
+    pub has_sdist: bool,
+    pub yanked: bool,
+}
+
+/// One resolved package.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub name: PackageName,
+    pub version: Version,
+    pub files: VersionFiles,
+    pub dependencies: Vec<String>,
+}
+
+pub struct Provider {
+    index: Arc<SimpleIndex>,
+    fetcher: Arc<Fetcher>,
+    rt: Handle,
+    tags: Tags,
+    markers: MarkerEnvironment,
+    python: Version,
+    roots: Vec<PySpec>,
+    projects: RefCell<HashMap<PackageName, Arc<BTreeMap<Version, VersionFiles>>>>,
+    metadata: RefCell<HashMap<(PackageName, Version), Arc<Metadata>>>,
+    /// Requirements seen per version (extras included), for the lock's edges.
+    edges: RefCell<HashMap<(PackageName, Version), BTreeSet<String>>>,
+    config: Arc<PypiConfig>,
+}
+
+impl Provider {
+    pub fn new(
+        index: Arc<SimpleIndex>,
+        config: Arc<PypiConfig>,
+        fetcher: Arc<Fetcher>,
+        rt: Handle,
+        info: &Info,
+        roots: Vec<PySpec>,
+    ) -> Result<Self> {
+        Ok(Provider {
+            config,
+            index,
+            fetcher,
+            rt,
+            tags: info.tags(),
+            markers: info.marker_env()?,
+            python: info.version(),
+            roots,
+            projects: RefCell::default(),
+            metadata: RefCell::default(),
+            edges: RefCell::default(),
+        })
+    }
+
+    fn pinned(&self, name: &PackageName) -> Option<&Version> {
+        self.roots
+            .iter()
+            .find(|r| &r.name == name)
+            .map(|r| &r.version)
+    }
+
+    /// The index page of a project, grouped by version.
+    pub fn project(&self, name: &PackageName) -> Result<Arc<BTreeMap<Version, VersionFiles>>> {
+        if let Some(p) = self.projects.borrow().get(name) {
+            return Ok(p.clone());
+        }
+        let files = self.rt.block_on(self.index.project(name.as_ref()))?;
+        let mut by_version: BTreeMap<Version, VersionFiles> = BTreeMap::new();
+        for f in files.iter() {
+            if let Ok(w) = WheelName::parse(&f.filename) {
+                if w.name != name.as_ref() {
+                    return Err(foreign_file(name, &f.filename));
+                }
+                let entry = by_version.entry(w.version.clone()).or_default();
+                entry.yanked |= f.yanked;
+                entry.all_wheels.push(f.clone());
+                let python_ok = f.requires_python.as_deref().is_none_or(|rp| {
+                    pep440_rs::VersionSpecifiers::from_str(rp)
+                        .map(|s| s.contains(&self.python))
+                        .unwrap_or(true)
+                });
+                if python_ok && self.tags.priority(&w).is_some() {
+                    entry.usable.push(f.clone());
+                }
+            } else if is_sdist(&f.filename)
+                && let Some((n, v)) = crate::pypi::tags::sdist_name_version(&f.filename)
+            {
+                if n != name.as_ref() {
+                    return Err(foreign_file(name, &f.filename));
+                }
+                if let Ok(v) = Version::from_str(&v) {
+                    by_version.entry(v).or_default().has_sdist = true;
+                }
+            }
+        }
+        for vf in by_version.values_mut() {
+            vf.usable.sort_by_key(|f| {
+                WheelName::parse(&f.filename)
+                    .ok()
+                    .and_then(|w| self.tags.priority(&w))
+                    .unwrap_or(usize::MAX)
+            });
+        }
+        let arc = Arc::new(by_version);
+        self.projects.borrow_mut().insert(name.clone(), arc.clone());
+        Ok(arc)
+    }
+
+    /// Metadata of one version: the PEP 658 file if offered, else the wheel.
+    fn metadata_of(&self, name: &PackageName, version: &Version) -> Result<Arc<Metadata>> {
+        let key = (name.clone(), version.clone());
+        if let Some(m) = self.metadata.borrow().get(&key) {
+            return Ok(m.clone());
+        }
+        let project = self.project(name)?;
+        let files = project
+            .get(version)
+            .ok_or_else(|| Error::registry(format!("`{name}=={version}` is not on the index")))?;
+        let best = files
+            .usable
+            .first()
+            .ok_or_else(|| no_wheel(name, version, files))?;
+        let label = format!("{name}=={version}");
+        let meta = match &best.metadata {
+            Some(hash) => {
+                let mut url = best.url.clone();
+                url.set_path(&format!("{}.metadata", best.url.path()));
+                let bytes = self.rt.block_on(self.index.get_bytes(&url))?;
+                if let Some(h) = hash {
+                    let expected = Integrity::from_sha256_hex(h)?;
+                    let mut hasher = crate::integrity::Hasher::for_expected(Some(&expected));
+                    hasher.update(&bytes);
+                    if !expected.matches(&hasher.finish()) {
+                        return Err(Error::integrity(format!(
+                            "the metadata file of `{label}` does not match the index's hash"
+                        )));
+                    }
+                }
+                metadata::parse(&String::from_utf8_lossy(&bytes), &label)?
+            }
+            None => {
+                let path = self.fetch_wheel(best, None)?;
+                metadata::from_wheel(&path, &label)?
+            }
+        };
+        if normalize(&meta.name) != name.as_ref()
+            || Version::from_str(&meta.version).ok().as_ref() != Some(version)
+        {
+            return Err(Error::unsafe_pkg(format!(
+                "the index says `{label}`, but its metadata says `{}=={}`",
+                crate::spec::shown(&meta.name),
+                crate::spec::shown(&meta.version)
+            ))
+            .with_hint("the index and the package disagree; do not use this version"));
+        }
+        let meta = Arc::new(meta);
+        self.metadata.borrow_mut().insert(key, meta.clone());
+        Ok(meta)
+    }
+
+    /// Bring a wheel into the blob store, verified against the index's hash.
+    pub fn fetch_wheel(
+        &self,
+        file: &IndexFile,
+        lock_sha256: Option<&str>,
+    ) -> Result<std::path::PathBuf> {
+        let (expected, source) = match (lock_sha256, &file.sha256) {
+            (Some(h), _) => (Some(Integrity::from_sha256_hex(h)?), Expected::Lock),
+            (None, Some(h)) => (Some(Integrity::from_sha256_hex(h)?), Expected::Registry),
+            (None, None) => (None, Expected::Registry),
+        };
+        let origin = index_origin_for(&self.config, &file.url);
+        let credential = self.config.credential_for(&file.url);
+        let (path, _) = self.rt.block_on(self.fetcher.blob(BlobRequest {
+            label: &file.filename,
+            url: &file.url,
+            origin: &origin,
+            expected: expected.as_ref(),
+            source,
+            credential,
+        }))?;
+        Ok(path)
+    }
+
+    fn requirements(
+        &self,
+        pkg: &Pkg,
+        version: &Version,
+    ) -> Result<Dependencies<Pkg, Ranges<Version>, String>> {
+        let mut deps: BTreeMap<Pkg, Ranges<Version>> = BTreeMap::new();
+        let add = |deps: &mut BTreeMap<Pkg, Ranges<Version>>, p: Pkg, r: Ranges<Version>| {
+            let merged = match deps.get(&p) {
+                Some(existing) => existing.intersection(&r),
+                None => r,
+            };
+            deps.insert(p, merged);
+        };
+        match pkg {
+            Pkg::Root => {
+                for r in &self.roots {
+                    add(
+                        &mut deps,
+                        Pkg::Name(r.name.clone()),
+                        Ranges::singleton(r.version.clone()),
+                    );
+                    for e in &r.extras {
+                        add(
+                            &mut deps,
+                            Pkg::Extra(r.name.clone(), e.clone()),
+                            Ranges::singleton(r.version.clone()),
+                        );
+                    }
+                }
+            }
+            Pkg::Name(name) | Pkg::Extra(name, _) => {
+                let meta = self.metadata_of(name, version)?;
+                if let Some(rp) = &meta.requires_python
+                    && !rp.contains(&self.python)
+                {
+                    if self.pinned(name) == Some(version) {
+                        return Err(Error::new(
+                            Kind::Runtime,
+                            format!(
+                                "`{name}=={version}` requires Python `{rp}`, and this Python is {}",
+                                self.python
+                            ),
+                        )
+                        .with_hint(
+                            "pass a Python that fits with `--python`; safex never downloads one",
+                        ));
+                    }
+                    return Ok(Dependencies::Unavailable(format!(
+                        "it requires Python {rp}"
+                    )));
+                }
+                let extras: Vec<ExtraName> = match pkg {
+                    Pkg::Extra(_, e) => vec![e.clone()],
+                    _ => Vec::new(),
+                };
+                if let Pkg::Extra(..) = pkg {
+                    add(
+                        &mut deps,
+                        Pkg::Name(name.clone()),
+                        Ranges::singleton(version.clone()),
+                    );
+                }
+                for req in &meta.requires_dist {
+                    if !req.marker.evaluate(&self.markers, &extras) {
+                        continue;
+                    }
+                    if &req.name == name && req.extras.is_empty() {
+                        continue;
+                    }
+                    let range: Ranges<Version> = match &req.version_or_url {
+                        None => Ranges::full(),
+                        Some(VersionOrUrl::VersionSpecifier(s)) => Ranges::from(s.clone()),
+                        Some(VersionOrUrl::Url(u)) => {
+                            return Err(Error::policy(format!(
+                                "`{name}=={version}` depends on `{}` at the URL `{u}`: not an index package, so no hash pins it",
+                                req.name
+                            ))
+                            .with_hint("safex installs only index packages"));
+                        }
+                    };
+                    self.edges
+                        .borrow_mut()
+                        .entry((name.clone(), version.clone()))
+                        .or_default()
+                        .insert(req.name.to_string());
+                    self.index.prefetch(req.name.as_ref());
+                    add(&mut deps, Pkg::Name(req.name.clone()), range.clone());
+                    for e in &req.extras {
+                        add(
+                            &mut deps,
+                            Pkg::Extra(req.name.clone(), e.clone()),
+                            range.clone(),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(Dependencies::Available(
+            deps.into_iter().collect::<DependencyConstraints<_, _>>(),
+        ))
+    }
+}
+
+/// The configured index a file URL belongs to (same origin), else the main
+/// index: the fetcher then refuses the file as coming from a foreign host.
+pub fn index_origin_for(config: &PypiConfig, url: &url::Url) -> url::Url {
+    let mut all = config
+        .index
+        .iter()
+        .map(|(u, _)| u)
+        .chain(config.extra.iter());
+    let first = config.index.as_ref().map(|(u, _)| u.clone());
+    all.find(|u| u.origin() == url.origin())
+        .cloned()
+        .or(first)
+        .unwrap_or_else(|| url::Url::parse("https://invalid.invalid/").expect("static URL"))
+}
+
+fn foreign_file(project: &PackageName, file: &str) -> Error {
+    Error::unsafe_pkg(format!(
+        "the index page of `{project}` lists `{}`, a file of another project",
+        crate::spec::shown(file)
+    ))
+    .with_hint(
+        "the index is misconfigured or tampered with; safex refuses to pick files across projects",
+    )
+}
+
+fn no_wheel(name: &PackageName, version: &Version, files: &VersionFiles) -> Error {
+    let what = if files.all_wheels.is_empty() && files.has_sdist {
+        "has only a source distribution"
+    } else if files.all_wheels.is_empty() {
+        "has no files"
+    } else {
+        "has no wheel for this Python and platform"
+    };
+    Error::policy(format!(
+        "`{name}=={version}` {what}; safex installs wheels only and no build backend will run"
+    ))
+    .with_hint("ask for a wheel to be published to your index, or choose a version that has one")
+}
+
+impl DependencyProvider for Provider {
+    type P = Pkg;
+    type V = Version;
+    type VS = Ranges<Version>;
+    type M = String;
+    type Priority = u32;
+    type Err = Error;
+
+    /// Exact pins first, then the packages that conflicted most.
+    fn prioritize(
+        &self,
+        _package: &Pkg,
+        range: &Ranges<Version>,
+        stats: &PackageResolutionStatistics,
+    ) -> u32 {
+        let exact = u32::from(range.as_singleton().is_some());
+        exact * 1_000_000 + stats.conflict_count()
+    }
+
+    fn choose_version(&self, package: &Pkg, range: &Ranges<Version>) -> Result<Option<Version>> {
+        let name = match package {
+            Pkg::Root => return Ok(Some(Version::new([0]))),
+            Pkg::Name(n) | Pkg::Extra(n, _) => n,
+        };
+        let project = self.project(name)?;
+        let pinned = self.pinned(name);
+        let candidates: Vec<(&Version, &VersionFiles)> = project
+            .iter()
+            .rev()
+            .filter(|(v, _)| range.contains(v))
+            .collect();
+        let usable = |v: &Version, f: &VersionFiles| {
+            !f.usable.is_empty() && (!f.yanked || pinned == Some(v))
+        };
+        // Pre-releases only when nothing else fits (as pip does) or when pinned.
+        let pick = candidates
+            .iter()
+            .find(|(v, f)| !v.any_prerelease() && usable(v, f))
+            .or_else(|| candidates.iter().find(|(v, f)| usable(v, f)));
+        if let Some((v, _)) = pick {
+            return Ok(Some((*v).clone()));
+        }
+        if let Some((v, f)) = candidates.first()
+            && f.usable.is_empty()
+        {
+            return Err(no_wheel(name, v, f));
+        }
+        Ok(None)
+    }
+
+    fn get_dependencies(
+        &self,
+        package: &Pkg,
+        version: &Version,
+    ) -> Result<Dependencies<Pkg, Ranges<Version>, String>> {
+        self.requirements(package, version)
+    }
+}
+
+/// Resolve `roots` for this interpreter. Runs PubGrub on the calling
+/// (blocking) thread; network I/O goes through `rt`.
+pub fn resolve(provider: &Provider) -> Result<Vec<Resolved>> {
+    for r in &provider.roots {
+        provider.index.prefetch(r.name.as_ref());
+    }
+    let solution = match pubgrub::resolve(provider, Pkg::Root, Version::new([0])) {
+        Ok(s) => s,
+        Err(PubGrubError::NoSolution(tree)) => {
+            let mut tree = tree;
+            tree.collapse_no_versions();
+            let report = DefaultStringReporter::report(&tree);
+            return Err(Error::registry(format!(
+                "these packages cannot be installed together:\n{report}"
+            ))
+            .with_hint("pin versions that agree, or ask the maintainers to widen their ranges"));
+        }
+        Err(PubGrubError::ErrorChoosingVersion { source, .. })
+        | Err(PubGrubError::ErrorRetrievingDependencies { source, .. }) => return Err(source),
+        Err(e) => return Err(Error::internal(format!("resolver failed: {e}"))),
+    };
+    let mut out = Vec::new();
+    for (pkg, version) in solution {
+        let Pkg::Name(name) = pkg else { continue };
+        let project = provider.project(&name)?;
+        let files = project.get(&version).cloned().unwrap_or_default();
+        let dependencies = provider
+            .edges
+            .borrow()
+            .get(&(name.clone(), version.clone()))
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        out.push(Resolved {
+            name,
+            version,
+            files,
+            dependencies,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}

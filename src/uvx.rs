@@ -1,0 +1,502 @@
+//! `safex uvx`: the PyPI pipeline. Warm path: lock entry → venv marker →
+//! exec. Cold path: probe the interpreter → resolve with PubGrub (or read the
+//! lock) → fetch + verify wheels → build a venv in staging (safe unpack,
+//! RECORD check, `.pth` check, console scripts) → record → rename → exec.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use pep440_rs::Version;
+use serde::{Deserialize, Serialize};
+
+use crate::archive::Limits;
+use crate::cache::{self, Cache, StagingGuard};
+use crate::cli::UvxArgs;
+use crate::error::{Error, Result};
+use crate::fetch::Fetcher;
+use crate::lock::{self, LockFile, LockedWheel, PypiEntry, PypiPackage};
+use crate::policy::LockMode;
+use crate::pypi::interpreter::{self, Info, Request};
+use crate::pypi::spec::{self as pyspec, Floating, PySpec};
+use crate::pypi::tags::{WheelName, normalize};
+use crate::pypi::venv;
+use crate::pypi::wheel::{self, PthMode};
+use crate::registry::http::Http;
+use crate::registry::pypi::{PypiConfig, SimpleIndex};
+use crate::resolve::pypi::Provider;
+use crate::settings::{Overrides, Settings};
+use crate::spec::shown;
+use crate::{exec, integrity, runtime};
+
+/// What a finished venv holds, written last before the rename.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct VenvMarker {
+    pub digest: String,
+    pub python: PathBuf,
+    pub python_version: String,
+    /// Root name → its console scripts.
+    pub scripts: BTreeMap<String, Vec<String>>,
+}
+
+struct Request_ {
+    specs: Vec<PySpec>,
+    key: Vec<String>,
+    command: Option<String>,
+    python: PathBuf,
+}
+
+pub fn run(a: UvxArgs, quiet: bool) -> Result<i32> {
+    let settings = load_settings(&a, quiet)?;
+    let req = request(&settings, &a)?;
+    let cache = Cache::new(&settings.cache_dir);
+
+    // Warm path: locked, and the venv for this interpreter is complete.
+    let entry = find_locked(&settings, &req.key)?;
+    let dir = match &entry {
+        Some(e)
+            if env_dir(&cache, e, &req.python)
+                .join(cache::ENV_MARKER)
+                .is_file() =>
+        {
+            env_dir(&cache, e, &req.python)
+        }
+        _ => prepare(&settings, &cache, &req, entry)?.0,
+    };
+    let marker = read_marker(&dir)?;
+    let script = pick_script(&marker, &req)?;
+    let python = dir.join(venv::bin_dir()).join(venv::python_name());
+    exec::run_program(
+        &python,
+        &[dir.join(venv::bin_dir()).join(&script).into_os_string()],
+        &a.program_args,
+    )
+}
+
+pub fn lock(a: UvxArgs, quiet: bool) -> Result<i32> {
+    let settings = load_settings(&a, quiet)?;
+    let req = request(&settings, &a)?;
+    let cache = Cache::new(&settings.cache_dir);
+    let entry = find_locked(&settings, &req.key)?;
+    let (_, entry) = prepare(&settings, &cache, &req, entry)?;
+    let mut out = String::new();
+    for r in &entry.roots {
+        out.push_str(&format!("{r}\n"));
+    }
+    for p in &entry.packages {
+        out.push_str(&format!(
+            "  {}=={}  ({} wheels)\n",
+            p.name,
+            p.version,
+            p.wheels.len()
+        ));
+    }
+    print!("{out}");
+    if !quiet {
+        eprintln!(
+            "locked {} packages for `{}` in `{}`",
+            entry.packages.len(),
+            entry.roots.join(" "),
+            settings.lockfile.display()
+        );
+    }
+    Ok(0)
+}
+
+fn load_settings(a: &UvxArgs, quiet: bool) -> Result<Settings> {
+    Settings::load(&Overrides {
+        index_url: a.index_url.clone(),
+        offline: a.offline,
+        quiet,
+        ..Default::default()
+    })
+}
+
+fn request(settings: &Settings, a: &UvxArgs) -> Result<Request_> {
+    let (root_raw, command) = match &a.from {
+        Some(f) => (f.clone(), Some(a.target.clone())),
+        None => (a.target.clone(), None),
+    };
+    let mut specs = vec![parse_spec(settings, &root_raw)?];
+    for w in &a.with {
+        specs.push(parse_spec(settings, w)?);
+    }
+    let root_name = specs[0].name.clone();
+    let mut key: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
+    key = lock::roots_key(&key);
+    // The command defaults to the root's name, as uvx does.
+    let command = command.or_else(|| Some(root_name.to_string()));
+    let python_req = match a.python.as_deref().or(settings.python.as_deref()) {
+        Some(p) => Request::parse(p),
+        None => Request::Default,
+    };
+    let python = interpreter::find(&python_req)?;
+    Ok(Request_ {
+        specs,
+        key,
+        command,
+        python,
+    })
+}
+
+fn parse_spec(settings: &Settings, raw: &str) -> Result<PySpec> {
+    match pyspec::parse_root(raw)? {
+        Ok(s) => Ok(s),
+        Err(Floating { name, requested }) => {
+            let what = match &requested {
+                None => format!("`{name}` has no version"),
+                Some(r) => format!("`{name}{}` is not an exact version", shown(r)),
+            };
+            let err = Error::usage(format!("{what}: safex launches only exact pins"));
+            let current = if settings.offline {
+                None
+            } else {
+                current_version(settings, &name)
+            };
+            Err(match current {
+                Some(v) => err.with_hint(format!(
+                    "pin the exact version: `safex uvx {name}=={v}` (current on the index)"
+                )),
+                None => err.with_hint(format!(
+                    "pin an exact version: `safex uvx {name}==<version>`"
+                )),
+            })
+        }
+    }
+}
+
+/// The newest final, unyanked version on the index, for the hint.
+fn current_version(settings: &Settings, name: &pep508_rs::PackageName) -> Option<String> {
+    let config = Arc::new(PypiConfig::load(settings.pypi_index.clone()).ok()?);
+    config.index.as_ref()?;
+    let rt = runtime().ok()?;
+    rt.block_on(async {
+        let http = Arc::new(Http::new(&settings.npm.ca_files).ok()?);
+        let index = SimpleIndex::new(http, config);
+        let files = index.project(name.as_ref()).await.ok()?;
+        files
+            .iter()
+            .filter(|f| !f.yanked)
+            .filter_map(|f| {
+                WheelName::parse(&f.filename)
+                    .ok()
+                    .map(|w| w.version)
+                    .or_else(|| {
+                        crate::pypi::tags::sdist_name_version(&f.filename)
+                            .and_then(|(_, v)| Version::from_str(&v).ok())
+                    })
+            })
+            .filter(|v| !v.any_prerelease())
+            .max()
+            .map(|v| v.to_string())
+    })
+}
+
+fn find_locked(settings: &Settings, key: &[String]) -> Result<Option<PypiEntry>> {
+    if let Some(sys) = &settings.system_lockfile
+        && let Some(e) = LockFile::read(sys)?.find_pypi(key)
+    {
+        return Ok(Some(e.clone()));
+    }
+    Ok(LockFile::read(&settings.lockfile)?.find_pypi(key).cloned())
+}
+
+/// A venv is specific to the tree and to the interpreter that runs it.
+fn env_dir(cache: &Cache, entry: &PypiEntry, python: &Path) -> PathBuf {
+    let key = integrity::sha256_hex(format!("{}\0{}", entry.digest(), python.display()).as_bytes());
+    cache.pypi_env(&key[..40])
+}
+
+fn read_marker(dir: &Path) -> Result<VenvMarker> {
+    let bytes = std::fs::read(dir.join(cache::ENV_MARKER)).map_err(|e| {
+        Error::io(format!(
+            "cannot read the venv marker in `{}`: {e}",
+            dir.display()
+        ))
+    })?;
+    serde_json::from_slice(&bytes).map_err(|_| {
+        Error::io(format!("the venv `{}` has a damaged marker", dir.display()))
+            .with_hint("run `safex cache clean` and launch again")
+    })
+}
+
+/// The console script to run: the command named with `--from`, else the one
+/// named like the package, else the package's only one.
+fn pick_script(marker: &VenvMarker, req: &Request_) -> Result<String> {
+    let root = normalize(req.specs[0].name.as_ref());
+    let listed = || {
+        let all: Vec<String> = marker
+            .scripts
+            .values()
+            .flatten()
+            .map(|s| format!("`{s}`"))
+            .collect();
+        if all.is_empty() {
+            "none".to_owned()
+        } else {
+            all.join(", ")
+        }
+    };
+    if let Some(cmd) = &req.command {
+        if marker.scripts.values().flatten().any(|s| s == cmd) {
+            return Ok(cmd.clone());
+        }
+        let root_scripts = marker.scripts.get(&root).cloned().unwrap_or_default();
+        if req.specs[0].name.as_ref() == cmd && root_scripts.len() == 1 {
+            return Ok(root_scripts[0].clone());
+        }
+        return Err(Error::usage(format!(
+            "`{}` provides no command named `{}`",
+            req.specs[0],
+            shown(cmd)
+        ))
+        .with_hint(format!(
+            "commands available: {}; pick one with `safex uvx --from {} <command>`",
+            listed(),
+            req.specs[0]
+        )));
+    }
+    Err(Error::internal("no command chosen"))
+}
+
+/// Cold path. Returns the venv and the lock entry in force.
+fn prepare(
+    settings: &Settings,
+    cache: &Cache,
+    req: &Request_,
+    entry: Option<PypiEntry>,
+) -> Result<(PathBuf, PypiEntry)> {
+    let label = req.key.join(" ");
+    if entry.is_none() {
+        if settings.lock_mode == LockMode::Frozen {
+            return Err(Error::policy(format!("`{label}` is not in the lockfile, and the lock mode is `frozen`"))
+                .with_hint(format!("ask your admin to add it, or lock it with `safex lock uvx {label}` where the lock mode is `tofu`")));
+        }
+        if settings.offline {
+            return Err(Error::registry(format!(
+                "`{label}` is not locked or cached, and safex is offline"
+            ))
+            .with_hint(
+                "launch it once with network access (without `--offline` / `SAFEX_OFFLINE`)",
+            ));
+        }
+    }
+    let info = Info::probe(&req.python)?;
+    let config = Arc::new(PypiConfig::load(settings.pypi_index.clone())?);
+    if config.index.is_none() && !settings.offline {
+        return Err(no_index_error());
+    }
+    let rt = runtime()?;
+    let http = Arc::new(Http::new(&settings.npm.ca_files)?);
+    let index = SimpleIndex::new(http.clone(), config.clone());
+    let fetcher = Arc::new(Fetcher {
+        http,
+        npm: Arc::new(Default::default()),
+        cache: Arc::new(Cache::new(&settings.cache_dir)),
+        offline: settings.offline,
+    });
+    let provider = Provider::new(
+        index.clone(),
+        config.clone(),
+        fetcher.clone(),
+        rt.handle().clone(),
+        &info,
+        req.specs.clone(),
+    )?;
+
+    // Which wheel of each package, with its verified path.
+    let (entry, wheels) = match entry {
+        Some(entry) => {
+            let wheels = locked_wheels(
+                &provider,
+                &index,
+                &fetcher,
+                &rt,
+                &info,
+                &entry,
+                settings.offline,
+            )?;
+            (entry, wheels)
+        }
+        None => {
+            let resolved = crate::resolve::pypi::resolve(&provider)?;
+            let mut packages = Vec::new();
+            let mut wheels = Vec::new();
+            let downloads: Vec<_> = resolved
+                .iter()
+                .map(|r| {
+                    let best = r.files.usable.first().cloned().ok_or_else(|| {
+                        Error::internal(format!(
+                            "`{}=={}` resolved without a wheel",
+                            r.name, r.version
+                        ))
+                    })?;
+                    Ok((r, best))
+                })
+                .collect::<Result<_>>()?;
+            for (r, best) in downloads {
+                let path = provider.fetch_wheel(&best, None)?;
+                let chosen_sha = blob_sha256(&path);
+                let mut locked: Vec<LockedWheel> = r
+                    .files
+                    .all_wheels
+                    .iter()
+                    .filter_map(|f| {
+                        let sha = f.sha256.clone().or_else(|| {
+                            (f.filename == best.filename).then(|| chosen_sha.clone())
+                        })?;
+                        Some(LockedWheel {
+                            file: f.filename.clone(),
+                            sha256: sha,
+                        })
+                    })
+                    .collect();
+                locked.sort();
+                locked.dedup();
+                packages.push(PypiPackage {
+                    name: r.name.to_string(),
+                    version: r.version.to_string(),
+                    dependencies: r.dependencies.clone(),
+                    wheels: locked,
+                });
+                wheels.push((
+                    r.name.to_string(),
+                    r.version.to_string(),
+                    best.filename.clone(),
+                    path,
+                ));
+            }
+            packages.sort();
+            (
+                PypiEntry {
+                    roots: req.key.clone(),
+                    packages,
+                },
+                wheels,
+            )
+        }
+    };
+    drop(provider);
+
+    let final_dir = env_dir(cache, &entry, &req.python);
+    let staging = cache.staging_dir("venv")?;
+    let mut guard = StagingGuard(Some(staging.clone()));
+    let layout = venv::create(&staging, &final_dir, &info)?;
+    let mut scripts: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let root_names: Vec<String> = req
+        .specs
+        .iter()
+        .map(|s| normalize(s.name.as_ref()))
+        .collect();
+    for (name, version, file, path) in &wheels {
+        let installed = wheel::install_wheel(
+            path,
+            &layout,
+            name,
+            version,
+            PthMode::RefuseExecutable,
+            &Limits::default(),
+        )
+        .map_err(|e| Error {
+            message: format!("{} (installing `{file}`)", e.message),
+            ..e
+        })?;
+        if root_names.contains(name) {
+            scripts
+                .entry(name.clone())
+                .or_default()
+                .extend(installed.console_scripts.iter().map(|ep| ep.name.clone()));
+        }
+    }
+
+    // Record first (tofu); a racing launch's entry wins.
+    let entry = if find_locked(settings, &req.key)?.is_none() {
+        let kept = lock::record_pypi(&settings.lockfile, entry.clone())?;
+        if kept != entry {
+            drop(guard);
+            return prepare(settings, cache, req, Some(kept));
+        }
+        kept
+    } else {
+        entry
+    };
+    let marker = VenvMarker {
+        digest: entry.digest(),
+        python: info.executable.clone(),
+        python_version: info.full_version.clone(),
+        scripts,
+    };
+    let json = serde_json::to_vec_pretty(&marker).map_err(|e| Error::internal(e.to_string()))?;
+    fs_err::write(staging.join(cache::ENV_MARKER), json)?;
+    cache.commit_dir(&staging, &final_dir)?;
+    guard.0 = None;
+    Ok((final_dir, entry))
+}
+
+/// The sha256 hex a blob is named by (`blobs/sha256/<hex>`).
+fn blob_sha256(path: &Path) -> String {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// For a locked tree: the best locked wheel of each package for this
+/// interpreter, fetched (only if not cached) and checked against the lock.
+#[allow(clippy::too_many_arguments)]
+fn locked_wheels(
+    provider: &Provider,
+    index: &Arc<SimpleIndex>,
+    fetcher: &Arc<Fetcher>,
+    rt: &tokio::runtime::Runtime,
+    info: &Info,
+    entry: &PypiEntry,
+    offline: bool,
+) -> Result<Vec<(String, String, String, PathBuf)>> {
+    let tags = info.tags();
+    let mut out = Vec::new();
+    for p in &entry.packages {
+        let label = format!("{}=={}", p.name, p.version);
+        let best = p
+            .wheels
+            .iter()
+            .filter_map(|w| WheelName::parse(&w.file).ok().and_then(|n| tags.priority(&n)).map(|prio| (prio, w)))
+            .min_by_key(|(prio, _)| *prio)
+            .map(|(_, w)| w)
+            .ok_or_else(|| {
+                Error::policy(format!("the lockfile has no wheel of `{label}` for this Python and platform"))
+                    .with_hint("lock it again on this platform (remove the entry), or use a Python the lock was made for")
+            })?;
+        let expected = integrity::Integrity::from_sha256_hex(&best.sha256)?;
+        let cached = fetcher.cache.blob_path(&expected).filter(|p| p.is_file());
+        let path = match cached {
+            Some(p) => p,
+            None if offline => {
+                return Err(Error::registry(format!(
+                    "`{}` is not in the cache and safex is offline",
+                    best.file
+                ))
+                .with_hint("run the same command once with network access"));
+            }
+            None => {
+                let files = rt.block_on(index.project(&p.name))?;
+                let file = files.iter().find(|f| f.filename == best.file).ok_or_else(|| {
+                    Error::registry(format!("the index no longer lists `{}` (locked for `{label}`)", best.file))
+                        .with_hint("the index changed; restore the file on the index, or remove the lock entry to resolve again")
+                })?;
+                provider.fetch_wheel(file, Some(&best.sha256))?
+            }
+        };
+        out.push((p.name.clone(), p.version.clone(), best.file.clone(), path));
+    }
+    Ok(out)
+}
+
+fn no_index_error() -> Error {
+    Error::usage("no Python package index is configured")
+        .with_hint(format!(
+            "pass `--index-url URL`, set `{}`, set `pypi_index` in safex's config file, or set `PIP_INDEX_URL` / `index-url` in pip.conf",
+            crate::env_vars::SAFEX_PYPI_INDEX
+        ))
+}
