@@ -5,6 +5,7 @@
 //! <root>/v1/blobs/sha256/<hex>      verified wheels, named by their hash
 //! <root>/v1/npm/env/<tree-digest>/  a tree's node_modules, complete once renamed in
 //! <root>/v1/pypi/env/<key>/         a tree's venv for one interpreter, likewise
+//! <root>/v1/pypi/env/<key>/         a tree's venv for one interpreter, likewise
 //! <root>/v1/tmp/                    private staging dirs and downloads
 //! <root>/v1/locks/                  advisory file locks
 //! ```
@@ -36,18 +37,16 @@ impl Cache {
         &self.v1
     }
 
-    /// Where an archive with this sha512 lives. Only sha512 names blobs.
+    /// Where an archive with this hash lives: `blobs/sha512/<hex>` (npm) or
+    /// `blobs/sha256/<hex>` (wheels). sha1 names no blob: it is too weak to
+    /// address content by.
     pub fn blob_path(&self, integrity: &Integrity) -> Option<PathBuf> {
-        (integrity.strongest.algo == crate::integrity::Algo::Sha512).then(|| {
-            self.v1
-                .join("blobs")
-                .join("sha512")
-                .join(integrity.strongest.hex())
-        })
-    }
-
-    pub fn blob_path_hex(&self, sha512_hex: &str) -> PathBuf {
-        self.v1.join("blobs").join("sha512").join(sha512_hex)
+        let dir = match integrity.strongest.algo {
+            crate::integrity::Algo::Sha512 => "sha512",
+            crate::integrity::Algo::Sha256 => "sha256",
+            crate::integrity::Algo::Sha1 => return None,
+        };
+        Some(self.v1.join("blobs").join(dir).join(integrity.strongest.hex()))
     }
 
     pub fn npm_env(&self, digest: &str) -> PathBuf {

@@ -441,6 +441,8 @@ impl DependencyProvider for Provider {
 /// Resolve `roots` for this interpreter. Runs PubGrub on the calling
 /// (blocking) thread; network I/O goes through `rt`.
 pub fn resolve(provider: &Provider) -> Result<Vec<Resolved>> {
+    // Prefetches are spawned onto the runtime from this (non-async) thread.
+    let _enter = provider.rt.enter();
     for r in &provider.roots {
         provider.index.prefetch(r.name.as_ref());
     }
