@@ -46,7 +46,12 @@ impl Cache {
             crate::integrity::Algo::Sha256 => "sha256",
             crate::integrity::Algo::Sha1 => return None,
         };
-        Some(self.v1.join("blobs").join(dir).join(integrity.strongest.hex()))
+        Some(
+            self.v1
+                .join("blobs")
+                .join(dir)
+                .join(integrity.strongest.hex()),
+        )
     }
 
     pub fn npm_env(&self, digest: &str) -> PathBuf {

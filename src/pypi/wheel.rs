@@ -72,7 +72,7 @@ pub enum PthMode {
 pub struct EntryPoint {
     pub name: String,
     pub module: String,
-    pub attr: Option<String>,
+    pub attr: String,
 }
 
 /// What [`install_wheel`] installed.
@@ -117,10 +117,8 @@ pub fn install_wheel(
     pth: PthMode,
     limits: &Limits,
 ) -> Result<InstalledWheel> {
-    let label = whl.file_name().map_or_else(
-        || whl.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    // Cached wheels are named by their hash; messages name the package.
+    let label = format!("{name}=={version}");
     let mut zip = open_wheel(whl, &label, limits)?;
     let dist_info = find_dist_info(&zip, name, version)?;
     let stem = dist_info.trim_end_matches(".dist-info").to_owned();
@@ -931,7 +929,7 @@ fn safe_script_name(name: &str) -> bool {
         && !name.chars().any(char::is_control)
 }
 
-/// `module`, `module:attr`, optionally followed by `[extra, ...]`, as the
+/// `module:attr`, optionally followed by `[extra, ...]`, as the
 /// entry points specification writes it; names are dotted identifiers.
 fn parse_object_reference(name: &str, value: &str) -> Option<EntryPoint> {
     let (reference, extras) = match value.split_once('[') {
@@ -949,17 +947,17 @@ fn parse_object_reference(name: &str, value: &str) -> Option<EntryPoint> {
             return None;
         }
     }
-    let (module, attr) = match reference.split_once(':') {
-        Some((module, attr)) => (module.trim(), Some(attr.trim())),
-        None => (reference.trim(), None),
-    };
-    if !dotted_identifiers(module) || !attr.is_none_or(dotted_identifiers) {
+    // A console script calls a function: `module:attr` is required (pip
+    // refuses a bare module too, "A callable suffix is required").
+    let (module, attr) = reference.split_once(':')?;
+    let (module, attr) = (module.trim(), attr.trim());
+    if !dotted_identifiers(module) || !dotted_identifiers(attr) {
         return None;
     }
     Some(EntryPoint {
         name: name.to_owned(),
         module: module.to_owned(),
-        attr: attr.map(str::to_owned),
+        attr: attr.to_owned(),
     })
 }
 
@@ -1005,25 +1003,15 @@ fn shebang(python: &Path) -> Result<String> {
 /// A console script, as pip and uv write them.
 fn script(header: &str, ep: &EntryPoint) -> String {
     let module = &ep.module;
-    let run = match &ep.attr {
-        Some(attr) => {
-            let first = attr.split('.').next().unwrap_or(attr);
-            format!(
-                "import sys\n\
-                 from {module} import {first}\n\
-                 if __name__ == \"__main__\":\n    \
-                 sys.argv[0] = sys.argv[0].removesuffix(\".exe\")\n    \
-                 sys.exit({attr}())\n"
-            )
-        }
-        None => format!(
-            "import runpy\n\
-             import sys\n\
-             if __name__ == \"__main__\":\n    \
-             sys.argv[0] = sys.argv[0].removesuffix(\".exe\")\n    \
-             runpy.run_module(\"{module}\", run_name=\"__main__\", alter_sys=True)\n"
-        ),
-    };
+    let attr = &ep.attr;
+    let first = attr.split('.').next().unwrap_or(attr);
+    let run = format!(
+        "import sys\n\
+         from {module} import {first}\n\
+         if __name__ == \"__main__\":\n    \
+         sys.argv[0] = sys.argv[0].removesuffix(\".exe\")\n    \
+         sys.exit({attr}())\n"
+    );
     format!("{header}# -*- coding: utf-8 -*-\n{run}")
 }
 
@@ -1278,11 +1266,7 @@ mod tests {
         let err = install(&whl, &layout(tmp.path()), PthMode::RefuseExecutable)
             .expect_err("install should be refused");
         assert_eq!(err.kind, kind, "{err}");
-        assert!(
-            err.message
-                .starts_with("wheel `demo_pkg-1.0-py3-none-any.whl` "),
-            "{err}"
-        );
+        assert!(err.message.starts_with("wheel `demo-pkg==1.0` "), "{err}");
         assert!(err.message.contains(needle), "{needle:?} not in: {err}");
         err
     }
@@ -1304,7 +1288,7 @@ mod tests {
     fn installs_a_normal_wheel_with_console_script() {
         let tmp = tempfile::tempdir().unwrap();
         let entry_points = "[console_scripts]\ndemo = demo_pkg.cli:app.main [cli]\n\
-                            demo-run = demo_pkg\n\n[gui_scripts]\ndemo-gui = demo_pkg:gui\n\
+                            \n[gui_scripts]\ndemo-gui = demo_pkg:gui\n\
                             [pytest11]\nx = whatever you like\n";
         let files = files(vec![
             (
@@ -1321,18 +1305,11 @@ mod tests {
         assert_eq!(installed.files, 7);
         assert_eq!(
             installed.console_scripts,
-            vec![
-                EntryPoint {
-                    name: "demo".into(),
-                    module: "demo_pkg.cli".into(),
-                    attr: Some("app.main".into()),
-                },
-                EntryPoint {
-                    name: "demo-run".into(),
-                    module: "demo_pkg".into(),
-                    attr: None,
-                },
-            ]
+            vec![EntryPoint {
+                name: "demo".into(),
+                module: "demo_pkg.cli".into(),
+                attr: "app.main".into(),
+            },]
         );
         let site = &layout.purelib;
         let read = |p: PathBuf| fs_err::read_to_string(p).unwrap();
@@ -1359,11 +1336,6 @@ mod tests {
             )
         );
         assert_eq!(mode(&layout.scripts.join("demo")), 0o755);
-        let run = read(layout.scripts.join("demo-run"));
-        assert!(
-            run.contains("runpy.run_module(\"demo_pkg\", run_name=\"__main__\", alter_sys=True)"),
-            "{run}"
-        );
         assert!(!layout.scripts.join("demo-gui").exists());
     }
 
@@ -1865,7 +1837,7 @@ mod tests {
         assert_eq!(err.kind, Kind::Unsafe, "{err}");
         assert!(
             err.message
-                .starts_with("wheel `other-2.0-py3-none-any.whl` would overwrite"),
+                .starts_with("wheel `other==2.0` would overwrite"),
             "{err}"
         );
         assert!(
@@ -2032,13 +2004,13 @@ mod tests {
             Some(EntryPoint {
                 name: "n".into(),
                 module: m.into(),
-                attr: a.map(Into::into),
+                attr: a?.into(),
             })
         };
         assert_eq!(ok("a.b:c.d"), ep("a.b", Some("c.d")));
         assert_eq!(ok("a.b : c"), ep("a.b", Some("c")));
         assert_eq!(ok("a:b [x, y-z]"), ep("a", Some("b")));
-        assert_eq!(ok("_a1"), ep("_a1", None));
+        assert_eq!(ok("_a1"), None, "a bare module is not a callable");
         assert_eq!(ok("mödul:main"), ep("mödul", Some("main")));
         for bad in [
             "",

@@ -57,6 +57,8 @@ pub struct VersionFiles {
     pub all_wheels: Vec<IndexFile>,
     pub has_sdist: bool,
     pub yanked: bool,
+    /// `requires-python` of a wheel that fits this platform but not this Python.
+    pub python_excluded: Option<String>,
 }
 
 /// One resolved package.
@@ -72,7 +74,7 @@ pub struct Provider {
     index: Arc<SimpleIndex>,
     fetcher: Arc<Fetcher>,
     rt: Handle,
-    tags: Tags,
+    tags: Arc<Tags>,
     markers: MarkerEnvironment,
     python: Version,
     roots: Vec<PySpec>,
@@ -81,6 +83,8 @@ pub struct Provider {
     /// Requirements seen per version (extras included), for the lock's edges.
     edges: RefCell<HashMap<(PackageName, Version), BTreeSet<String>>>,
     config: Arc<PypiConfig>,
+    /// Names whose likely wheel is already being fetched in the background.
+    speculated: RefCell<BTreeSet<PackageName>>,
 }
 
 impl Provider {
@@ -97,7 +101,8 @@ impl Provider {
             index,
             fetcher,
             rt,
-            tags: info.tags(),
+            tags: Arc::new(info.tags()),
+            speculated: RefCell::default(),
             markers: info.marker_env()?,
             python: info.version(),
             roots,
@@ -134,8 +139,12 @@ impl Provider {
                         .map(|s| s.contains(&self.python))
                         .unwrap_or(true)
                 });
-                if python_ok && self.tags.priority(&w).is_some() {
-                    entry.usable.push(f.clone());
+                if self.tags.priority(&w).is_some() {
+                    if python_ok {
+                        entry.usable.push(f.clone());
+                    } else {
+                        entry.python_excluded = f.requires_python.clone();
+                    }
                 }
             } else if is_sdist(&f.filename)
                 && let Some((n, v)) = crate::pypi::tags::sdist_name_version(&f.filename)
@@ -174,7 +183,7 @@ impl Provider {
         let best = files
             .usable
             .first()
-            .ok_or_else(|| no_wheel(name, version, files))?;
+            .ok_or_else(|| no_wheel(name, version, files, &self.python))?;
         let label = format!("{name}=={version}");
         let meta = match &best.metadata {
             Some(hash) => {
@@ -235,6 +244,66 @@ impl Provider {
             credential,
         }))?;
         Ok(path)
+    }
+
+    /// PubGrub asks for one package at a time; the network should not wait
+    /// for it. For each newly seen dependency, fetch its index page and (when
+    /// the index offers no PEP 658 metadata) the wheel of the version most
+    /// likely to be chosen, in the background. The blob store's file lock
+    /// makes the later real fetch wait for this one instead of repeating it.
+    fn speculate(&self, name: &PackageName, range: &Ranges<Version>) {
+        if !self.speculated.borrow_mut().insert(name.clone()) {
+            return;
+        }
+        self.index.prefetch(name.as_ref());
+        let (index, fetcher, tags, config) = (
+            self.index.clone(),
+            self.fetcher.clone(),
+            self.tags.clone(),
+            self.config.clone(),
+        );
+        let (name, range, python) = (name.clone(), range.clone(), self.python.clone());
+        self.rt.spawn(async move {
+            let Ok(files) = index.project(name.as_ref()).await else {
+                return;
+            };
+            let best = files
+                .iter()
+                .filter(|f| !f.yanked && f.metadata.is_none())
+                .filter(|f| {
+                    f.requires_python.as_deref().is_none_or(|rp| {
+                        pep440_rs::VersionSpecifiers::from_str(rp)
+                            .map(|s| s.contains(&python))
+                            .unwrap_or(true)
+                    })
+                })
+                .filter_map(|f| {
+                    let w = WheelName::parse(&f.filename).ok()?;
+                    let prio = tags.priority(&w)?;
+                    (range.contains(&w.version) && !w.version.any_prerelease())
+                        .then_some((w.version, prio, f))
+                })
+                .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+            let Some((_, _, file)) = best else { return };
+            let Some(expected) = file
+                .sha256
+                .as_deref()
+                .and_then(|h| Integrity::from_sha256_hex(h).ok())
+            else {
+                return;
+            };
+            let origin = index_origin_for(&config, &file.url);
+            let _ = fetcher
+                .blob(BlobRequest {
+                    label: &file.filename,
+                    url: &file.url,
+                    origin: &origin,
+                    expected: Some(&expected),
+                    source: Expected::Registry,
+                    credential: config.credential_for(&file.url),
+                })
+                .await;
+        });
     }
 
     fn requirements(
@@ -322,7 +391,7 @@ impl Provider {
                         .entry((name.clone(), version.clone()))
                         .or_default()
                         .insert(req.name.to_string());
-                    self.index.prefetch(req.name.as_ref());
+                    self.speculate(&req.name, &range);
                     add(&mut deps, Pkg::Name(req.name.clone()), range.clone());
                     for e in &req.extras {
                         add(
@@ -365,7 +434,22 @@ fn foreign_file(project: &PackageName, file: &str) -> Error {
     )
 }
 
-fn no_wheel(name: &PackageName, version: &Version, files: &VersionFiles) -> Error {
+fn no_wheel(
+    name: &PackageName,
+    version: &Version,
+    files: &VersionFiles,
+    python: &Version,
+) -> Error {
+    if let Some(rp) = &files.python_excluded {
+        return Error::new(
+            Kind::Runtime,
+            format!(
+                "`{name}=={version}` requires Python `{}`, and this Python is {python}",
+                crate::spec::shown(rp)
+            ),
+        )
+        .with_hint("pass a Python that fits with `--python`; safex never downloads one");
+    }
     let what = if files.all_wheels.is_empty() && files.has_sdist {
         "has only a source distribution"
     } else if files.all_wheels.is_empty() {
@@ -424,7 +508,7 @@ impl DependencyProvider for Provider {
         if let Some((v, f)) = candidates.first()
             && f.usable.is_empty()
         {
-            return Err(no_wheel(name, v, f));
+            return Err(no_wheel(name, v, f, &self.python));
         }
         Ok(None)
     }
@@ -444,14 +528,16 @@ pub fn resolve(provider: &Provider) -> Result<Vec<Resolved>> {
     // Prefetches are spawned onto the runtime from this (non-async) thread.
     let _enter = provider.rt.enter();
     for r in &provider.roots {
-        provider.index.prefetch(r.name.as_ref());
+        provider.speculate(&r.name, &Ranges::singleton(r.version.clone()));
     }
     let solution = match pubgrub::resolve(provider, Pkg::Root, Version::new([0])) {
         Ok(s) => s,
         Err(PubGrubError::NoSolution(tree)) => {
             let mut tree = tree;
             tree.collapse_no_versions();
-            let report = DefaultStringReporter::report(&tree);
+            // The virtual root has a version only because PubGrub needs one.
+            let report = DefaultStringReporter::report(&tree)
+                .replace(&format!("{} 0", Pkg::Root), &Pkg::Root.to_string());
             return Err(Error::registry(format!(
                 "these packages cannot be installed together:\n{report}"
             ))

@@ -4,4 +4,6 @@
 
 pub mod env;
 pub mod fixture;
+pub mod pyfixture;
+pub mod pypiserver;
 pub mod verdaccio;
