@@ -1,0 +1,310 @@
+//! End to end: real Python MCP servers, exactly as an MCP client config
+//! launches them (`safex uvx <name>==<version> ...` with a minimal
+//! environment), resolved from a local pypiserver that serves the real
+//! wheels of the servers and all their dependencies (fetched once per
+//! machine with this machine's pip configuration), then launched again
+//! offline from the cache and the lockfile with the index gone.
+//!
+//! Each server must answer a JSON-RPC `initialize` on stdout, and stdout must
+//! carry nothing but the protocol.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use support::env::TestEnv;
+use support::pypiserver::{
+    PypiServer, download_wheels, isolated_pip, locked_pypi_tree, python_program, venv_bin,
+};
+
+/// Exact versions, current when this test was written.
+const TIME: (&str, &str) = ("mcp-server-time", "2026.10.19");
+const FETCH: (&str, &str) = ("mcp-server-fetch", "2026.10.24");
+const GIT: (&str, &str) = ("mcp-server-git", "2026.10.19");
+
+const COLD_TIMEOUT: Duration = Duration::from_secs(180);
+const WARM_TIMEOUT: Duration = Duration::from_secs(60);
+
+const INITIALIZE: &str = concat!(
+    r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","#,
+    r#""capabilities":{},"clientInfo":{"name":"safex-test","version":"0"}}}"#,
+    "\n"
+);
+
+struct Server {
+    name: &'static str,
+    version: &'static str,
+    args: Vec<String>,
+}
+
+impl Server {
+    fn new((name, version): (&'static str, &'static str), args: &[&str]) -> Server {
+        Server {
+            name,
+            version,
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+    fn spec(&self) -> String {
+        format!("{}=={}", self.name, self.version)
+    }
+}
+
+/// Start `safex uvx <spec> <args>`, send `initialize`, and wait for the
+/// answer. Returns the answer and the time it took. Panics (with safex's
+/// stderr and `context`) on a timeout, an early exit, or a stdout line that
+/// is not JSON.
+fn initialize(
+    env: &TestEnv,
+    server: &Server,
+    extra_env: &[(&str, &str)],
+    timeout: Duration,
+    context: &dyn Fn() -> String,
+) -> (serde_json::Value, Duration) {
+    let spec = server.spec();
+    let mut cmd = env.safex();
+    cmd.args(["uvx", &spec]).args(&server.args);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    exchange(cmd, &spec, timeout, context)
+}
+
+/// Run `cmd`, send `initialize` on its stdin, and wait for the answer on
+/// its stdout (see `initialize`).
+fn exchange(
+    mut cmd: Command,
+    spec: &str,
+    timeout: Duration,
+    context: &dyn Fn() -> String,
+) -> (serde_json::Value, Duration) {
+    let started = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn safex");
+
+    let (err_tx, err_rx) = mpsc::channel::<String>();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let err_thread = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err_pipe.read_to_end(&mut buf);
+        let _ = err_tx.send(String::from_utf8_lossy(&buf).into_owned());
+    });
+    let (line_tx, line_rx) = mpsc::channel::<Option<String>>();
+    let out_pipe = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out_pipe).lines() {
+            match line {
+                Ok(l) => {
+                    if line_tx.send(Some(l)).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let _ = line_tx.send(None);
+    });
+
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(INITIALIZE.as_bytes())
+        .expect("write initialize");
+    stdin.flush().unwrap();
+
+    let deadline = started + timeout;
+    let mut seen = Vec::new();
+    let outcome: Result<serde_json::Value, String> = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match line_rx.recv_timeout(left) {
+            Ok(Some(line)) => {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match serde_json::from_str::<serde_json::Value>(&line) {
+                    Ok(msg) if msg.get("id") == Some(&serde_json::json!(1)) => break Ok(msg),
+                    Ok(_) => seen.push(line),
+                    Err(_) => {
+                        break Err(format!(
+                            "stdout carried a line that is not JSON-RPC: {line:?}"
+                        ));
+                    }
+                }
+            }
+            Ok(None) => {
+                break Err(format!(
+                    "stdout closed before the answer (exit: {:?})",
+                    child.wait().ok()
+                ));
+            }
+            Err(_) => break Err(format!("no answer to initialize within {timeout:?}")),
+        }
+    };
+    let elapsed = started.elapsed();
+    drop(stdin);
+    stop(&mut child);
+    let stderr = {
+        let _ = err_thread.join();
+        err_rx.try_recv().unwrap_or_default()
+    };
+    match outcome {
+        Ok(msg) => {
+            let result = &msg["result"];
+            assert!(
+                result["serverInfo"]["name"].is_string() && result["protocolVersion"].is_string(),
+                "{spec}: initialize answer lacks result.serverInfo.name or result.protocolVersion: {msg}\n--- stderr\n{stderr}"
+            );
+            (msg, elapsed)
+        }
+        Err(why) => panic!(
+            "{spec}: {why}\n--- other stdout lines\n{}\n--- safex stderr\n{stderr}\n{}",
+            seen.join("\n"),
+            context()
+        ),
+    }
+}
+
+fn stop(child: &mut Child) {
+    if let Ok(None) = child.try_wait() {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+}
+
+fn servers() -> [Server; 3] {
+    [
+        // No `/etc/localtime` in many containers: name the zone.
+        Server::new(TIME, &["--local-timezone", "UTC"]),
+        Server::new(FETCH, &[]),
+        Server::new(GIT, &[]),
+    ]
+}
+
+/// Each server's wheels as pip picks them for it alone, all in one
+/// directory for one index.
+fn wheel_dir(servers: &[Server]) -> tempfile::TempDir {
+    let packages = tempfile::Builder::new()
+        .prefix("safex-pypi-wheels-")
+        .tempdir()
+        .unwrap();
+    for s in servers {
+        download_wheels(&[&s.spec()], packages.path());
+    }
+    let wheels = std::fs::read_dir(packages.path()).unwrap().count();
+    eprintln!("[e2e-pypi] serving {wheels} wheels");
+    packages
+}
+
+/// The harness on its own (no safex): the wheelhouse is complete, so a
+/// plain `pip install` from the local index gets every server, and each
+/// answers `initialize` when run straight from that venv.
+#[test]
+fn harness_wheelhouse_installs_and_servers_answer() {
+    let servers = servers();
+    let packages = wheel_dir(&servers);
+    let index = PypiServer::start(packages.path(), None);
+    let work = tempfile::tempdir().unwrap();
+    let venv = work.path().join("venv");
+    let o = Command::new(python_program())
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "python3 -m venv: {o:?}");
+    let o = isolated_pip(&venv_bin(&venv, "python"), work.path())
+        .args([
+            "install",
+            "--only-binary=:all:",
+            "--index-url",
+            &index.index_url(),
+        ])
+        .args(servers.iter().map(Server::spec))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "pip install from the local index\n--- stdout\n{}\n--- stderr\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+        index.logs()
+    );
+    for s in &servers {
+        let mut cmd = Command::new(venv_bin(&venv, s.name));
+        cmd.args(&s.args)
+            .env_clear()
+            .env("HOME", work.path())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        let (msg, took) = exchange(cmd, &s.spec(), WARM_TIMEOUT, &String::new);
+        eprintln!(
+            "[e2e-pypi] {} from a pip venv: initialize answered in {took:.2?} by {}",
+            s.spec(),
+            msg["result"]["serverInfo"]["name"]
+        );
+    }
+}
+
+#[test]
+fn real_python_mcp_servers_initialize_cold_then_offline() {
+    let servers = servers();
+    let packages = wheel_dir(&servers);
+    let mut index = PypiServer::start(packages.path(), None);
+    let env = TestEnv::new();
+    let url = index.index_url();
+
+    let mut cold = Vec::new();
+    for s in &servers {
+        let (msg, took) = initialize(
+            &env,
+            s,
+            &[("SAFEX_PYPI_INDEX", &url)],
+            COLD_TIMEOUT,
+            &|| index.logs(),
+        );
+        eprintln!(
+            "[e2e-pypi] {} cold: initialize answered in {took:.2?} by {} (protocol {})",
+            s.spec(),
+            msg["result"]["serverInfo"]["name"],
+            msg["result"]["protocolVersion"]
+        );
+        cold.push(took);
+    }
+
+    let lock = std::fs::read_to_string(env.lockfile()).unwrap_or_else(|e| {
+        panic!(
+            "no lockfile at {} after three launches: {e}",
+            env.lockfile().display()
+        )
+    });
+    for s in &servers {
+        match locked_pypi_tree(&lock, s.name, s.version) {
+            Some(tree) => eprintln!(
+                "[e2e-pypi] {}: {} packages in its locked tree",
+                s.spec(),
+                tree.len()
+            ),
+            None => eprintln!("[e2e-pypi] {}: no [[pypi]] entry found", s.spec()),
+        }
+    }
+
+    // No index at all from here on: everything comes from cache and lock.
+    index.stop();
+    for (s, cold_took) in servers.iter().zip(&cold) {
+        let (_, took) = initialize(
+            &env,
+            s,
+            &[("SAFEX_PYPI_INDEX", &url), ("SAFEX_OFFLINE", "1")],
+            WARM_TIMEOUT,
+            &String::new,
+        );
+        eprintln!(
+            "[e2e-pypi] {} offline: initialize answered in {took:.2?} (cold {cold_took:.2?})",
+            s.spec()
+        );
+    }
+}
