@@ -15,7 +15,7 @@ use crate::archive::Limits;
 use crate::cache::{self, Cache, StagingGuard};
 use crate::cli::UvxArgs;
 use crate::error::{Error, Result};
-use crate::fetch::Fetcher;
+use crate::fetch::{BlobRequest, Expected, Fetcher};
 use crate::lock::{self, LockFile, LockedWheel, PypiEntry, PypiPackage};
 use crate::policy::LockMode;
 use crate::pypi::interpreter::{self, Info, Request};
@@ -25,7 +25,7 @@ use crate::pypi::venv;
 use crate::pypi::wheel::{self, PthMode};
 use crate::registry::http::Http;
 use crate::registry::pypi::{PypiConfig, SimpleIndex};
-use crate::resolve::pypi::Provider;
+use crate::resolve::pypi::{Provider, index_origin_for};
 use crate::settings::{Overrides, Settings};
 use crate::spec::shown;
 use crate::{exec, integrity, runtime};
@@ -309,8 +309,8 @@ fn prepare(
     let (entry, wheels) = match entry {
         Some(entry) => {
             let wheels = locked_wheels(
-                &provider,
                 &index,
+                &config,
                 &fetcher,
                 &rt,
                 &info,
@@ -335,8 +335,33 @@ fn prepare(
                     Ok((r, best))
                 })
                 .collect::<Result<_>>()?;
-            for (r, best) in downloads {
-                let path = provider.fetch_wheel(&best, None)?;
+            // In parallel: most are in the blob store already (fetched for
+            // their metadata or speculatively during resolution).
+            let fetches = downloads.iter().map(|(_, best)| {
+                let (fetcher, config) = (&fetcher, &config);
+                async move {
+                    let expected = best
+                        .sha256
+                        .as_deref()
+                        .map(integrity::Integrity::from_sha256_hex)
+                        .transpose()?;
+                    let origin = index_origin_for(config, &best.url);
+                    let (path, _) = fetcher
+                        .blob(BlobRequest {
+                            label: &best.filename,
+                            url: &best.url,
+                            origin: &origin,
+                            expected: expected.as_ref(),
+                            source: Expected::Registry,
+                            credential: config.credential_for(&best.url),
+                        })
+                        .await?;
+                    Ok::<_, Error>(path)
+                }
+            });
+            let paths = rt.block_on(futures_util::future::join_all(fetches));
+            for ((r, best), path) in downloads.into_iter().zip(paths) {
+                let path = path?;
                 let chosen_sha = blob_sha256(&path);
                 let mut locked: Vec<LockedWheel> = r
                     .files
@@ -389,24 +414,59 @@ fn prepare(
         .iter()
         .map(|s| normalize(s.name.as_ref()))
         .collect();
-    for (name, version, file, path) in &wheels {
-        let installed = wheel::install_wheel(
-            path,
-            &layout,
-            name,
-            version,
-            PthMode::RefuseExecutable,
-            &Limits::default(),
-        )
-        .map_err(|e| Error {
-            message: format!("{} (installing `{file}`)", e.message),
-            ..e
-        })?;
-        if root_names.contains(name) {
-            scripts
-                .entry(name.clone())
-                .or_default()
-                .extend(installed.console_scripts.iter().map(|ep| ep.name.clone()));
+    // Wheels install into disjoint paths (a collision is refused), so they
+    // go in parallel, one per core.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(wheels.len().max(1));
+    let results: Vec<Result<Vec<(String, Vec<String>)>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut found = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((name, version, file, path)) = wheels.get(i) else {
+                            return Ok(found);
+                        };
+                        let installed = wheel::install_wheel(
+                            path,
+                            &layout,
+                            name,
+                            version,
+                            PthMode::RefuseExecutable,
+                            &Limits::default(),
+                        )
+                        .map_err(|e| Error {
+                            message: format!("{} (installing `{file}`)", e.message),
+                            ..e
+                        })?;
+                        if root_names.contains(name) {
+                            found.push((
+                                name.clone(),
+                                installed
+                                    .console_scripts
+                                    .iter()
+                                    .map(|ep| ep.name.clone())
+                                    .collect(),
+                            ));
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::internal("a wheel install thread panicked")))
+            })
+            .collect()
+    });
+    for r in results {
+        for (name, names) in r? {
+            scripts.entry(name).or_default().extend(names);
         }
     }
 
@@ -443,11 +503,11 @@ fn blob_sha256(path: &Path) -> String {
 }
 
 /// For a locked tree: the best locked wheel of each package for this
-/// interpreter, fetched (only if not cached) and checked against the lock.
-#[allow(clippy::too_many_arguments)]
+/// interpreter, fetched in parallel (only those not cached) and checked
+/// against the lock. The index is asked only for the URLs of missing files.
 fn locked_wheels(
-    provider: &Provider,
     index: &Arc<SimpleIndex>,
+    config: &PypiConfig,
     fetcher: &Arc<Fetcher>,
     rt: &tokio::runtime::Runtime,
     info: &Info,
@@ -455,7 +515,7 @@ fn locked_wheels(
     offline: bool,
 ) -> Result<Vec<(String, String, String, PathBuf)>> {
     let tags = info.tags();
-    let mut out = Vec::new();
+    let mut chosen = Vec::new();
     for p in &entry.packages {
         let label = format!("{}=={}", p.name, p.version);
         let best = p
@@ -463,34 +523,52 @@ fn locked_wheels(
             .iter()
             .filter_map(|w| WheelName::parse(&w.file).ok().and_then(|n| tags.priority(&n)).map(|prio| (prio, w)))
             .min_by_key(|(prio, _)| *prio)
-            .map(|(_, w)| w)
+            .map(|(_, w)| w.clone())
             .ok_or_else(|| {
                 Error::policy(format!("the lockfile has no wheel of `{label}` for this Python and platform"))
                     .with_hint("lock it again on this platform (remove the entry), or use a Python the lock was made for")
             })?;
         let expected = integrity::Integrity::from_sha256_hex(&best.sha256)?;
         let cached = fetcher.cache.blob_path(&expected).filter(|p| p.is_file());
-        let path = match cached {
-            Some(p) => p,
-            None if offline => {
-                return Err(Error::registry(format!(
-                    "`{}` is not in the cache and safex is offline",
-                    best.file
-                ))
-                .with_hint("run the same command once with network access"));
-            }
-            None => {
-                let files = rt.block_on(index.project(&p.name))?;
-                let file = files.iter().find(|f| f.filename == best.file).ok_or_else(|| {
-                    Error::registry(format!("the index no longer lists `{}` (locked for `{label}`)", best.file))
-                        .with_hint("the index changed; restore the file on the index, or remove the lock entry to resolve again")
-                })?;
-                provider.fetch_wheel(file, Some(&best.sha256))?
-            }
-        };
-        out.push((p.name.clone(), p.version.clone(), best.file.clone(), path));
+        if cached.is_none() && offline {
+            return Err(Error::registry(format!(
+                "`{}` is not in the cache and safex is offline",
+                best.file
+            ))
+            .with_hint("run the same command once with network access"));
+        }
+        chosen.push((p, label, best, expected, cached));
     }
-    Ok(out)
+    let fetches = chosen.iter().map(|(p, label, best, expected, cached)| async move {
+        if let Some(path) = cached {
+            return Ok(path.clone());
+        }
+        let files = index.project(&p.name).await?;
+        let file = files.iter().find(|f| f.filename == best.file).ok_or_else(|| {
+            Error::registry(format!("the index no longer lists `{}` (locked for `{label}`)", best.file))
+                .with_hint("the index changed; restore the file on the index, or remove the lock entry to resolve again")
+        })?;
+        let origin = index_origin_for(config, &file.url);
+        let (path, _) = fetcher
+            .blob(BlobRequest {
+                label: &file.filename,
+                url: &file.url,
+                origin: &origin,
+                expected: Some(expected),
+                source: Expected::Lock,
+                credential: config.credential_for(&file.url),
+            })
+            .await?;
+        Ok::<_, Error>(path)
+    });
+    let paths = rt.block_on(futures_util::future::join_all(fetches));
+    chosen
+        .iter()
+        .zip(paths)
+        .map(|((p, _, best, _, _), path)| {
+            Ok((p.name.clone(), p.version.clone(), best.file.clone(), path?))
+        })
+        .collect()
 }
 
 fn no_index_error() -> Error {
