@@ -408,67 +408,12 @@ fn prepare(
     let staging = cache.staging_dir("venv")?;
     let mut guard = StagingGuard(Some(staging.clone()));
     let layout = venv::create(&staging, &final_dir, &info)?;
-    let mut scripts: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let root_names: Vec<String> = req
         .specs
         .iter()
         .map(|s| normalize(s.name.as_ref()))
         .collect();
-    // Wheels install into disjoint paths (a collision is refused), so they
-    // go in parallel, one per core.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(wheels.len().max(1));
-    let results: Vec<Result<Vec<(String, Vec<String>)>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut found = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((name, version, file, path)) = wheels.get(i) else {
-                            return Ok(found);
-                        };
-                        let installed = wheel::install_wheel(
-                            path,
-                            &layout,
-                            name,
-                            version,
-                            PthMode::RefuseExecutable,
-                            &Limits::default(),
-                        )
-                        .map_err(|e| Error {
-                            message: format!("{} (installing `{file}`)", e.message),
-                            ..e
-                        })?;
-                        if root_names.contains(name) {
-                            found.push((
-                                name.clone(),
-                                installed
-                                    .console_scripts
-                                    .iter()
-                                    .map(|ep| ep.name.clone())
-                                    .collect(),
-                            ));
-                        }
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::internal("a wheel install thread panicked")))
-            })
-            .collect()
-    });
-    for r in results {
-        for (name, names) in r? {
-            scripts.entry(name).or_default().extend(names);
-        }
-    }
+    let scripts = install_wheels(&wheels, &layout, &root_names)?;
 
     // Record first (tofu); a racing launch's entry wins.
     let entry = if find_locked(settings, &req.key)?.is_none() {
@@ -492,6 +437,69 @@ fn prepare(
     cache.commit_dir(&staging, &final_dir)?;
     guard.0 = None;
     Ok((final_dir, entry))
+}
+
+/// One wheel to install: name, version, file name, verified blob.
+type WheelToInstall = (String, String, String, PathBuf);
+/// Root name → its console scripts.
+type Scripts = BTreeMap<String, Vec<String>>;
+
+/// Install every wheel into the venv. Wheels install into disjoint paths (a
+/// collision is refused), so they go in parallel, one per core. Returns the
+/// console scripts of the roots.
+fn install_wheels(
+    wheels: &[WheelToInstall],
+    layout: &wheel::VenvLayout,
+    root_names: &[String],
+) -> Result<Scripts> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(wheels.len().max(1));
+    let install_some = || -> Result<Scripts> {
+        let mut found = Scripts::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some((name, version, file, path)) = wheels.get(i) else {
+                return Ok(found);
+            };
+            let installed = wheel::install_wheel(
+                path,
+                layout,
+                name,
+                version,
+                PthMode::RefuseExecutable,
+                &Limits::default(),
+            )
+            .map_err(|e| Error {
+                message: format!("{} (installing `{file}`)", e.message),
+                ..e
+            })?;
+            if root_names.contains(name) {
+                found
+                    .entry(name.clone())
+                    .or_default()
+                    .extend(installed.console_scripts.iter().map(|ep| ep.name.clone()));
+            }
+        }
+    };
+    let results: Vec<Result<Scripts>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers).map(|_| scope.spawn(install_some)).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::internal("a wheel install thread panicked")))
+            })
+            .collect()
+    });
+    let mut scripts = Scripts::new();
+    for r in results {
+        for (name, names) in r? {
+            scripts.entry(name).or_default().extend(names);
+        }
+    }
+    Ok(scripts)
 }
 
 /// The sha256 hex a blob is named by (`blobs/sha256/<hex>`).
