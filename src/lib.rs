@@ -135,37 +135,45 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
 fn verify_cache(settings: &Settings, cache: &Cache) -> Result<i32> {
     let mut locks = vec![settings.lockfile.clone()];
     locks.extend(settings.system_lockfile.clone());
-    let (mut ok, mut missing, mut bad) = (0usize, 0usize, Vec::new());
+    // (what, expected hash) for every archive any lock names. Wheels of
+    // other platforms are listed in the lock but never cached here.
+    let mut wanted: Vec<(String, std::result::Result<integrity::Integrity, ()>)> = Vec::new();
     for lf in locks {
         let lock = LockFile::read(&lf)?;
-        for e in &lock.npm {
-            for p in &e.packages {
-                let Ok(expected) = integrity::Integrity::parse_sri(&p.integrity) else {
-                    bad.push(format!(
-                        "`{}@{}`: the lock's integrity is not valid",
-                        p.name, p.version
-                    ));
-                    continue;
-                };
-                let Some(blob) = cache.blob_path(&expected) else {
-                    continue;
-                };
-                if !blob.is_file() {
-                    missing += 1;
-                    continue;
-                }
-                let computed = integrity::hash_file(&blob)?;
-                if expected.matches(&computed) {
-                    ok += 1;
-                } else {
-                    bad.push(format!(
-                        "`{}@{}` at `{}`",
-                        p.name,
-                        p.version,
-                        blob.display()
-                    ));
-                }
+        for p in lock.npm.iter().flat_map(|e| &e.packages) {
+            let what = format!("`{}@{}`", p.name, p.version);
+            wanted.push((
+                what,
+                integrity::Integrity::parse_sri(&p.integrity).map_err(|_| ()),
+            ));
+        }
+        for p in lock.pypi.iter().flat_map(|e| &e.packages) {
+            for w in &p.wheels {
+                let what = format!("`{}` of `{}=={}`", w.file, p.name, p.version);
+                wanted.push((
+                    what,
+                    integrity::Integrity::from_sha256_hex(&w.sha256).map_err(|_| ()),
+                ));
             }
+        }
+    }
+    let (mut ok, mut missing, mut bad) = (0usize, 0usize, Vec::new());
+    for (what, expected) in wanted {
+        let Ok(expected) = expected else {
+            bad.push(format!("{what}: the lock's hash is not valid"));
+            continue;
+        };
+        let Some(blob) = cache.blob_path(&expected) else {
+            continue;
+        };
+        if !blob.is_file() {
+            missing += 1;
+            continue;
+        }
+        if expected.matches(&integrity::hash_file(&blob)?) {
+            ok += 1;
+        } else {
+            bad.push(format!("{what} at `{}`", blob.display()));
         }
     }
     println!(

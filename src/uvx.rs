@@ -105,8 +105,18 @@ pub fn lock(a: UvxArgs, quiet: bool) -> Result<i32> {
 }
 
 fn load_settings(a: &UvxArgs, quiet: bool) -> Result<Settings> {
+    // One index only: searching several for the same name is how dependency
+    // confusion happens, so `--index` is taken only as the sole index.
+    let index_url = match (&a.index_url, a.extra_index.as_slice()) {
+        (u, []) => u.clone(),
+        (None, [one]) => Some(one.clone()),
+        _ => {
+            return Err(Error::usage("safex resolves from one index, and several were given")
+                .with_hint("pass a single `--index-url` (or `--index`); mirror other packages into that index"));
+        }
+    };
     Settings::load(&Overrides {
-        index_url: a.index_url.clone(),
+        index_url,
         offline: a.offline,
         quiet,
         ..Default::default()
