@@ -101,3 +101,33 @@ mod tests {
         );
     }
 }
+
+/// The release-age cooldown, as resolvers apply it: versions published less
+/// than `min_age` before `now` are not resolved.
+#[derive(Debug, Clone)]
+pub struct Cooldown {
+    pub min_age: std::time::Duration,
+    /// What to do when the index does not say when a version was published.
+    pub unknown: UnknownAge,
+    pub now: std::time::SystemTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownAge {
+    Allow,
+    Refuse,
+}
+
+impl Cooldown {
+    pub fn off() -> Cooldown {
+        Cooldown {
+            min_age: std::time::Duration::ZERO,
+            unknown: UnknownAge::Allow,
+            now: std::time::SystemTime::now(),
+        }
+    }
+
+    pub fn is_off(&self) -> bool {
+        self.min_age.is_zero()
+    }
+}
