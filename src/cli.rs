@@ -19,6 +19,13 @@ pub struct Cli {
     /// Say nothing but errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// A policy file for the command-line layer (also `SAFEX_POLICY`).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub policy: Option<std::path::PathBuf>,
+    /// Pass this environment variable to the program (repeatable); with
+    /// `env.mode = "declared"` only declared variables reach it.
+    #[arg(long = "env", global = true, value_name = "NAME")]
+    pub env: Vec<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -44,6 +51,11 @@ pub enum Command {
         #[command(subcommand)]
         tool: LockTool,
     },
+    /// Show the effective policy, or check a package against it.
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
     /// Inspect or maintain the cache.
     Cache {
         #[command(subcommand)]
@@ -68,6 +80,17 @@ pub enum LockTool {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum PolicyAction {
+    /// Every key, its value and the layer it came from.
+    Show,
+    /// The decision for a package and its whole tree, without launching it.
+    Check {
+        #[command(subcommand)]
+        tool: LockTool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum CacheAction {
     /// Print the cache root.
     Dir,
@@ -75,6 +98,14 @@ pub enum CacheAction {
     Clean,
     /// Re-hash every cached archive against the lockfile.
     Verify,
+}
+
+/// Options that apply to every command.
+#[derive(Debug, Default, Clone)]
+pub struct Globals {
+    pub quiet: bool,
+    pub policy: Option<std::path::PathBuf>,
+    pub env: Vec<String>,
 }
 
 /// `safex npx ...` after parsing: the options npx users put in MCP configs.
@@ -88,6 +119,8 @@ pub struct NpxArgs {
     pub program_args: Vec<OsString>,
     pub registry: Option<String>,
     pub offline: bool,
+    /// `--env NAME` given among the npx options.
+    pub env: Vec<String>,
 }
 
 pub const NPX_USAGE: &str = "usage: safex npx [-y] [--registry URL] [--offline] <name>@<exact-version> [ARGS...]\n       safex npx [-y] -p <name>@<exact-version> [-p ...] <command> [ARGS...]";
@@ -141,6 +174,13 @@ pub fn parse_npx(args: &[OsString]) -> Result<NpxArgs> {
                 };
                 out.registry = Some(v);
             }
+            "--env" => {
+                let v = match inline {
+                    Some(v) => v,
+                    None => value(&mut i, flag)?,
+                };
+                out.env.push(v);
+            }
             "-c" | "--call" => {
                 return Err(Error::usage(format!(
                     "`{flag}` runs a shell string, which safex does not do"
@@ -181,6 +221,8 @@ pub struct UvxArgs {
     /// `--index`, repeatable: extra indexes, consulted first.
     pub extra_index: Vec<String>,
     pub offline: bool,
+    /// `--env NAME` given among the uvx options.
+    pub env: Vec<String>,
     /// The package spec (no `--from`) or the command name (with `--from`).
     pub target: String,
     pub program_args: Vec<OsString>,
@@ -230,6 +272,7 @@ pub fn parse_uvx(args: &[OsString]) -> Result<UvxArgs> {
             "--index-url" | "-i" | "--default-index" => out.index_url = Some(take(&mut i)?),
             "--index" | "--extra-index-url" => out.extra_index.push(take(&mut i)?),
             "--offline" => out.offline = true,
+            "--env" => out.env.push(take(&mut i)?),
             // No-ops: safex is always isolated and never builds.
             "--isolated" | "--no-build" | "--no-cache" | "-q" | "--quiet" => {}
             "-h" | "--help" => {

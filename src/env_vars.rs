@@ -25,6 +25,14 @@ pub const SAFEX_PYTHON: &str = "SAFEX_PYTHON";
 /// Extra CA certificates (PEM) added to the system trust store.
 pub const SAFEX_CA_FILE: &str = "SAFEX_CA_FILE";
 
+/// A policy file for the command-line layer (like `--policy FILE`).
+pub const SAFEX_POLICY: &str = "SAFEX_POLICY";
+/// The system policy's location, honoured only where no file exists at the
+/// fixed admin path (`/etc/safex/policy.toml` and the like).
+pub const SAFEX_SYSTEM_POLICY: &str = "SAFEX_SYSTEM_POLICY";
+/// The audit log file (the policy's `audit.log` wins when the system sets it).
+pub const SAFEX_AUDIT_LOG: &str = "SAFEX_AUDIT_LOG";
+
 /// npm's own: the registry (`npm_config_registry`, either case).
 pub const NPM_CONFIG_REGISTRY: [&str; 2] = ["npm_config_registry", "NPM_CONFIG_REGISTRY"];
 /// npm's own: the user `.npmrc` location (default `~/.npmrc`).

@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
 use crate::inspect::{self, Inspection};
 use crate::integrity::Integrity;
+use crate::policy::{Ecosystem, Policy};
 use crate::resolve::npm::Placed;
 use crate::spec::NpmName;
 
@@ -94,12 +95,14 @@ pub fn check_tree_path(path: &str) -> Result<()> {
     }
 }
 
-/// Fetch, verify, unpack and inspect every package sent on `rx`, in parallel,
+/// Check every package sent on `rx` against the policy, then fetch, verify,
+/// unpack and inspect it, in parallel,
 /// into `staging`. Returns when the sender is dropped and all are done; the
 /// first failure cancels the rest.
 pub async fn install_all(
     fetcher: Arc<Fetcher>,
     staging: PathBuf,
+    policy: Arc<Policy>,
     mut rx: UnboundedReceiver<Placed>,
 ) -> Result<Vec<Installed>> {
     let mut tasks: JoinSet<Result<Installed>> = JoinSet::new();
@@ -109,6 +112,11 @@ pub async fn install_all(
         tokio::select! {
             msg = rx.recv(), if open => match msg {
                 Some(p) => {
+                    // Deny list and known-compromised versions: refused before a byte is fetched.
+                    if let Err(e) = policy.check_package(Ecosystem::Npm, p.name.as_str(), &p.version) {
+                        tasks.abort_all();
+                        return Err(e);
+                    }
                     let f = fetcher.clone();
                     let s = staging.clone();
                     tasks.spawn(async move { install_one(&f, &s, p).await });

@@ -59,11 +59,17 @@ fn is_executable(p: &Path) -> bool {
     }
 }
 
-/// Run `program <lead...> <args...>`; on Unix this returns only on failure.
-/// `lead` is what safex puts first (the script); `args` are the user's, verbatim.
-pub fn run_program(program: &Path, lead: &[OsString], args: &[OsString]) -> Result<i32> {
+/// Run `program <lead...> <args...>` with exactly `env`; on Unix this
+/// returns only on failure. `lead` is what safex puts first (the script);
+/// `args` are the user's, verbatim.
+pub fn run_program(
+    program: &Path,
+    lead: &[OsString],
+    args: &[OsString],
+    env: Vec<(OsString, OsString)>,
+) -> Result<i32> {
     let mut cmd = Command::new(program);
-    cmd.args(lead).args(args);
+    cmd.args(lead).args(args).env_clear().envs(env);
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
@@ -83,4 +89,95 @@ pub fn run_program(program: &Path, lead: &[OsString], args: &[OsString]) -> Resu
         })?;
         Ok(status.code().unwrap_or(1))
     }
+}
+
+/// Variables every program gets in `declared` mode (those MCP clients pass).
+const BASE_VARS: &[&str] = &[
+    "HOME",
+    "PATH",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "TERM",
+    "LANG",
+    "TZ",
+    "TMPDIR",
+    "APPDATA",
+    "LOCALAPPDATA",
+    "USERPROFILE",
+    "SystemRoot",
+    "SYSTEMROOT",
+    "SYSTEMDRIVE",
+    "SystemDrive",
+    "TEMP",
+    "TMP",
+    "PATHEXT",
+    "COMSPEC",
+    "ComSpec",
+    "ProgramData",
+    "ProgramFiles",
+    "ProgramFiles(x86)",
+    "HOMEDRIVE",
+    "HOMEPATH",
+    "USERNAME",
+    "OS",
+    "windir",
+    "PROCESSOR_ARCHITECTURE",
+    "NUMBER_OF_PROCESSORS",
+];
+
+/// Index URL variables, which may carry credentials.
+const INDEX_VARS: &[&str] = &[
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "UV_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_INDEX",
+    "UV_EXTRA_INDEX_URL",
+];
+
+/// The environment the program gets. In every mode safex's own credentials
+/// stay behind: `SAFEX_*`, npm tokens (`NPM_TOKEN`, `NODE_AUTH_TOKEN`, the
+/// variables `.npmrc` credential lines reference), and index URLs that carry
+/// credentials. In `declared` mode only the base set, the policy's `pass`
+/// names (`NAME` or `PREFIX_*`) and `--env` names remain.
+pub fn program_env(
+    mode: crate::policy::EnvMode,
+    pass: &[String],
+    extra: &[String],
+    secret_vars: &[String],
+) -> Vec<(OsString, OsString)> {
+    let declared = mode == crate::policy::EnvMode::Declared;
+    let matches = |name: &str, pat: &str| match pat.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == pat,
+    };
+    std::env::vars_os()
+        .filter(|(k, v)| {
+            let Some(name) = k.to_str() else {
+                return !declared;
+            };
+            if name.starts_with("SAFEX_")
+                || matches!(name, "NPM_TOKEN" | "NODE_AUTH_TOKEN")
+                || secret_vars.iter().any(|s| s == name)
+                || (name.to_ascii_lowercase().starts_with("npm_config_")
+                    && (name.to_ascii_lowercase().contains("auth")
+                        || name.to_ascii_lowercase().contains("token")))
+                || (INDEX_VARS.contains(&name) && has_userinfo(v))
+            {
+                return false;
+            }
+            !declared
+                || BASE_VARS.contains(&name)
+                || name.starts_with("LC_")
+                || pass.iter().any(|p| matches(name, p))
+                || extra.iter().any(|p| p == name)
+        })
+        .collect()
+}
+
+fn has_userinfo(v: &std::ffi::OsStr) -> bool {
+    v.to_str().unwrap_or("").split_whitespace().any(|u| {
+        url::Url::parse(u).is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+    })
 }

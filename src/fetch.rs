@@ -30,6 +30,8 @@ pub struct Fetcher {
     pub npm: Arc<NpmConfig>,
     pub cache: Arc<Cache>,
     pub offline: bool,
+    /// Hosts the policy allows archives on besides the registry's own.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// One archive to bring into the blob store.
@@ -92,13 +94,17 @@ impl Fetcher {
             return Err(Error::registry(format!("`{label}` is not in the cache and safex is offline"))
                 .with_hint("run the same command once with network access (without `--offline` / `SAFEX_OFFLINE`)"));
         }
-        if req.url.origin() != req.origin.origin() {
+        let allowed_host = req
+            .url
+            .host_str()
+            .is_some_and(|h| self.allowed_hosts.iter().any(|a| a.eq_ignore_ascii_case(h)));
+        if req.url.origin() != req.origin.origin() && !allowed_host {
             return Err(Error::policy(format!(
                 "`{label}` is on `{}`, not on the registry `{}`",
                 redact::url(req.url),
                 redact::url(req.origin)
             ))
-            .with_hint("safex fetches archives only from the configured registry's own host; ask the registry's admin why it points elsewhere"));
+            .with_hint("safex fetches archives only from the configured registry's own host (or hosts the policy lists in `registries.allowed_hosts`); ask the registry's admin why it points elsewhere"));
         }
         // One downloader per archive: a concurrent launch waits, then finds the blob.
         let key = match req.expected {

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod archive;
+pub mod audit;
 pub mod cache;
 pub mod cli;
 pub mod env_vars;
@@ -25,6 +26,7 @@ pub mod registry;
 pub mod resolve;
 pub mod settings;
 pub mod spec;
+pub mod time;
 pub mod uvx;
 
 use std::ffi::OsString;
@@ -32,7 +34,7 @@ use std::ffi::OsString;
 use clap::Parser;
 
 use cache::Cache;
-use cli::{CacheAction, Cli, Command, LockTool};
+use cli::{CacheAction, Cli, Command, Globals, LockTool, PolicyAction};
 use error::{Error, Result};
 use lock::LockFile;
 use settings::{Overrides, Settings};
@@ -60,43 +62,33 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
 }
 
 fn run(cli: Cli) -> Result<i32> {
-    let quiet = cli.quiet;
+    let g = Globals {
+        quiet: cli.quiet,
+        policy: cli.policy.clone(),
+        env: cli.env.clone(),
+    };
     match cli.command {
-        Command::Npx { args } => {
-            let a = cli::parse_npx(&args)?;
-            npx::run(a, quiet)
-        }
-        Command::Lock {
-            tool: LockTool::Npx { args },
+        Command::Npx { args } => audited("npm", |ctx| npx::run(cli::parse_npx(&args)?, &g, ctx)),
+        Command::Uvx { args } => audited("pypi", |ctx| uvx::run(cli::parse_uvx(&args)?, &g, ctx)),
+        Command::Lock { tool } => lock_or_check(tool, &g, false),
+        Command::Policy {
+            action: PolicyAction::Check { tool },
+        } => lock_or_check(tool, &g, true),
+        Command::Policy {
+            action: PolicyAction::Show,
         } => {
-            let a = cli::parse_npx(&args)?;
-            if !a.program_args.is_empty() {
-                return Err(Error::usage(
-                    "`safex lock npx` takes one package spec and no program arguments",
-                )
-                .with_hint("usage: safex lock npx <name>@<exact-version>"));
-            }
-            npx::lock(a, quiet)
-        }
-        Command::Uvx { args } => {
-            let a = cli::parse_uvx(&args)?;
-            uvx::run(a, quiet)
-        }
-        Command::Lock {
-            tool: LockTool::Uvx { args },
-        } => {
-            let a = cli::parse_uvx(&args)?;
-            if !a.program_args.is_empty() && a.from.is_none() {
-                return Err(Error::usage(
-                    "`safex lock uvx` takes one package spec and no program arguments",
-                )
-                .with_hint("usage: safex lock uvx <name>==<exact-version>"));
-            }
-            uvx::lock(a, quiet)
+            let settings = Settings::load(&Overrides {
+                quiet: g.quiet,
+                policy: g.policy.clone(),
+                ..Default::default()
+            })?;
+            print!("{}", policy::show(&settings.policy));
+            Ok(0)
         }
         Command::Cache { action } => {
             let settings = Settings::load(&Overrides {
-                quiet,
+                quiet: g.quiet,
+                policy: g.policy.clone(),
                 ..Default::default()
             })?;
             let cache = Cache::new(&settings.cache_dir);
@@ -111,7 +103,7 @@ fn run(cli: Cli) -> Result<i32> {
                         "the cache",
                     )?;
                     cache.clean()?;
-                    if !quiet {
+                    if !g.quiet {
                         eprintln!("removed `{}`", cache.root().display());
                     }
                     Ok(0)
@@ -120,6 +112,54 @@ fn run(cli: Cli) -> Result<i32> {
             }
         }
     }
+}
+
+/// `safex lock ...` and `safex policy check ...`: one spec, no program arguments.
+fn lock_or_check(tool: LockTool, g: &Globals, check: bool) -> Result<i32> {
+    let verb = if check { "policy check" } else { "lock" };
+    match tool {
+        LockTool::Npx { args } => audited("npm", |ctx| {
+            let a = cli::parse_npx(&args)?;
+            if !a.program_args.is_empty() {
+                return Err(Error::usage(format!(
+                    "`safex {verb} npx` takes one package spec and no program arguments"
+                ))
+                .with_hint(format!("usage: safex {verb} npx <name>@<exact-version>")));
+            }
+            if check {
+                npx::check(a, g, ctx)
+            } else {
+                npx::lock(a, g, ctx)
+            }
+        }),
+        LockTool::Uvx { args } => audited("pypi", |ctx| {
+            let a = cli::parse_uvx(&args)?;
+            if !a.program_args.is_empty() && a.from.is_none() {
+                return Err(Error::usage(format!(
+                    "`safex {verb} uvx` takes one package spec and no program arguments"
+                ))
+                .with_hint(format!("usage: safex {verb} uvx <name>==<exact-version>")));
+            }
+            if check {
+                uvx::check(a, g, ctx)
+            } else {
+                uvx::lock(a, g, ctx)
+            }
+        }),
+    }
+}
+
+/// Run a launch, lock or check, and log a refusal to the audit log.
+fn audited(
+    ecosystem: &'static str,
+    f: impl FnOnce(&mut audit::Context) -> Result<i32>,
+) -> Result<i32> {
+    let mut ctx = audit::Context::new(ecosystem);
+    let result = f(&mut ctx);
+    if let Err(e) = &result {
+        ctx.refuse(e);
+    }
+    result
 }
 
 /// The async runtime, started only on cold paths (the warm path needs none).

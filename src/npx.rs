@@ -5,12 +5,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::audit;
 use crate::cache::{self, Cache, StagingGuard};
-use crate::cli::NpxArgs;
+use crate::cli::{Globals, NpxArgs};
 use crate::environment::{self, EnvMarker, Installed, RootBins};
 use crate::error::{Error, Result};
 use crate::lock::{self, LockFile, LockedPackage, NpmEntry};
-use crate::policy::{LockMode, ScriptsMode};
+use crate::policy::{Ecosystem, LockMode, ScriptsMode};
 use crate::registry::http::Http;
 use crate::registry::npm::{Packuments, conventional_tarball_url};
 use crate::resolve::npm::{Placed, Resolver};
@@ -27,23 +28,70 @@ fn roots_of(a: &NpxArgs) -> (Vec<String>, Option<String>) {
     }
 }
 
-pub fn run(a: NpxArgs, quiet: bool) -> Result<i32> {
-    let settings = Settings::load(&Overrides {
+fn load_settings(a: &NpxArgs, g: &Globals) -> Result<Settings> {
+    Settings::load(&Overrides {
         registry: a.registry.clone(),
         offline: a.offline,
-        quiet,
+        quiet: g.quiet,
+        policy: g.policy.clone(),
         ..Default::default()
-    })?;
-    let (raw_roots, command) = roots_of(&a);
-    let roots = parse_roots(&settings, &raw_roots)?;
+    })
+}
+
+/// Roots parsed and judged by the policy (allow, deny, known-compromised)
+/// before any network or disk work.
+fn checked_roots(
+    settings: &Settings,
+    a: &NpxArgs,
+    ctx: &mut audit::Context,
+) -> Result<Vec<NpmSpec>> {
+    let (raw_roots, _) = roots_of(a);
+    let roots = parse_roots(settings, &raw_roots)?;
+    ctx.package = Some(roots[0].name.to_string());
+    ctx.version = Some(roots[0].version.to_string());
+    for r in &roots {
+        settings
+            .policy
+            .check_root(Ecosystem::Npm, r.name.as_str())?;
+        settings
+            .policy
+            .check_package(Ecosystem::Npm, r.name.as_str(), &r.version.to_string())?;
+    }
+    Ok(roots)
+}
+
+/// `packages.deny` and the known-compromised list over a whole locked tree:
+/// a policy made after the lock still applies at every launch.
+fn check_tree(settings: &Settings, entry: &NpmEntry) -> Result<()> {
+    for p in &entry.packages {
+        settings
+            .policy
+            .check_package(Ecosystem::Npm, &p.name, &p.version)?;
+    }
+    Ok(())
+}
+
+pub fn run(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
+    ctx.set_args(&a.program_args);
+    let settings = load_settings(&a, g)?;
+    ctx.configure(&settings);
+    let roots = checked_roots(&settings, &a, ctx)?;
+    let (_, command) = roots_of(&a);
     let cache = Cache::new(&settings.cache_dir);
 
     // Warm path: locked, and the environment is complete. No network.
     let entry = find_locked(&settings, &roots)?;
-    let env_dir = match entry.as_ref().map(|e| cache.npm_env(&e.digest())) {
-        Some(dir) if dir.join(cache::ENV_MARKER).is_file() => dir,
-        _ => prepare(&settings, &cache, &roots, entry)?.0,
+    if let Some(e) = &entry {
+        check_tree(&settings, e)?;
+    }
+    let (env_dir, entry) = match entry {
+        Some(e) if cache.npm_env(&e.digest()).join(cache::ENV_MARKER).is_file() => {
+            (cache.npm_env(&e.digest()), e)
+        }
+        other => prepare(&settings, &cache, &roots, other)?,
     };
+    ctx.tree = Some(entry.digest());
+    ctx.packages = Some(entry.packages.len());
     let marker = EnvMarker::read(&env_dir).ok_or_else(|| {
         Error::io(format!(
             "the environment `{}` has a damaged marker",
@@ -55,21 +103,31 @@ pub fn run(a: NpxArgs, quiet: bool) -> Result<i32> {
     let (root_path, bin) = pick_bin(&marker, &roots, command.as_deref())?;
     let node = exec::find_node(settings.node.as_deref())?;
     let script = env_dir.join(&root_path).join(&bin);
-    exec::run_program(&node, &[script.into_os_string()], &a.program_args)
+    let extra: Vec<String> = g.env.iter().chain(&a.env).cloned().collect();
+    ctx.env_passed = extra.clone();
+    let env = exec::program_env(
+        settings.policy.env_mode,
+        &settings.policy.env_pass,
+        &extra,
+        &settings.npm.secret_vars,
+    );
+    ctx.launch();
+    exec::run_program(&node, &[script.into_os_string()], &a.program_args, env)
 }
 
-pub fn lock(a: NpxArgs, quiet: bool) -> Result<i32> {
-    let settings = Settings::load(&Overrides {
-        registry: a.registry.clone(),
-        offline: a.offline,
-        quiet,
-        ..Default::default()
-    })?;
-    let (raw_roots, _) = roots_of(&a);
-    let roots = parse_roots(&settings, &raw_roots)?;
+pub fn lock(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
+    ctx.set_args(&a.program_args);
+    let settings = load_settings(&a, g)?;
+    ctx.configure(&settings);
+    let roots = checked_roots(&settings, &a, ctx)?;
     let cache = Cache::new(&settings.cache_dir);
     let entry = find_locked(&settings, &roots)?;
+    if let Some(e) = &entry {
+        check_tree(&settings, e)?;
+    }
     let (env_dir, entry) = prepare(&settings, &cache, &roots, entry)?;
+    ctx.tree = Some(entry.digest());
+    ctx.packages = Some(entry.packages.len());
     if let Some(marker) = EnvMarker::read(&env_dir) {
         check_install_code(&settings, &marker)?;
     }
@@ -88,7 +146,7 @@ pub fn lock(a: NpxArgs, quiet: bool) -> Result<i32> {
         ));
     }
     print!("{out}");
-    if !quiet {
+    if !g.quiet {
         eprintln!(
             "locked {} packages for `{}` in `{}`",
             entry.packages.len(),
@@ -96,7 +154,75 @@ pub fn lock(a: NpxArgs, quiet: bool) -> Result<i32> {
             settings.lockfile.display()
         );
     }
+    ctx.lock();
     Ok(0)
+}
+
+/// `safex policy check npx <spec>`: the decision for the root and every
+/// package of its tree (from the lock, else resolved now), without
+/// downloading archives or running anything.
+pub fn check(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
+    ctx.set_args(&a.program_args);
+    let settings = load_settings(&a, g)?;
+    ctx.configure(&settings);
+    let roots = checked_roots(&settings, &a, ctx)?;
+    let packages: Vec<(String, String)> = match find_locked(&settings, &roots)? {
+        Some(e) => e
+            .packages
+            .iter()
+            .map(|p| (p.name.clone(), p.version.clone()))
+            .collect(),
+        None => {
+            if settings.offline {
+                return Err(Error::registry(
+                    "the tree is not locked, and safex is offline",
+                ));
+            }
+            let rt = runtime()?;
+            let http = Arc::new(Http::new(&settings.npm.ca_files)?);
+            let npm = Arc::new(settings.npm.clone());
+            let cooldown = settings.policy.cooldown();
+            rt.block_on(async {
+                // Nobody listens on the placement channel: nothing is fetched.
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Placed>();
+                drop(rx);
+                let packuments = Packuments::new(http, npm.clone());
+                let mut resolver = Resolver::new(packuments, npm, tx).with_cooldown(cooldown);
+                resolver.resolve(&roots).await?;
+                Ok::<_, Error>(
+                    resolver
+                        .nodes
+                        .iter()
+                        .skip(1)
+                        .map(|n| (n.name.to_string(), n.version.clone()))
+                        .collect(),
+                )
+            })?
+        }
+    };
+    let mut refused = None;
+    for (name, version) in &packages {
+        match settings.policy.check_package(Ecosystem::Npm, name, version) {
+            Ok(()) => println!("allow   {name}@{version}"),
+            Err(e) => {
+                println!("refuse  {name}@{version}: {}", e.message);
+                refused.get_or_insert(e);
+            }
+        }
+    }
+    match refused {
+        Some(e) => Err(e),
+        None => {
+            if !g.quiet {
+                eprintln!(
+                    "`{}`: allowed by the policy ({} packages)",
+                    roots[0],
+                    packages.len()
+                );
+            }
+            Ok(0)
+        }
+    }
 }
 
 /// Parse root specs; a floating one is refused with the exact current version.
@@ -141,7 +267,7 @@ fn current_version(settings: &Settings, name: &NpmName, requested: Option<&str>)
     let rt = runtime().ok()?;
     rt.block_on(async {
         let http = Arc::new(Http::new(&settings.npm.ca_files).ok()?);
-        let npm = Arc::new(settings_npm_clone(settings));
+        let npm = Arc::new(settings.npm.clone());
         let p = Packuments::new(http, npm).get(name).await.ok()?;
         match requested.map(spec::DepSpec::parse) {
             None => p.dist_tags.get("latest").cloned(),
@@ -160,15 +286,6 @@ fn current_version(settings: &Settings, name: &NpmName, requested: Option<&str>)
             _ => p.dist_tags.get("latest").cloned(),
         }
     })
-}
-
-fn settings_npm_clone(s: &Settings) -> settings::NpmConfig {
-    settings::NpmConfig {
-        registry: s.npm.registry.clone(),
-        scoped: s.npm.scoped.clone(),
-        auth: s.npm.auth.clone(),
-        ca_files: s.npm.ca_files.clone(),
-    }
 }
 
 /// The lock entry for these roots: the admin's lockfile first, then the user's.
@@ -214,12 +331,13 @@ fn prepare(
     }
     let rt = runtime()?;
     let http = Arc::new(Http::new(&settings.npm.ca_files)?);
-    let npm = Arc::new(settings_npm_clone(settings));
+    let npm = Arc::new(settings.npm.clone());
     let fetcher = Arc::new(fetch::Fetcher {
         http: http.clone(),
         npm: npm.clone(),
         cache: Arc::new(Cache::new(&settings.cache_dir)),
         offline: settings.offline,
+        allowed_hosts: settings.policy.allowed_hosts.clone().unwrap_or_default(),
     });
     let staging = cache.staging_dir("env")?;
     let mut guard = StagingGuard(Some(staging.clone()));
@@ -229,6 +347,7 @@ fn prepare(
         let installer = tokio::spawn(environment::install_all(
             fetcher.clone(),
             staging.clone(),
+            Arc::new(settings.policy.clone()),
             rx,
         ));
         match entry {
@@ -243,7 +362,8 @@ fn prepare(
             }
             None => {
                 let packuments = Packuments::new(http.clone(), npm.clone());
-                let mut resolver = Resolver::new(packuments, npm.clone(), tx);
+                let mut resolver = Resolver::new(packuments, npm.clone(), tx)
+                    .with_cooldown(settings.policy.cooldown());
                 let resolved = resolver.resolve(roots).await;
                 if let Err(e) = resolved {
                     drop(resolver);

@@ -56,6 +56,8 @@ pub struct Overrides {
     pub index_url: Option<String>,
     pub offline: bool,
     pub quiet: bool,
+    /// `--policy FILE`: the command-line policy layer.
+    pub policy: Option<PathBuf>,
 }
 
 impl Settings {
@@ -68,7 +70,10 @@ impl Settings {
             Some(p) => read_config(p)?,
             None => ConfigFile::default(),
         };
-        let policy = Policy::builtin()?;
+        let policy = Policy::load(over.policy.clone())?;
+        if !over.quiet {
+            policy.print_warnings();
+        }
 
         let cache_dir = ev::get(ev::SAFEX_CACHE_DIR)
             .map(PathBuf::from)
@@ -86,17 +91,33 @@ impl Settings {
                 Error::io("cannot tell where the lockfile goes: no home directory")
                     .with_hint(format!("set `{}` to a file path", ev::SAFEX_LOCKFILE))
             })?;
+        // `SAFEX_LOCK_MODE` / `lock_mode` act like a user-level policy key: they
+        // may tighten a mandatory (system) lock mode, never loosen it.
         let lock_mode = match ev::get(ev::SAFEX_LOCK_MODE).or(config.lock_mode.clone()) {
-            Some(m) => LockMode::parse(&m).ok_or_else(|| {
-                Error::usage(format!(
-                    "lock mode `{}` is not `tofu` or `frozen`",
-                    crate::spec::shown(&m)
-                ))
-                .with_hint(format!(
-                    "set `{}` or `lock_mode` to `tofu` or `frozen`",
-                    ev::SAFEX_LOCK_MODE
-                ))
-            })?,
+            Some(m) => {
+                let wanted = LockMode::parse(&m).ok_or_else(|| {
+                    Error::usage(format!(
+                        "lock mode `{}` is not `tofu` or `frozen`",
+                        crate::spec::shown(&m)
+                    ))
+                    .with_hint(format!(
+                        "set `{}` or `lock_mode` to `tofu` or `frozen`",
+                        ev::SAFEX_LOCK_MODE
+                    ))
+                })?;
+                if wanted < policy.lock_mode && policy.mandatory.contains("lock.mode") {
+                    if !over.quiet {
+                        eprintln!(
+                            "warning: `{}` tries to loosen `lock.mode` set by the system policy; it stays `{}`",
+                            ev::SAFEX_LOCK_MODE,
+                            policy.lock_mode.as_str()
+                        );
+                    }
+                    policy.lock_mode
+                } else {
+                    wanted
+                }
+            }
             None => policy.lock_mode,
         };
         let offline =
@@ -117,39 +138,61 @@ impl Settings {
                 ca_files.push(PathBuf::from(p));
             }
         }
-        let explicit_registry = match &over.registry {
-            Some(r) => Some((r.clone(), "--registry".to_owned())),
-            None => ev::get(ev::SAFEX_NPM_REGISTRY)
-                .map(|r| (r, ev::SAFEX_NPM_REGISTRY.to_owned()))
-                .or(config.npm_registry.clone().map(|r| {
-                    (
-                        r,
-                        format!(
-                            "npm_registry in {}",
-                            config_path
-                                .as_deref()
-                                .map(Path::display)
-                                .map(|d| d.to_string())
-                                .unwrap_or_default()
-                        ),
-                    )
-                })),
+        let config_file = || {
+            config_path
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
         };
-        let npm = NpmConfig::load(explicit_registry, ca_files)?;
-        let config_source = || {
-            format!(
-                "pypi_index in {}",
-                config_path
-                    .as_deref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default()
-            )
+        let from_policy = |key: &str, v: &Option<String>| {
+            v.clone().map(|u| {
+                (
+                    u,
+                    format!(
+                        "`{key}` of the policy ({})",
+                        policy.sources.get(key).cloned().unwrap_or_default()
+                    ),
+                )
+            })
         };
-        let pypi_index = match &over.index_url {
-            Some(u) => Some((u.clone(), "--index-url".to_owned())),
-            None => ev::get(ev::SAFEX_PYPI_INDEX)
-                .map(|u| (u, ev::SAFEX_PYPI_INDEX.to_owned()))
-                .or(config.pypi_index.clone().map(|u| (u, config_source()))),
+        // A registry the system policy sets is mandatory; otherwise the policy's
+        // value sits between the environment and the config file.
+        let explicit_registry = if policy.mandatory.contains("registries.npm") {
+            if let Some(r) = &over.registry
+                && Some(r) != policy.npm_registry.as_ref()
+                && !over.quiet
+            {
+                eprintln!(
+                    "warning: `--registry` is ignored: the system policy sets `registries.npm`"
+                );
+            }
+            from_policy("registries.npm", &policy.npm_registry)
+        } else {
+            match &over.registry {
+                Some(r) => Some((r.clone(), "--registry".to_owned())),
+                None => ev::get(ev::SAFEX_NPM_REGISTRY)
+                    .map(|r| (r, ev::SAFEX_NPM_REGISTRY.to_owned()))
+                    .or_else(|| from_policy("registries.npm", &policy.npm_registry))
+                    .or(config
+                        .npm_registry
+                        .clone()
+                        .map(|r| (r, format!("npm_registry in {}", config_file())))),
+            }
+        };
+        let npm = NpmConfig::load(explicit_registry, ca_files, policy.allowed_hosts.as_deref())?;
+        let pypi_index = if policy.mandatory.contains("registries.pypi") {
+            from_policy("registries.pypi", &policy.pypi_index)
+        } else {
+            match &over.index_url {
+                Some(u) => Some((u.clone(), "--index-url".to_owned())),
+                None => ev::get(ev::SAFEX_PYPI_INDEX)
+                    .map(|u| (u, ev::SAFEX_PYPI_INDEX.to_owned()))
+                    .or_else(|| from_policy("registries.pypi", &policy.pypi_index))
+                    .or(config
+                        .pypi_index
+                        .clone()
+                        .map(|u| (u, format!("pypi_index in {}", config_file())))),
+            }
         };
         let python = ev::get(ev::SAFEX_PYTHON).or(config.python.clone());
 
@@ -216,7 +259,7 @@ impl std::fmt::Debug for Credential {
 }
 
 /// Registry settings in npm's terms.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct NpmConfig {
     /// Default registry and where that setting came from.
     pub registry: Option<(Url, String)>,
@@ -226,10 +269,17 @@ pub struct NpmConfig {
     /// (`//host:port/path/`): a credential applies only to URLs below it.
     pub auth: Vec<(String, Credential)>,
     pub ca_files: Vec<PathBuf>,
+    /// Environment variables that `.npmrc` credential lines reference
+    /// (`${NPM_TOKEN}`): safex's credentials, never passed to the program.
+    pub secret_vars: Vec<String>,
 }
 
 impl NpmConfig {
-    fn load(explicit: Option<(String, String)>, mut ca_files: Vec<PathBuf>) -> Result<NpmConfig> {
+    fn load(
+        explicit: Option<(String, String)>,
+        mut ca_files: Vec<PathBuf>,
+        allowed_hosts: Option<&[String]>,
+    ) -> Result<NpmConfig> {
         let mut cfg = NpmConfig::default();
         let npmrc_path = ev::get_any(&ev::NPM_CONFIG_USERCONFIG)
             .map(PathBuf::from)
@@ -238,6 +288,7 @@ impl NpmConfig {
         if let Some(path) = &npmrc_path
             && let Ok(text) = std::fs::read_to_string(path)
         {
+            cfg.secret_vars = referenced_vars(&text);
             let rc = parse_npmrc(&text);
             for (key, value) in rc {
                 let source = format!("{key} in {}", path.display());
@@ -245,8 +296,10 @@ impl NpmConfig {
                     npmrc_registry = Some((value, source));
                 } else if let Some(scope) = key.strip_suffix(":registry") {
                     if scope.starts_with('@') {
-                        cfg.scoped
-                            .insert(scope.to_owned(), parse_registry_url(&value, &source)?);
+                        cfg.scoped.insert(
+                            scope.to_owned(),
+                            parse_registry_url(&value, &source, allowed_hosts)?,
+                        );
                     }
                 } else if key == "cafile" {
                     ca_files.push(PathBuf::from(value));
@@ -275,7 +328,7 @@ impl NpmConfig {
             })
             .or(npmrc_registry);
         if let Some((raw, source)) = chosen {
-            cfg.registry = Some((parse_registry_url(&raw, &source)?, source));
+            cfg.registry = Some((parse_registry_url(&raw, &source, allowed_hosts)?, source));
         }
         cfg.ca_files = ca_files;
         Ok(cfg)
@@ -316,7 +369,32 @@ pub fn no_registry_error() -> Error {
         ))
 }
 
-fn parse_registry_url(raw: &str, source: &str) -> Result<Url> {
+/// Variables named as `${VAR}` on `.npmrc` credential lines.
+fn referenced_vars(npmrc: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in npmrc.lines() {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        if !(k.contains("_authToken")
+            || k.contains("_auth")
+            || k.contains("_password")
+            || k.contains("username"))
+        {
+            continue;
+        }
+        let mut rest = v;
+        while let Some(start) = rest.find("${") {
+            let after = &rest[start + 2..];
+            let Some(end) = after.find('}') else { break };
+            out.push(after[..end].to_owned());
+            rest = &after[end + 1..];
+        }
+    }
+    out
+}
+
+fn parse_registry_url(raw: &str, source: &str, allowed_hosts: Option<&[String]>) -> Result<Url> {
     let mut s = raw.trim().to_owned();
     if !s.ends_with('/') {
         s.push('/');
@@ -328,12 +406,16 @@ fn parse_registry_url(raw: &str, source: &str) -> Result<Url> {
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&url) => {}
+        "http"
+            if url
+                .host_str()
+                .is_some_and(|h| allowed_hosts.is_some_and(|a| a.iter().any(|x| x == h))) => {}
         "http" => {
             return Err(Error::policy(format!(
                 "registry `{}` from {source} is plain http on a non-loopback host",
                 crate::redact::url(&url)
             ))
-            .with_hint("use https; plain http is allowed only on 127.0.0.1, ::1 and localhost"));
+            .with_hint("use https; plain http is allowed only on 127.0.0.1, ::1 and localhost, or on a host the policy lists in `registries.allowed_hosts`"));
         }
         other => {
             return Err(
@@ -444,17 +526,17 @@ mod tests {
 
     #[test]
     fn registry_urls() {
-        assert!(parse_registry_url("http://127.0.0.1:4873", "t").is_ok());
-        assert!(parse_registry_url("http://localhost:4873/", "t").is_ok());
+        assert!(parse_registry_url("http://127.0.0.1:4873", "t", None).is_ok());
+        assert!(parse_registry_url("http://localhost:4873/", "t", None).is_ok());
         assert_eq!(
-            parse_registry_url("http://10.0.0.1/", "t")
+            parse_registry_url("http://10.0.0.1/", "t", None)
                 .unwrap_err()
                 .kind,
             crate::error::Kind::Policy
         );
-        assert!(parse_registry_url("ftp://x/", "t").is_err());
+        assert!(parse_registry_url("ftp://x/", "t", None).is_err());
         assert_eq!(
-            parse_registry_url("https://r.example/npm", "t")
+            parse_registry_url("https://r.example/npm", "t", None)
                 .unwrap()
                 .as_str(),
             "https://r.example/npm/"

@@ -12,12 +12,13 @@ use pep440_rs::Version;
 use serde::{Deserialize, Serialize};
 
 use crate::archive::Limits;
+use crate::audit;
 use crate::cache::{self, Cache, StagingGuard};
-use crate::cli::UvxArgs;
+use crate::cli::{Globals, UvxArgs};
 use crate::error::{Error, Result};
 use crate::fetch::{BlobRequest, Expected, Fetcher};
 use crate::lock::{self, LockFile, LockedWheel, PypiEntry, PypiPackage};
-use crate::policy::LockMode;
+use crate::policy::{Ecosystem, LockMode, PthPolicy};
 use crate::pypi::interpreter::{self, Info, Request};
 use crate::pypi::spec::{self as pyspec, Floating, PySpec};
 use crate::pypi::tags::{WheelName, normalize};
@@ -47,39 +48,89 @@ struct Request_ {
     python: PathBuf,
 }
 
-pub fn run(a: UvxArgs, quiet: bool) -> Result<i32> {
-    let settings = load_settings(&a, quiet)?;
-    let req = request(&settings, &a)?;
+/// Parse the request and judge its roots by the policy before any work.
+fn checked_request(settings: &Settings, a: &UvxArgs, ctx: &mut audit::Context) -> Result<Request_> {
+    let req = request(settings, a)?;
+    ctx.package = Some(req.specs[0].name.to_string());
+    ctx.version = Some(req.specs[0].version.to_string());
+    for s in &req.specs {
+        settings
+            .policy
+            .check_root(Ecosystem::Pypi, s.name.as_ref())?;
+        settings
+            .policy
+            .check_package(Ecosystem::Pypi, s.name.as_ref(), &s.version.to_string())?;
+    }
+    Ok(req)
+}
+
+/// `packages.deny` and the known-compromised list over a whole tree.
+fn check_tree(settings: &Settings, packages: &[PypiPackage]) -> Result<()> {
+    for p in packages {
+        settings
+            .policy
+            .check_package(Ecosystem::Pypi, &p.name, &p.version)?;
+    }
+    Ok(())
+}
+
+pub fn run(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
+    ctx.set_args(&a.program_args);
+    let settings = load_settings(&a, g)?;
+    ctx.configure(&settings);
+    let req = checked_request(&settings, &a, ctx)?;
     let cache = Cache::new(&settings.cache_dir);
 
     // Warm path: locked, and the venv for this interpreter is complete.
     let entry = find_locked(&settings, &req.key)?;
-    let dir = match &entry {
+    if let Some(e) = &entry {
+        check_tree(&settings, &e.packages)?;
+    }
+    let (dir, entry) = match entry {
         Some(e)
-            if env_dir(&cache, e, &req.python)
+            if env_dir(&cache, &e, &req.python)
                 .join(cache::ENV_MARKER)
                 .is_file() =>
         {
-            env_dir(&cache, e, &req.python)
+            (env_dir(&cache, &e, &req.python), e)
         }
-        _ => prepare(&settings, &cache, &req, entry)?.0,
+        other => prepare(&settings, &cache, &req, other)?,
     };
+    ctx.tree = Some(entry.digest());
+    ctx.packages = Some(entry.packages.len());
     let marker = read_marker(&dir)?;
     let script = pick_script(&marker, &req)?;
     let python = dir.join(venv::bin_dir()).join(venv::python_name());
+    let extra: Vec<String> = g.env.iter().chain(&a.env).cloned().collect();
+    ctx.env_passed = extra.clone();
+    let env = exec::program_env(
+        settings.policy.env_mode,
+        &settings.policy.env_pass,
+        &extra,
+        &settings.npm.secret_vars,
+    );
+    ctx.launch();
     exec::run_program(
         &python,
         &[dir.join(venv::bin_dir()).join(&script).into_os_string()],
         &a.program_args,
+        env,
     )
 }
 
-pub fn lock(a: UvxArgs, quiet: bool) -> Result<i32> {
-    let settings = load_settings(&a, quiet)?;
-    let req = request(&settings, &a)?;
+pub fn lock(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
+    ctx.set_args(&a.program_args);
+    let settings = load_settings(&a, g)?;
+    ctx.configure(&settings);
+    let req = checked_request(&settings, &a, ctx)?;
     let cache = Cache::new(&settings.cache_dir);
     let entry = find_locked(&settings, &req.key)?;
+    if let Some(e) = &entry {
+        check_tree(&settings, &e.packages)?;
+    }
     let (_, entry) = prepare(&settings, &cache, &req, entry)?;
+    ctx.tree = Some(entry.digest());
+    ctx.packages = Some(entry.packages.len());
     let mut out = String::new();
     for r in &entry.roots {
         out.push_str(&format!("{r}\n"));
@@ -93,7 +144,7 @@ pub fn lock(a: UvxArgs, quiet: bool) -> Result<i32> {
         ));
     }
     print!("{out}");
-    if !quiet {
+    if !g.quiet {
         eprintln!(
             "locked {} packages for `{}` in `{}`",
             entry.packages.len(),
@@ -101,10 +152,66 @@ pub fn lock(a: UvxArgs, quiet: bool) -> Result<i32> {
             settings.lockfile.display()
         );
     }
+    ctx.lock();
     Ok(0)
 }
 
-fn load_settings(a: &UvxArgs, quiet: bool) -> Result<Settings> {
+/// `safex policy check uvx <spec>`: the decision for the root and every
+/// package of its tree (from the lock, else resolved now: wheels are fetched
+/// for their metadata but nothing is installed or run).
+pub fn check(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
+    ctx.set_args(&a.program_args);
+    let settings = load_settings(&a, g)?;
+    ctx.configure(&settings);
+    let req = checked_request(&settings, &a, ctx)?;
+    let packages: Vec<(String, String)> = match find_locked(&settings, &req.key)? {
+        Some(e) => e
+            .packages
+            .iter()
+            .map(|p| (p.name.clone(), p.version.clone()))
+            .collect(),
+        None => {
+            if settings.offline {
+                return Err(Error::registry(
+                    "the tree is not locked, and safex is offline",
+                ));
+            }
+            let (provider, _rt, _index, _config, _fetcher) = provider_for(&settings, &req)?;
+            crate::resolve::pypi::resolve(&provider)?
+                .into_iter()
+                .map(|r| (r.name.to_string(), r.version.to_string()))
+                .collect()
+        }
+    };
+    let mut refused = None;
+    for (name, version) in &packages {
+        match settings
+            .policy
+            .check_package(Ecosystem::Pypi, name, version)
+        {
+            Ok(()) => println!("allow   {name}=={version}"),
+            Err(e) => {
+                println!("refuse  {name}=={version}: {}", e.message);
+                refused.get_or_insert(e);
+            }
+        }
+    }
+    match refused {
+        Some(e) => Err(e),
+        None => {
+            if !g.quiet {
+                eprintln!(
+                    "`{}`: allowed by the policy ({} packages)",
+                    req.specs[0],
+                    packages.len()
+                );
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn load_settings(a: &UvxArgs, g: &Globals) -> Result<Settings> {
     // One index only: searching several for the same name is how dependency
     // confusion happens, so `--index` is taken only as the sole index.
     let index_url = match (&a.index_url, a.extra_index.as_slice()) {
@@ -118,7 +225,8 @@ fn load_settings(a: &UvxArgs, quiet: bool) -> Result<Settings> {
     Settings::load(&Overrides {
         index_url,
         offline: a.offline,
-        quiet,
+        quiet: g.quiet,
+        policy: g.policy.clone(),
         ..Default::default()
     })
 }
@@ -292,28 +400,8 @@ fn prepare(
             ));
         }
     }
-    let info = Info::probe(&req.python)?;
-    let config = Arc::new(PypiConfig::load(settings.pypi_index.clone())?);
-    if config.index.is_none() && !settings.offline {
-        return Err(no_index_error());
-    }
-    let rt = runtime()?;
-    let http = Arc::new(Http::new(&settings.npm.ca_files)?);
-    let index = SimpleIndex::new(http.clone(), config.clone());
-    let fetcher = Arc::new(Fetcher {
-        http,
-        npm: Arc::new(Default::default()),
-        cache: Arc::new(Cache::new(&settings.cache_dir)),
-        offline: settings.offline,
-    });
-    let provider = Provider::new(
-        index.clone(),
-        config.clone(),
-        fetcher.clone(),
-        rt.handle().clone(),
-        &info,
-        req.specs.clone(),
-    )?;
+    let (provider, rt, index, config, fetcher) = provider_for(settings, req)?;
+    let info = provider.info().clone();
 
     // Which wheel of each package, with its verified path.
     let (entry, wheels) = match entry {
@@ -331,6 +419,14 @@ fn prepare(
         }
         None => {
             let resolved = crate::resolve::pypi::resolve(&provider)?;
+            // Deny list and known-compromised versions, before any install.
+            for r in &resolved {
+                settings.policy.check_package(
+                    Ecosystem::Pypi,
+                    r.name.as_ref(),
+                    &r.version.to_string(),
+                )?;
+            }
             let mut packages = Vec::new();
             let mut wheels = Vec::new();
             let downloads: Vec<_> = resolved
@@ -423,7 +519,11 @@ fn prepare(
         .iter()
         .map(|s| normalize(s.name.as_ref()))
         .collect();
-    let scripts = install_wheels(&wheels, &layout, &root_names)?;
+    let pth = match settings.policy.pth {
+        PthPolicy::RefuseExecutable => PthMode::RefuseExecutable,
+        PthPolicy::RefuseAll => PthMode::RefuseAll,
+    };
+    let scripts = install_wheels(&wheels, &layout, &root_names, pth)?;
 
     // Record first (tofu); a racing launch's entry wins.
     let entry = if find_locked(settings, &req.key)?.is_none() {
@@ -461,6 +561,7 @@ fn install_wheels(
     wheels: &[WheelToInstall],
     layout: &wheel::VenvLayout,
     root_names: &[String],
+    pth: PthMode,
 ) -> Result<Scripts> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let workers = std::thread::available_parallelism()
@@ -473,18 +574,12 @@ fn install_wheels(
             let Some((name, version, file, path)) = wheels.get(i) else {
                 return Ok(found);
             };
-            let installed = wheel::install_wheel(
-                path,
-                layout,
-                name,
-                version,
-                PthMode::RefuseExecutable,
-                &Limits::default(),
-            )
-            .map_err(|e| Error {
-                message: format!("{} (installing `{file}`)", e.message),
-                ..e
-            })?;
+            let installed =
+                wheel::install_wheel(path, layout, name, version, pth, &Limits::default())
+                    .map_err(|e| Error {
+                        message: format!("{} (installing `{file}`)", e.message),
+                        ..e
+                    })?;
             if root_names.contains(name) {
                 found
                     .entry(name.clone())
@@ -510,6 +605,45 @@ fn install_wheels(
         }
     }
     Ok(scripts)
+}
+
+type Parts = (
+    Provider,
+    tokio::runtime::Runtime,
+    Arc<SimpleIndex>,
+    Arc<PypiConfig>,
+    Arc<Fetcher>,
+);
+
+/// The index client, fetcher and resolver for a request (cold path only:
+/// this probes the interpreter).
+fn provider_for(settings: &Settings, req: &Request_) -> Result<Parts> {
+    let info = Info::probe(&req.python)?;
+    let config = Arc::new(PypiConfig::load(settings.pypi_index.clone())?);
+    if config.index.is_none() && !settings.offline {
+        return Err(no_index_error());
+    }
+    let rt = runtime()?;
+    let http = Arc::new(Http::new(&settings.npm.ca_files)?);
+    let index = SimpleIndex::new(http.clone(), config.clone());
+    let fetcher = Arc::new(Fetcher {
+        http,
+        npm: Arc::new(Default::default()),
+        cache: Arc::new(Cache::new(&settings.cache_dir)),
+        offline: settings.offline,
+        allowed_hosts: settings.policy.allowed_hosts.clone().unwrap_or_default(),
+    });
+    let provider = Provider::new(
+        index.clone(),
+        config.clone(),
+        fetcher.clone(),
+        rt.handle().clone(),
+        &info,
+        req.specs.clone(),
+    )?;
+
+    let provider = provider.with_cooldown(settings.policy.cooldown());
+    Ok((provider, rt, index, config, fetcher))
 }
 
 /// The sha256 hex a blob is named by (`blobs/sha256/<hex>`).

@@ -1,5 +1,9 @@
 //! npm registry metadata: packuments, in the abbreviated ("corgi") form that
 //! npm itself asks for, and the tarball URLs they point to.
+//!
+//! The corgi form leaves out `time` (when each version was published). When
+//! the policy's cooldown is on, the full document is asked for instead: it is
+//! larger, but the only place the registry says how old a version is.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -16,6 +20,8 @@ use crate::settings::NpmConfig;
 use crate::spec::NpmName;
 
 const CORGI: &str = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*";
+/// The full packument, with `time`.
+const FULL: &str = "application/json";
 
 #[derive(Debug, Deserialize)]
 pub struct Packument {
@@ -23,6 +29,20 @@ pub struct Packument {
     pub dist_tags: BTreeMap<String, String>,
     #[serde(default)]
     pub versions: BTreeMap<String, VersionMeta>,
+    /// Publish time (RFC 3339) by version, plus `created` and `modified`.
+    /// Full documents only; empty in the corgi form.
+    #[serde(default, deserialize_with = "string_map")]
+    pub time: BTreeMap<String, String>,
+}
+
+impl Packument {
+    /// When `version` was published, if the document says so (and says it
+    /// in a form that parses).
+    pub fn published(&self, version: &str) -> Option<std::time::SystemTime> {
+        self.time
+            .get(version)
+            .and_then(|t| crate::time::parse_rfc3339(t))
+    }
 }
 
 /// One version's registry metadata. Lenient where old packages are odd
@@ -153,6 +173,8 @@ pub fn conventional_tarball_url(registry: &Url, name: &NpmName, version: &str) -
 pub struct Packuments {
     http: Arc<Http>,
     npm: Arc<NpmConfig>,
+    /// Ask for full documents (with `time`) rather than corgi ones.
+    times: bool,
     cells: Mutex<HashMap<String, Arc<Slot>>>,
 }
 
@@ -160,12 +182,26 @@ pub struct Packuments {
 type Slot = OnceCell<std::result::Result<Arc<Packument>, Error>>;
 
 impl Packuments {
+    /// Corgi documents: what npm asks for, and all resolution needs when the
+    /// cooldown is off.
     pub fn new(http: Arc<Http>, npm: Arc<NpmConfig>) -> Arc<Self> {
+        Self::new_with_times(http, npm, false)
+    }
+
+    /// `times`: fetch full documents, which carry `time`, as the cooldown
+    /// needs (pass `!cooldown.is_off()`); else corgi ones, as [`Self::new`].
+    pub fn new_with_times(http: Arc<Http>, npm: Arc<NpmConfig>, times: bool) -> Arc<Self> {
         Arc::new(Packuments {
             http,
             npm,
+            times,
             cells: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Whether these packuments carry `time`.
+    pub fn has_times(&self) -> bool {
+        self.times
     }
 
     fn cell(&self, name: &str) -> Arc<Slot> {
@@ -196,10 +232,11 @@ impl Packuments {
         let url = packument_url(registry, &name)?;
         let cred = self.npm.credential_for(&url);
         let shown = redact::url(&url);
+        let accept = if self.times { FULL } else { CORGI };
         let bytes = self
             .http
             .retry(|| async {
-                let resp = match self.http.get(&url, CORGI, cred).await {
+                let resp = match self.http.get(&url, accept, cred).await {
                     Err(Fault::Fatal(e)) if e.message.contains("HTTP 404") => {
                         return Err(Fault::Fatal(
                             Error::registry(format!("package `{name}` was not found on the registry `{shown}`"))
@@ -231,5 +268,41 @@ impl Packuments {
             ))
         })?;
         Ok(Arc::new(p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packument_time_is_read_leniently() {
+        let p: Packument = serde_json::from_value(serde_json::json!({
+            "versions": {"1.0.0": {"version": "1.0.0"}},
+            "time": {
+                "created": "2020-01-01T00:00:00.000Z",
+                "1.0.0": "2020-01-02T03:04:05.678Z",
+                "1.1.0": "not a time",
+                "1.2.0": 17
+            }
+        }))
+        .unwrap();
+        assert_eq!(
+            p.published("1.0.0"),
+            crate::time::parse_rfc3339("2020-01-02T03:04:05.678Z")
+        );
+        assert!(p.published("1.0.0").is_some());
+        assert_eq!(p.published("1.1.0"), None);
+        assert_eq!(p.published("1.2.0"), None);
+        assert_eq!(p.published("9.9.9"), None);
+
+        // The corgi form has no `time`; a `time` of the wrong shape is empty.
+        for doc in [
+            serde_json::json!({"versions": {}}),
+            serde_json::json!({"versions": {}, "time": "2020-01-01T00:00:00Z"}),
+        ] {
+            let p: Packument = serde_json::from_value(doc).unwrap();
+            assert!(p.time.is_empty());
+        }
     }
 }

@@ -10,9 +10,15 @@
 //!
 //! Each placement is final, so it is sent at once to the fetcher: archives
 //! download while the rest of the tree is still being resolved.
+//!
+//! With the policy's cooldown on, a version published less than
+//! `release.min_age` ago is passed over as if it were not yet on the
+//! registry (npm's own `--before` works the same way); an exactly pinned root
+//! that young is refused.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use nodejs_semver::{Range, Version};
 use tokio::sync::mpsc::UnboundedSender;
@@ -21,9 +27,11 @@ use url::Url;
 use crate::error::{Error, Result};
 use crate::fetch::Expected;
 use crate::integrity::Integrity;
+use crate::policy::{Cooldown, UnknownAge};
 use crate::registry::npm::{Packument, Packuments, VersionMeta};
 use crate::settings::NpmConfig;
 use crate::spec::{DepSpec, NpmName, NpmSpec, shown};
+use crate::time::{Age, format_duration, format_rfc3339, too_young_error, unknown_age_error};
 
 /// A package placed in the tree, ready to fetch.
 #[derive(Debug, Clone)]
@@ -64,6 +72,7 @@ pub struct Resolver {
     pub nodes: Vec<Node>,
     tx: UnboundedSender<Placed>,
     pub warnings: Vec<String>,
+    cooldown: Cooldown,
 }
 
 impl Resolver {
@@ -88,11 +97,25 @@ impl Resolver {
             nodes: vec![root],
             tx,
             warnings: Vec::new(),
+            cooldown: Cooldown::off(),
         }
+    }
+
+    /// Apply the policy's release-age cooldown. The packuments must then carry
+    /// `time` (`Packuments::new_with_times(.., true)`); `resolve` refuses to
+    /// run a cooldown on corgi documents, where every age would be unknown.
+    pub fn with_cooldown(mut self, cooldown: Cooldown) -> Self {
+        self.cooldown = cooldown;
+        self
     }
 
     /// Resolve the whole tree under `roots` (exact pins).
     pub async fn resolve(&mut self, roots: &[NpmSpec]) -> Result<()> {
+        if !self.cooldown.is_off() && !self.packuments.has_times() {
+            return Err(Error::internal(
+                "the cooldown is on but packuments are fetched without `time`",
+            ));
+        }
         for r in roots {
             self.packuments.prefetch(&r.name);
         }
@@ -111,6 +134,7 @@ impl Resolver {
                 ))
                 .with_hint(format!("the current version is `{}@{latest}`", r.name)));
             };
+            check_root_age(&p, &r.name, &version, &self.cooldown)?;
             let meta = Arc::new(meta.clone());
             let idx = self.add_node(0, r.name.as_str(), r.name.clone(), meta)?;
             let spec = DepSpec::Range(
@@ -336,34 +360,44 @@ impl Resolver {
             DepSpec::Range(r) => r.satisfies(&v),
             DepSpec::Tag(t) => {
                 let p = self.packuments.get(name).await?;
-                p.dist_tags.get(t).is_some_and(|tv| tv == &node.version)
+                pick_tag(&p, t, &self.cooldown).is_some_and(|tv| tv == node.version)
             }
             DepSpec::Alias(..) => false,
         })
     }
 
     /// The version npm picks: the `latest` tag when it fits, else the highest
-    /// fitting version; a tag names its version directly.
+    /// fitting version; a tag names its version directly. Under a cooldown,
+    /// only versions old enough count (see [`pick_in_range`], [`pick_tag`]).
     async fn choose(&self, name: &NpmName, spec: &DepSpec) -> Result<Arc<VersionMeta>> {
         let p = self.packuments.get(name).await?;
+        let c = &self.cooldown;
         let version = match spec {
-            DepSpec::Tag(t) => p
-                .dist_tags
-                .get(t)
-                .cloned()
-                .ok_or_else(|| Error::registry(format!("`{name}` has no dist-tag `{t}`")))?,
-            DepSpec::Range(r) => pick_in_range(&p, r).ok_or_else(|| {
-                Error::registry(format!("no version of `{name}` satisfies `{r}`")).with_hint(
-                    format!(
-                        "the registry has {} versions of `{name}`; its latest is `{}`",
-                        p.versions.len(),
-                        p.dist_tags
-                            .get("latest")
-                            .map(String::as_str)
-                            .unwrap_or("none")
-                    ),
-                )
-            })?,
+            DepSpec::Tag(t) => {
+                let Some(tagged) = p.dist_tags.get(t) else {
+                    return Err(Error::registry(format!("`{name}` has no dist-tag `{t}`")));
+                };
+                pick_tag(&p, t, c).ok_or_else(|| tag_too_young(&p, name, t, tagged, c))?
+            }
+            DepSpec::Range(r) => match pick_in_range(&p, r, c) {
+                Some(v) => v,
+                None if !c.is_off() && pick_in_range(&p, r, &Cooldown::off()).is_some() => {
+                    return Err(range_too_young(&p, name, r, c));
+                }
+                None => {
+                    return Err(
+                        Error::registry(format!("no version of `{name}` satisfies `{r}`"))
+                            .with_hint(format!(
+                                "the registry has {} versions of `{name}`; its latest is `{}`",
+                                p.versions.len(),
+                                p.dist_tags
+                                    .get("latest")
+                                    .map(String::as_str)
+                                    .unwrap_or("none")
+                            )),
+                    );
+                }
+            },
             DepSpec::Alias(..) => {
                 return Err(Error::registry(format!("`{name}`: an alias of an alias")));
             }
@@ -470,19 +504,147 @@ enum Placement {
     Conflict,
 }
 
-fn pick_in_range(p: &Packument, r: &Range) -> Option<String> {
+/// May the cooldown pick `version` of `p`?
+fn admitted(p: &Packument, version: &str, c: &Cooldown) -> bool {
+    Age::of(c, p.published(version)).admits(c)
+}
+
+/// npm's choice within a range: `latest` when it fits (and is old enough),
+/// else the highest fitting version that is old enough.
+fn pick_in_range(p: &Packument, r: &Range, c: &Cooldown) -> Option<String> {
     if let Some(latest) = p.dist_tags.get("latest")
         && p.versions.contains_key(latest)
         && Version::parse(latest).is_ok_and(|v| r.satisfies(&v))
+        && admitted(p, latest, c)
     {
         return Some(latest.clone());
     }
     p.versions
         .keys()
         .filter_map(|k| Version::parse(k).ok().map(|v| (v, k)))
-        .filter(|(v, _)| r.satisfies(v))
+        .filter(|(v, k)| r.satisfies(v) && admitted(p, k, c))
         .max_by(|a, b| a.0.cmp(&b.0))
         .map(|(_, k)| k.clone())
+}
+
+/// The version a dist-tag resolves to: the tagged one if old enough, else the
+/// best old-enough version at or below it (as npm's `--before` does), so a
+/// fresh `latest` falls back to the release it replaced.
+fn pick_tag(p: &Packument, tag: &str, c: &Cooldown) -> Option<String> {
+    let tagged = p.dist_tags.get(tag)?;
+    if admitted(p, tagged, c) {
+        return Some(tagged.clone());
+    }
+    let below = Range::parse(format!("<={tagged}")).ok()?;
+    pick_in_range(p, &below, c)
+}
+
+/// An exactly pinned root must itself be old enough.
+fn check_root_age(p: &Packument, name: &NpmName, version: &str, c: &Cooldown) -> Result<()> {
+    let label = format!("{name}@{version}");
+    match Age::of(c, p.published(version)) {
+        Age::Old => Ok(()),
+        Age::Unknown if c.unknown == UnknownAge::Allow => Ok(()),
+        Age::Unknown => Err(unknown_age_error(
+            &label,
+            "the registry",
+            c,
+            "its packument has no `time` entry for this version; pin a version the registry dates, or ask an administrator about `release.unknown`",
+        )),
+        Age::Young {
+            published,
+            eligible_on,
+        } => {
+            let older = newest_admitted_instead(p, version, c).map(|v| format!("{name}@{v}"));
+            Err(too_young_error(
+                &label,
+                published,
+                eligible_on,
+                c,
+                older.as_deref(),
+            ))
+        }
+    }
+}
+
+/// A pin to suggest instead of a too-young `version`: the highest old-enough
+/// release below it (a patch back, usually), else npm's pick among all
+/// old-enough releases.
+fn newest_admitted_instead(p: &Packument, version: &str, c: &Cooldown) -> Option<String> {
+    let pinned = Version::parse(version).ok()?;
+    p.versions
+        .keys()
+        .filter_map(|k| Version::parse(k).ok().map(|v| (v, k)))
+        .filter(|(v, k)| !v.is_prerelease() && *v < pinned && admitted(p, k, c))
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, k)| k.clone())
+        .or_else(|| pick_in_range(p, &Range::any(), c))
+}
+
+/// Versions of `p` that fit `r` but are not admitted: (too young, with the
+/// earliest date one becomes eligible; count of unknown age).
+fn held_back(
+    p: &Packument,
+    fits: impl Fn(&str) -> bool,
+    c: &Cooldown,
+) -> (Option<(String, SystemTime)>, usize) {
+    let mut first: Option<(String, SystemTime)> = None;
+    let mut unknown = 0;
+    for k in p.versions.keys().filter(|k| fits(k)) {
+        match Age::of(c, p.published(k)) {
+            Age::Young { eligible_on, .. } => {
+                if first.as_ref().is_none_or(|(_, e)| eligible_on < *e) {
+                    first = Some((k.clone(), eligible_on));
+                }
+            }
+            Age::Unknown if !Age::Unknown.admits(c) => unknown += 1,
+            _ => {}
+        }
+    }
+    (first, unknown)
+}
+
+/// Why nothing is held back in words, for a hint.
+fn held_back_hint(name: &NpmName, held: (Option<(String, SystemTime)>, usize)) -> String {
+    let mut parts = Vec::new();
+    if let Some((v, on)) = held.0 {
+        parts.push(format!(
+            "`{name}@{v}` is the first to become eligible, on {}",
+            format_rfc3339(on)
+        ));
+    }
+    if held.1 > 0 {
+        parts.push(format!(
+            "{} fitting versions have no publish time on the registry, and `release.unknown` is `refuse`",
+            held.1
+        ));
+    }
+    parts.push("wait, or pin older versions of the packages that need it".to_owned());
+    parts.join("; ")
+}
+
+fn range_too_young(p: &Packument, name: &NpmName, r: &Range, c: &Cooldown) -> Error {
+    let fits = |k: &str| Version::parse(k).is_ok_and(|v| r.satisfies(&v));
+    Error::policy(format!(
+        "no version of `{name}` that satisfies `{r}` is older than the policy's `release.min_age` of {}",
+        format_duration(c.min_age)
+    ))
+    .with_hint(held_back_hint(name, held_back(p, fits, c)))
+}
+
+fn tag_too_young(p: &Packument, name: &NpmName, tag: &str, tagged: &str, c: &Cooldown) -> Error {
+    let below = Version::parse(tagged).ok();
+    let fits = |k: &str| {
+        Version::parse(k)
+            .ok()
+            .zip(below.as_ref())
+            .is_some_and(|(v, b)| v <= *b)
+    };
+    Error::policy(format!(
+        "`{name}@{tag}` is `{tagged}`, and neither it nor an earlier version is older than the policy's `release.min_age` of {}",
+        format_duration(c.min_age)
+    ))
+    .with_hint(held_back_hint(name, held_back(p, fits, c)))
 }
 
 /// The hash the registry declares: `dist.integrity` (sha512), else the legacy

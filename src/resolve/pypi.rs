@@ -7,29 +7,40 @@
 //! platforms) is never a candidate: safex never builds. When nothing in a
 //! range has a usable wheel, resolution stops with an error naming the
 //! package instead of PubGrub's generic "no versions".
+//!
+//! With the policy's cooldown on, a version is as old as the earliest upload
+//! among its files (PEP 700 `upload-time`, which only JSON pages carry; HTML
+//! pages leave it unknown, and `release.unknown` decides). A version younger
+//! than `release.min_age` is not a candidate; an exactly pinned root that
+//! young is refused.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use pep440_rs::Version;
 use pep508_rs::{ExtraName, MarkerEnvironment, PackageName, VersionOrUrl};
 use pubgrub::{
-    DefaultStringReporter, Dependencies, DependencyConstraints, DependencyProvider,
-    PackageResolutionStatistics, PubGrubError, Ranges, Reporter,
+    DefaultStringReporter, Dependencies, DependencyConstraints, DependencyProvider, DerivationTree,
+    External, PackageResolutionStatistics, PubGrubError, Ranges, Reporter,
 };
 use tokio::runtime::Handle;
 
 use crate::error::{Error, Kind, Result};
 use crate::fetch::{BlobRequest, Expected, Fetcher};
 use crate::integrity::Integrity;
+use crate::policy::{Cooldown, UnknownAge};
 use crate::pypi::interpreter::Info;
 use crate::pypi::metadata::{self, Metadata};
 use crate::pypi::spec::PySpec;
 use crate::pypi::tags::{Tags, WheelName, is_sdist, normalize};
 use crate::registry::pypi::{IndexFile, PypiConfig, SimpleIndex};
+use crate::time::{
+    Age, format_duration, format_rfc3339, parse_rfc3339, too_young_error, unknown_age_error,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Pkg {
@@ -59,6 +70,18 @@ pub struct VersionFiles {
     pub yanked: bool,
     /// `requires-python` of a wheel that fits this platform but not this Python.
     pub python_excluded: Option<String>,
+    /// The earliest upload time among this version's wheels and sdists
+    /// (PEP 700); `None` when the index gives none (HTML pages).
+    pub published: Option<SystemTime>,
+}
+
+impl VersionFiles {
+    /// Count `file`'s upload time towards the version's age.
+    fn uploaded(&mut self, file: &IndexFile) {
+        if let Some(t) = file.upload_time.as_deref().and_then(parse_rfc3339) {
+            self.published = Some(self.published.map_or(t, |p| p.min(t)));
+        }
+    }
 }
 
 /// One resolved package.
@@ -83,11 +106,18 @@ pub struct Provider {
     /// Requirements seen per version (extras included), for the lock's edges.
     edges: RefCell<HashMap<(PackageName, Version), BTreeSet<String>>>,
     config: Arc<PypiConfig>,
+    info: Info,
     /// Names whose likely wheel is already being fetched in the background.
     speculated: RefCell<BTreeSet<PackageName>>,
+    cooldown: Cooldown,
 }
 
 impl Provider {
+    /// The interpreter this resolution is for.
+    pub fn info(&self) -> &Info {
+        &self.info
+    }
+
     pub fn new(
         index: Arc<SimpleIndex>,
         config: Arc<PypiConfig>,
@@ -97,6 +127,7 @@ impl Provider {
         roots: Vec<PySpec>,
     ) -> Result<Self> {
         Ok(Provider {
+            info: info.clone(),
             config,
             index,
             fetcher,
@@ -109,7 +140,62 @@ impl Provider {
             projects: RefCell::default(),
             metadata: RefCell::default(),
             edges: RefCell::default(),
+            cooldown: Cooldown::off(),
         })
+    }
+
+    /// Apply the policy's release-age cooldown.
+    pub fn with_cooldown(mut self, cooldown: Cooldown) -> Self {
+        self.cooldown = cooldown;
+        self
+    }
+
+    /// May the cooldown pick a version with these files?
+    fn admitted(&self, files: &VersionFiles) -> bool {
+        Age::of(&self.cooldown, files.published).admits(&self.cooldown)
+    }
+
+    /// An exactly pinned root must itself be old enough.
+    fn check_root_age(
+        &self,
+        name: &PackageName,
+        version: &Version,
+        files: &VersionFiles,
+        project: &BTreeMap<Version, VersionFiles>,
+    ) -> Result<()> {
+        let c = &self.cooldown;
+        let label = format!("{name}=={version}");
+        match Age::of(c, files.published) {
+            Age::Old => Ok(()),
+            Age::Unknown if c.unknown == UnknownAge::Allow => Ok(()),
+            Age::Unknown => Err(unknown_age_error(
+                &label,
+                "the index",
+                c,
+                "upload times come only in JSON index pages (PEP 700 `upload-time`); use an index that serves them, or ask an administrator about `release.unknown`",
+            )),
+            Age::Young {
+                published,
+                eligible_on,
+            } => {
+                let fine = |v: &Version, f: &VersionFiles| {
+                    !v.any_prerelease() && !f.usable.is_empty() && !f.yanked && self.admitted(f)
+                };
+                let older = project
+                    .iter()
+                    .rev()
+                    .find(|(v, f)| *v < version && fine(v, f))
+                    .or_else(|| project.iter().rev().find(|(v, f)| fine(v, f)))
+                    .map(|(v, _)| format!("{name}=={v}"));
+                Err(too_young_error(
+                    &label,
+                    published,
+                    eligible_on,
+                    c,
+                    older.as_deref(),
+                ))
+            }
+        }
     }
 
     fn pinned(&self, name: &PackageName) -> Option<&Version> {
@@ -132,6 +218,7 @@ impl Provider {
                     return Err(foreign_file(name, &f.filename));
                 }
                 let entry = by_version.entry(w.version.clone()).or_default();
+                entry.uploaded(f);
                 entry.yanked |= f.yanked;
                 entry.all_wheels.push(f.clone());
                 let python_ok = f.requires_python.as_deref().is_none_or(|rp| {
@@ -153,7 +240,9 @@ impl Provider {
                     return Err(foreign_file(name, &f.filename));
                 }
                 if let Ok(v) = Version::from_str(&v) {
-                    by_version.entry(v).or_default().has_sdist = true;
+                    let entry = by_version.entry(v).or_default();
+                    entry.has_sdist = true;
+                    entry.uploaded(f);
                 }
             }
         }
@@ -256,11 +345,12 @@ impl Provider {
             return;
         }
         self.index.prefetch(name.as_ref());
-        let (index, fetcher, tags, config) = (
+        let (index, fetcher, tags, config, cooldown) = (
             self.index.clone(),
             self.fetcher.clone(),
             self.tags.clone(),
             self.config.clone(),
+            self.cooldown.clone(),
         );
         let (name, range, python) = (name.clone(), range.clone(), self.python.clone());
         self.rt.spawn(async move {
@@ -270,6 +360,10 @@ impl Provider {
             let best = files
                 .iter()
                 .filter(|f| !f.yanked && f.metadata.is_none())
+                .filter(|f| {
+                    let published = f.upload_time.as_deref().and_then(parse_rfc3339);
+                    Age::of(&cooldown, published).admits(&cooldown)
+                })
                 .filter(|f| {
                     f.requires_python.as_deref().is_none_or(|rp| {
                         pep440_rs::VersionSpecifiers::from_str(rp)
@@ -489,13 +583,19 @@ impl DependencyProvider for Provider {
         };
         let project = self.project(name)?;
         let pinned = self.pinned(name);
+        if let Some(p) = pinned
+            && range.contains(p)
+            && let Some(files) = project.get(p)
+        {
+            self.check_root_age(name, p, files, &project)?;
+        }
         let candidates: Vec<(&Version, &VersionFiles)> = project
             .iter()
             .rev()
             .filter(|(v, _)| range.contains(v))
             .collect();
         let usable = |v: &Version, f: &VersionFiles| {
-            !f.usable.is_empty() && (!f.yanked || pinned == Some(v))
+            !f.usable.is_empty() && (!f.yanked || pinned == Some(v)) && self.admitted(f)
         };
         // Pre-releases only when nothing else fits (as pip does) or when pinned.
         let pick = candidates
@@ -504,6 +604,14 @@ impl DependencyProvider for Provider {
             .or_else(|| candidates.iter().find(|(v, f)| usable(v, f)));
         if let Some((v, _)) = pick {
             return Ok(Some((*v).clone()));
+        }
+        // Held back by the cooldown only: let PubGrub try other versions of
+        // the dependents; `resolve` names the cooldown if nothing works.
+        if candidates
+            .iter()
+            .any(|(_, f)| !f.usable.is_empty() && !self.admitted(f))
+        {
+            return Ok(None);
         }
         if let Some((v, f)) = candidates.first()
             && f.usable.is_empty()
@@ -522,6 +630,78 @@ impl DependencyProvider for Provider {
     }
 }
 
+/// Every "no versions of `p` in `range`" that a failed resolution rests on.
+fn no_versions(
+    tree: &DerivationTree<Pkg, Ranges<Version>, String>,
+    out: &mut Vec<(PackageName, Ranges<Version>)>,
+) {
+    match tree {
+        DerivationTree::External(External::NoVersions(Pkg::Name(n) | Pkg::Extra(n, _), r)) => {
+            out.push((n.clone(), r.clone()));
+        }
+        DerivationTree::External(_) => {}
+        DerivationTree::Derived(d) => {
+            no_versions(&d.cause1, out);
+            no_versions(&d.cause2, out);
+        }
+    }
+}
+
+/// When a failed resolution ran out of versions that the cooldown held back,
+/// the cooldown is the reason to report (exit 3), not a conflict.
+fn cooldown_refusal(
+    provider: &Provider,
+    empty: &[(PackageName, Ranges<Version>)],
+    report: &str,
+) -> Result<Option<Error>> {
+    let c = &provider.cooldown;
+    if c.is_off() {
+        return Ok(None);
+    }
+    for (name, range) in empty {
+        let project = provider.project(name)?;
+        let held: Vec<(&Version, &VersionFiles)> = project
+            .iter()
+            .filter(|(v, f)| range.contains(v) && !f.usable.is_empty() && !provider.admitted(f))
+            .collect();
+        if held.is_empty() {
+            continue;
+        }
+        let mut hint = Vec::new();
+        let first = held
+            .iter()
+            .filter_map(|(v, f)| match Age::of(c, f.published) {
+                Age::Young { eligible_on, .. } => Some((eligible_on, *v)),
+                _ => None,
+            })
+            .min();
+        if let Some((on, v)) = first {
+            hint.push(format!(
+                "`{name}=={v}` is the first to become eligible, on {}",
+                format_rfc3339(on)
+            ));
+        }
+        let unknown = held
+            .iter()
+            .filter(|(_, f)| Age::of(c, f.published) == Age::Unknown)
+            .count();
+        if unknown > 0 {
+            hint.push(format!(
+                "{unknown} fitting versions have no upload time on the index, and `release.unknown` is `refuse`"
+            ));
+        }
+        hint.push("wait, or pin older versions of the packages that need it".to_owned());
+        return Ok(Some(
+            Error::policy(format!(
+                "no version of `{name}` that satisfies `{range}` is older than the policy's `release.min_age` of {}:\n{report}",
+                format_duration(c.min_age)
+            ))
+            .with_hint(hint.join("; ")),
+        ));
+    }
+    Ok(None)
+}
+
 /// Resolve `roots` for this interpreter. Runs PubGrub on the calling
 /// (blocking) thread; network I/O goes through `rt`.
 pub fn resolve(provider: &Provider) -> Result<Vec<Resolved>> {
@@ -534,10 +714,15 @@ pub fn resolve(provider: &Provider) -> Result<Vec<Resolved>> {
         Ok(s) => s,
         Err(PubGrubError::NoSolution(tree)) => {
             let mut tree = tree;
+            let mut empty = Vec::new();
+            no_versions(&tree, &mut empty);
             tree.collapse_no_versions();
             // The virtual root has a version only because PubGrub needs one.
             let report = DefaultStringReporter::report(&tree)
                 .replace(&format!("{} 0", Pkg::Root), &Pkg::Root.to_string());
+            if let Some(e) = cooldown_refusal(provider, &empty, &report)? {
+                return Err(e);
+            }
             return Err(Error::registry(format!(
                 "these packages cannot be installed together:\n{report}"
             ))

@@ -1,0 +1,176 @@
+//! The audit log: one JSON object per line, appended with a single write,
+//! for every launch, lock and refusal, so a security team can see afterwards
+//! exactly which bytes ran, for whom, started by which MCP client.
+//! Never a credential: URLs are not logged, and of the variables passed with
+//! `--env` only the names are.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use crate::env_vars as ev;
+use crate::error::Error;
+use crate::settings::Settings;
+
+/// What is known about the current run, filled in as the pipeline learns it.
+#[derive(Debug, Default)]
+pub struct Context {
+    pub ecosystem: &'static str,
+    pub package: Option<String>,
+    pub version: Option<String>,
+    pub tree: Option<String>,
+    pub packages: Option<usize>,
+    pub args: Vec<String>,
+    pub env_passed: Vec<String>,
+    log: Option<PathBuf>,
+    layers: Vec<String>,
+    quiet: bool,
+}
+
+impl Context {
+    pub fn new(ecosystem: &'static str) -> Context {
+        Context {
+            ecosystem,
+            ..Default::default()
+        }
+    }
+
+    /// The program's arguments, as they will be passed (logged verbatim).
+    pub fn set_args(&mut self, args: &[OsString]) {
+        self.args = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+    }
+
+    /// Where the log goes: the system policy's `audit.log` (mandatory), else
+    /// `SAFEX_AUDIT_LOG`, else the policy's, else the user data directory.
+    pub fn configure(&mut self, settings: &Settings) {
+        let p = &settings.policy;
+        let env = ev::get(ev::SAFEX_AUDIT_LOG).map(PathBuf::from);
+        self.log = if p.mandatory.contains("audit.log") {
+            p.audit_log.clone()
+        } else {
+            env.or(p.audit_log.clone()).or_else(default_path)
+        };
+        self.layers = p.layers.clone();
+        self.quiet = settings.quiet;
+    }
+
+    pub fn launch(&self) {
+        self.write("launch", "allow", None);
+    }
+
+    pub fn lock(&self) {
+        self.write("lock", "allow", None);
+    }
+
+    pub fn refuse(&mut self, err: &Error) {
+        if self.log.is_none() {
+            self.log = ev::get(ev::SAFEX_AUDIT_LOG)
+                .map(PathBuf::from)
+                .or_else(default_path);
+        }
+        self.write("refuse", "refuse", Some(err.message.as_str()));
+    }
+
+    fn write(&self, event: &str, decision: &str, reason: Option<&str>) {
+        let Some(path) = &self.log else { return };
+        let record = json!({
+            "time": crate::time::format_rfc3339(std::time::SystemTime::now()),
+            "event": event,
+            "ecosystem": self.ecosystem,
+            "package": self.package,
+            "version": self.version,
+            "tree": self.tree,
+            "packages": self.packages,
+            "decision": decision,
+            "reason": reason,
+            "user": user(),
+            "host": host(),
+            "parent": parent(),
+            "cwd": std::env::current_dir().ok().map(|d| d.display().to_string()),
+            "safex_version": env!("CARGO_PKG_VERSION"),
+            "policy": self.layers,
+            "args": self.args,
+            "env_passed": self.env_passed,
+        });
+        let mut line = record.to_string();
+        line.push('\n');
+        if let Err(e) = append(path, line.as_bytes())
+            && !self.quiet
+        {
+            eprintln!(
+                "warning: cannot write the audit log `{}`: {e}",
+                path.display()
+            );
+        }
+    }
+}
+
+/// One `write` on a file opened for appending: lines from concurrent
+/// launches never interleave.
+fn append(path: &std::path::Path, line: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    f.write_all(line)
+}
+
+fn default_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "safex").map(|d| d.data_dir().join("audit.log"))
+}
+
+fn user() -> Option<String> {
+    ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|v| ev::get(v))
+        .or_else(user_from_passwd)
+}
+
+/// The login name of this process's uid, for MCP clients that pass no `USER`.
+fn user_from_passwd() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)? == uid).then(|| name.to_owned())
+    })
+}
+
+fn host() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| ["HOSTNAME", "COMPUTERNAME"].iter().find_map(|v| ev::get(v)))
+}
+
+/// The name of the process that started safex: which MCP client.
+fn parent() -> Option<String> {
+    #[cfg(target_os = "linux")]
+    {
+        let ppid = std::os::unix::process::parent_id();
+        std::fs::read_to_string(format!("/proc/{ppid}/comm"))
+            .ok()
+            .map(|s| s.trim().to_owned())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}

@@ -1,0 +1,142 @@
+//! One policy file as written: every key optional, unknown keys refused, and
+//! every value kept with its position so an error can name the line.
+
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    pub registries: Option<RawRegistries>,
+    pub packages: Option<RawPackages>,
+    pub release: Option<RawRelease>,
+    pub scripts: Option<RawMode>,
+    pub python: Option<RawPython>,
+    pub lock: Option<RawMode>,
+    pub env: Option<RawEnv>,
+    pub audit: Option<RawAudit>,
+    pub known_compromised: Option<RawKnown>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegistries {
+    pub npm: Option<Spanned<String>>,
+    pub pypi: Option<Spanned<String>>,
+    pub allowed_hosts: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPackages {
+    pub allow: Option<Spanned<Vec<String>>>,
+    pub deny: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRelease {
+    pub min_age: Option<Spanned<String>>,
+    pub unknown: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMode {
+    pub mode: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPython {
+    pub pth: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnv {
+    pub mode: Option<Spanned<String>>,
+    pub pass: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    pub log: Option<Spanned<String>>,
+}
+
+/// Entries of the known-compromised list (the shipped file, or an admin's
+/// additions under `[known_compromised]` in any layer).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKnown {
+    #[serde(default)]
+    pub npm: Vec<KnownEntry>,
+    #[serde(default)]
+    pub pypi: Vec<KnownEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnownEntry {
+    pub name: String,
+    pub versions: Vec<String>,
+    pub reference: String,
+    #[serde(default)]
+    pub incident: Option<String>,
+}
+
+/// A parsed file and the text it came from (for line numbers).
+pub struct Parsed {
+    pub raw: RawPolicy,
+    pub text: String,
+    pub source: String,
+}
+
+impl Parsed {
+    pub fn parse(text: String, source: &str) -> Result<Parsed> {
+        let raw: RawPolicy = toml::from_str(&text).map_err(|e| {
+            let line = e.span().map(|s| line_of(&text, s.start)).unwrap_or(0);
+            Error::usage(format!(
+                "policy file {source}, line {line}: {}",
+                e.message().trim()
+            ))
+            .with_hint("see docs/policy.md for the keys and their values")
+        })?;
+        Ok(Parsed {
+            raw,
+            text,
+            source: source.to_owned(),
+        })
+    }
+
+    pub fn read(path: &Path, layer: &str) -> Result<Option<Parsed>> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(text, &format!("`{}` ({layer})", path.display())).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(format!(
+                "cannot read policy file `{}`: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    /// An error about one key's value, naming the file, line and key.
+    pub fn bad(&self, key: &str, span: Range<usize>, why: &str) -> Error {
+        Error::usage(format!(
+            "policy file {}, line {}: `{key}` {why}",
+            self.source,
+            line_of(&self.text, span.start)
+        ))
+        .with_hint("see docs/policy.md for the keys and their values")
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
