@@ -285,7 +285,7 @@ fn parse_spec(settings: &Settings, raw: &str) -> Result<PySpec> {
 }
 
 /// The newest final, unyanked version on the index, for the hint.
-fn current_version(settings: &Settings, name: &pep508_rs::PackageName) -> Option<String> {
+pub fn current_version(settings: &Settings, name: &pep508_rs::PackageName) -> Option<String> {
     let config = Arc::new(PypiConfig::load(settings.pypi_index.clone()).ok()?);
     config.index.as_ref()?;
     let rt = runtime().ok()?;
