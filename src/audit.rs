@@ -45,16 +45,15 @@ impl Context {
             .collect();
     }
 
-    /// Where the log goes: the system policy's `audit.log` (mandatory), else
-    /// `SAFEX_AUDIT_LOG`, else the policy's, else the user data directory.
+    /// Where the log goes: the policy's `audit.log` (any layer; the system's
+    /// is mandatory), else `SAFEX_AUDIT_LOG`, else the user data directory.
     pub fn configure(&mut self, settings: &Settings) {
         let p = &settings.policy;
-        let env = ev::get(ev::SAFEX_AUDIT_LOG).map(PathBuf::from);
-        self.log = if p.mandatory.contains("audit.log") {
-            p.audit_log.clone()
-        } else {
-            env.or(p.audit_log.clone()).or_else(default_path)
-        };
+        self.log = p
+            .audit_log
+            .clone()
+            .or_else(|| ev::get(ev::SAFEX_AUDIT_LOG).map(PathBuf::from))
+            .or_else(default_path);
         self.layers = p.layers.clone();
         self.quiet = settings.quiet;
     }

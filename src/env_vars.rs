@@ -30,7 +30,7 @@ pub const SAFEX_POLICY: &str = "SAFEX_POLICY";
 /// The system policy's location, honoured only where no file exists at the
 /// fixed admin path (`/etc/safex/policy.toml` and the like).
 pub const SAFEX_SYSTEM_POLICY: &str = "SAFEX_SYSTEM_POLICY";
-/// The audit log file (the policy's `audit.log` wins when the system sets it).
+/// The audit log file when no policy layer sets `audit.log`.
 pub const SAFEX_AUDIT_LOG: &str = "SAFEX_AUDIT_LOG";
 
 /// npm's own: the registry (`npm_config_registry`, either case).

@@ -264,7 +264,11 @@ fn unpinned_error(settings: &Settings, name: &NpmName, requested: Option<&str>) 
 
 /// The version a floating spec points to today (the hint for an unpinned
 /// spec, and `safex mcp pin`). `None` when the registry cannot say.
-pub fn current_version(settings: &Settings, name: &NpmName, requested: Option<&str>) -> Option<String> {
+pub fn current_version(
+    settings: &Settings,
+    name: &NpmName,
+    requested: Option<&str>,
+) -> Option<String> {
     let rt = runtime().ok()?;
     rt.block_on(async {
         let http = Arc::new(Http::new(&settings.npm.ca_files).ok()?);

@@ -241,7 +241,7 @@ pub fn format_duration(d: Duration) -> String {
     }
     let (unit, size) = UNITS[1..]
         .iter()
-        .find(|(_, size)| secs % size == 0)
+        .find(|(_, size)| secs.is_multiple_of(*size))
         .copied()
         .unwrap_or((b's', 1));
     format!("{}{}", secs / size, char::from(unit))
@@ -250,11 +250,11 @@ pub fn format_duration(d: Duration) -> String {
 // ---------------------------------------------------------------------------
 // The release-age cooldown, as both resolvers judge it.
 //
-// Most malicious releases (event-stream, ua-parser-js, the 2025 `chalk`/`debug`
-// and Shai-Hulud compromises, the `ultralytics` PyPI wheels) were found and
-// pulled within days; a version that has been public for `min_age` has had
-// that much scrutiny. Only resolution applies it: locked trees are not
-// re-judged (`docs/policy-contract.md`, "Cooldown").
+// Many hijacked releases are found and pulled within hours or days
+// (ua-parser-js in 2021, the `ultralytics` wheels on PyPI in 2024, the 2025
+// `chalk`/`debug` and Shai-Hulud compromises); a version public for
+// `min_age` has had that much scrutiny. Only resolution applies it: locked
+// trees are not re-judged (`docs/policy-contract.md`, "Cooldown").
 
 /// How a release's age stands against a cooldown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -204,6 +204,15 @@ impl Packuments {
         self.times
     }
 
+    /// These packuments if they carry `time`, else a new set (same HTTP
+    /// client and configuration) that fetches full documents.
+    pub fn with_times(self: &Arc<Self>) -> Arc<Self> {
+        if self.times {
+            return self.clone();
+        }
+        Self::new_with_times(self.http.clone(), self.npm.clone(), true)
+    }
+
     fn cell(&self, name: &str) -> Arc<Slot> {
         let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
         cells.entry(name.to_owned()).or_default().clone()
@@ -304,5 +313,72 @@ mod tests {
             let p: Packument = serde_json::from_value(doc).unwrap();
             assert!(p.time.is_empty());
         }
+    }
+
+    /// A registry on 127.0.0.1 that answers every request with `body` and
+    /// records each request's head.
+    fn registry(body: &'static str) -> (Url, Arc<Mutex<Vec<String>>>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                log.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&head).to_lowercase());
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn full_documents_only_when_times_are_wanted() {
+        let (url, seen) = registry(
+            r#"{"versions": {"1.0.0": {"version": "1.0.0"}}, "time": {"1.0.0": "2020-01-02T03:04:05.000Z"}}"#,
+        );
+        let http = Arc::new(Http::new(&[]).unwrap());
+        let npm = Arc::new(NpmConfig {
+            registry: Some((url, "test".to_owned())),
+            ..Default::default()
+        });
+        let name = NpmName::parse_legacy("pkg").unwrap();
+
+        let corgi = Packuments::new(http.clone(), npm.clone());
+        assert!(!corgi.has_times());
+        corgi.get(&name).await.unwrap();
+        let full = corgi.with_times();
+        assert!(full.has_times());
+        assert!(Arc::ptr_eq(&full, &full.with_times()));
+        let p = full.get(&name).await.unwrap();
+        assert!(p.published("1.0.0").is_some());
+        Packuments::new_with_times(http, npm, true)
+            .get(&name)
+            .await
+            .unwrap();
+
+        let seen = seen.lock().unwrap().clone();
+        let accept = |head: &str| {
+            head.lines()
+                .find_map(|l| l.strip_prefix("accept: "))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(seen.len(), 3);
+        assert_eq!(accept(&seen[0]), CORGI.to_lowercase());
+        assert_eq!(accept(&seen[1]), "application/json");
+        assert_eq!(accept(&seen[2]), "application/json");
     }
 }

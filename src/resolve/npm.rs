@@ -101,21 +101,20 @@ impl Resolver {
         }
     }
 
-    /// Apply the policy's release-age cooldown. The packuments must then carry
-    /// `time` (`Packuments::new_with_times(.., true)`); `resolve` refuses to
-    /// run a cooldown on corgi documents, where every age would be unknown.
+    /// Apply the policy's release-age cooldown. Ages come from the packument's
+    /// `time`, which corgi documents lack: when the cooldown is on and the
+    /// packuments given to `new` are corgi ones, full documents are fetched
+    /// instead (`Packuments::with_times`).
     pub fn with_cooldown(mut self, cooldown: Cooldown) -> Self {
+        if !cooldown.is_off() {
+            self.packuments = self.packuments.with_times();
+        }
         self.cooldown = cooldown;
         self
     }
 
     /// Resolve the whole tree under `roots` (exact pins).
     pub async fn resolve(&mut self, roots: &[NpmSpec]) -> Result<()> {
-        if !self.cooldown.is_off() && !self.packuments.has_times() {
-            return Err(Error::internal(
-                "the cooldown is on but packuments are fetched without `time`",
-            ));
-        }
         for r in roots {
             self.packuments.prefetch(&r.name);
         }
@@ -592,10 +591,10 @@ fn held_back(
     let mut unknown = 0;
     for k in p.versions.keys().filter(|k| fits(k)) {
         match Age::of(c, p.published(k)) {
-            Age::Young { eligible_on, .. } => {
-                if first.as_ref().is_none_or(|(_, e)| eligible_on < *e) {
-                    first = Some((k.clone(), eligible_on));
-                }
+            Age::Young { eligible_on, .. }
+                if first.as_ref().is_none_or(|(_, e)| eligible_on < *e) =>
+            {
+                first = Some((k.clone(), eligible_on));
             }
             Age::Unknown if !Age::Unknown.admits(c) => unknown += 1,
             _ => {}
@@ -614,9 +613,13 @@ fn held_back_hint(name: &NpmName, held: (Option<(String, SystemTime)>, usize)) -
         ));
     }
     if held.1 > 0 {
+        let have = if held.1 == 1 {
+            "1 fitting version has".to_owned()
+        } else {
+            format!("{} fitting versions have", held.1)
+        };
         parts.push(format!(
-            "{} fitting versions have no publish time on the registry, and `release.unknown` is `refuse`",
-            held.1
+            "{have} no publish time on the registry, and `release.unknown` is `refuse`"
         ));
     }
     parts.push("wait, or pin older versions of the packages that need it".to_owned());
@@ -706,7 +709,10 @@ fn linux_libc() -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::time::parse_rfc3339;
 
     #[test]
     fn platform_lists() {
@@ -729,7 +735,7 @@ mod tests {
             }
         }))
         .unwrap();
-        let pick = |r: &str| pick_in_range(&p, &Range::parse(r).unwrap());
+        let pick = |r: &str| pick_in_range(&p, &Range::parse(r).unwrap(), &Cooldown::off());
         // `latest` wins when it fits, even over a higher fitting version.
         assert_eq!(pick("^1.0.0").as_deref(), Some("1.2.0"));
         assert_eq!(pick("^1.2 || >=2 <3").as_deref(), Some("1.2.0"));
@@ -742,5 +748,170 @@ mod tests {
         assert_eq!(pick("^2.1.0-beta.0").as_deref(), Some("2.1.0-beta.1"));
         assert_eq!(pick(">=3.0.0-rc.0").as_deref(), Some("3.0.0-rc.1"));
         assert_eq!(pick("^4"), None);
+    }
+
+    const DAY: u64 = 86_400;
+
+    /// "Now" is 2025-09-15T00:00:00Z; a 7-day cooldown admits what was
+    /// published by 2025-09-08T00:00:00Z.
+    fn week(unknown: UnknownAge) -> Cooldown {
+        Cooldown {
+            min_age: Duration::from_secs(7 * DAY),
+            unknown,
+            now: parse_rfc3339("2025-09-15T00:00:00Z").unwrap(),
+        }
+    }
+
+    fn timed() -> Packument {
+        serde_json::from_value(serde_json::json!({
+            "dist-tags": {"latest": "1.3.0", "next": "2.0.0-rc.2", "old": "1.0.0"},
+            "versions": {
+                "1.0.0": {"version": "1.0.0"}, "1.1.0": {"version": "1.1.0"},
+                "1.2.0": {"version": "1.2.0"}, "1.2.1": {"version": "1.2.1"},
+                "1.3.0": {"version": "1.3.0"}, "1.4.0": {"version": "1.4.0"},
+                "2.0.0-rc.1": {"version": "2.0.0-rc.1"}, "2.0.0-rc.2": {"version": "2.0.0-rc.2"},
+                "3.0.0": {"version": "3.0.0"}
+            },
+            "time": {
+                "created": "2020-01-01T00:00:00.000Z",
+                "modified": "2025-09-14T00:00:00.000Z",
+                "1.0.0": "2024-01-01T00:00:00.000Z",
+                // 1.1.0: no entry.
+                "1.2.0": "2025-09-01T00:00:00.000Z",
+                "1.2.1": "2025-09-08T00:00:00.000Z",
+                "1.3.0": "2025-09-10T00:00:00.000Z",
+                "1.4.0": "2025-09-01T12:00:00+02:00",
+                "2.0.0-rc.1": "2025-08-01T00:00:00.000Z",
+                "2.0.0-rc.2": "2025-09-14T00:00:00.000Z",
+                "3.0.0": "2025-09-14T23:59:59.999Z"
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn cooldown_passes_over_young_versions() {
+        let p = timed();
+        let c = week(UnknownAge::Allow);
+        let pick = |r: &str, c: &Cooldown| pick_in_range(&p, &Range::parse(r).unwrap(), c);
+        // `latest` (1.3.0) is 5 days old: the highest old-enough fit instead.
+        assert_eq!(pick("^1.0.0", &c).as_deref(), Some("1.4.0"));
+        assert_eq!(pick("~1.2.0", &c).as_deref(), Some("1.2.1"));
+        // Exactly `min_age` old is old enough.
+        assert_eq!(pick("1.2.1", &c).as_deref(), Some("1.2.1"));
+        assert_eq!(pick("^3", &c), None);
+        assert_eq!(pick(">=1.3.0 <1.4.0", &c), None);
+        // No `time` entry: `release.unknown` decides.
+        assert_eq!(pick("~1.1.0", &c).as_deref(), Some("1.1.0"));
+        assert_eq!(pick("~1.1.0", &week(UnknownAge::Refuse)), None);
+        assert_eq!(
+            pick("<1.2.0", &week(UnknownAge::Refuse)).as_deref(),
+            Some("1.0.0")
+        );
+        // Off: npm's plain choice, `latest` first.
+        assert_eq!(pick("^1.0.0", &Cooldown::off()).as_deref(), Some("1.3.0"));
+        assert_eq!(pick("^3", &Cooldown::off()).as_deref(), Some("3.0.0"));
+    }
+
+    #[test]
+    fn cooldown_prefers_latest_when_old_enough() {
+        let p = timed();
+        // A week later, 1.3.0 is old enough and `latest` wins over 1.4.0.
+        let c = Cooldown {
+            now: parse_rfc3339("2025-09-17T00:00:00Z").unwrap(),
+            ..week(UnknownAge::Allow)
+        };
+        let r = Range::parse("^1.0.0").unwrap();
+        assert_eq!(pick_in_range(&p, &r, &c).as_deref(), Some("1.3.0"));
+    }
+
+    #[test]
+    fn cooldown_tags_fall_back_to_an_earlier_release() {
+        let p = timed();
+        let c = week(UnknownAge::Allow);
+        assert_eq!(pick_tag(&p, "latest", &c).as_deref(), Some("1.2.1"));
+        assert_eq!(pick_tag(&p, "next", &c).as_deref(), Some("2.0.0-rc.1"));
+        assert_eq!(pick_tag(&p, "old", &c).as_deref(), Some("1.0.0"));
+        assert_eq!(pick_tag(&p, "nope", &c), None);
+        assert_eq!(
+            pick_tag(&p, "latest", &Cooldown::off()).as_deref(),
+            Some("1.3.0")
+        );
+    }
+
+    #[test]
+    fn cooldown_refuses_a_young_pinned_root() {
+        let p = timed();
+        let c = week(UnknownAge::Allow);
+        let name = NpmName::parse_legacy("pkg").unwrap();
+        let e = check_root_age(&p, &name, "1.3.0", &c).unwrap_err();
+        assert_eq!(e.exit_code(), 3);
+        assert_eq!(
+            e.to_string(),
+            "error: `pkg@1.3.0` was published 2025-09-10T00:00:00Z, younger than the policy's `release.min_age` of 7d\n\
+             hint: it becomes eligible on 2025-09-17T00:00:00Z; until then pin an older version such as `pkg@1.2.1`"
+        );
+        // Below 3.0.0 the newest eligible release is 1.4.0.
+        let e = check_root_age(&p, &name, "3.0.0", &c).unwrap_err();
+        assert!(e.hint.unwrap().ends_with("such as `pkg@1.4.0`"));
+        assert!(check_root_age(&p, &name, "1.2.1", &c).is_ok());
+        assert!(check_root_age(&p, &name, "1.1.0", &c).is_ok());
+        assert!(check_root_age(&p, &name, "1.3.0", &Cooldown::off()).is_ok());
+
+        let refuse = week(UnknownAge::Refuse);
+        let e = check_root_age(&p, &name, "1.1.0", &refuse).unwrap_err();
+        assert_eq!(e.exit_code(), 3);
+        assert!(
+            e.message
+                .starts_with("the registry does not say when `pkg@1.1.0` was published"),
+            "{}",
+            e.message
+        );
+        // A corgi document has no `time` at all: every root is unknown.
+        let corgi: Packument = serde_json::from_value(serde_json::json!({
+            "versions": {"1.0.0": {"version": "1.0.0"}}
+        }))
+        .unwrap();
+        assert!(check_root_age(&corgi, &name, "1.0.0", &refuse).is_err());
+        assert!(check_root_age(&corgi, &name, "1.0.0", &c).is_ok());
+    }
+
+    #[test]
+    fn cooldown_names_package_range_and_age_when_nothing_fits() {
+        let p = timed();
+        let name = NpmName::parse_legacy("pkg").unwrap();
+        let e = range_too_young(
+            &p,
+            &name,
+            &Range::parse("^3").unwrap(),
+            &week(UnknownAge::Allow),
+        );
+        assert_eq!(e.exit_code(), 3);
+        assert!(
+            e.message
+                .starts_with("no version of `pkg` that satisfies `")
+        );
+        assert!(
+            e.message
+                .ends_with("is older than the policy's `release.min_age` of 7d")
+        );
+        assert_eq!(
+            e.hint.as_deref(),
+            Some(
+                "`pkg@3.0.0` is the first to become eligible, on 2025-09-21T23:59:59Z; \
+                 wait, or pin older versions of the packages that need it"
+            )
+        );
+        let e = range_too_young(
+            &p,
+            &name,
+            &Range::parse("~1.1.0").unwrap(),
+            &week(UnknownAge::Refuse),
+        );
+        assert!(e.hint.unwrap().starts_with(
+            "1 fitting version has no publish time on the registry, and `release.unknown` is `refuse`"
+        ));
+        let e = tag_too_young(&p, &name, "latest", "1.3.0", &week(UnknownAge::Allow));
+        assert!(e.message.starts_with("`pkg@latest` is `1.3.0`"));
     }
 }

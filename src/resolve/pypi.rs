@@ -150,54 +150,6 @@ impl Provider {
         self
     }
 
-    /// May the cooldown pick a version with these files?
-    fn admitted(&self, files: &VersionFiles) -> bool {
-        Age::of(&self.cooldown, files.published).admits(&self.cooldown)
-    }
-
-    /// An exactly pinned root must itself be old enough.
-    fn check_root_age(
-        &self,
-        name: &PackageName,
-        version: &Version,
-        files: &VersionFiles,
-        project: &BTreeMap<Version, VersionFiles>,
-    ) -> Result<()> {
-        let c = &self.cooldown;
-        let label = format!("{name}=={version}");
-        match Age::of(c, files.published) {
-            Age::Old => Ok(()),
-            Age::Unknown if c.unknown == UnknownAge::Allow => Ok(()),
-            Age::Unknown => Err(unknown_age_error(
-                &label,
-                "the index",
-                c,
-                "upload times come only in JSON index pages (PEP 700 `upload-time`); use an index that serves them, or ask an administrator about `release.unknown`",
-            )),
-            Age::Young {
-                published,
-                eligible_on,
-            } => {
-                let fine = |v: &Version, f: &VersionFiles| {
-                    !v.any_prerelease() && !f.usable.is_empty() && !f.yanked && self.admitted(f)
-                };
-                let older = project
-                    .iter()
-                    .rev()
-                    .find(|(v, f)| *v < version && fine(v, f))
-                    .or_else(|| project.iter().rev().find(|(v, f)| fine(v, f)))
-                    .map(|(v, _)| format!("{name}=={v}"));
-                Err(too_young_error(
-                    &label,
-                    published,
-                    eligible_on,
-                    c,
-                    older.as_deref(),
-                ))
-            }
-        }
-    }
-
     fn pinned(&self, name: &PackageName) -> Option<&Version> {
         self.roots
             .iter()
@@ -583,37 +535,22 @@ impl DependencyProvider for Provider {
         };
         let project = self.project(name)?;
         let pinned = self.pinned(name);
+        let c = &self.cooldown;
         if let Some(p) = pinned
             && range.contains(p)
             && let Some(files) = project.get(p)
         {
-            self.check_root_age(name, p, files, &project)?;
+            check_root_age(name, p, files, &project, c)?;
         }
-        let candidates: Vec<(&Version, &VersionFiles)> = project
-            .iter()
-            .rev()
-            .filter(|(v, _)| range.contains(v))
-            .collect();
-        let usable = |v: &Version, f: &VersionFiles| {
-            !f.usable.is_empty() && (!f.yanked || pinned == Some(v)) && self.admitted(f)
-        };
-        // Pre-releases only when nothing else fits (as pip does) or when pinned.
-        let pick = candidates
-            .iter()
-            .find(|(v, f)| !v.any_prerelease() && usable(v, f))
-            .or_else(|| candidates.iter().find(|(v, f)| usable(v, f)));
-        if let Some((v, _)) = pick {
-            return Ok(Some((*v).clone()));
+        if let Some(v) = pick_version(&project, range, pinned, c) {
+            return Ok(Some(v.clone()));
         }
-        // Held back by the cooldown only: let PubGrub try other versions of
-        // the dependents; `resolve` names the cooldown if nothing works.
-        if candidates
-            .iter()
-            .any(|(_, f)| !f.usable.is_empty() && !self.admitted(f))
-        {
+        // Held back by the cooldown: let PubGrub try other versions of the
+        // dependents; `resolve` names the cooldown if nothing works.
+        if !held_back(&project, range, c).is_empty() {
             return Ok(None);
         }
-        if let Some((v, f)) = candidates.first()
+        if let Some((v, f)) = project.iter().rev().find(|(v, _)| range.contains(v))
             && f.usable.is_empty()
         {
             return Err(no_wheel(name, v, f, &self.python));
@@ -654,52 +591,155 @@ fn cooldown_refusal(
     empty: &[(PackageName, Ranges<Version>)],
     report: &str,
 ) -> Result<Option<Error>> {
-    let c = &provider.cooldown;
-    if c.is_off() {
+    if provider.cooldown.is_off() {
         return Ok(None);
     }
     for (name, range) in empty {
         let project = provider.project(name)?;
-        let held: Vec<(&Version, &VersionFiles)> = project
-            .iter()
-            .filter(|(v, f)| range.contains(v) && !f.usable.is_empty() && !provider.admitted(f))
-            .collect();
-        if held.is_empty() {
-            continue;
+        if let Some(e) = range_too_young(name, range, &project, &provider.cooldown, report) {
+            return Ok(Some(e));
         }
-        let mut hint = Vec::new();
-        let first = held
-            .iter()
-            .filter_map(|(v, f)| match Age::of(c, f.published) {
-                Age::Young { eligible_on, .. } => Some((eligible_on, *v)),
-                _ => None,
-            })
-            .min();
-        if let Some((on, v)) = first {
-            hint.push(format!(
-                "`{name}=={v}` is the first to become eligible, on {}",
-                format_rfc3339(on)
-            ));
-        }
-        let unknown = held
-            .iter()
-            .filter(|(_, f)| Age::of(c, f.published) == Age::Unknown)
-            .count();
-        if unknown > 0 {
-            hint.push(format!(
-                "{unknown} fitting versions have no upload time on the index, and `release.unknown` is `refuse`"
-            ));
-        }
-        hint.push("wait, or pin older versions of the packages that need it".to_owned());
-        return Ok(Some(
-            Error::policy(format!(
-                "no version of `{name}` that satisfies `{range}` is older than the policy's `release.min_age` of {}:\n{report}",
-                format_duration(c.min_age)
-            ))
-            .with_hint(hint.join("; ")),
-        ));
     }
     Ok(None)
+}
+
+/// May the cooldown pick a version with these files?
+fn admitted(c: &Cooldown, files: &VersionFiles) -> bool {
+    Age::of(c, files.published).admits(c)
+}
+
+/// The version to try in `range`: the newest with a usable wheel that is not
+/// yanked (unless pinned) and is old enough; pre-releases only when nothing
+/// else fits (as pip does) or when pinned.
+fn pick_version<'a>(
+    project: &'a BTreeMap<Version, VersionFiles>,
+    range: &Ranges<Version>,
+    pinned: Option<&Version>,
+    c: &Cooldown,
+) -> Option<&'a Version> {
+    let candidates: Vec<(&Version, &VersionFiles)> = project
+        .iter()
+        .rev()
+        .filter(|(v, _)| range.contains(v))
+        .collect();
+    let usable = |v: &Version, f: &VersionFiles| {
+        !f.usable.is_empty() && (!f.yanked || pinned == Some(v)) && admitted(c, f)
+    };
+    candidates
+        .iter()
+        .find(|(v, f)| !v.any_prerelease() && usable(v, f))
+        .or_else(|| candidates.iter().find(|(v, f)| usable(v, f)))
+        .map(|(v, _)| *v)
+}
+
+/// Versions in `range` with a usable wheel that the cooldown does not admit.
+fn held_back<'a>(
+    project: &'a BTreeMap<Version, VersionFiles>,
+    range: &Ranges<Version>,
+    c: &Cooldown,
+) -> Vec<(&'a Version, &'a VersionFiles)> {
+    project
+        .iter()
+        .filter(|(v, f)| range.contains(v) && !f.usable.is_empty() && !admitted(c, f))
+        .collect()
+}
+
+/// An exactly pinned root must itself be old enough.
+fn check_root_age(
+    name: &PackageName,
+    version: &Version,
+    files: &VersionFiles,
+    project: &BTreeMap<Version, VersionFiles>,
+    c: &Cooldown,
+) -> Result<()> {
+    let label = format!("{name}=={version}");
+    match Age::of(c, files.published) {
+        Age::Old => Ok(()),
+        Age::Unknown if c.unknown == UnknownAge::Allow => Ok(()),
+        Age::Unknown => Err(unknown_age_error(
+            &label,
+            "the index",
+            c,
+            "upload times come only in JSON index pages (PEP 700 `upload-time`); use an index that serves them, or ask an administrator about `release.unknown`",
+        )),
+        Age::Young {
+            published,
+            eligible_on,
+        } => {
+            // The newest old-enough release below the pin, else the newest.
+            let fine = |v: &Version, f: &VersionFiles| {
+                !v.any_prerelease() && !f.usable.is_empty() && !f.yanked && admitted(c, f)
+            };
+            let older = project
+                .iter()
+                .rev()
+                .find(|(v, f)| *v < version && fine(v, f))
+                .or_else(|| project.iter().rev().find(|(v, f)| fine(v, f)))
+                .map(|(v, _)| format!("{name}=={v}"));
+            Err(too_young_error(
+                &label,
+                published,
+                eligible_on,
+                c,
+                older.as_deref(),
+            ))
+        }
+    }
+}
+
+/// The refusal when every fitting version of `name` in `range` is held back
+/// by the cooldown; `None` when something else emptied the range.
+fn range_too_young(
+    name: &PackageName,
+    range: &Ranges<Version>,
+    project: &BTreeMap<Version, VersionFiles>,
+    c: &Cooldown,
+    report: &str,
+) -> Option<Error> {
+    let held = held_back(project, range, c);
+    if held.is_empty() {
+        return None;
+    }
+    let mut hint = Vec::new();
+    let first = held
+        .iter()
+        .filter_map(|(v, f)| match Age::of(c, f.published) {
+            Age::Young { eligible_on, .. } => Some((eligible_on, *v)),
+            _ => None,
+        })
+        .min();
+    if let Some((on, v)) = first {
+        hint.push(format!(
+            "`{name}=={v}` is the first to become eligible, on {}",
+            format_rfc3339(on)
+        ));
+    }
+    let unknown = held
+        .iter()
+        .filter(|(_, f)| Age::of(c, f.published) == Age::Unknown)
+        .count();
+    if unknown > 0 {
+        hint.push(format!(
+            "{} no upload time on the index, and `release.unknown` is `refuse`",
+            fitting_versions_have(unknown)
+        ));
+    }
+    hint.push("wait, or pin older versions of the packages that need it".to_owned());
+    Some(
+        Error::policy(format!(
+            "no version of `{name}` that satisfies `{range}` is older than the policy's `release.min_age` of {}:\n{report}",
+            format_duration(c.min_age)
+        ))
+        .with_hint(hint.join("; ")),
+    )
+}
+
+fn fitting_versions_have(n: usize) -> String {
+    if n == 1 {
+        "1 fitting version has".to_owned()
+    } else {
+        format!("{n} fitting versions have")
+    }
 }
 
 /// Resolve `roots` for this interpreter. Runs PubGrub on the calling
@@ -752,4 +792,181 @@ pub fn resolve(provider: &Provider) -> Result<Vec<Resolved>> {
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const DAY: u64 = 86_400;
+
+    fn file(name: &str, uploaded: Option<&str>) -> IndexFile {
+        IndexFile {
+            filename: name.to_owned(),
+            url: url::Url::parse(&format!("https://files.example/{name}")).unwrap(),
+            sha256: None,
+            requires_python: None,
+            yanked: false,
+            metadata: None,
+            upload_time: uploaded.map(str::to_owned),
+        }
+    }
+
+    /// Versions of `pkg`, each with one usable wheel uploaded at the given
+    /// time (PEP 700 form) or at an unknown time.
+    fn project(versions: &[(&str, Option<&str>)]) -> BTreeMap<Version, VersionFiles> {
+        versions
+            .iter()
+            .map(|(v, t)| {
+                let wheel = file(&format!("pkg-{v}-py3-none-any.whl"), *t);
+                let mut files = VersionFiles::default();
+                files.uploaded(&wheel);
+                files.usable.push(wheel.clone());
+                files.all_wheels.push(wheel);
+                (Version::from_str(v).unwrap(), files)
+            })
+            .collect()
+    }
+
+    /// "Now" is 2025-09-15T00:00:00Z; a 7-day cooldown admits what was
+    /// uploaded by 2025-09-08T00:00:00Z.
+    fn week(unknown: UnknownAge) -> Cooldown {
+        Cooldown {
+            min_age: Duration::from_secs(7 * DAY),
+            unknown,
+            now: parse_rfc3339("2025-09-15T00:00:00Z").unwrap(),
+        }
+    }
+
+    fn sample() -> BTreeMap<Version, VersionFiles> {
+        project(&[
+            ("1.0.0", Some("2024-01-01T00:00:00.000000Z")),
+            ("1.1.0", None),
+            ("1.2.0", Some("2025-09-08T00:00:00.000000Z")),
+            ("1.3.0", Some("2025-09-10T00:00:00.000000Z")),
+            ("2.0.0rc1", Some("2025-08-01T00:00:00Z")),
+            ("2.0.0rc2", Some("2025-09-14T00:00:00Z")),
+        ])
+    }
+
+    fn range(spec: &str) -> Ranges<Version> {
+        Ranges::from(pep440_rs::VersionSpecifiers::from_str(spec).unwrap())
+    }
+
+    fn v(s: &str) -> Version {
+        Version::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn a_version_is_as_old_as_its_earliest_file() {
+        let mut files = VersionFiles::default();
+        assert_eq!(files.published, None);
+        files.uploaded(&file("pkg-1.0.tar.gz", Some("2025-09-10T00:00:00Z")));
+        files.uploaded(&file("pkg-1.0-py3-none-any.whl", None));
+        files.uploaded(&file("pkg-1.0-cp312-abi3-any.whl", Some("not a time")));
+        files.uploaded(&file(
+            "pkg-1.0-py2-none-any.whl",
+            Some("2025-09-01T00:00:00.123456Z"),
+        ));
+        files.uploaded(&file(
+            "pkg-1.0-py4-none-any.whl",
+            Some("2025-09-12T00:00:00Z"),
+        ));
+        assert_eq!(
+            files.published,
+            parse_rfc3339("2025-09-01T00:00:00.123456Z")
+        );
+    }
+
+    #[test]
+    fn cooldown_passes_over_young_versions() {
+        let p = sample();
+        let c = week(UnknownAge::Allow);
+        let pick = |r: &str, c: &Cooldown| pick_version(&p, &range(r), None, c).cloned();
+        assert_eq!(pick(">=1", &c), Some(v("1.2.0")));
+        assert_eq!(pick(">=1", &Cooldown::off()), Some(v("1.3.0")));
+        assert_eq!(pick("<1.2", &c), Some(v("1.1.0")));
+        assert_eq!(pick("<1.2", &week(UnknownAge::Refuse)), Some(v("1.0.0")));
+        assert_eq!(pick(">=1.3,<1.4", &c), None);
+        // Pre-releases only when no release fits, and only old enough ones.
+        assert_eq!(pick(">=1.3", &Cooldown::off()), Some(v("1.3.0")));
+        assert_eq!(pick(">=1.3", &c), Some(v("2.0.0rc1")));
+        assert_eq!(pick(">=2.0.0rc1", &c), Some(v("2.0.0rc1")));
+        assert_eq!(pick(">=2.0.0rc1", &Cooldown::off()), Some(v("2.0.0rc2")));
+
+        let held: Vec<&Version> = held_back(&p, &range(">=1.1"), &week(UnknownAge::Refuse))
+            .into_iter()
+            .map(|(v, _)| v)
+            .collect();
+        assert_eq!(held, [&v("1.1.0"), &v("1.3.0"), &v("2.0.0rc2")]);
+        assert!(held_back(&p, &range(">=1"), &Cooldown::off()).is_empty());
+    }
+
+    #[test]
+    fn cooldown_refuses_a_young_pinned_root() {
+        let p = sample();
+        let name = PackageName::from_str("pkg").unwrap();
+        let c = week(UnknownAge::Allow);
+        let check = |ver: &str, c: &Cooldown| {
+            let ver = v(ver);
+            check_root_age(&name, &ver, &p[&ver], &p, c)
+        };
+        let e = check("1.3.0", &c).unwrap_err();
+        assert_eq!(e.exit_code(), 3);
+        assert_eq!(
+            e.to_string(),
+            "error: `pkg==1.3.0` was published 2025-09-10T00:00:00Z, younger than the policy's `release.min_age` of 7d\n\
+             hint: it becomes eligible on 2025-09-17T00:00:00Z; until then pin an older version such as `pkg==1.2.0`"
+        );
+        assert!(check("1.2.0", &c).is_ok());
+        assert!(check("1.1.0", &c).is_ok());
+        assert!(check("1.3.0", &Cooldown::off()).is_ok());
+        let e = check("1.1.0", &week(UnknownAge::Refuse)).unwrap_err();
+        assert_eq!(e.exit_code(), 3);
+        assert!(
+            e.message
+                .starts_with("the index does not say when `pkg==1.1.0` was published"),
+            "{}",
+            e.message
+        );
+        // Nothing older is old enough: no pin to suggest.
+        let fresh = project(&[("0.1.0", Some("2025-09-14T00:00:00Z"))]);
+        let e = check_root_age(&name, &v("0.1.0"), &fresh[&v("0.1.0")], &fresh, &c).unwrap_err();
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("it becomes eligible on 2025-09-21T00:00:00Z; no other version is old enough yet")
+        );
+    }
+
+    #[test]
+    fn cooldown_names_package_range_and_age_when_nothing_fits() {
+        let p = sample();
+        let name = PackageName::from_str("pkg").unwrap();
+        let c = week(UnknownAge::Refuse);
+        let e = range_too_young(&name, &range(">=1.1"), &p, &c, "REPORT").unwrap();
+        assert_eq!(e.exit_code(), 3);
+        assert!(
+            e.message
+                .starts_with("no version of `pkg` that satisfies `")
+        );
+        assert!(
+            e.message
+                .ends_with("is older than the policy's `release.min_age` of 7d:\nREPORT"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            e.hint.as_deref(),
+            Some(
+                "`pkg==1.3.0` is the first to become eligible, on 2025-09-17T00:00:00Z; \
+                 1 fitting version has no upload time on the index, and `release.unknown` is `refuse`; \
+                 wait, or pin older versions of the packages that need it"
+            )
+        );
+        // Nothing held back: the range was empty for another reason.
+        assert!(range_too_young(&name, &range(">=3"), &p, &c, "").is_none());
+        assert!(range_too_young(&name, &range(">=1"), &p, &Cooldown::off(), "").is_none());
+    }
 }

@@ -28,6 +28,10 @@ impl TestEnv {
     pub fn lockfile(&self) -> PathBuf {
         self.dir.path().join("safex.lock")
     }
+    /// Where launches are logged (safex writes it; tests may read it).
+    pub fn audit_log(&self) -> PathBuf {
+        self.dir.path().join("audit.log")
+    }
     pub fn work(&self) -> PathBuf {
         self.dir.path().join("work")
     }
@@ -42,6 +46,7 @@ impl TestEnv {
             .env("SAFEX_CACHE_DIR", self.cache())
             .env("SAFEX_LOCKFILE", self.lockfile())
             .env("SAFEX_CONFIG", self.root().join("config.toml"))
+            .env("SAFEX_AUDIT_LOG", self.audit_log())
             .env("NO_COLOR", "1")
             .current_dir(self.work());
         cmd
@@ -59,6 +64,7 @@ impl TestEnv {
                     .and_then(|n| n.to_str())
                     .is_some_and(|n| n.starts_with("safex.lock"))
                 && !p.starts_with(self.home().join(".npmrc"))
+                && *p != self.audit_log()
         });
         out
     }
