@@ -25,6 +25,8 @@ pub struct Context {
     pub args: Vec<String>,
     pub env_passed: Vec<String>,
     log: Option<PathBuf>,
+    /// The system policy set the log: a launch that cannot be logged is refused.
+    mandatory: bool,
     layers: Vec<String>,
     quiet: bool,
 }
@@ -54,16 +56,19 @@ impl Context {
             .clone()
             .or_else(|| ev::get(ev::SAFEX_AUDIT_LOG).map(PathBuf::from))
             .or_else(default_path);
+        self.mandatory = p.mandatory.contains("audit.log");
         self.layers = p.layers.clone();
         self.quiet = settings.quiet;
     }
 
-    pub fn launch(&self) {
-        self.write("launch", "allow", None);
+    /// Log a launch. When the system policy sets the log, a launch that
+    /// cannot be logged does not happen.
+    pub fn launch(&self) -> Result<(), Error> {
+        self.write("launch", "allow", None)
     }
 
-    pub fn lock(&self) {
-        self.write("lock", "allow", None);
+    pub fn lock(&self) -> Result<(), Error> {
+        self.write("lock", "allow", None)
     }
 
     pub fn refuse(&mut self, err: &Error) {
@@ -72,11 +77,11 @@ impl Context {
                 .map(PathBuf::from)
                 .or_else(default_path);
         }
-        self.write("refuse", "refuse", Some(err.message.as_str()));
+        let _ = self.write("refuse", "refuse", Some(err.message.as_str()));
     }
 
-    fn write(&self, event: &str, decision: &str, reason: Option<&str>) {
-        let Some(path) = &self.log else { return };
+    fn write(&self, event: &str, decision: &str, reason: Option<&str>) -> Result<(), Error> {
+        let Some(path) = &self.log else { return Ok(()) };
         let record = json!({
             "time": crate::time::format_rfc3339(std::time::SystemTime::now()),
             "event": event,
@@ -98,13 +103,19 @@ impl Context {
         });
         let mut line = record.to_string();
         line.push('\n');
-        if let Err(e) = append(path, line.as_bytes())
-            && !self.quiet
-        {
-            eprintln!(
-                "warning: cannot write the audit log `{}`: {e}",
+        match append(path, line.as_bytes()) {
+            Ok(()) => Ok(()),
+            Err(e) if self.mandatory => Err(Error::io(format!(
+                "cannot write the audit log `{}`: {e}",
                 path.display()
-            );
+            ))
+            .with_hint("the system policy requires an audit log; ask your admin to fix its `audit.log` path")),
+            Err(e) => {
+                if !self.quiet {
+                    eprintln!("warning: cannot write the audit log `{}`: {e}", path.display());
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -61,6 +61,11 @@ pub enum Command {
         #[command(subcommand)]
         action: CacheAction,
     },
+    /// Find MCP client configs, report what is unsafe, pin them to safex.
+    Mcp {
+        #[command(subcommand)]
+        action: crate::mcp::McpCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -18,6 +18,7 @@ pub mod fetch;
 pub mod inspect;
 pub mod integrity;
 pub mod lock;
+pub mod mcp;
 pub mod npx;
 pub mod policy;
 pub mod pypi;
@@ -85,6 +86,7 @@ fn run(cli: Cli) -> Result<i32> {
             print!("{}", policy::show(&settings.policy));
             Ok(0)
         }
+        Command::Mcp { action } => mcp::run(action, &g),
         Command::Cache { action } => {
             let settings = Settings::load(&Overrides {
                 quiet: g.quiet,

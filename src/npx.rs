@@ -111,7 +111,7 @@ pub fn run(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
         &extra,
         &settings.npm.secret_vars,
     );
-    ctx.launch();
+    ctx.launch()?;
     exec::run_program(&node, &[script.into_os_string()], &a.program_args, env)
 }
 
@@ -154,7 +154,7 @@ pub fn lock(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
             settings.lockfile.display()
         );
     }
-    ctx.lock();
+    ctx.lock()?;
     Ok(0)
 }
 
@@ -166,43 +166,97 @@ pub fn check(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
     let settings = load_settings(&a, g)?;
     ctx.configure(&settings);
     let roots = checked_roots(&settings, &a, ctx)?;
-    let packages: Vec<(String, String)> = match find_locked(&settings, &roots)? {
-        Some(e) => e
-            .packages
-            .iter()
-            .map(|p| (p.name.clone(), p.version.clone()))
-            .collect(),
-        None => {
-            if settings.offline {
-                return Err(Error::registry(
-                    "the tree is not locked, and safex is offline",
-                ));
-            }
-            let rt = runtime()?;
-            let http = Arc::new(Http::new(&settings.npm.ca_files)?);
-            let npm = Arc::new(settings.npm.clone());
-            let cooldown = settings.policy.cooldown();
-            rt.block_on(async {
-                // Nobody listens on the placement channel: nothing is fetched.
-                let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Placed>();
-                drop(rx);
-                let packuments = Packuments::new(http, npm.clone());
-                let mut resolver = Resolver::new(packuments, npm, tx).with_cooldown(cooldown);
-                resolver.resolve(&roots).await?;
-                Ok::<_, Error>(
-                    resolver
+    let entry = find_locked(&settings, &roots)?;
+    if entry.is_none() && settings.lock_mode == LockMode::Frozen {
+        return Err(frozen_error(&roots));
+    }
+    if entry.is_none() && settings.offline {
+        return Err(Error::registry(
+            "the tree is not locked, and safex is offline",
+        ));
+    }
+    let refuse_scripts = settings.policy.scripts == ScriptsMode::Refuse;
+    // (name, version, install hooks the registry declares)
+    let packages: Vec<(String, String, Vec<String>)> = if entry.is_none()
+        || (refuse_scripts && !settings.offline)
+    {
+        let rt = runtime()?;
+        let http = Arc::new(Http::new(&settings.npm.ca_files)?);
+        let npm = Arc::new(settings.npm.clone());
+        let cooldown = settings.policy.cooldown();
+        rt.block_on(async {
+            match &entry {
+                Some(e) => {
+                    let packuments = Packuments::new(http, npm);
+                    let names: Vec<NpmName> = e
+                        .packages
+                        .iter()
+                        .filter_map(|p| NpmName::parse_legacy(&p.name).ok())
+                        .collect();
+                    for n in &names {
+                        packuments.prefetch(n);
+                    }
+                    let mut out = Vec::new();
+                    for p in &e.packages {
+                        let name = NpmName::parse_legacy(&p.name).map_err(|_| {
+                            Error::io(format!(
+                                "the lockfile names an invalid package `{}`",
+                                spec::shown(&p.name)
+                            ))
+                        })?;
+                        let doc = packuments.get(&name).await?;
+                        let scripts = doc
+                            .versions
+                            .get(&p.version)
+                            .map(|m| m.declared_install_hooks())
+                            .unwrap_or_default();
+                        out.push((p.name.clone(), p.version.clone(), scripts));
+                    }
+                    Ok::<_, Error>(out)
+                }
+                None => {
+                    // Nobody listens on the placement channel: nothing is fetched.
+                    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Placed>();
+                    drop(rx);
+                    let packuments = Packuments::new(http, npm.clone());
+                    let mut resolver = Resolver::new(packuments, npm, tx).with_cooldown(cooldown);
+                    resolver.resolve(&roots).await?;
+                    Ok(resolver
                         .nodes
                         .iter()
                         .skip(1)
-                        .map(|n| (n.name.to_string(), n.version.clone()))
-                        .collect(),
-                )
-            })?
-        }
+                        .map(|n| {
+                            let scripts = n
+                                .meta()
+                                .map(|m| m.declared_install_hooks())
+                                .unwrap_or_default();
+                            (n.name.to_string(), n.version.clone(), scripts)
+                        })
+                        .collect())
+                }
+            }
+        })?
+    } else {
+        entry
+            .iter()
+            .flat_map(|e| &e.packages)
+            .map(|p| (p.name.clone(), p.version.clone(), Vec::new()))
+            .collect()
     };
     let mut refused = None;
-    for (name, version) in &packages {
-        match settings.policy.check_package(Ecosystem::Npm, name, version) {
+    for (name, version, scripts) in &packages {
+        let decision = settings.policy.check_package(Ecosystem::Npm, name, version).and_then(|()| {
+            if refuse_scripts && !scripts.is_empty() {
+                Err(Error::policy(format!(
+                    "`{name}@{version}` has install-time code ({}), and the policy's `scripts.mode` is `refuse`",
+                    scripts.join(", ")
+                ))
+                    .with_hint("choose a package that needs no install step"))
+            } else {
+                Ok(())
+            }
+        });
+        match decision {
             Ok(()) => println!("allow   {name}@{version}"),
             Err(e) => {
                 println!("refuse  {name}@{version}: {}", e.message);
@@ -214,15 +268,27 @@ pub fn check(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
         Some(e) => Err(e),
         None => {
             if !g.quiet {
+                let n = packages.len();
                 eprintln!(
-                    "`{}`: allowed by the policy ({} packages)",
+                    "`{}`: allowed by the policy ({n} package{})",
                     roots[0],
-                    packages.len()
+                    if n == 1 { "" } else { "s" }
                 );
             }
             Ok(0)
         }
     }
+}
+
+fn frozen_error(roots: &[NpmSpec]) -> Error {
+    let label = roots
+        .iter()
+        .map(|r| r.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Error::policy(format!("`{label}` is not in the lockfile, and the lock mode is `frozen`")).with_hint(format!(
+        "ask your admin to add it, or lock it yourself with `safex lock npx {label}` where the lock mode is `tofu`"
+    ))
 }
 
 /// Parse root specs; a floating one is refused with the exact current version.
@@ -320,10 +386,7 @@ fn prepare(
         .join(" ");
     if entry.is_none() {
         if settings.lock_mode == LockMode::Frozen {
-            return Err(Error::policy(format!("`{label}` is not in the lockfile, and the lock mode is `frozen`"))
-                .with_hint(format!(
-                    "ask your admin to add it, or lock it yourself with `safex lock npx {label}` where the lock mode is `tofu`"
-                )));
+            return Err(frozen_error(roots));
         }
         if settings.offline {
             return Err(Error::registry(format!(

@@ -155,8 +155,9 @@ impl Settings {
                 )
             })
         };
-        // A registry the system policy sets is mandatory; otherwise the policy's
-        // value sits between the environment and the config file.
+        // A registry the system policy sets is mandatory. Otherwise: the
+        // command line, then any policy layer, then the environment, then the
+        // config file, then npm's own settings.
         let explicit_registry = if policy.mandatory.contains("registries.npm") {
             if let Some(r) = &over.registry
                 && Some(r) != policy.npm_registry.as_ref()
@@ -168,31 +169,46 @@ impl Settings {
             }
             from_policy("registries.npm", &policy.npm_registry)
         } else {
-            match &over.registry {
-                Some(r) => Some((r.clone(), "--registry".to_owned())),
-                None => ev::get(ev::SAFEX_NPM_REGISTRY)
-                    .map(|r| (r, ev::SAFEX_NPM_REGISTRY.to_owned()))
-                    .or_else(|| from_policy("registries.npm", &policy.npm_registry))
-                    .or(config
-                        .npm_registry
-                        .clone()
-                        .map(|r| (r, format!("npm_registry in {}", config_file())))),
-            }
+            over.registry
+                .clone()
+                .map(|r| (r, "--registry".to_owned()))
+                .or_else(|| from_policy("registries.npm", &policy.npm_registry))
+                .or_else(|| {
+                    ev::get(ev::SAFEX_NPM_REGISTRY).map(|r| (r, ev::SAFEX_NPM_REGISTRY.to_owned()))
+                })
+                .or(config
+                    .npm_registry
+                    .clone()
+                    .map(|r| (r, format!("npm_registry in {}", config_file()))))
         };
-        let npm = NpmConfig::load(explicit_registry, ca_files, policy.allowed_hosts.as_deref())?;
+        let mut npm =
+            NpmConfig::load(explicit_registry, ca_files, policy.allowed_hosts.as_deref())?;
+        // A mandatory registry covers every scope: a user's
+        // `@scope:registry=` must not route packages around it.
+        if policy.mandatory.contains("registries.npm") && !npm.scoped.is_empty() {
+            if !over.quiet {
+                let scopes: Vec<&str> = npm.scoped.keys().map(String::as_str).collect();
+                eprintln!(
+                    "warning: scoped registries in `.npmrc` ({}) are ignored: the system policy sets `registries.npm`",
+                    scopes.join(", ")
+                );
+            }
+            npm.scoped.clear();
+        }
         let pypi_index = if policy.mandatory.contains("registries.pypi") {
             from_policy("registries.pypi", &policy.pypi_index)
         } else {
-            match &over.index_url {
-                Some(u) => Some((u.clone(), "--index-url".to_owned())),
-                None => ev::get(ev::SAFEX_PYPI_INDEX)
-                    .map(|u| (u, ev::SAFEX_PYPI_INDEX.to_owned()))
-                    .or_else(|| from_policy("registries.pypi", &policy.pypi_index))
-                    .or(config
-                        .pypi_index
-                        .clone()
-                        .map(|u| (u, format!("pypi_index in {}", config_file())))),
-            }
+            over.index_url
+                .clone()
+                .map(|u| (u, "--index-url".to_owned()))
+                .or_else(|| from_policy("registries.pypi", &policy.pypi_index))
+                .or_else(|| {
+                    ev::get(ev::SAFEX_PYPI_INDEX).map(|u| (u, ev::SAFEX_PYPI_INDEX.to_owned()))
+                })
+                .or(config
+                    .pypi_index
+                    .clone()
+                    .map(|u| (u, format!("pypi_index in {}", config_file()))))
         };
         let python = ev::get(ev::SAFEX_PYTHON).or(config.python.clone());
 

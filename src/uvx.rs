@@ -109,7 +109,7 @@ pub fn run(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
         &extra,
         &settings.npm.secret_vars,
     );
-    ctx.launch();
+    ctx.launch()?;
     exec::run_program(
         &python,
         &[dir.join(venv::bin_dir()).join(&script).into_os_string()],
@@ -152,7 +152,7 @@ pub fn lock(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
             settings.lockfile.display()
         );
     }
-    ctx.lock();
+    ctx.lock()?;
     Ok(0)
 }
 
@@ -164,7 +164,11 @@ pub fn check(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
     let settings = load_settings(&a, g)?;
     ctx.configure(&settings);
     let req = checked_request(&settings, &a, ctx)?;
-    let packages: Vec<(String, String)> = match find_locked(&settings, &req.key)? {
+    let entry = find_locked(&settings, &req.key)?;
+    if entry.is_none() && settings.lock_mode == LockMode::Frozen {
+        return Err(frozen_error(&req.key.join(" ")));
+    }
+    let packages: Vec<(String, String)> = match entry {
         Some(e) => e
             .packages
             .iter()
@@ -200,10 +204,11 @@ pub fn check(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
         Some(e) => Err(e),
         None => {
             if !g.quiet {
+                let n = packages.len();
                 eprintln!(
-                    "`{}`: allowed by the policy ({} packages)",
+                    "`{}`: allowed by the policy ({n} package{})",
                     req.specs[0],
-                    packages.len()
+                    if n == 1 { "" } else { "s" }
                 );
             }
             Ok(0)
@@ -388,8 +393,7 @@ fn prepare(
     let label = req.key.join(" ");
     if entry.is_none() {
         if settings.lock_mode == LockMode::Frozen {
-            return Err(Error::policy(format!("`{label}` is not in the lockfile, and the lock mode is `frozen`"))
-                .with_hint(format!("ask your admin to add it, or lock it with `safex lock uvx {label}` where the lock mode is `tofu`")));
+            return Err(frozen_error(&label));
         }
         if settings.offline {
             return Err(Error::registry(format!(
@@ -721,6 +725,12 @@ fn locked_wheels(
             Ok((p.name.clone(), p.version.clone(), best.file.clone(), path?))
         })
         .collect()
+}
+
+fn frozen_error(label: &str) -> Error {
+    Error::policy(format!("`{label}` is not in the lockfile, and the lock mode is `frozen`")).with_hint(format!(
+        "ask your admin to add it, or lock it with `safex lock uvx {label}` where the lock mode is `tofu`"
+    ))
 }
 
 fn no_index_error() -> Error {

@@ -102,11 +102,12 @@ impl Parsed {
     pub fn parse(text: String, source: &str) -> Result<Parsed> {
         let raw: RawPolicy = toml::from_str(&text).map_err(|e| {
             let line = e.span().map(|s| line_of(&text, s.start)).unwrap_or(0);
-            Error::usage(format!(
-                "policy file {source}, line {line}: {}",
-                e.message().trim()
-            ))
-            .with_hint("see docs/policy.md for the keys and their values")
+            let what = match e.span().and_then(|s| key_at(&text, s.start)) {
+                Some(k) => format!("`{k}`: {}", e.message().trim()),
+                None => e.message().trim().to_owned(),
+            };
+            Error::usage(format!("policy file {source}, line {line}: {what}"))
+                .with_hint("see docs/policy.md for the keys and their values")
         })?;
         Ok(Parsed {
             raw,
@@ -135,6 +136,29 @@ impl Parsed {
         ))
         .with_hint("see docs/policy.md for the keys and their values")
     }
+}
+
+/// The dotted key whose value sits at `offset`: the `key = ` on that line,
+/// under the nearest `[table]` header above it.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    if key.is_empty() || key.starts_with('[') {
+        return None;
+    }
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    Some(match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key.to_owned(),
+    })
 }
 
 fn line_of(text: &str, offset: usize) -> usize {

@@ -107,7 +107,7 @@ struct Merger {
 impl Merger {
     /// Set `key` from `layer` unless that would loosen a system key.
     /// `tighter_or_same(new, old)` says whether the change is allowed.
-    fn set<T: Clone + std::fmt::Debug>(
+    fn set<T: Clone + Shown>(
         &mut self,
         key: &'static str,
         layer: &Layer,
@@ -120,8 +120,10 @@ impl Merger {
             if !tighter_or_same(&value, &current) {
                 let system = self.p.sources.get(key).cloned().unwrap_or_default();
                 self.p.warnings.push(format!(
-                    "policy `{}` tries to loosen `{key}` set by the system policy (`{current:?}` → `{value:?}`); the system value stays ({system})",
-                    layer.name
+                    "policy `{}` tries to loosen `{key}` set by the system policy ({} → {}); the system value stays ({system})",
+                    layer.name,
+                    current.shown(),
+                    value.shown()
                 ));
                 return;
             }
@@ -131,6 +133,60 @@ impl Merger {
         if layer.system {
             self.p.mandatory.insert(key);
         }
+    }
+}
+
+/// A policy value as it is written in a policy file, for messages.
+trait Shown {
+    fn shown(&self) -> String;
+}
+
+macro_rules! shown_enum {
+    ($t:ty, $($v:path => $s:literal),+) => {
+        impl Shown for $t {
+            fn shown(&self) -> String {
+                match self { $($v => format!("`\"{}\"`", $s)),+ }
+            }
+        }
+    };
+}
+shown_enum!(ScriptsMode, ScriptsMode::Strip => "strip", ScriptsMode::Refuse => "refuse");
+shown_enum!(PthPolicy, PthPolicy::RefuseExecutable => "refuse-executable", PthPolicy::RefuseAll => "refuse-all");
+shown_enum!(LockMode, LockMode::Tofu => "tofu", LockMode::Frozen => "frozen");
+shown_enum!(EnvMode, EnvMode::Inherit => "inherit", EnvMode::Declared => "declared");
+shown_enum!(UnknownAge, UnknownAge::Allow => "allow", UnknownAge::Refuse => "refuse");
+
+impl Shown for Duration {
+    fn shown(&self) -> String {
+        format!("`\"{}\"`", crate::time::format_duration(*self))
+    }
+}
+impl Shown for Vec<String> {
+    fn shown(&self) -> String {
+        format!(
+            "`[{}]`",
+            self.iter()
+                .map(|s| format!("\"{s}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+impl Shown for Option<Vec<String>> {
+    fn shown(&self) -> String {
+        self.as_ref().map_or("unset".into(), |v| v.shown())
+    }
+}
+impl Shown for Option<String> {
+    fn shown(&self) -> String {
+        self.as_ref()
+            .map_or("unset".into(), |v| format!("`\"{v}\"`"))
+    }
+}
+impl Shown for Option<PathBuf> {
+    fn shown(&self) -> String {
+        self.as_ref()
+            .map_or("unset".into(), |v| format!("`\"{}\"`", v.display()))
     }
 }
 

@@ -52,6 +52,12 @@ impl Packument {
 pub struct VersionMeta {
     #[serde(default)]
     pub name: String,
+    /// The registry's word that install scripts exist (abbreviated form).
+    #[serde(rename = "hasInstallScript", default)]
+    pub has_install_script: bool,
+    /// Scripts (full documents only).
+    #[serde(default, deserialize_with = "string_map")]
+    pub scripts: BTreeMap<String, String>,
     #[serde(default)]
     pub version: String,
     #[serde(default, deserialize_with = "string_map")]
@@ -91,6 +97,21 @@ pub struct Dist {
 }
 
 impl VersionMeta {
+    /// What the registry's metadata says about install-time code. Only a
+    /// hint for `policy check`: a launch judges the tarball's own
+    /// `package.json` (the metadata can lie).
+    pub fn declared_install_hooks(&self) -> Vec<String> {
+        let mut hooks: Vec<String> = ["preinstall", "install", "postinstall"]
+            .iter()
+            .filter(|h| self.scripts.contains_key(**h))
+            .map(|h| h.to_string())
+            .collect();
+        if hooks.is_empty() && self.has_install_script {
+            hooks.push("install scripts".to_owned());
+        }
+        hooks
+    }
+
     /// Names of bundled dependencies (shipped inside the tarball).
     pub fn bundled(&self) -> Vec<String> {
         let v = self

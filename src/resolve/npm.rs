@@ -58,6 +58,13 @@ pub struct Node {
     meta: Option<Arc<VersionMeta>>,
 }
 
+impl Node {
+    /// The registry metadata of this package (`None` for the virtual root).
+    pub fn meta(&self) -> Option<&VersionMeta> {
+        self.meta.as_deref()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum DepKind {
     Prod,

@@ -1,0 +1,316 @@
+//! Where each MCP client keeps its server list, per OS, and how to read it.
+//!
+//! With `--root DIR`, DIR is the home directory and the OS's own locations
+//! (`%APPDATA%`, `~/Library/Application Support`, `$XDG_CONFIG_HOME`) are
+//! derived from it, never from this process's environment: an admin scanning
+//! a user's tree, or a test, sees exactly that tree.
+
+use std::path::{Path, PathBuf};
+
+use crate::mcp::formats::{jsonc, toml, yaml};
+use crate::mcp::model::Server;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Client {
+    ClaudeDesktop,
+    ClaudeCode,
+    Cursor,
+    VsCode,
+    Windsurf,
+    Cline,
+    Zed,
+    Continue,
+    Codex,
+    Gemini,
+    Other,
+}
+
+impl Client {
+    pub fn id(self) -> &'static str {
+        match self {
+            Client::ClaudeDesktop => "claude-desktop",
+            Client::ClaudeCode => "claude-code",
+            Client::Cursor => "cursor",
+            Client::VsCode => "vscode",
+            Client::Windsurf => "windsurf",
+            Client::Cline => "cline",
+            Client::Zed => "zed",
+            Client::Continue => "continue",
+            Client::Codex => "codex",
+            Client::Gemini => "gemini",
+            Client::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Toml,
+    Yaml,
+}
+
+/// A config file to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub client: Client,
+    pub path: PathBuf,
+    pub format: Format,
+    /// The scope its top-level servers have (`user`, `project`, or empty).
+    pub scope: &'static str,
+}
+
+pub fn format_of(path: &Path) -> Format {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("toml") => Format::Toml,
+        Some("yaml" | "yml") => Format::Yaml,
+        _ => Format::Json,
+    }
+}
+
+/// Parse a file's text into its server entries.
+pub fn read(format: Format, scope: &str, text: &str) -> Result<Vec<Server>, String> {
+    let mut servers = match format {
+        Format::Json => jsonc::parse(text).map(|root| jsonc::servers(&root, scope))?,
+        Format::Toml => toml::servers(text)?,
+        Format::Yaml => yaml::servers(text)?,
+    };
+    for s in &mut servers {
+        if s.scope.is_empty() {
+            s.scope = scope.to_owned();
+        }
+    }
+    Ok(servers)
+}
+
+/// The OS-specific base directories, derived from a home directory.
+struct Dirs {
+    home: PathBuf,
+    /// `%APPDATA%`, `~/Library/Application Support`, `~/.config`.
+    app_data: PathBuf,
+    /// Zed and Claude Desktop on Linux: `~/.config`; Windows: `%APPDATA%`.
+    config: PathBuf,
+}
+
+fn dirs(root: Option<&Path>) -> Option<Dirs> {
+    let from_env = root.is_none();
+    let home = match root {
+        Some(r) => r.to_path_buf(),
+        None => directories::BaseDirs::new()?.home_dir().to_path_buf(),
+    };
+    let env_dir = |var: &str| {
+        from_env
+            .then(|| std::env::var_os(var))
+            .flatten()
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let (app_data, config) = if cfg!(windows) {
+        let a = env_dir("APPDATA").unwrap_or_else(|| home.join("AppData").join("Roaming"));
+        (a.clone(), a)
+    } else if cfg!(target_os = "macos") {
+        (
+            home.join("Library").join("Application Support"),
+            env_dir("XDG_CONFIG_HOME").unwrap_or_else(|| home.join(".config")),
+        )
+    } else {
+        let c = env_dir("XDG_CONFIG_HOME").unwrap_or_else(|| home.join(".config"));
+        (c.clone(), c)
+    };
+    Some(Dirs {
+        home,
+        app_data,
+        config,
+    })
+}
+
+/// Every known config location that exists under the home directory
+/// (`root`, or this user's), then the project-level files of each project
+/// Claude Code knows about and, without `root`, of the current directory.
+pub fn discover(root: Option<&Path>) -> Vec<Target> {
+    let Some(d) = dirs(root) else {
+        return Vec::new();
+    };
+    let h = &d.home;
+    let mut c: Vec<(Client, PathBuf, &'static str)> = Vec::new();
+    c.push((
+        Client::ClaudeDesktop,
+        d.app_data.join("Claude/claude_desktop_config.json"),
+        "",
+    ));
+    if cfg!(target_os = "macos") {
+        c.push((
+            Client::ClaudeDesktop,
+            d.config.join("Claude/claude_desktop_config.json"),
+            "",
+        ));
+    }
+    let claude_dir = (root.is_none())
+        .then(|| std::env::var_os("CLAUDE_CONFIG_DIR"))
+        .flatten()
+        .map(PathBuf::from);
+    c.push((Client::ClaudeCode, h.join(".claude.json"), "user"));
+    if let Some(dir) = &claude_dir {
+        c.push((Client::ClaudeCode, dir.join(".claude.json"), "user"));
+    }
+    c.push((Client::Cursor, h.join(".cursor/mcp.json"), ""));
+    for code in ["Code", "Code - Insiders", "VSCodium", "Cursor", "Windsurf"] {
+        let user = d.app_data.join(code).join("User");
+        if code.starts_with("Code") {
+            c.push((Client::VsCode, user.join("mcp.json"), ""));
+            for p in sorted_dirs(&user.join("profiles")) {
+                c.push((Client::VsCode, p.join("mcp.json"), ""));
+            }
+        }
+        c.push((
+            Client::Cline,
+            user.join("globalStorage/saoudrizwan.claude-dev/settings/cline_mcp_settings.json"),
+            "",
+        ));
+    }
+    c.push((
+        Client::Windsurf,
+        h.join(".codeium/windsurf/mcp_config.json"),
+        "",
+    ));
+    c.push((Client::Windsurf, h.join(".codeium/mcp_config.json"), ""));
+    c.push((Client::Zed, d.config.join("zed/settings.json"), ""));
+    c.push((Client::Continue, h.join(".continue/config.yaml"), ""));
+    for f in sorted_files(&h.join(".continue/mcpServers")) {
+        c.push((Client::Continue, f, ""));
+    }
+    let codex_home = (root.is_none())
+        .then(|| std::env::var_os("CODEX_HOME"))
+        .flatten()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| h.join(".codex"));
+    c.push((Client::Codex, codex_home.join("config.toml"), ""));
+    c.push((Client::Gemini, h.join(".gemini/settings.json"), ""));
+
+    let mut projects = claude_projects(&h.join(".claude.json"));
+    if root.is_none()
+        && let Ok(cwd) = std::env::current_dir()
+    {
+        projects.push(cwd);
+    }
+    for p in &projects {
+        c.extend(project_files(p));
+    }
+    let mut out: Vec<Target> = Vec::new();
+    for (client, path, scope) in c {
+        if path.is_file() && !out.iter().any(|t| same_file(&t.path, &path)) {
+            out.push(Target {
+                client,
+                format: format_of(&path),
+                path,
+                scope,
+            });
+        }
+    }
+    out
+}
+
+/// The files a project directory may hold.
+fn project_files(p: &Path) -> Vec<(Client, PathBuf, &'static str)> {
+    let mut c = vec![
+        (Client::ClaudeCode, p.join(".mcp.json"), "project"),
+        (Client::Cursor, p.join(".cursor/mcp.json"), "project"),
+        (Client::VsCode, p.join(".vscode/mcp.json"), "project"),
+        (Client::Zed, p.join(".zed/settings.json"), "project"),
+        (Client::Codex, p.join(".codex/config.toml"), "project"),
+        (Client::Gemini, p.join(".gemini/settings.json"), "project"),
+    ];
+    for f in sorted_files(&p.join(".continue/mcpServers")) {
+        c.push((Client::Continue, f, "project"));
+    }
+    c
+}
+
+/// The project directories Claude Code has a local scope for.
+fn claude_projects(claude_json: &Path) -> Vec<PathBuf> {
+    let Ok(text) = std::fs::read_to_string(claude_json) else {
+        return Vec::new();
+    };
+    let Ok(jsonc::Node::Object(top)) = jsonc::parse(&text) else {
+        return Vec::new();
+    };
+    match top.iter().find(|(k, _)| k == "projects") {
+        Some((_, jsonc::Node::Object(m))) => m
+            .iter()
+            .map(|(k, _)| PathBuf::from(k))
+            .filter(|p| p.is_dir())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The client a file given with `--config` belongs to, from its path.
+pub fn guess(path: &Path) -> Target {
+    let s = path.to_string_lossy().replace('\\', "/");
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let (client, scope) = if name == "claude_desktop_config.json" {
+        (Client::ClaudeDesktop, "")
+    } else if name == ".claude.json" {
+        (Client::ClaudeCode, "user")
+    } else if name == ".mcp.json" {
+        (Client::ClaudeCode, "project")
+    } else if name == "cline_mcp_settings.json" {
+        (Client::Cline, "")
+    } else if name == "mcp_config.json" {
+        (Client::Windsurf, "")
+    } else if s.contains("/.cursor/") {
+        (Client::Cursor, "")
+    } else if s.contains("/.vscode/") || s.contains("/User/") && name == "mcp.json" {
+        (Client::VsCode, "")
+    } else if s.contains("/zed/") || s.contains("/.zed/") || s.contains("/Zed/") {
+        (Client::Zed, "")
+    } else if s.contains("/.gemini/") || s.contains("gemini-cli") {
+        (Client::Gemini, "")
+    } else if s.contains("/.continue/") || matches!(format_of(path), Format::Yaml) {
+        (Client::Continue, "")
+    } else if s.contains("/.codex/") || matches!(format_of(path), Format::Toml) {
+        (Client::Codex, "")
+    } else {
+        (Client::Other, "")
+    };
+    Target {
+        client,
+        path: path.to_path_buf(),
+        format: format_of(path),
+        scope,
+    }
+}
+
+fn sorted_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    v.sort();
+    v
+}
+
+fn sorted_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("yaml" | "yml" | "json")
+                )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+}

@@ -1,0 +1,273 @@
+//! Codex's `config.toml`: `[mcp_servers.<name>]` tables.
+//!
+//! Values come from the `toml` crate; positions come from a line-oriented
+//! scan of the same text (table headers, then `command = "..."` and
+//! `args = [...]`, an array that may span lines and carry comments). The two
+//! must agree before an entry counts as rewritable, and a rewrite is a splice
+//! into the original text, so comments and layout survive.
+
+use std::collections::BTreeMap;
+
+use crate::mcp::model::{Layout, Quote, Server, Spans, Str};
+
+pub fn servers(text: &str) -> Result<Vec<Server>, String> {
+    let doc: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| e.message().to_owned())?;
+    let spans = scan(text);
+    let mut out = Vec::new();
+    let Some(toml::Value::Table(servers)) = doc.get("mcp_servers") else {
+        return Ok(out);
+    };
+    for (name, v) in servers {
+        let mut s = Server::new(name, "");
+        let str_of = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        s.command = str_of("command");
+        s.url = str_of("url");
+        if let Some(toml::Value::Array(a)) = v.get("args") {
+            s.args = a.iter().map(value_text).collect();
+        }
+        s.env = table_pairs(v.get("env"));
+        s.headers = table_pairs(v.get("http_headers"));
+        if let Some(sp) = spans.get(name)
+            && let Some(cmd) = &sp.0
+            && Some(&cmd.value) == s.command.as_ref()
+            && let Some(args) = &sp.1
+            && args.iter().map(|a| &a.value).eq(s.args.iter())
+        {
+            s.spans = Some(Spans {
+                command: cmd.clone(),
+                args: args.clone(),
+                layout: Layout::Flow,
+            });
+        }
+        out.push(s);
+    }
+    // The `toml` crate sorts keys; report servers in file order.
+    out.sort_by_key(|s| spans.get(&s.name).map_or(usize::MAX, |f| f.2));
+    Ok(out)
+}
+
+fn value_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn table_pairs(v: Option<&toml::Value>) -> Vec<(String, String)> {
+    match v {
+        Some(toml::Value::Table(t)) => t.iter().map(|(k, v)| (k.clone(), value_text(v))).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Per server: `command`, `args`, and where its table header is.
+type Found = BTreeMap<String, (Option<Str>, Option<Vec<Str>>, usize)>;
+
+/// Positions of `command` and `args` under each `[mcp_servers.<name>]`.
+fn scan(text: &str) -> Found {
+    let mut found = Found::new();
+    let mut current: Option<String> = None;
+    let mut pos = 0;
+    while pos < text.len() {
+        let end = text[pos..].find('\n').map_or(text.len(), |i| pos + i + 1);
+        let line = &text[pos..end];
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if trimmed.starts_with('[') {
+            current = header(trimmed).and_then(|keys| match keys.as_slice() {
+                [t, name] if t == "mcp_servers" => Some(name.clone()),
+                _ => None,
+            });
+            if let Some(name) = &current {
+                found.entry(name.clone()).or_insert((None, None, pos));
+            }
+        } else if let Some(name) = &current
+            && let Some((key, after)) = key_value(trimmed)
+        {
+            let at = pos + indent + after;
+            let entry = found.entry(name.clone()).or_insert((None, None, pos));
+            match key.as_str() {
+                "command" => entry.0 = string_at(text, skip_ws(text, at)),
+                "args" => {
+                    if let Some((items, close)) = array_at(text, skip_ws(text, at)) {
+                        entry.1 = Some(items);
+                        pos = crate::mcp::model::next_line(text, close);
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+        }
+        pos = end;
+    }
+    found
+}
+
+/// `[a."b.c"]` → `["a", "b.c"]`; `[[...]]` and anything odd → `None`.
+fn header(line: &str) -> Option<Vec<String>> {
+    let inner = line.strip_prefix('[')?;
+    if inner.starts_with('[') {
+        return None;
+    }
+    let mut keys = Vec::new();
+    let mut rest = inner.trim_start();
+    loop {
+        let (k, r) = key(rest)?;
+        keys.push(k);
+        rest = r.trim_start();
+        if let Some(r) = rest.strip_prefix('.') {
+            rest = r.trim_start();
+        } else if rest.starts_with(']') {
+            return Some(keys);
+        } else {
+            return None;
+        }
+    }
+}
+
+/// One key: bare, `"basic"` or `'literal'`; returns it and the rest.
+fn key(s: &str) -> Option<(String, &str)> {
+    if s.starts_with('"') || s.starts_with('\'') {
+        let st = string_at(s, 0)?;
+        return Some((st.value, &s[st.span.end..]));
+    }
+    let end = s
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .unwrap_or(s.len());
+    (end > 0).then(|| (s[..end].to_owned(), &s[end..]))
+}
+
+/// `key = ...` → the key and the offset just after `=`.
+fn key_value(line: &str) -> Option<(String, usize)> {
+    let (k, rest) = key(line)?;
+    let rest_trim = rest.trim_start();
+    let after_eq = rest_trim.strip_prefix('=')?;
+    Some((k, line.len() - after_eq.len()))
+}
+
+fn skip_ws(text: &str, mut at: usize) -> usize {
+    let b = text.as_bytes();
+    while at < b.len() && (b[at] == b' ' || b[at] == b'\t') {
+        at += 1;
+    }
+    at
+}
+
+/// A TOML string at `at`: `"basic"` (escapes decoded) or `'literal'`.
+fn string_at(text: &str, at: usize) -> Option<Str> {
+    let s = &text[at..];
+    if s.starts_with("\"\"\"") || s.starts_with("'''") {
+        return None;
+    }
+    if let Some(body) = s.strip_prefix('\'') {
+        let close = body.find(['\'', '\n'])?;
+        if body.as_bytes()[close] != b'\'' {
+            return None;
+        }
+        return Some(Str {
+            value: body[..close].to_owned(),
+            span: at..at + close + 2,
+            quote: Quote::Single,
+        });
+    }
+    let body = s.strip_prefix('"')?;
+    let mut out = String::new();
+    let mut chars = body.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => {
+                return Some(Str {
+                    value: out,
+                    span: at..at + 1 + i + 1,
+                    quote: Quote::Double,
+                });
+            }
+            '\n' => return None,
+            '\\' => {
+                let (_, e) = chars.next()?;
+                match e {
+                    'n' => out.push('\n'),
+                    't' => out.push('\t'),
+                    'r' => out.push('\r'),
+                    'b' => out.push('\u{8}'),
+                    'f' => out.push('\u{c}'),
+                    'e' => out.push('\u{1b}'),
+                    '"' => out.push('"'),
+                    '\\' => out.push('\\'),
+                    'u' | 'U' => {
+                        let n = if e == 'u' { 4 } else { 8 };
+                        let hex: String =
+                            (0..n).filter_map(|_| chars.next().map(|x| x.1)).collect();
+                        out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                    }
+                    _ => return None,
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+/// An array of strings at `at` (`[`), over lines, with comments and a
+/// trailing comma; returns the items and the offset of `]`.
+fn array_at(text: &str, at: usize) -> Option<(Vec<Str>, usize)> {
+    let b = text.as_bytes();
+    if b.get(at) != Some(&b'[') {
+        return None;
+    }
+    let mut pos = at + 1;
+    let mut items = Vec::new();
+    loop {
+        while pos < b.len() {
+            match b[pos] {
+                b' ' | b'\t' | b'\r' | b'\n' | b',' => pos += 1,
+                b'#' => pos = crate::mcp::model::next_line(text, pos),
+                _ => break,
+            }
+        }
+        match b.get(pos)? {
+            b']' => return Some((items, pos)),
+            b'"' | b'\'' => {
+                let s = string_at(text, pos)?;
+                pos = s.span.end;
+                items.push(s);
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// A string as TOML writes it, in the quoting the file already uses.
+pub fn render(s: &str, quote: Quote) -> String {
+    if quote == Quote::Single && !s.contains(['\'', '\n', '\r']) {
+        return format!("'{s}'");
+    }
+    crate::mcp::formats::jsonc::render(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_spans_in_multiline_arrays() {
+        let text = "model = \"x\"\n\n[mcp_servers.\"a.b\"]\ncommand = 'npx' # launcher\nargs = [\n  \"-y\", # yes\n  '@x/y',\n]\n\n[mcp_servers.\"a.b\".env]\nK = \"v\"\n";
+        let s = servers(text).unwrap();
+        assert_eq!(s[0].name, "a.b");
+        assert_eq!(s[0].env, vec![("K".to_owned(), "v".to_owned())]);
+        let sp = s[0].spans.as_ref().unwrap();
+        assert_eq!(&text[sp.command.span.clone()], "'npx'");
+        assert_eq!(&text[sp.args[1].span.clone()], "'@x/y'");
+    }
+
+    #[test]
+    fn inline_tables_are_read_but_not_rewritten() {
+        let text = "[mcp_servers]\nx = { command = \"npx\", args = [\"y\"] }\n";
+        let s = servers(text).unwrap();
+        assert_eq!(s[0].args, vec!["y"]);
+        assert!(s[0].spans.is_none());
+    }
+}

@@ -1,0 +1,152 @@
+//! `safex mcp`: find the MCP client configs on this machine, report what is
+//! unsafe in them (`scan`), and rewrite their `npx`/`uvx` entries to pinned,
+//! locked `safex` launches (`pin`).
+//!
+//! Users adopt safex through these files, not by typing commands, so the
+//! rewrite has to be one they can trust: a splice into the original bytes
+//! (comments, order, indentation, `env`, interpolation tokens untouched),
+//! checked by re-reading the result, shown as a diff first, written
+//! atomically after a backup, and a no-op the second time. See `docs/mcp.md`.
+
+pub mod baseline;
+pub mod clients;
+pub mod diff;
+pub mod formats;
+pub mod launch;
+pub mod model;
+pub mod pin;
+pub mod rewrite;
+pub mod scan;
+pub mod secrets;
+
+use std::path::PathBuf;
+
+use crate::cli::Globals;
+use crate::error::{Error, Result};
+use crate::settings::{Overrides, Settings};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum McpCommand {
+    /// Find MCP client configs and report unpinned, unlocked, injected or
+    /// secret-bearing server entries.
+    Scan(ScanArgs),
+    /// Pin `npx`/`uvx` entries to exact versions, lock them, and rewrite them
+    /// to `safex npx`/`safex uvx` (a dry run unless `--write`).
+    Pin(PinArgs),
+}
+
+/// Options shared by `scan` and `pin`.
+#[derive(Debug, clap::Args)]
+pub struct Common {
+    /// Read this config file instead of discovering configs (repeatable).
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Vec<PathBuf>,
+    /// Treat DIR as the home directory when discovering configs.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// The baseline file (default: `mcp-baseline.json` in safex's data directory).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Exit with status 3 when a finding at or above this level exists.
+    #[arg(long, value_name = "LEVEL", value_enum)]
+    pub fail_on: Option<scan::Level>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PinArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Apply the rewrite (after a backup next to each file); without it,
+    /// print the diff and change nothing.
+    #[arg(long)]
+    pub write: bool,
+}
+
+pub fn run(cmd: McpCommand, g: &Globals) -> Result<i32> {
+    match cmd {
+        McpCommand::Scan(a) => scan::run(&a, g),
+        McpCommand::Pin(a) => pin::run(&a, g),
+    }
+}
+
+/// A config file and what could be read from it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub target: clients::Target,
+    pub text: String,
+    pub servers: std::result::Result<Vec<model::Server>, String>,
+}
+
+/// The files to work on: `--config` files, else every config discovered.
+pub fn load(c: &Common) -> Result<Vec<Loaded>> {
+    let targets = if c.config.is_empty() {
+        if let Some(r) = &c.root
+            && !r.is_dir()
+        {
+            return Err(Error::usage(format!(
+                "`--root {}` is not a directory",
+                r.display()
+            )));
+        }
+        clients::discover(c.root.as_deref())
+    } else {
+        let mut t = Vec::new();
+        for p in &c.config {
+            if !p.is_file() {
+                return Err(
+                    Error::usage(format!("config file `{}` does not exist", p.display()))
+                        .with_hint("give the path of an MCP client's config file"),
+                );
+            }
+            t.push(clients::guess(p));
+        }
+        t
+    };
+    Ok(targets
+        .into_iter()
+        .map(|target| {
+            let (text, servers) = match std::fs::read(&target.path) {
+                Ok(bytes) => match String::from_utf8(bytes) {
+                    Ok(text) => {
+                        let servers = clients::read(target.format, target.scope, &text);
+                        (text, servers)
+                    }
+                    Err(_) => (String::new(), Err("the file is not UTF-8".to_owned())),
+                },
+                Err(e) => (String::new(), Err(e.to_string())),
+            };
+            Loaded {
+                target,
+                text,
+                servers,
+            }
+        })
+        .collect())
+}
+
+pub fn settings(g: &Globals) -> Result<Settings> {
+    Settings::load(&Overrides {
+        quiet: g.quiet,
+        policy: g.policy.clone(),
+        ..Default::default()
+    })
+}
+
+pub fn baseline_path(c: &Common) -> Result<PathBuf> {
+    c.baseline
+        .clone()
+        .or_else(baseline::default_path)
+        .ok_or_else(|| {
+            Error::io("cannot tell where the MCP baseline goes: no home directory")
+                .with_hint("pass `--baseline FILE`")
+        })
+}

@@ -1,0 +1,408 @@
+//! The environment a launched program gets (docs/policy.md, "Declared
+//! environment"): `env.mode = "declared"` with its base set, `env.pass` and
+//! `--env NAME`; the variables that never reach the program in any mode; and
+//! the `env.*` keys under layering. Each through the real binary, with a
+//! program that prints its whole environment as JSON.
+//!
+//! Layers as in `policy.rs`: system from `SAFEX_SYSTEM_POLICY`, user at
+//! `$XDG_CONFIG_HOME/safex/policy.toml` inside the temp HOME.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Map, Value};
+use support::env::{TestEnv, stdout};
+use support::fixture::*;
+use support::pyfixture::{PyIndex, PyPkg};
+
+fn safex(env: &TestEnv) -> Command {
+    let mut cmd = env.safex();
+    cmd.env("XDG_CONFIG_HOME", env.home().join(".config"))
+        .env("XDG_DATA_HOME", env.home().join(".local/share"));
+    cmd
+}
+
+fn npm(env: &TestEnv, reg: &FixtureRegistry) -> Command {
+    let mut cmd = safex(env);
+    cmd.env("SAFEX_NPM_REGISTRY", reg.url());
+    cmd
+}
+
+fn user_policy(env: &TestEnv, text: &str) -> PathBuf {
+    let path = env.home().join(".config/safex/policy.toml");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn system_policy(env: &TestEnv, cmd: &mut Command, text: &str) -> PathBuf {
+    assert!(
+        !Path::new("/etc/safex/policy.toml").exists(),
+        "/etc/safex/policy.toml exists on this machine: SAFEX_SYSTEM_POLICY is ignored"
+    );
+    let dir = env.root().join("policies");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("system.toml");
+    std::fs::write(&path, text).unwrap();
+    cmd.env("SAFEX_SYSTEM_POLICY", &path);
+    path
+}
+
+/// npm: prints `JSON.stringify(process.env)`.
+fn env_registry() -> FixtureRegistry {
+    FixtureRegistry::builder()
+        .package(Pkg::program(
+            "env-dump",
+            "1.0.0",
+            "console.log(JSON.stringify(process.env));",
+        ))
+        .build()
+}
+
+/// PyPI: prints `json.dumps(dict(os.environ))`.
+fn py_env_index() -> PyIndex {
+    PyIndex::builder()
+        .package(PyPkg::program(
+            "env-dump",
+            "1.0.0",
+            "import json, os\nprint(json.dumps(dict(os.environ)))",
+        ))
+        .build()
+}
+
+const SECRET: &str = "hunter2-do-not-leak";
+
+/// The program's environment, from a launch that must have succeeded.
+#[track_caller]
+fn program_env(out: &Output) -> Map<String, Value> {
+    assert_code(out, 0);
+    let text = stdout(out);
+    match serde_json::from_str(text.trim()) {
+        Ok(Value::Object(m)) => m,
+        _ => panic!(
+            "the program did not print its environment\n{}",
+            describe(out)
+        ),
+    }
+}
+
+#[track_caller]
+fn assert_has(vars: &Map<String, Value>, name: &str, value: Option<&str>) {
+    match (vars.get(name), value) {
+        (None, _) => panic!("`{name}` did not reach the program: {:?}", vars.keys()),
+        (Some(v), Some(want)) => assert_eq!(v.as_str(), Some(want), "`{name}`"),
+        (Some(_), None) => {}
+    }
+}
+
+#[track_caller]
+fn assert_lacks(vars: &Map<String, Value>, name: &str) {
+    assert!(
+        !vars.contains_key(name),
+        "`{name}` reached the program: {:?}",
+        vars.get(name)
+    );
+}
+
+/// What a desktop session around an MCP client might hold, besides HOME and
+/// PATH (which `TestEnv` sets).
+fn session(env: &TestEnv, cmd: &mut Command) {
+    let tmp = env.root().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    cmd.env("USER", "tester")
+        .env("LOGNAME", "tester")
+        .env("SHELL", "/bin/sh")
+        .env("TERM", "dumb")
+        .env("LANG", "C.UTF-8")
+        .env("LC_ALL", "C.UTF-8")
+        .env("LC_TIME", "C")
+        .env("TZ", "UTC")
+        .env("TMPDIR", &tmp)
+        .env("EDITOR", "vi")
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("MY_SECRET", SECRET);
+}
+
+/// The base set of `session`, as the program must see it in every mode.
+const BASE: [(&str, &str); 8] = [
+    ("USER", "tester"),
+    ("LOGNAME", "tester"),
+    ("SHELL", "/bin/sh"),
+    ("TERM", "dumb"),
+    ("LANG", "C.UTF-8"),
+    ("LC_ALL", "C.UTF-8"),
+    ("LC_TIME", "C"),
+    ("TZ", "UTC"),
+];
+
+#[track_caller]
+fn assert_base_set(env: &TestEnv, vars: &Map<String, Value>) {
+    for (name, value) in BASE {
+        assert_has(vars, name, Some(value));
+    }
+    assert_has(vars, "HOME", Some(env.home().to_str().unwrap()));
+    assert_has(vars, "PATH", None);
+    assert_has(
+        vars,
+        "TMPDIR",
+        Some(env.root().join("tmp").to_str().unwrap()),
+    );
+}
+
+#[track_caller]
+fn assert_no_safex_vars(vars: &Map<String, Value>) {
+    let leaked: Vec<&String> = vars.keys().filter(|k| k.starts_with("SAFEX_")).collect();
+    assert!(
+        leaked.is_empty(),
+        "safex's own variables reached the program: {leaked:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// env.mode = "declared"
+// ---------------------------------------------------------------------------
+
+#[test]
+fn declared_mode_passes_only_the_base_set() {
+    let env = TestEnv::new();
+    let reg = env_registry();
+    user_policy(&env, "[env]\nmode = \"declared\"\n");
+    let mut cmd = npm(&env, &reg);
+    session(&env, &mut cmd);
+    let vars = program_env(&run(cmd.args(["npx", "-y", "env-dump@1.0.0"])));
+    assert_base_set(&env, &vars);
+    for name in ["MY_SECRET", "AWS_SECRET_ACCESS_KEY", "EDITOR"] {
+        assert_lacks(&vars, name);
+    }
+    assert_no_safex_vars(&vars);
+}
+
+/// Control for the test above: the default (`inherit`) passes them.
+#[test]
+fn inherit_mode_passes_the_session() {
+    let env = TestEnv::new();
+    let reg = env_registry();
+    let mut cmd = npm(&env, &reg);
+    session(&env, &mut cmd);
+    let vars = program_env(&run(cmd.args(["npx", "-y", "env-dump@1.0.0"])));
+    assert_base_set(&env, &vars);
+    assert_has(&vars, "MY_SECRET", Some(SECRET));
+    assert_has(&vars, "EDITOR", Some("vi"));
+}
+
+#[test]
+fn declared_mode_passes_names_and_prefixes_listed_in_pass() {
+    let env = TestEnv::new();
+    let reg = env_registry();
+    user_policy(
+        &env,
+        "[env]\nmode = \"declared\"\npass = [\"MY_SECRET\", \"ACME_*\"]\n",
+    );
+    let mut cmd = npm(&env, &reg);
+    session(&env, &mut cmd);
+    cmd.env("ACME_REGION", "eu-1")
+        .env("ACME_API_KEY", "k")
+        .env("ACMEX", "not a match");
+    let vars = program_env(&run(cmd.args(["npx", "-y", "env-dump@1.0.0"])));
+    assert_has(&vars, "MY_SECRET", Some(SECRET));
+    assert_has(&vars, "ACME_REGION", Some("eu-1"));
+    assert_has(&vars, "ACME_API_KEY", Some("k"));
+    assert_lacks(&vars, "ACMEX");
+    assert_lacks(&vars, "AWS_SECRET_ACCESS_KEY");
+}
+
+/// `--env NAME`, as a global option and among npx's options, repeatable.
+#[test]
+fn env_option_passes_a_name_in_declared_mode() {
+    let env = TestEnv::new();
+    let reg = env_registry();
+    user_policy(&env, "[env]\nmode = \"declared\"\n");
+    let launch = |args: &[&str]| {
+        let mut cmd = npm(&env, &reg);
+        session(&env, &mut cmd);
+        program_env(&run(cmd.args(args)))
+    };
+
+    let vars = launch(&["--env", "MY_SECRET", "npx", "-y", "env-dump@1.0.0"]);
+    assert_has(&vars, "MY_SECRET", Some(SECRET));
+    assert_lacks(&vars, "AWS_SECRET_ACCESS_KEY");
+
+    let vars = launch(&["npx", "--env", "MY_SECRET", "-y", "env-dump@1.0.0"]);
+    assert_has(&vars, "MY_SECRET", Some(SECRET));
+
+    let vars = launch(&[
+        "--env",
+        "MY_SECRET",
+        "--env",
+        "EDITOR",
+        "npx",
+        "-y",
+        "env-dump@1.0.0",
+    ]);
+    assert_has(&vars, "MY_SECRET", Some(SECRET));
+    assert_has(&vars, "EDITOR", Some("vi"));
+
+    // After the spec, `--env` is the program's argument, not safex's.
+    let vars = launch(&["npx", "-y", "env-dump@1.0.0", "--env", "MY_SECRET"]);
+    assert_lacks(&vars, "MY_SECRET");
+}
+
+#[test]
+fn declared_mode_for_pypi_programs() {
+    let env = TestEnv::new();
+    let idx = py_env_index();
+    user_policy(&env, "[env]\nmode = \"declared\"\npass = [\"ACME_*\"]\n");
+    let launch = |args: &[&str]| {
+        let mut cmd = safex(&env);
+        cmd.env("SAFEX_PYPI_INDEX", idx.url())
+            .env("ACME_REGION", "eu-1");
+        session(&env, &mut cmd);
+        program_env(&run(cmd.args(args)))
+    };
+    let vars = launch(&["uvx", "env-dump==1.0.0"]);
+    assert_base_set(&env, &vars);
+    assert_has(&vars, "ACME_REGION", Some("eu-1"));
+    assert_lacks(&vars, "MY_SECRET");
+    assert_lacks(&vars, "EDITOR");
+    assert_no_safex_vars(&vars);
+
+    let vars = launch(&["--env", "MY_SECRET", "uvx", "env-dump==1.0.0"]);
+    assert_has(&vars, "MY_SECRET", Some(SECRET));
+    let vars = launch(&["uvx", "--env", "MY_SECRET", "env-dump==1.0.0"]);
+    assert_has(&vars, "MY_SECRET", Some(SECRET));
+}
+
+// ---------------------------------------------------------------------------
+// What never reaches the program
+// ---------------------------------------------------------------------------
+
+/// In `inherit` mode: every `SAFEX_*`, the npm tokens, and whatever `.npmrc`
+/// auth lines reference.
+#[test]
+fn inherit_mode_never_passes_safex_settings_or_npm_credentials() {
+    let env = TestEnv::new();
+    let reg = env_registry();
+    std::fs::write(
+        env.home().join(".npmrc"),
+        format!("//127.0.0.1:{}/:_authToken=${{MY_NPM_AUTH}}\n", reg.port()),
+    )
+    .unwrap();
+    let vars = program_env(&run(npm(&env, &reg)
+        .env("SAFEX_SOMETHING_ELSE", "x")
+        .env("NPM_TOKEN", SECRET)
+        .env("NODE_AUTH_TOKEN", SECRET)
+        .env("MY_NPM_AUTH", SECRET)
+        .env("MY_SECRET", SECRET)
+        .args(["npx", "-y", "env-dump@1.0.0"])));
+    assert_no_safex_vars(&vars);
+    for name in ["NPM_TOKEN", "NODE_AUTH_TOKEN", "MY_NPM_AUTH"] {
+        assert_lacks(&vars, name);
+    }
+    assert_has(&vars, "MY_SECRET", Some(SECRET));
+    let all = serde_json::to_string(&vars).unwrap();
+    assert_eq!(
+        all.matches(SECRET).count(),
+        1,
+        "only MY_SECRET carries the secret: {all}"
+    );
+}
+
+/// Not even when asked for: these are safex's, never the program's.
+#[test]
+fn never_passed_names_stay_out_when_listed_or_given_with_env() {
+    let env = TestEnv::new();
+    let reg = env_registry();
+    user_policy(
+        &env,
+        "[env]\nmode = \"declared\"\npass = [\"SAFEX_*\", \"NODE_AUTH_TOKEN\"]\n",
+    );
+    let vars = program_env(&run(npm(&env, &reg)
+        .env("NPM_TOKEN", SECRET)
+        .env("NODE_AUTH_TOKEN", SECRET)
+        .args(["--env", "NPM_TOKEN", "npx", "-y", "env-dump@1.0.0"])));
+    assert_no_safex_vars(&vars);
+    assert_lacks(&vars, "NPM_TOKEN");
+    assert_lacks(&vars, "NODE_AUTH_TOKEN");
+}
+
+/// Index URLs that carry credentials stay out; those that carry none pass.
+#[test]
+fn index_urls_with_credentials_never_reach_a_pypi_program() {
+    let env = TestEnv::new();
+    let idx = py_env_index();
+    let vars = program_env(&run(safex(&env)
+        .env("SAFEX_PYPI_INDEX", idx.url())
+        .env("PIP_INDEX_URL", "http://alice:s3cret@127.0.0.1:9/simple/")
+        .env("UV_DEFAULT_INDEX", "http://token@127.0.0.1:9/simple/")
+        .env("PIP_EXTRA_INDEX_URL", "http://bob:pw@127.0.0.1:9/extra/")
+        .env("UV_INDEX_URL", "http://127.0.0.1:9/plain/")
+        .args(["uvx", "env-dump==1.0.0"])));
+    for name in ["PIP_INDEX_URL", "UV_DEFAULT_INDEX", "PIP_EXTRA_INDEX_URL"] {
+        assert_lacks(&vars, name);
+    }
+    assert_has(&vars, "UV_INDEX_URL", Some("http://127.0.0.1:9/plain/"));
+    assert_no_safex_vars(&vars);
+}
+
+// ---------------------------------------------------------------------------
+// Layering
+// ---------------------------------------------------------------------------
+
+#[test]
+fn user_layer_cannot_loosen_a_system_declared_environment() {
+    let env = TestEnv::new();
+    let reg = env_registry();
+    let launch = |user: &str| {
+        let user_file = user_policy(&env, user);
+        let mut cmd = npm(&env, &reg);
+        system_policy(
+            &env,
+            &mut cmd,
+            "[env]\nmode = \"declared\"\npass = [\"KEEP_A\", \"KEEP_B\"]\n",
+        );
+        session(&env, &mut cmd);
+        cmd.env("KEEP_A", "a")
+            .env("KEEP_B", "b")
+            .env("EXTRA_C", "c");
+        let out = run(cmd.args(["npx", "-y", "env-dump@1.0.0"]));
+        (out, user_file)
+    };
+
+    // Removing a name tightens, and takes effect.
+    let (out, _) = launch("[env]\npass = [\"KEEP_A\"]\n");
+    let vars = program_env(&out);
+    assert_has(&vars, "KEEP_A", Some("a"));
+    assert_lacks(&vars, "KEEP_B");
+
+    // Adding one loosens: warned about, not passed.
+    let (out, user) = launch("[env]\npass = [\"KEEP_A\", \"KEEP_B\", \"EXTRA_C\"]\n");
+    assert_warning(&out, &["loosen", "env.pass", &user.display().to_string()]);
+    let vars = program_env(&out);
+    assert_lacks(&vars, "EXTRA_C");
+    assert_has(&vars, "KEEP_A", Some("a"));
+
+    // `inherit` under a system `declared`: warned about, still declared.
+    let (out, user) = launch("[env]\nmode = \"inherit\"\n");
+    assert_warning(&out, &["loosen", "env.mode", &user.display().to_string()]);
+    let vars = program_env(&out);
+    assert_lacks(&vars, "MY_SECRET");
+    assert_lacks(&vars, "EXTRA_C");
+    assert_has(&vars, "KEEP_A", Some("a"));
+}
+
+/// `--env` is the person's explicit choice for one launch: it passes a name
+/// under a system `declared` policy, and is not a loosening of `env.pass`.
+#[test]
+fn env_option_works_under_a_system_declared_environment() {
+    let env = TestEnv::new();
+    let reg = env_registry();
+    let mut cmd = npm(&env, &reg);
+    system_policy(&env, &mut cmd, "[env]\nmode = \"declared\"\n");
+    session(&env, &mut cmd);
+    let out = run(cmd.args(["--env", "MY_SECRET", "npx", "-y", "env-dump@1.0.0"]));
+    let vars = program_env(&out);
+    assert_has(&vars, "MY_SECRET", Some(SECRET));
+    assert_lacks(&vars, "AWS_SECRET_ACCESS_KEY");
+}
