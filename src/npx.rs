@@ -421,7 +421,7 @@ fn prepare(
         match entry {
             Some(entry) => {
                 for p in &entry.packages {
-                    tx.send(placed_from_lock(&npm, p)?)
+                    tx.send(placed_from_lock(&npm, p, settings.offline)?)
                         .map_err(|_| Error::internal("installer stopped early"))?;
                 }
                 drop(tx);
@@ -522,7 +522,7 @@ async fn join(h: tokio::task::JoinHandle<Result<Vec<Installed>>>) -> Result<Vec<
 
 /// A lock entry's package as a download: the conventional tarball URL on the
 /// package's registry, checked against the locked hash. No metadata request.
-fn placed_from_lock(npm: &settings::NpmConfig, p: &LockedPackage) -> Result<Placed> {
+fn placed_from_lock(npm: &settings::NpmConfig, p: &LockedPackage, offline: bool) -> Result<Placed> {
     let damaged = |what: &str| {
         Error::io(format!(
             "the lockfile entry for `{}@{}` has {what}",
@@ -538,7 +538,14 @@ fn placed_from_lock(npm: &settings::NpmConfig, p: &LockedPackage) -> Result<Plac
     semver::Version::parse(&p.version).map_err(|_| damaged("an invalid version"))?;
     let expected = integrity::Integrity::parse_sri(&p.integrity)
         .map_err(|_| damaged("an invalid integrity"))?;
-    let registry = npm.registry_for(name.as_str())?.clone();
+    // Offline, a locked tree rebuilds from cached archives alone: no
+    // registry needs to be configured (an MCP client may pass no settings).
+    // The address is never contacted: the fetcher refuses the network first.
+    let registry = match npm.registry_for(name.as_str()) {
+        Ok(r) => r.clone(),
+        Err(_) if offline => url::Url::parse("http://offline.invalid/").expect("static URL"),
+        Err(e) => return Err(e),
+    };
     let url = conventional_tarball_url(&registry, &name, &p.version)?;
     Ok(Placed {
         path: p.path.clone(),

@@ -1126,3 +1126,23 @@ fn fixture_faults_happen_as_asked_then_stop() {
     assert_eq!(reg.packument_hits("flaky"), 6);
     assert_eq!(reg.tarball_hits("flaky", "1.0.0"), 4);
 }
+
+/// Regression: offline, a locked tree whose environment was removed is
+/// rebuilt from the cached archives, even when no registry is configured at
+/// all (an MCP client may start safex with almost no environment).
+#[test]
+fn offline_rebuild_from_cached_archives_needs_no_registry() {
+    let env = TestEnv::new();
+    let reg = warmed_up(&env);
+    std::fs::remove_dir_all(env.cache().join("v1").join("npm")).unwrap();
+    let out = run(env
+        .safex()
+        .env("SAFEX_OFFLINE", "1")
+        .args(["npx", "-y", "warm-app@1.0.0"]));
+    assert_ran(&out, "warm\n");
+    assert!(
+        reg.requests().is_empty(),
+        "offline, yet: {:?}",
+        reg.request_lines()
+    );
+}
