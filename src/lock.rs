@@ -160,7 +160,12 @@ impl LockFile {
                 )));
             }
         };
-        let lock: LockFile = toml::from_str(&text).map_err(|e| {
+        Self::parse(&text, path)
+    }
+
+    /// Parse lockfile text (`path` only names it in messages).
+    pub fn parse(text: &str, path: &Path) -> Result<LockFile> {
+        let lock: LockFile = toml::from_str(text).map_err(|e| {
             Error::io(format!(
                 "lockfile `{}` is not valid: {}",
                 path.display(),
@@ -354,6 +359,44 @@ mod tests {
     }
 
     #[test]
+    fn summary_follows_every_change_to_the_lockfile() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("safex.lock");
+        let cache = dir.path().join("cache");
+        let key = vec!["a@1.0.0".to_owned()];
+        record_npm(&path, entry("a@1.0.0", "1.0.0")).unwrap();
+        let first = summary(&[&path], &cache, Eco::Npm, &key).unwrap().unwrap();
+        assert_eq!(first.digest, entry("a@1.0.0", "1.0.0").digest());
+        assert_eq!(first.packages, vec![("a".to_owned(), "1.0.0".to_owned())]);
+        // Served from the index the second time, with the same answer.
+        assert_eq!(
+            summary(&[&path], &cache, Eco::Npm, &key)
+                .unwrap()
+                .unwrap()
+                .digest,
+            first.digest
+        );
+        // A hand edit of a hash changes the bytes, so the index misses and the
+        // digest follows the edit (it names another environment).
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("sha512-x", "sha512-y");
+        std::fs::write(&path, text).unwrap();
+        let edited = summary(&[&path], &cache, Eco::Npm, &key).unwrap().unwrap();
+        assert_ne!(edited.digest, first.digest);
+        assert!(
+            summary(&[&path], &cache, Eco::Npm, &["b@1.0.0".to_owned()])
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            summary(&[&path], &cache, Eco::Pypi, &key)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
     fn broken_lockfile_is_an_error_not_an_empty_lock() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("safex.lock");
@@ -362,4 +405,88 @@ mod tests {
         std::fs::write(&path, "version = 7\n").unwrap();
         assert!(LockFile::read(&path).is_err());
     }
+}
+
+/// What the warm path needs of a lock entry: its digest (the environment's
+/// key) and its packages (for the policy's deny and known-compromised
+/// checks), without parsing the whole lockfile as TOML and hashing the
+/// entry at every launch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub digest: String,
+    /// `(name, version)` of every package.
+    pub packages: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Eco {
+    Npm,
+    Pypi,
+}
+
+/// The summary of the entry for `roots`, from the admin's lockfile first,
+/// then the user's. Summaries are kept in `<cache v1>/lockindex/`, keyed by
+/// the sha256 of the lockfile's bytes and the roots, so any change to the
+/// lockfile (or a hand edit) simply misses and re-derives; they are written
+/// atomically and are only a cache of the lockfile, never a source of truth.
+pub fn summary(
+    lockfiles: &[&Path],
+    cache_v1: &Path,
+    eco: Eco,
+    roots: &[String],
+) -> Result<Option<Summary>> {
+    let key = roots_key(roots).join("\n");
+    for path in lockfiles {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(Error::io(format!(
+                    "cannot read lockfile `{}`: {e}",
+                    path.display()
+                )));
+            }
+        };
+        let mut material = bytes.clone();
+        material.extend_from_slice(format!("\0{eco:?}\0{key}").as_bytes());
+        let index = cache_v1
+            .join("lockindex")
+            .join(&crate::integrity::sha256_hex(&material)[..40]);
+        if let Ok(json) = std::fs::read(&index)
+            && let Ok(s) = serde_json::from_slice::<Option<Summary>>(&json)
+        {
+            match s {
+                Some(s) => return Ok(Some(s)),
+                None => continue,
+            }
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::io(format!("lockfile `{}` is not UTF-8", path.display())))?;
+        let lock = LockFile::parse(&text, path)?;
+        let found = match eco {
+            Eco::Npm => lock.find_npm(roots).map(|e| Summary {
+                digest: e.digest(),
+                packages: e
+                    .packages
+                    .iter()
+                    .map(|p| (p.name.clone(), p.version.clone()))
+                    .collect(),
+            }),
+            Eco::Pypi => lock.find_pypi(roots).map(|e| Summary {
+                digest: e.digest(),
+                packages: e
+                    .packages
+                    .iter()
+                    .map(|p| (p.name.clone(), p.version.clone()))
+                    .collect(),
+            }),
+        };
+        if let Ok(json) = serde_json::to_vec(&found) {
+            let _ = write_atomic(&index, &json);
+        }
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
 }

@@ -79,19 +79,29 @@ pub fn run(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
     let (_, command) = roots_of(&a);
     let cache = Cache::new(&settings.cache_dir);
 
-    // Warm path: locked, and the environment is complete. No network.
-    let entry = find_locked(&settings, &roots)?;
-    if let Some(e) = &entry {
-        check_tree(&settings, e)?;
-    }
-    let (env_dir, entry) = match entry {
-        Some(e) if cache.npm_env(&e.digest()).join(cache::ENV_MARKER).is_file() => {
-            (cache.npm_env(&e.digest()), e)
+    // Warm path: locked, and the environment is complete. No network, and
+    // no TOML parsing or hashing of the tree: the lock summary is cached.
+    let key: Vec<String> = roots.iter().map(|r| r.to_string()).collect();
+    let warm = lock::summary(&settings.lockfiles(), cache.root(), lock::Eco::Npm, &key)?
+        .filter(|s| cache.npm_env(&s.digest).join(cache::ENV_MARKER).is_file());
+    let env_dir = match warm {
+        Some(s) => {
+            settings.policy.check_tree(Ecosystem::Npm, &s.packages)?;
+            ctx.tree = Some(s.digest.clone());
+            ctx.packages = Some(s.packages.len());
+            cache.npm_env(&s.digest)
         }
-        other => prepare(&settings, &cache, &roots, other)?,
+        None => {
+            let entry = find_locked(&settings, &roots)?;
+            if let Some(e) = &entry {
+                check_tree(&settings, e)?;
+            }
+            let (env_dir, entry) = prepare(&settings, &cache, &roots, entry)?;
+            ctx.tree = Some(entry.digest());
+            ctx.packages = Some(entry.packages.len());
+            env_dir
+        }
     };
-    ctx.tree = Some(entry.digest());
-    ctx.packages = Some(entry.packages.len());
     let marker = EnvMarker::read(&env_dir).ok_or_else(|| {
         Error::io(format!(
             "the environment `{}` has a damaged marker",

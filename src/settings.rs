@@ -228,6 +228,17 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The lockfiles consulted, the admin's first.
+    pub fn lockfiles(&self) -> Vec<&Path> {
+        self.system_lockfile
+            .iter()
+            .map(PathBuf::as_path)
+            .chain([self.lockfile.as_path()])
+            .collect()
+    }
+}
+
 fn read_config(path: &Path) -> Result<ConfigFile> {
     let text = match fs_err::read_to_string(path) {
         Ok(t) => t,

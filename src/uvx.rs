@@ -82,22 +82,35 @@ pub fn run(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
     let cache = Cache::new(&settings.cache_dir);
 
     // Warm path: locked, and the venv for this interpreter is complete.
-    let entry = find_locked(&settings, &req.key)?;
-    if let Some(e) = &entry {
-        check_tree(&settings, &e.packages)?;
-    }
-    let (dir, entry) = match entry {
-        Some(e)
-            if env_dir(&cache, &e, &req.python)
-                .join(cache::ENV_MARKER)
-                .is_file() =>
-        {
-            (env_dir(&cache, &e, &req.python), e)
+    let warm = lock::summary(
+        &settings.lockfiles(),
+        cache.root(),
+        lock::Eco::Pypi,
+        &req.key,
+    )?
+    .filter(|s| {
+        env_dir_for(&cache, &s.digest, &req.python)
+            .join(cache::ENV_MARKER)
+            .is_file()
+    });
+    let dir = match warm {
+        Some(s) => {
+            settings.policy.check_tree(Ecosystem::Pypi, &s.packages)?;
+            ctx.tree = Some(s.digest.clone());
+            ctx.packages = Some(s.packages.len());
+            env_dir_for(&cache, &s.digest, &req.python)
         }
-        other => prepare(&settings, &cache, &req, other)?,
+        None => {
+            let entry = find_locked(&settings, &req.key)?;
+            if let Some(e) = &entry {
+                check_tree(&settings, &e.packages)?;
+            }
+            let (dir, entry) = prepare(&settings, &cache, &req, entry)?;
+            ctx.tree = Some(entry.digest());
+            ctx.packages = Some(entry.packages.len());
+            dir
+        }
     };
-    ctx.tree = Some(entry.digest());
-    ctx.packages = Some(entry.packages.len());
     let marker = read_marker(&dir)?;
     let script = pick_script(&marker, &req)?;
     let python = dir.join(venv::bin_dir()).join(venv::python_name());
@@ -327,7 +340,11 @@ fn find_locked(settings: &Settings, key: &[String]) -> Result<Option<PypiEntry>>
 
 /// A venv is specific to the tree and to the interpreter that runs it.
 fn env_dir(cache: &Cache, entry: &PypiEntry, python: &Path) -> PathBuf {
-    let key = integrity::sha256_hex(format!("{}\0{}", entry.digest(), python.display()).as_bytes());
+    env_dir_for(cache, &entry.digest(), python)
+}
+
+fn env_dir_for(cache: &Cache, digest: &str, python: &Path) -> PathBuf {
+    let key = integrity::sha256_hex(format!("{digest}\0{}", python.display()).as_bytes());
     cache.pypi_env(&key[..40])
 }
 

@@ -274,6 +274,13 @@ impl Policy {
         Ok(())
     }
 
+    /// `check_package` over every `(name, version)` of a tree.
+    pub fn check_tree(&self, eco: Ecosystem, packages: &[(String, String)]) -> Result<()> {
+        packages
+            .iter()
+            .try_for_each(|(n, v)| self.check_package(eco, n, v))
+    }
+
     /// Report loosening attempts (once per run).
     pub fn print_warnings(&self) {
         for w in &self.warnings {
