@@ -8,12 +8,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::env::TestEnv;
+use support::mcp::exchange;
 use support::verdaccio::{Options, Verdaccio, locked_tree, upstream_registry};
 
 /// Exact versions, current when this test was written.
@@ -23,12 +21,6 @@ const EVERYTHING: (&str, &str) = ("@modelcontextprotocol/server-everything", "20
 
 const COLD_TIMEOUT: Duration = Duration::from_secs(120);
 const WARM_TIMEOUT: Duration = Duration::from_secs(60);
-
-const INITIALIZE: &str = concat!(
-    r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","#,
-    r#""capabilities":{},"clientInfo":{"name":"safex-test","version":"0"}}}"#,
-    "\n"
-);
 
 struct Server {
     name: &'static str,
@@ -59,100 +51,7 @@ fn initialize(
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
-    let started = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn safex");
-
-    let (err_tx, err_rx) = mpsc::channel::<String>();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let err_thread = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err_pipe.read_to_end(&mut buf);
-        let _ = err_tx.send(String::from_utf8_lossy(&buf).into_owned());
-    });
-    let (line_tx, line_rx) = mpsc::channel::<Option<String>>();
-    let out_pipe = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out_pipe).lines() {
-            match line {
-                Ok(l) => {
-                    if line_tx.send(Some(l)).is_err() {
-                        return;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        let _ = line_tx.send(None);
-    });
-
-    let mut stdin = child.stdin.take().unwrap();
-    stdin
-        .write_all(INITIALIZE.as_bytes())
-        .expect("write initialize");
-    stdin.flush().unwrap();
-
-    let deadline = started + timeout;
-    let mut seen = Vec::new();
-    let outcome: Result<serde_json::Value, String> = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match line_rx.recv_timeout(left) {
-            Ok(Some(line)) => {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                match serde_json::from_str::<serde_json::Value>(&line) {
-                    Ok(msg) if msg.get("id") == Some(&serde_json::json!(1)) => break Ok(msg),
-                    Ok(_) => seen.push(line),
-                    Err(_) => {
-                        break Err(format!(
-                            "stdout carried a line that is not JSON-RPC: {line:?}"
-                        ));
-                    }
-                }
-            }
-            Ok(None) => {
-                break Err(format!(
-                    "stdout closed before the answer (exit: {:?})",
-                    child.wait().ok()
-                ));
-            }
-            Err(_) => break Err(format!("no answer to initialize within {timeout:?}")),
-        }
-    };
-    let elapsed = started.elapsed();
-    drop(stdin);
-    stop(&mut child);
-    let stderr = {
-        let _ = err_thread.join();
-        err_rx.try_recv().unwrap_or_default()
-    };
-    match outcome {
-        Ok(msg) => {
-            let result = &msg["result"];
-            assert!(
-                result["serverInfo"]["name"].is_string() && result["protocolVersion"].is_string(),
-                "{spec}: initialize answer lacks result.serverInfo.name or result.protocolVersion: {msg}\n--- stderr\n{stderr}"
-            );
-            (msg, elapsed)
-        }
-        Err(why) => panic!(
-            "{spec}: {why}\n--- other stdout lines\n{}\n--- safex stderr\n{stderr}\n{}",
-            seen.join("\n"),
-            context()
-        ),
-    }
-}
-
-fn stop(child: &mut Child) {
-    if let Ok(None) = child.try_wait() {
-        let _ = child.kill();
-    }
-    let _ = child.wait();
+    exchange(cmd, &spec, timeout, context)
 }
 
 #[test]
