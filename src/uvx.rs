@@ -41,7 +41,10 @@ pub struct VenvMarker {
     pub scripts: BTreeMap<String, Vec<String>>,
 }
 
-struct Request_ {
+/// What one `safex uvx` asks for: the pinned specs (root first, then
+/// `--with`), their lock key, the console script to run, and the Python
+/// found for it (found without running it).
+struct Launch {
     specs: Vec<PySpec>,
     key: Vec<String>,
     command: Option<String>,
@@ -49,7 +52,7 @@ struct Request_ {
 }
 
 /// Parse the request and judge its roots by the policy before any work.
-fn checked_request(settings: &Settings, a: &UvxArgs, ctx: &mut audit::Context) -> Result<Request_> {
+fn checked_request(settings: &Settings, a: &UvxArgs, ctx: &mut audit::Context) -> Result<Launch> {
     let req = request(settings, a)?;
     ctx.package = Some(req.specs[0].name.to_string());
     ctx.version = Some(req.specs[0].version.to_string());
@@ -249,7 +252,7 @@ fn load_settings(a: &UvxArgs, g: &Globals) -> Result<Settings> {
     })
 }
 
-fn request(settings: &Settings, a: &UvxArgs) -> Result<Request_> {
+fn request(settings: &Settings, a: &UvxArgs) -> Result<Launch> {
     let (root_raw, command) = match &a.from {
         Some(f) => (f.clone(), Some(a.target.clone())),
         None => (a.target.clone(), None),
@@ -268,7 +271,7 @@ fn request(settings: &Settings, a: &UvxArgs) -> Result<Request_> {
         None => Request::Default,
     };
     let python = interpreter::find(&python_req)?;
-    Ok(Request_ {
+    Ok(Launch {
         specs,
         key,
         command,
@@ -363,7 +366,7 @@ fn read_marker(dir: &Path) -> Result<VenvMarker> {
 
 /// The console script to run: the command named with `--from`, else the one
 /// named like the package, else the package's only one.
-fn pick_script(marker: &VenvMarker, req: &Request_) -> Result<String> {
+fn pick_script(marker: &VenvMarker, req: &Launch) -> Result<String> {
     let root = normalize(req.specs[0].name.as_ref());
     let listed = || {
         let all: Vec<String> = marker
@@ -404,7 +407,7 @@ fn pick_script(marker: &VenvMarker, req: &Request_) -> Result<String> {
 fn prepare(
     settings: &Settings,
     cache: &Cache,
-    req: &Request_,
+    req: &Launch,
     entry: Option<PypiEntry>,
 ) -> Result<(PathBuf, PypiEntry)> {
     let label = req.key.join(" ");
@@ -638,7 +641,7 @@ type Parts = (
 
 /// The index client, fetcher and resolver for a request (cold path only:
 /// this probes the interpreter).
-fn provider_for(settings: &Settings, req: &Request_) -> Result<Parts> {
+fn provider_for(settings: &Settings, req: &Launch) -> Result<Parts> {
     let info = Info::probe(&req.python)?;
     let config = Arc::new(PypiConfig::load(settings.pypi_index.clone())?);
     if config.index.is_none() && !settings.offline {
