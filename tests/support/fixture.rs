@@ -18,13 +18,12 @@
 //! [`Pkg::tarball_field`]): that is "manifest confusion", where npm clients
 //! trusted the registry's copy while the tarball carried other scripts.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, MutexGuard, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -617,43 +616,8 @@ fn crc32_zeros(crc: u32, n: u64) -> u32 {
 // The registry
 // ---------------------------------------------------------------------------
 
-/// A way for one path to misbehave.
-#[derive(Clone, Debug)]
-pub enum Fault {
-    /// Answer with this status and a small JSON error body.
-    Status(u16),
-    /// Close the connection without answering; the unread request makes the
-    /// kernel send a TCP reset.
-    Reset,
-    /// Promise the whole body in `Content-Length`, send half, close.
-    Truncate,
-    /// Wait this long before the first byte of the response.
-    SlowFirstByte(Duration),
-    /// Send the body in `chunk`-byte pieces with `delay` between them.
-    SlowBody { chunk: usize, delay: Duration },
-}
-
-/// One request as the registry saw it.
-#[derive(Clone, Debug)]
-pub struct Request {
-    pub method: String,
-    /// The request target exactly as sent.
-    pub target: String,
-    /// The target without query, with `%2f` and `%40` decoded: the form
-    /// [`packument_path`] and [`tarball_path`] return.
-    pub path: String,
-    /// Header names lower-cased.
-    pub headers: Vec<(String, String)>,
-}
-
-impl Request {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
+pub use super::http::{Fault, Request};
+use super::http::{Locked, Response, Routes, Server};
 
 /// `/<name>`, the packument's path (scoped names unescaped: `/@s/n`).
 pub fn packument_path(name: &str) -> String {
@@ -680,18 +644,11 @@ struct State {
     packages: BTreeMap<String, BTreeMap<String, Published>>,
     /// Explicit dist-tags; `latest` defaults to the highest release.
     tags: HashMap<String, BTreeMap<String, String>>,
-    faults: HashMap<String, VecDeque<(Fault, usize)>>,
-    log: Vec<Request>,
-}
-
-struct Shared {
-    state: Mutex<State>,
-    stopping: AtomicBool,
 }
 
 pub struct FixtureRegistry {
     addr: SocketAddr,
-    shared: Arc<Shared>,
+    server: Server<State>,
 }
 
 #[derive(Default)]
@@ -728,24 +685,9 @@ impl FixtureRegistry {
 
     /// An empty registry, listening on 127.0.0.1 at a free port.
     pub fn start() -> FixtureRegistry {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        let addr = listener.local_addr().unwrap();
-        let shared = Arc::new(Shared {
-            state: Mutex::default(),
-            stopping: AtomicBool::new(false),
-        });
-        let accept_shared = shared.clone();
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                if accept_shared.stopping.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(stream) = stream else { continue };
-                let shared = accept_shared.clone();
-                thread::spawn(move || serve_connection(stream, &shared));
-            }
-        });
-        FixtureRegistry { addr, shared }
+        let server = Server::start(State::default());
+        let addr = server.addr();
+        FixtureRegistry { addr, server }
     }
 
     /// `http://127.0.0.1:PORT/`
@@ -759,8 +701,8 @@ impl FixtureRegistry {
         self.addr
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn state(&self) -> MutexGuard<'_, Locked<State>> {
+        self.server.state()
     }
 
     /// Publish a version, or republish it with other bytes: the packument
@@ -880,14 +822,6 @@ impl FixtureRegistry {
     }
 }
 
-impl Drop for FixtureRegistry {
-    fn drop(&mut self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        // Wake the accept loop so that it sees the flag.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-    }
-}
-
 fn packument(st: &State, name: &str, port: u16) -> Option<Value> {
     let versions = st.packages.get(name).filter(|v| !v.is_empty())?;
     let mut docs = Map::new();
@@ -991,95 +925,16 @@ fn cmp_pre(a: &Option<String>, b: &Option<String>) -> std::cmp::Ordering {
 // HTTP
 // ---------------------------------------------------------------------------
 
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
-struct Response {
-    status: u16,
-    content_type: &'static str,
-    body: Arc<Vec<u8>>,
-}
-
-fn serve_connection(stream: TcpStream, shared: &Shared) {
-    let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
-    let _ = stream.set_nodelay(true);
-    let mut stream = stream;
-    loop {
-        // Peek rather than read, so that a `Reset` fault can close the
-        // socket with the request still unread (which makes it an RST).
-        let Some((head_len, head)) = peek_head(&stream) else {
-            return;
-        };
-        let Some(req) = parse_head(&head) else {
-            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
-            return;
-        };
-        let port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
-        let (fault, response) = {
-            let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
-            st.log.push(req.clone());
-            let fault = take_fault(&mut st, &req.path);
-            (fault, route(&st, &req, port))
-        };
-        if matches!(fault, Some(Fault::Reset)) {
-            return; // dropped with unread bytes: reset
-        }
-        let mut head_bytes = vec![0; head_len];
-        if stream.read_exact(&mut head_bytes).is_err() || !skip_body(&mut stream, &req) {
-            return;
-        }
-        let response = match &fault {
-            Some(Fault::Status(code)) => error_response(*code),
-            _ => response,
-        };
-        if let Some(Fault::SlowFirstByte(d)) = &fault {
-            thread::sleep(*d);
-        }
-        let closing = req
-            .header("connection")
-            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        if !write_response(&mut stream, &req, &response, fault.as_ref(), closing) || closing {
-            let _ = stream.shutdown(Shutdown::Both);
-            return;
-        }
+impl Routes for State {
+    fn route(&self, req: &Request, port: u16) -> Response {
+        route(self, req, port)
     }
-}
-
-/// The request head (up to and excluding the blank line) and its length
-/// including the blank line, or `None` at end of stream.
-fn peek_head(stream: &TcpStream) -> Option<(usize, String)> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let deadline = Instant::now() + IDLE_TIMEOUT;
-    loop {
-        let n = stream.peek(&mut buf).ok()?;
-        if n == 0 {
-            return None;
-        }
-        if let Some(end) = buf[..n].windows(4).position(|w| w == b"\r\n\r\n") {
-            return Some((end + 4, String::from_utf8_lossy(&buf[..end]).into_owned()));
-        }
-        if n == buf.len() || Instant::now() > deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(2));
+    fn error(status: u16) -> Response {
+        error_response(status)
     }
-}
-
-fn parse_head(head: &str) -> Option<Request> {
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next()?.split(' ');
-    let method = first.next()?.to_string();
-    let target = first.next()?.to_string();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let path = normalize(&target);
-    Some(Request {
-        method,
-        target,
-        path,
-        headers,
-    })
+    fn normalize(target: &str) -> String {
+        normalize(target)
+    }
 }
 
 /// Drop the query and decode what clients encode in package names.
@@ -1088,25 +943,6 @@ fn normalize(target: &str) -> String {
     path.replace("%2f", "/")
         .replace("%2F", "/")
         .replace("%40", "@")
-}
-
-fn skip_body(stream: &mut TcpStream, req: &Request) -> bool {
-    let len: u64 = req
-        .header("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    std::io::copy(&mut stream.take(len), &mut std::io::sink()).is_ok_and(|n| n == len)
-}
-
-fn take_fault(st: &mut State, path: &str) -> Option<Fault> {
-    let queue = st.faults.get_mut(path)?;
-    let (fault, left) = queue.front_mut()?;
-    let fault = fault.clone();
-    *left -= 1;
-    if *left == 0 {
-        queue.pop_front();
-    }
-    Some(fault)
 }
 
 fn route(st: &State, req: &Request, port: u16) -> Response {
@@ -1121,90 +957,23 @@ fn route(st: &State, req: &Request, port: u16) -> Response {
                 .find(|p| tarball_file(&p.pkg.name, &p.pkg.version) == file)
         });
         return match found {
-            Some(p) => Response {
-                status: 200,
-                content_type: "application/octet-stream",
-                body: p.tarball.clone(),
-            },
+            Some(p) => Response::ok("application/octet-stream", p.tarball.clone()),
             None => error_response(404),
         };
     }
     match packument(st, path, port) {
-        Some(doc) => Response {
-            status: 200,
-            content_type: "application/json",
-            body: Arc::new(serde_json::to_vec(&doc).unwrap()),
-        },
+        Some(doc) => Response::ok("application/json", serde_json::to_vec(&doc).unwrap()),
         None => error_response(404),
     }
 }
 
 fn error_response(status: u16) -> Response {
-    let body = json!({ "error": reason(status) });
+    let body = json!({ "error": super::http::reason(status) });
     Response {
         status,
-        content_type: "application/json",
+        content_type: "application/json".into(),
         body: Arc::new(serde_json::to_vec(&body).unwrap()),
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        _ => "Unknown",
-    }
-}
-
-/// Write one response; `false` if the connection must (or did) end.
-fn write_response(
-    stream: &mut TcpStream,
-    req: &Request,
-    resp: &Response,
-    fault: Option<&Fault>,
-    closing: bool,
-) -> bool {
-    let head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
-        resp.status,
-        reason(resp.status),
-        resp.content_type,
-        resp.body.len(),
-        if closing { "close" } else { "keep-alive" },
-    );
-    if stream.write_all(head.as_bytes()).is_err() {
-        return false;
-    }
-    let body: &[u8] = if req.method == "HEAD" {
-        &[]
-    } else {
-        &resp.body
-    };
-    match fault {
-        Some(Fault::Truncate) => {
-            let _ = stream.write_all(&body[..body.len() / 2]);
-            let _ = stream.flush();
-            false
-        }
-        Some(Fault::SlowBody { chunk, delay }) => {
-            for piece in body.chunks((*chunk).max(1)) {
-                if stream
-                    .write_all(piece)
-                    .and_then(|_| stream.flush())
-                    .is_err()
-                {
-                    return false;
-                }
-                thread::sleep(*delay);
-            }
-            true
-        }
-        _ => stream.write_all(body).is_ok(),
+        location: None,
     }
 }
 

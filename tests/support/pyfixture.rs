@@ -27,15 +27,13 @@
 //! that creates a marker file, and every code path that must never run
 //! (console script, `.pth`, build backend, `setup.py`) is armed with one.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Cursor, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use flate2::write::GzEncoder;
@@ -48,6 +46,7 @@ use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 use super::env::TestEnv;
 pub use super::fixture::{Fault, Request};
 use super::fixture::{RawResponse, raw_get, run};
+use super::http::{Locked, Response, Routes, Server, reason};
 
 // ---------------------------------------------------------------------------
 // Names, hashes, payloads
@@ -932,19 +931,12 @@ struct State {
     json: bool,
     metadata_files: bool,
     relative_urls: bool,
-    faults: HashMap<String, VecDeque<(Fault, usize)>>,
-    log: Vec<Request>,
-}
-
-struct Shared {
-    state: Mutex<State>,
-    stopping: AtomicBool,
 }
 
 /// The index. Dropping it stops the accept loop.
 pub struct PyIndex {
     addr: SocketAddr,
-    shared: Arc<Shared>,
+    server: Server<State>,
 }
 
 #[derive(Default)]
@@ -998,24 +990,9 @@ impl PyIndex {
 
     /// An empty HTML-only index on 127.0.0.1 at a free port.
     pub fn start() -> PyIndex {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        let addr = listener.local_addr().unwrap();
-        let shared = Arc::new(Shared {
-            state: Mutex::default(),
-            stopping: AtomicBool::new(false),
-        });
-        let accept = shared.clone();
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                if accept.stopping.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(stream) = stream else { continue };
-                let shared = accept.clone();
-                thread::spawn(move || serve_connection(stream, &shared));
-            }
-        });
-        PyIndex { addr, shared }
+        let server = Server::start(State::default());
+        let addr = server.addr();
+        PyIndex { addr, server }
     }
 
     /// `http://127.0.0.1:PORT/simple/`
@@ -1029,8 +1006,8 @@ impl PyIndex {
         self.addr
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn state(&self) -> MutexGuard<'_, Locked<State>> {
+        self.server.state()
     }
 
     /// Publish a version, or republish it with other bytes: the page then
@@ -1224,13 +1201,6 @@ impl PyIndex {
     }
 }
 
-impl Drop for PyIndex {
-    fn drop(&mut self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-    }
-}
-
 fn find_file<'a>(st: &'a State, filename: &str) -> Option<&'a PubFile> {
     st.projects
         .values()
@@ -1389,150 +1359,33 @@ fn render_json(st: &State, name: &str, files: &[(&PyPkg, &PubFile)], port: u16) 
 
 /// The PEP 691 JSON media type.
 pub const JSON_TYPE: &str = "application/vnd.pypi.simple.v1+json";
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
-struct Response {
-    status: u16,
-    content_type: String,
-    body: Arc<Vec<u8>>,
-    location: Option<String>,
+/// The index's error and redirect bodies.
+fn error(status: u16) -> Response {
+    Response {
+        status,
+        content_type: "text/plain".into(),
+        body: Arc::new(format!("{status} {}\n", reason(status)).into_bytes()),
+        location: None,
+    }
 }
 
-impl Response {
-    fn ok(content_type: &str, body: impl Into<Arc<Vec<u8>>>) -> Response {
-        Response {
-            status: 200,
-            content_type: content_type.into(),
-            body: body.into(),
-            location: None,
-        }
+fn redirect(to: String) -> Response {
+    Response {
+        location: Some(to),
+        ..error(301)
+    }
+}
+
+impl Routes for State {
+    fn route(&self, req: &Request, port: u16) -> Response {
+        route(self, req, port)
     }
     fn error(status: u16) -> Response {
-        Response {
-            status,
-            content_type: "text/plain".into(),
-            body: Arc::new(format!("{status} {}\n", reason(status)).into_bytes()),
-            location: None,
-        }
+        error(status)
     }
-    fn redirect(to: String) -> Response {
-        Response {
-            location: Some(to),
-            ..Response::error(301)
-        }
+    fn normalize(target: &str) -> String {
+        target.split(['?', '#']).next().unwrap_or("").to_string()
     }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        301 => "Moved Permanently",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        _ => "Unknown",
-    }
-}
-
-fn serve_connection(mut stream: TcpStream, shared: &Shared) {
-    let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
-    let _ = stream.set_nodelay(true);
-    loop {
-        // Peek, so that a `Reset` can close with the request unread (an RST).
-        let Some((head_len, head)) = peek_head(&stream) else {
-            return;
-        };
-        let Some(req) = parse_head(&head) else {
-            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
-            return;
-        };
-        let port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
-        let (fault, response) = {
-            let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
-            st.log.push(req.clone());
-            let fault = take_fault(&mut st, &req.path);
-            (fault, route(&st, &req, port))
-        };
-        if matches!(fault, Some(Fault::Reset)) {
-            return;
-        }
-        let mut head_bytes = vec![0; head_len];
-        if stream.read_exact(&mut head_bytes).is_err() || !skip_body(&mut stream, &req) {
-            return;
-        }
-        let response = match &fault {
-            Some(Fault::Status(code)) => Response::error(*code),
-            _ => response,
-        };
-        if let Some(Fault::SlowFirstByte(d)) = &fault {
-            thread::sleep(*d);
-        }
-        let closing = req
-            .header("connection")
-            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        if !write_response(&mut stream, &req, &response, fault.as_ref(), closing) || closing {
-            let _ = stream.shutdown(Shutdown::Both);
-            return;
-        }
-    }
-}
-
-fn peek_head(stream: &TcpStream) -> Option<(usize, String)> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let deadline = Instant::now() + IDLE_TIMEOUT;
-    loop {
-        let n = stream.peek(&mut buf).ok()?;
-        if n == 0 {
-            return None;
-        }
-        if let Some(end) = buf[..n].windows(4).position(|w| w == b"\r\n\r\n") {
-            return Some((end + 4, String::from_utf8_lossy(&buf[..end]).into_owned()));
-        }
-        if n == buf.len() || Instant::now() > deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(2));
-    }
-}
-
-fn parse_head(head: &str) -> Option<Request> {
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next()?.split(' ');
-    let method = first.next()?.to_string();
-    let target = first.next()?.to_string();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let path = target.split(['?', '#']).next().unwrap_or("").to_string();
-    Some(Request {
-        method,
-        target,
-        path,
-        headers,
-    })
-}
-
-fn skip_body(stream: &mut TcpStream, req: &Request) -> bool {
-    let len: u64 = req
-        .header("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    std::io::copy(&mut stream.take(len), &mut std::io::sink()).is_ok_and(|n| n == len)
-}
-
-fn take_fault(st: &mut State, path: &str) -> Option<Fault> {
-    let queue = st.faults.get_mut(path)?;
-    let (fault, left) = queue.front_mut()?;
-    let fault = fault.clone();
-    *left -= 1;
-    if *left == 0 {
-        queue.pop_front();
-    }
-    Some(fault)
 }
 
 /// The q-value the `Accept` header gives `media` (exact type, `type/*` or
@@ -1582,7 +1435,7 @@ fn wants_json(st: &State, req: &Request) -> bool {
 
 fn route(st: &State, req: &Request, port: u16) -> Response {
     if req.method != "GET" && req.method != "HEAD" {
-        return Response::error(405);
+        return error(405);
     }
     let path = req.path.as_str();
     if let Some(file) = path.strip_prefix("/files/") {
@@ -1600,27 +1453,27 @@ fn route(st: &State, req: &Request, port: u16) -> Response {
                 return Response::ok("text/plain", f.metadata.clone().unwrap());
             }
         }
-        return Response::error(404);
+        return error(404);
     }
     if path == "/simple/" || path == "/simple" {
         if path == "/simple" {
-            return Response::redirect("/simple/".into());
+            return redirect("/simple/".into());
         }
         return root_page(st, req);
     }
     let Some(rest) = path.strip_prefix("/simple/") else {
-        return Response::error(404);
+        return error(404);
     };
     let name = rest.trim_end_matches('/');
     if name.is_empty() || name.contains('/') {
-        return Response::error(404);
+        return error(404);
     }
     let norm = normalize(name);
     if norm != name || !rest.ends_with('/') {
-        return Response::redirect(format!("/simple/{norm}/"));
+        return redirect(format!("/simple/{norm}/"));
     }
     let Some(files) = page_files(st, name) else {
-        return Response::error(404);
+        return error(404);
     };
     if wants_json(st, req) {
         Response::ok(JSON_TYPE, render_json(st, name, &files, port).into_bytes())
@@ -1650,56 +1503,6 @@ fn root_page(st: &State, req: &Request) -> Response {
     }
     s.push_str("</body></html>\n");
     Response::ok("text/html; charset=utf-8", s.into_bytes())
-}
-
-fn write_response(
-    stream: &mut TcpStream,
-    req: &Request,
-    resp: &Response,
-    fault: Option<&Fault>,
-    closing: bool,
-) -> bool {
-    let mut head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nVary: Accept\r\nConnection: {}\r\n",
-        resp.status,
-        reason(resp.status),
-        resp.content_type,
-        resp.body.len(),
-        if closing { "close" } else { "keep-alive" },
-    );
-    if let Some(loc) = &resp.location {
-        head.push_str(&format!("Location: {loc}\r\n"));
-    }
-    head.push_str("\r\n");
-    if stream.write_all(head.as_bytes()).is_err() {
-        return false;
-    }
-    let body: &[u8] = if req.method == "HEAD" {
-        &[]
-    } else {
-        &resp.body
-    };
-    match fault {
-        Some(Fault::Truncate) => {
-            let _ = stream.write_all(&body[..body.len() / 2]);
-            let _ = stream.flush();
-            false
-        }
-        Some(Fault::SlowBody { chunk, delay }) => {
-            for piece in body.chunks((*chunk).max(1)) {
-                if stream
-                    .write_all(piece)
-                    .and_then(|_| stream.flush())
-                    .is_err()
-                {
-                    return false;
-                }
-                thread::sleep(*delay);
-            }
-            true
-        }
-        _ => stream.write_all(body).is_ok(),
-    }
 }
 
 /// [`raw_get`] with extra request headers.
