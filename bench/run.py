@@ -149,10 +149,14 @@ def launch(argv, env, cwd, timeout=300):
     return Launch(wall, reaped.ru_utime + reaped.ru_stime, reaped.ru_maxrss, killed)
 
 
-def median_launch(argv, env, cwd, runs):
-    ls = [launch(argv, env, cwd) for _ in range(runs)]
+def median_of(ls):
+    """Wall, CPU and RSS medians (each on its own) of launches; killed if any was."""
     return Launch(statistics.median(x.wall for x in ls), statistics.median(x.cpu for x in ls),
                   statistics.median(x.rss_kb for x in ls), any(x.killed for x in ls))
+
+
+def median_launch(argv, env, cwd, runs):
+    return median_of([launch(argv, env, cwd) for _ in range(runs)])
 
 
 # ---------------------------------------------------------------- sizes and counts
@@ -371,68 +375,122 @@ def npm_launcher(name, exe, registry, spec, args, work):
     raise ValueError(name)
 
 
-def measure_safex(safex, kind, spec, args, work, runs, registry=None, index=None):
-    env = base_env(work)
-    env.update({"SAFEX_LOCKFILE": os.path.join(work, "safex.lock"), "SAFEX_CACHE_DIR": os.path.join(work, "cache"),
-                "SAFEX_CONFIG": os.path.join(work, "none.toml"), "SAFEX_AUDIT_LOG": os.path.join(work, "audit.log")})
-    if kind == "npm":
-        env["SAFEX_NPM_REGISTRY"] = registry
-        argv = [safex, "-q", "npx", "-y", spec] + args
-    else:
-        env["SAFEX_PYPI_INDEX"] = index
-        argv = [safex, "-q", "uvx", spec] + args
-    blobs = os.path.join(env["SAFEX_CACHE_DIR"], "v1", "blobs")
-    r = {}
-    r["cold"] = launch(argv, env, work)
-    r["bytes"] = new_files_bytes(blobs, set())
-    r["packages"] = mcp_launch.count_packages(env["SAFEX_LOCKFILE"], kind)
-    shutil.rmtree(env["SAFEX_CACHE_DIR"])
-    r["cold_locked"] = launch(argv, env, work)
-    r["bytes_locked"] = new_files_bytes(blobs, set())
-    r["warm"] = median_launch(argv, env, work, runs)
-    if kind == "npm":
-        fl = mcp_launch.floor_argv(env["SAFEX_CACHE_DIR"], spec) + args
-    else:
-        fl = mcp_launch.pypi_floor_argv(env["SAFEX_CACHE_DIR"], spec) + args
-    r["floor"] = median_launch(fl, env, work, runs)
-    return r
+class Setup:
+    """One launcher's command for one server in one work dir: argv and env; size() and packages() read
+    after its cold launch; for safex also its cache dir and floor() (the floor's argv, once installed)."""
+
+    def __init__(self, argv, env, work, size, packages, cache=None, floor=None):
+        self.argv, self.env, self.work = argv, env, work
+        self.size, self.packages, self.cache, self.floor = size, packages, cache, floor
 
 
-def measure_peer(argv, env, work, runs, cache_dirs, count):
-    r = {"cold": launch(argv, env, work)}
-    r["bytes"] = tree_bytes(*[d for d in cache_dirs if os.path.exists(d)])
-    r["packages"] = count()
-    r["warm"] = median_launch(argv, env, work, runs)
-    return r
+def setup_launcher(name, kind, spec, args, work, ctx):
+    xargs = [x.replace("{tmp}", work) for x in args]
+    if name == "safex":
+        env = base_env(work)
+        cache = os.path.join(work, "cache")
+        lock = os.path.join(work, "safex.lock")
+        env.update({"SAFEX_LOCKFILE": lock, "SAFEX_CACHE_DIR": cache, "SAFEX_CONFIG": os.path.join(work, "none.toml"),
+                    "SAFEX_AUDIT_LOG": os.path.join(work, "audit.log")})
+        if kind == "npm":
+            env["SAFEX_NPM_REGISTRY"] = ctx["registry"]
+            argv = [ctx["safex"], "-q", "npx", "-y", spec] + xargs
+            floor = lambda: mcp_launch.floor_argv(cache, spec) + xargs
+        else:
+            env["SAFEX_PYPI_INDEX"] = ctx["index"]
+            argv = [ctx["safex"], "-q", "uvx", spec] + xargs
+            floor = lambda: mcp_launch.pypi_floor_argv(cache, spec) + xargs
+        blobs = os.path.join(cache, "v1", "blobs")
+        return Setup(argv, env, work, lambda: new_files_bytes(blobs, set()),
+                     lambda: mcp_launch.count_packages(lock, kind), cache, floor)
+    if name == "uvx":
+        env = base_env(work)
+        ucache = os.path.join(work, "uv-cache")
+        env.update({"UV_CACHE_DIR": ucache, "UV_TOOL_DIR": os.path.join(work, "uv-tools"),
+                    "UV_PYTHON_DOWNLOADS": "never", "UV_NO_CONFIG": "1"})
+        argv = [ctx["uvx"], "--index-url", ctx["index"], "--python", "python3", spec] + xargs
+        return Setup(argv, env, work, lambda: tree_bytes(ucache), lambda: count_dist_infos(ucache))
+    exe = ctx.get("peers", {}).get(name, (None,))[0]
+    argv, env, dirs, roots = npm_launcher(name, exe, ctx["registry"], spec, xargs, work)
+    return Setup(argv, env, work, lambda: tree_bytes(*[d for d in dirs if os.path.exists(d)]),
+                 lambda: count_node_packages(*roots))
+
+
+def settle(a):
+    """The same pause before every cold launch, after whatever deletion came before it."""
+    if a.settle > 0:
+        time.sleep(a.settle)
+
+
+def cold_round(name, s, first, a, samples):
+    """One round for one launcher: a cold launch (safex: no lockfile); for safex then its cache emptied and
+    a cold launch with the lockfile just written. Bytes and packages from the first round."""
+    settle(a)
+    samples["cold"].append(launch(s.argv, s.env, s.work))
+    if first:
+        samples["bytes"], samples["packages"] = s.size(), s.packages()
+    if name == "safex":
+        shutil.rmtree(s.cache)
+        settle(a)
+        samples["cold_locked"].append(launch(s.argv, s.env, s.work))
+        if first:
+            samples["bytes_locked"] = s.size()
 
 
 def bench_server(kind, spec, args, launchers, a, ctx):
-    out = {}
-    for name in launchers:
-        work = tempfile.mkdtemp(prefix=f"safex-bench-{name}-")
-        try:
-            xargs = [x.replace("{tmp}", work) for x in args]
-            log(f"{spec}: {name}")
-            if name == "safex":
-                out[name] = measure_safex(ctx["safex"], kind, spec, xargs, work, a.runs, ctx.get("registry"),
-                                          ctx.get("index"))
-            elif name == "uvx":
-                env = base_env(work)
-                env.update({"UV_CACHE_DIR": os.path.join(work, "uv-cache"), "UV_TOOL_DIR": os.path.join(work, "uv-tools"),
-                            "UV_PYTHON_DOWNLOADS": "never", "UV_NO_CONFIG": "1"})
-                uargv = [ctx["uvx"], "--index-url", ctx["index"], "--python", "python3", spec] + xargs
-                cache = env["UV_CACHE_DIR"]
-                out[name] = measure_peer(uargv, env, work, a.runs, [cache], lambda: count_dist_infos(cache))
-            else:
-                exe = ctx.get("peers", {}).get(name, (None,))[0]
-                argv, env, dirs, roots = npm_launcher(name, exe, ctx["registry"], spec, xargs, work)
-                out[name] = measure_peer(argv, env, work, a.runs, dirs, lambda: count_node_packages(*roots))
-        except Exception as e:  # one launcher failing does not end the run
-            log(f"{spec}: {name} failed: {e}")
-            out[name] = {"error": str(e)[:300]}
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    return out
+    """--cold-runs interleaved rounds of cold launches (the launcher order rotated each round, every
+    sample in a fresh work dir, deleted after it, a --settle pause before each launch), then warm and
+    floor in the last round's work dirs, kept for that."""
+    if not launchers:
+        return {}
+    samples = {n: {"cold": [], "cold_locked": []} for n in launchers}
+    failed, kept = {}, {}
+    try:
+        for rnd in range(a.cold_runs):
+            k = rnd % len(launchers)
+            last = rnd == a.cold_runs - 1
+            for name in launchers[k:] + launchers[:k]:
+                if name in failed:
+                    continue
+                work = tempfile.mkdtemp(prefix=f"safex-bench-{name}-")
+                try:
+                    log(f"{spec}: {name} cold {rnd + 1}/{a.cold_runs}")
+                    s = setup_launcher(name, kind, spec, args, work, ctx)
+                    cold_round(name, s, rnd == 0, a, samples[name])
+                    if last:
+                        kept[name] = s
+                except Exception as e:  # one launcher failing does not end the run
+                    log(f"{spec}: {name} failed: {e}")
+                    failed[name] = str(e)[:300]
+                finally:
+                    if name not in kept:
+                        shutil.rmtree(work, ignore_errors=True)
+        out = {}
+        for name in launchers:
+            if name in failed:
+                out[name] = {"error": failed[name]}
+                continue
+            s, sm = kept[name], samples[name]
+            try:
+                log(f"{spec}: {name} warm")
+                r = {"cold": median_of(sm["cold"]), "bytes": sm["bytes"], "packages": sm["packages"]}
+                if sm["cold_locked"]:
+                    r["cold_locked"] = median_of(sm["cold_locked"])
+                    r["bytes_locked"] = sm["bytes_locked"]
+                r["warm"] = median_launch(s.argv, s.env, s.work, a.runs)
+                if s.floor:
+                    r["floor"] = median_launch(s.floor(), s.env, s.work, a.runs)
+                r["cold_samples"] = sm["cold"]
+                if sm["cold_locked"]:
+                    r["cold_locked_samples"] = sm["cold_locked"]
+                out[name] = r
+            except Exception as e:
+                log(f"{spec}: {name} failed: {e}")
+                out[name] = {"error": str(e)[:300]}
+        return out
+    finally:
+        for s in kept.values():
+            shutil.rmtree(s.work, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- output
@@ -443,6 +501,17 @@ def fmt_ms(x):
 
 def mib(b):
     return "-" if b is None else f"{b / 1048576:.1f} MiB"
+
+
+def walls(r, key):
+    """The walls of the individual samples behind r[key] (cold, cold_locked); [] in files from before they
+    were kept."""
+    return [x.wall for x in r.get(key + "_samples") or []]
+
+
+def spread(r, key):
+    ws = walls(r, key)
+    return f"{min(ws) * 1000:.0f}–{max(ws) * 1000:.0f}" if len(ws) > 1 else ""
 
 
 def table(results, versions):
@@ -466,20 +535,25 @@ def table(results, versions):
                 continue
             cl = r.get("cold_locked")
             ratio = lambda x: f"{x / fl:.2f}x" if fl else "-"
-            k = " (killed)" if r["cold"].killed or r["warm"].killed else ""
+            k = " (killed)" if r["cold"].killed or r["warm"].killed or (cl and cl.killed) else ""
+            cold = fmt_ms(r["cold"].wall) + (f" ({spread(r, 'cold')})" if spread(r, "cold") else "")
+            locked = "-"
+            if cl:
+                locked = fmt_ms(cl.wall) + " (" + "; ".join(x for x in (spread(r, "cold_locked"), ratio(cl.wall)) if x) + ")"
             lines.append(
-                f"| {s} | {label}{k} | {fmt_ms(r['cold'].wall)} | {fmt_ms(cl.wall) + f' ({ratio(cl.wall)})' if cl else '-'} "
+                f"| {s} | {label}{k} | {cold} | {locked} "
                 f"| {fmt_ms(r['warm'].wall)} | {ratio(r['cold'].wall)} | {ratio(r['warm'].wall)} "
                 f"| {r['cold'].cpu:.2f} s | {r['warm'].cpu:.2f} s | {r['warm'].rss_kb / 1024:.0f} MiB "
                 f"| {mib(r['bytes'])} | {r['packages'] if r['packages'] is not None else '-'} |")
     return "\n".join(lines)
 
 
-def chart(results, path, versions):
-    names = list(results)
+def chart(results):
+    """Per server with a floor: (spec, floor wall, bars); a bar is (launcher, cold, warm, cold locked or None,
+    cold min, cold max, cold locked min, cold locked max), all as ratios to the floor, the min and max None
+    when there is a single sample (or none kept)."""
     data = []
-    for spec in names:
-        res = results[spec]
+    for spec, res in results.items():
         floor = res.get("safex", {}).get("floor")
         if not floor:
             continue
@@ -487,11 +561,11 @@ def chart(results, path, versions):
         for name, r in res.items():
             if "error" in r:
                 continue
-            bars.append((name, r["cold"].wall / floor.wall, r["warm"].wall / floor.wall,
-                         r["cold_locked"].wall / floor.wall if "cold_locked" in r else None))
+            f = lambda x: x / floor.wall if x is not None else None
+            lim = lambda ws: (f(min(ws)), f(max(ws))) if len(ws) > 1 else (None, None)
+            bars.append((name, f(r["cold"].wall), f(r["warm"].wall), f(r["cold_locked"].wall) if "cold_locked" in r
+                         else None) + lim(walls(r, "cold")) + lim(walls(r, "cold_locked")))
         data.append((spec, floor.wall, bars))
-    with open(os.path.splitext(path)[0] + ".json", "w") as f:
-        json.dump(data, f, indent=1)
     return data
 
 
@@ -507,17 +581,26 @@ colors = {"safex": "#1b7837", "npx": "#c51b7d", "pnpm": "#f1a340", "bun": "#8073
 fig, axes = plt.subplots(1, len(data), figsize=(4.2 * len(data), 4.6), sharey=True)
 if len(data) == 1:
     axes = [axes]
+highest = 1.0
 for ax, (spec, floor, bars) in zip(axes, data):
     xs = range(len(bars))
     w = 0.27
-    for i, (name, cold, warm, locked) in enumerate(bars):
+    for i, bar in enumerate(bars):
+        name, cold, warm, locked = bar[:4]
+        cold_lo, cold_hi, locked_lo, locked_hi = (list(bar[4:]) + [None] * 4)[:4]
         c = colors.get(name, "gray")
-        ax.bar(i - w, cold, w, color=c, alpha=0.45, edgecolor=c, hatch="//")
-        if locked is not None:
-            ax.bar(i, locked, w, color=c, alpha=0.7, edgecolor=c, hatch="..")
-        ax.bar(i + w, warm, w, color=c, edgecolor="black")
-        for x, v in ((i - w, cold), (i + w, warm)) + (((i, locked),) if locked is not None else ()):
-            ax.text(x, v * 1.04, f"{v:.1f}" if v >= 1.995 else f"{v:.2f}", ha="center", va="bottom", fontsize=7,
+        tops = {}
+        for x, v, lo, hi, style in ((i - w, cold, cold_lo, cold_hi, dict(alpha=0.45, edgecolor=c, hatch="//")),
+                                    (i, locked, locked_lo, locked_hi, dict(alpha=0.7, edgecolor=c, hatch="..")),
+                                    (i + w, warm, None, None, dict(edgecolor="black"))):
+            if v is None:
+                continue
+            err = dict(yerr=[[v - lo], [hi - v]], capsize=2, error_kw=dict(lw=0.8)) if lo is not None else {}
+            ax.bar(x, v, w, color=c, **style, **err)
+            tops[x] = (v, max(v, hi) if hi is not None else v)
+            highest = max(highest, tops[x][1])
+        for x, (v, top) in tops.items():
+            ax.text(x, top * 1.04, f"{v:.1f}" if v >= 1.995 else f"{v:.2f}", ha="center", va="bottom", fontsize=7,
                     rotation=90)
     ax.axhline(1.0, color="black", lw=0.8, ls="--")
     ax.set_xticks(list(xs))
@@ -528,12 +611,16 @@ for ax, (spec, floor, bars) in zip(axes, data):
     ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x" if v in (0.5, 2, 3, 5, 20, 30) else ""))
     ax.set_title(f"{spec}\nfloor {floor * 1000:.0f} ms", fontsize=8)
     ax.grid(axis="y", which="both", alpha=0.25)
+axes[0].set_ylim(top=highest * 1.5)  # room for the labels above the bars (the axes share y)
 axes[0].set_ylabel("time to initialize / floor (log)")
 from matplotlib.patches import Patch
-fig.legend(handles=[Patch(facecolor="white", edgecolor="black", hatch="//", label="cold (empty cache)"),
-                    Patch(facecolor="white", edgecolor="black", hatch="..", label="cold with lockfile (safex)"),
-                    Patch(facecolor="gray", edgecolor="black", label="warm")],
-           loc="lower center", ncol=3, fontsize=8)
+from matplotlib.lines import Line2D
+handles = [Patch(facecolor="white", edgecolor="black", hatch="//", label="cold (empty cache), median"),
+           Patch(facecolor="white", edgecolor="black", hatch="..", label="cold with lockfile (safex), median"),
+           Patch(facecolor="gray", edgecolor="black", label="warm, median")]
+if any(b[4:] and b[4] is not None for _, _, bars in data for b in bars):
+    handles.append(Line2D([], [], color="black", marker="_", markersize=6, lw=0.8, label="min-max of the cold samples"))
+fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
 fig.tight_layout(rect=(0, 0.07, 1, 1))
 fig.savefig(out, dpi=110)
 '''
@@ -543,44 +630,73 @@ def svg_chart(data, path):
     """Fallback without matplotlib: one linear-scale SVG bar chart."""
     w_server, h = 260, 300
     W = w_server * len(data)
-    top = max((max(c, wm, l or 0) for _, _, bars in data for _, c, wm, l in bars), default=1)
+    top = max((max(c, wm, l or 0, *[x for x in rest if x]) for _, _, bars in data for _, c, wm, l, *rest in bars),
+              default=1)
     import math
     scale = lambda v: 30 + (h - 80) * (1 - math.log10(max(v, 1)) / max(math.log10(top), 1e-9))
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" font-family="sans-serif" font-size="10">']
     for k, (spec, floor, bars) in enumerate(data):
         x0 = k * w_server + 10
         parts.append(f'<text x="{x0}" y="14">{spec} (floor {floor * 1000:.0f} ms)</text>')
-        for i, (name, cold, warm, locked) in enumerate(bars):
-            for j, (v, fill) in enumerate(((cold, "#bbb"), (locked, "#888"), (warm, "#333"))):
+        for i, (name, cold, warm, locked, *rest) in enumerate(bars):
+            lims = (list(rest) + [None] * 4)[:4]
+            for j, (v, fill, lo, hi) in enumerate(((cold, "#bbb", lims[0], lims[1]), (locked, "#888", lims[2], lims[3]),
+                                                   (warm, "#333", None, None))):
                 if v is None:
                     continue
                 x = x0 + i * 60 + j * 16
                 y = scale(v)
                 parts.append(f'<rect x="{x}" y="{y:.1f}" width="14" height="{h - 50 - y:.1f}" fill="{fill}"/>')
-                parts.append(f'<text x="{x}" y="{y - 2:.1f}" font-size="8">{v:.1f}</text>')
+                if lo is not None:
+                    parts.append(f'<line x1="{x + 7}" x2="{x + 7}" y1="{scale(lo):.1f}" y2="{scale(hi):.1f}" '
+                                 f'stroke="black"/>')
+                parts.append(f'<text x="{x}" y="{min(y, scale(hi) if hi else y) - 2:.1f}" font-size="8">{v:.1f}</text>')
             parts.append(f'<text x="{x0 + i * 60}" y="{h - 35}">{name}</text>')
-    parts.append(f'<text x="10" y="{h - 10}">ratio to floor, log scale; light: cold, mid: cold with lock, dark: warm</text>')
+    parts.append(f'<text x="10" y="{h - 10}">ratio to floor, log scale; light: cold, mid: cold with lock, dark: warm (medians; lines: min-max of the cold samples)</text>')
     parts.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(parts))
 
 
 def render(data, png, tools):
-    js = os.path.splitext(png)[0] + ".json"
+    # The chart's data goes to a file of its own in --tools (not next to the chart, where it could be the --json
+    # file itself).
+    os.makedirs(tools, exist_ok=True)
+    fd, js = tempfile.mkstemp(prefix="chart-", suffix=".json", dir=tools)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1)
     try:
         py = ensure_venv(os.path.join(tools, "matplotlib-venv"), [MATPLOTLIB_REQ])
         script = os.path.join(tools, "plot.py")
         with open(script, "w") as f:
             f.write(PLOT)
         run([py, script, js, png])
-        os.unlink(js)
         return png
     except (subprocess.CalledProcessError, OSError) as e:
         svg = os.path.splitext(png)[0] + ".svg"
         log(f"matplotlib unavailable ({e}); writing {svg} instead")
         svg_chart(data, svg)
-        os.unlink(js)
         return svg
+    finally:
+        os.unlink(js)
+
+
+def to_json(v):
+    if isinstance(v, Launch):
+        return v.__dict__
+    if isinstance(v, list):
+        return [to_json(x) for x in v]
+    return v
+
+
+def from_json(v):
+    """A value of --json's file back: Launch for a launch, a list of them for the samples; files written
+    before the samples were kept simply lack those keys."""
+    if isinstance(v, dict):
+        return Launch(**v)
+    if isinstance(v, list):
+        return [from_json(x) for x in v]
+    return v
 
 
 def main():
@@ -591,6 +707,11 @@ def main():
     ap.add_argument("--tools", default=os.path.join(HERE, "..", "target", "bench-tools"),
                     help="where the pinned peers, pypiserver and matplotlib are installed (reused)")
     ap.add_argument("--runs", type=int, default=3, help="warm and floor launches per median")
+    ap.add_argument("--cold-runs", type=int, default=3,
+                    help="cold (and, for safex, cold-with-lock) launches per launcher and server, in interleaved "
+                         "rounds; the figures are their medians")
+    ap.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",
+                    help="pause before every cold launch, so that each starts the same time after the last deletion")
     ap.add_argument("--only", help="comma-separated launchers (safex,npx,pnpm,bun,uvx)")
     ap.add_argument("--skip-npm", action="store_true")
     ap.add_argument("--skip-pypi", action="store_true")
@@ -598,12 +719,14 @@ def main():
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--replot", metavar="JSON", help="only redraw the chart from a file written by --json")
     a = ap.parse_args()
+    if a.runs < 1 or a.cold_runs < 1 or a.settle < 0:
+        ap.error("--runs and --cold-runs must be at least 1, --settle not negative")
     if a.replot:
         with open(a.replot) as f:
             raw = json.load(f)
-        results = {spec: {n: {k: (Launch(**v) if isinstance(v, dict) else v) for k, v in r.items()}
-                          for n, r in res.items()} for spec, res in raw.items()}
-        print("chart:", render(chart(results, a.chart, {}), os.path.abspath(a.chart), os.path.abspath(a.tools)))
+        results = {spec: {n: {k: from_json(v) for k, v in r.items()} for n, r in res.items()}
+                   for spec, res in raw.items()}
+        print("chart:", render(chart(results), os.path.abspath(a.chart), os.path.abspath(a.tools)))
         return
     only = set(a.only.split(",")) if a.only else None
     tools = os.path.abspath(a.tools)
@@ -656,13 +779,15 @@ def main():
     s = sampler.samples or [load[0]]
     print(f"load average (1 min) during the run: min {min(s):.2f}, mean {statistics.mean(s):.2f}, max {max(s):.2f}; "
           f"at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {os.cpu_count()} CPUs; "
-          f"{time.time() - started:.0f} s; warm and floor are medians of {a.runs}\n")
+          f"{time.time() - started:.0f} s; warm and floor are medians of {a.runs}; cold and cold, locked are "
+          f"medians of {a.cold_runs} interleaved rounds (min–max of wall in parentheses), {a.settle:g} s settle "
+          f"before each cold launch\n")
     print(table(results, versions))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({spec: {n: ({k: (v.__dict__ if isinstance(v, Launch) else v) for k, v in r.items()})
-                              for n, r in res.items()} for spec, res in results.items()}, f, indent=1)
-    data = chart(results, a.chart, versions)
+            json.dump({spec: {n: {k: to_json(v) for k, v in r.items()} for n, r in res.items()}
+                       for spec, res in results.items()}, f, indent=1)
+    data = chart(results)
     if data:
         print("\nchart:", render(data, os.path.abspath(a.chart), tools))
 
