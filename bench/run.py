@@ -3,11 +3,18 @@
 
 For each server, in one run:
 
-- cold: an empty cache of its own for every launcher (and, for safex, no lockfile);
+- cold: an empty cache of its own for every launcher (and, for safex, no
+  lockfile); the median of --cold-runs, taken in interleaved rounds (the
+  launcher order rotated each round);
 - cold, locked: safex with the lockfile from its cold run but an empty cache;
+  in the same rounds;
 - warm: caches filled (median of --runs);
 - floor: the installed entrypoint run directly by `node` / the venv's
   `python` (safex's own environment, median of --runs).
+
+Nothing is deleted while the benchmark runs (see Trash): a deleted tree
+makes file creation slow for about half a minute on the VM it was written
+on. The run starts after a --settle pause for the same reason.
 
 Per launch: wall time to the `initialize` answer; CPU time (user + system)
 of the launcher and every descendant it reaped, and peak RSS of the largest
@@ -416,22 +423,37 @@ def setup_launcher(name, kind, spec, args, work, ctx):
                  lambda: count_node_packages(*roots))
 
 
-def settle(a):
-    """The same pause before every cold launch, after whatever deletion came before it."""
-    if a.settle > 0:
-        time.sleep(a.settle)
+class Trash:
+    """Work dirs and caches are moved aside, not deleted, until the run is over. On a filesystem without a
+    journal (this benchmark's VM), ext4 skips inodes freed in the last ~30 s when it allocates new ones
+    (`recently_deleted`), one by one: for half a minute after a big tree is deleted, creating files costs
+    10-30x as much. Deleting between samples would make every cold launch pay for the previous one's
+    cleanup. A rename frees no inode."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="safex-bench-trash-")
+        self.n = 0
+
+    def discard(self, path):
+        if os.path.lexists(path):
+            self.n += 1
+            os.rename(path, os.path.join(self.dir, str(self.n)))
+
+    def empty(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+TRASH = None
 
 
 def cold_round(name, s, first, a, samples):
-    """One round for one launcher: a cold launch (safex: no lockfile); for safex then its cache emptied and
-    a cold launch with the lockfile just written. Bytes and packages from the first round."""
-    settle(a)
+    """One round for one launcher: a cold launch (safex: no lockfile); for safex then its cache moved
+    aside and a cold launch with the lockfile just written. Bytes and packages from the first round."""
     samples["cold"].append(launch(s.argv, s.env, s.work))
     if first:
         samples["bytes"], samples["packages"] = s.size(), s.packages()
     if name == "safex":
-        shutil.rmtree(s.cache)
-        settle(a)
+        TRASH.discard(s.cache)
         samples["cold_locked"].append(launch(s.argv, s.env, s.work))
         if first:
             samples["bytes_locked"] = s.size()
@@ -439,8 +461,8 @@ def cold_round(name, s, first, a, samples):
 
 def bench_server(kind, spec, args, launchers, a, ctx):
     """--cold-runs interleaved rounds of cold launches (the launcher order rotated each round, every
-    sample in a fresh work dir, deleted after it, a --settle pause before each launch), then warm and
-    floor in the last round's work dirs, kept for that."""
+    sample in a fresh work dir, moved to the trash after it), then warm and floor in the last round's
+    work dirs, kept for that."""
     if not launchers:
         return {}
     samples = {n: {"cold": [], "cold_locked": []} for n in launchers}
@@ -464,7 +486,7 @@ def bench_server(kind, spec, args, launchers, a, ctx):
                     failed[name] = str(e)[:300]
                 finally:
                     if name not in kept:
-                        shutil.rmtree(work, ignore_errors=True)
+                        TRASH.discard(work)
         out = {}
         for name in launchers:
             if name in failed:
@@ -490,7 +512,7 @@ def bench_server(kind, spec, args, launchers, a, ctx):
         return out
     finally:
         for s in kept.values():
-            shutil.rmtree(s.work, ignore_errors=True)
+            TRASH.discard(s.work)
 
 
 # ---------------------------------------------------------------- output
@@ -710,8 +732,9 @@ def main():
     ap.add_argument("--cold-runs", type=int, default=3,
                     help="cold (and, for safex, cold-with-lock) launches per launcher and server, in interleaved "
                          "rounds; the figures are their medians")
-    ap.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",
-                    help="pause before every cold launch, so that each starts the same time after the last deletion")
+    ap.add_argument("--settle", type=float, default=35.0, metavar="SECONDS",
+                    help="pause before the first launch, so that no earlier deletion slows file creation (see "
+                         "Trash); nothing is deleted during the run")
     ap.add_argument("--only", help="comma-separated launchers (safex,npx,pnpm,bun,uvx)")
     ap.add_argument("--skip-npm", action="store_true")
     ap.add_argument("--skip-pypi", action="store_true")
@@ -759,6 +782,11 @@ def main():
         else:
             house = ensure_wheelhouse(tools, [s for s, _ in PYPI_SERVERS])
             server, ctx["index"] = start_pypiserver(tools, house)
+    global TRASH
+    TRASH = Trash()
+    if a.settle > 0:
+        log(f"settling {a.settle:g} s")
+        time.sleep(a.settle)
     sampler = LoadSampler()
     sampler.start()
     started = time.time()
@@ -775,13 +803,14 @@ def main():
         if server:
             server.terminate()
             server.wait()
+        TRASH.empty()
     load = os.getloadavg()
     s = sampler.samples or [load[0]]
     print(f"load average (1 min) during the run: min {min(s):.2f}, mean {statistics.mean(s):.2f}, max {max(s):.2f}; "
           f"at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {os.cpu_count()} CPUs; "
           f"{time.time() - started:.0f} s; warm and floor are medians of {a.runs}; cold and cold, locked are "
-          f"medians of {a.cold_runs} interleaved rounds (min–max of wall in parentheses), {a.settle:g} s settle "
-          f"before each cold launch\n")
+          f"medians of {a.cold_runs} interleaved rounds (min–max of wall in parentheses); nothing deleted during "
+          f"the run, {a.settle:g} s settle before it\n")
     print(table(results, versions))
     if a.json:
         with open(a.json, "w") as f:
