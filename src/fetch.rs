@@ -172,7 +172,7 @@ impl Fetcher {
     async fn download(&self, req: &BlobRequest<'_>, tmp: &std::path::Path) -> Result<Computed> {
         let shown = redact::url(req.url);
         self.http
-            .retry(|| async {
+            .retry(req.url, || async {
                 let resp = self
                     .http
                     .get(req.url, "application/octet-stream", req.credential.as_ref())

@@ -439,7 +439,7 @@ fn prepare(
                 Ok::<_, Error>((entry, installed))
             }
             None => {
-                let packuments = Packuments::new(http.clone(), npm.clone());
+                let packuments = Packuments::new(http.clone(), npm.clone()).speculate();
                 let mut resolver = Resolver::new(packuments, npm.clone(), tx)
                     .with_cooldown(settings.policy.cooldown());
                 let resolved = resolver.resolve(roots).await;

@@ -196,7 +196,7 @@ pub fn check(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
                     "the tree is not locked, and safex is offline",
                 ));
             }
-            let (provider, _rt, _index, _config, _fetcher) = provider_for(&settings, &req)?;
+            let (provider, _rt, _index, _config, _fetcher) = provider_for(&settings, &req, &[])?;
             crate::resolve::pypi::resolve(&provider)?
                 .into_iter()
                 .map(|r| (r.name.to_string(), r.version.to_string()))
@@ -424,7 +424,25 @@ fn prepare(
             ));
         }
     }
-    let (provider, rt, index, config, fetcher) = provider_for(settings, req)?;
+    // Index pages needed whatever the interpreter: locked packages none of
+    // whose wheels is cached, or else the roots.
+    let ahead: Vec<&str> = match &entry {
+        Some(e) => e
+            .packages
+            .iter()
+            .filter(|p| {
+                !p.wheels.iter().any(|w| {
+                    integrity::Integrity::from_sha256_hex(&w.sha256)
+                        .ok()
+                        .and_then(|i| cache.blob_path(&i))
+                        .is_some_and(|b| b.is_file())
+                })
+            })
+            .map(|p| p.name.as_str())
+            .collect(),
+        None => req.specs.iter().map(|s| s.name.as_ref()).collect(),
+    };
+    let (provider, rt, index, config, fetcher) = provider_for(settings, req, &ahead)?;
     let info = provider.info().clone();
 
     // Which wheel of each package, with its verified path.
@@ -641,8 +659,12 @@ type Parts = (
 
 /// The index client, fetcher and resolver for a request (cold path only:
 /// this probes the interpreter).
-fn provider_for(settings: &Settings, req: &Launch) -> Result<Parts> {
-    let info = Info::probe(&req.python)?;
+///
+/// `ahead`: projects whose index pages will be needed whatever the
+/// interpreter is; they are fetched while the interpreter is probed (a
+/// version manager's shim can take longer to start it than the index takes
+/// to answer).
+fn provider_for(settings: &Settings, req: &Launch, ahead: &[&str]) -> Result<Parts> {
     let config = Arc::new(PypiConfig::load(settings.pypi_index.clone())?);
     if config.index.is_none() && !settings.offline {
         return Err(no_index_error());
@@ -650,6 +672,13 @@ fn provider_for(settings: &Settings, req: &Launch) -> Result<Parts> {
     let rt = runtime()?;
     let http = Arc::new(Http::new(&settings.npm.ca_files)?);
     let index = SimpleIndex::new(http.clone(), config.clone());
+    if !settings.offline {
+        let _in_runtime = rt.enter();
+        for name in ahead {
+            index.prefetch(name);
+        }
+    }
+    let info = Info::probe(&req.python)?;
     let fetcher = Arc::new(Fetcher {
         http,
         npm: Arc::new(Default::default()),

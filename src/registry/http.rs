@@ -2,7 +2,10 @@
 //! (corporate TLS interception is normal on the laptops safex serves), plus
 //! any extra CA files, added to the store rather than replacing it.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
@@ -14,12 +17,27 @@ use crate::redact;
 use crate::settings::Credential;
 
 /// Parallel requests in flight at most (metadata and archives together).
-pub const MAX_PARALLEL: usize = 16;
+pub const MAX_PARALLEL: usize = 64;
+/// Parallel requests to an origin that answers over HTTP/1.x, as browsers
+/// allow: each request there is a connection of its own, and a small server
+/// (pypiserver's default one keeps 5 pending connections) drops those beyond
+/// its backlog, which then wait a full second for the TCP retry.
+pub const PER_ORIGIN_HTTP1: usize = 6;
 const ATTEMPTS: u32 = 4;
 
 pub struct Http {
     client: reqwest::Client,
-    pub limit: Semaphore,
+    limit: Semaphore,
+    origins: Mutex<HashMap<String, Arc<OriginLimit>>>,
+}
+
+/// One origin's budget of parallel requests: one until it has answered and
+/// its protocol is known (so that a burst does not open a connection per
+/// request to a server that multiplexes them all over one), then
+/// [`PER_ORIGIN_HTTP1`] for HTTP/1.x or [`MAX_PARALLEL`] for HTTP/2.
+struct OriginLimit {
+    permits: Semaphore,
+    known: AtomicBool,
 }
 
 /// A failure worth another try (connection reset, 5xx, truncated body) or not.
@@ -47,8 +65,8 @@ impl Http {
                     attempt.follow()
                 }
             }));
-        for path in ca_files {
-            let Ok(pem) = std::fs::read(path) else {
+        for path in extra_ca_files(ca_files) {
+            let Ok(pem) = std::fs::read(&path) else {
                 continue;
             };
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
@@ -63,7 +81,22 @@ impl Http {
         Ok(Http {
             client,
             limit: Semaphore::new(MAX_PARALLEL),
+            origins: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn origin(&self, url: &Url) -> Arc<OriginLimit> {
+        let key = url.origin().ascii_serialization();
+        let mut origins = self.origins.lock().unwrap_or_else(|e| e.into_inner());
+        origins
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(OriginLimit {
+                    permits: Semaphore::new(1),
+                    known: AtomicBool::new(false),
+                })
+            })
+            .clone()
     }
 
     /// Start a GET; a non-success status is an error that names the URL.
@@ -94,6 +127,16 @@ impl Http {
                 describe(e)
             )))
         })?;
+        let origin = self.origin(url);
+        if !origin.known.swap(true, Ordering::Relaxed) {
+            origin
+                .permits
+                .add_permits(if resp.version() >= reqwest::Version::HTTP_2 {
+                    MAX_PARALLEL
+                } else {
+                    PER_ORIGIN_HTTP1 - 1
+                });
+        }
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
@@ -117,20 +160,20 @@ impl Http {
         }
     }
 
-    /// Run `op` with retries and exponential backoff on transient faults.
-    pub async fn retry<T, F, Fut>(&self, mut op: F) -> Result<T>
+    /// Run `op`, a request to `url`, within the limits on parallel
+    /// requests, with retries and exponential backoff on transient faults.
+    pub async fn retry<T, F, Fut>(&self, url: &Url, mut op: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = std::result::Result<T, Fault>>,
     {
+        let closed = |_| Error::internal("request limiter closed");
+        let origin = self.origin(url);
         let mut delay = Duration::from_millis(200);
         let mut attempt = 1;
         loop {
-            let _permit = self
-                .limit
-                .acquire()
-                .await
-                .map_err(|_| Error::internal("request limiter closed"))?;
+            let _origin_permit = origin.permits.acquire().await.map_err(closed)?;
+            let _permit = self.limit.acquire().await.map_err(closed)?;
             match op().await {
                 Ok(v) => return Ok(v),
                 Err(Fault::Fatal(e)) => return Err(e),
@@ -144,11 +187,37 @@ impl Http {
                 Err(Fault::Transient(_)) => {}
             }
             drop(_permit);
+            drop(_origin_permit);
             tokio::time::sleep(delay).await;
             delay *= 2;
             attempt += 1;
         }
     }
+}
+
+/// The extra CA files worth reading: each file once (npm's `cafile` and
+/// `NODE_EXTRA_CA_CERTS` often name the same bundle), and not the bundle
+/// that `SSL_CERT_FILE` names, which the system store already loaded.
+/// Parsing a full bundle again costs more than the rest of a warm launch.
+fn extra_ca_files(ca_files: &[PathBuf]) -> Vec<PathBuf> {
+    let system = crate::env_vars::get("SSL_CERT_FILE").map(PathBuf::from);
+    distinct_ca_files(ca_files, system.as_deref())
+}
+
+/// `ca_files` without repeats and without `system` (compared as canonical
+/// paths), in their order.
+fn distinct_ca_files(ca_files: &[PathBuf], system: Option<&std::path::Path>) -> Vec<PathBuf> {
+    let canonical = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+    let mut seen: Vec<PathBuf> = system.map(canonical).into_iter().collect();
+    let mut out = Vec::new();
+    for path in ca_files {
+        let c = canonical(path);
+        if !seen.contains(&c) {
+            seen.push(c);
+            out.push(path.clone());
+        }
+    }
+    out
 }
 
 /// The error and its causes, without the URL (which may carry credentials).
@@ -163,4 +232,113 @@ pub fn describe(e: reqwest::Error) -> String {
         src = inner.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn a_ca_bundle_is_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("bundle.pem");
+        let other = dir.path().join("corp.pem");
+        std::fs::write(&bundle, "x").unwrap();
+        std::fs::write(&other, "y").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&bundle, dir.path().join("link.pem")).unwrap();
+        #[cfg(not(unix))]
+        std::fs::copy(&bundle, dir.path().join("link.pem")).unwrap();
+        let files = vec![
+            bundle.clone(),
+            dir.path().join("link.pem"),
+            other.clone(),
+            other.clone(),
+        ];
+        let expect_link = if cfg!(unix) { 0 } else { 1 };
+        assert_eq!(distinct_ca_files(&files, None).len(), 2 + expect_link);
+        // The system bundle is in the store already.
+        let left = distinct_ca_files(&files, Some(&bundle));
+        assert!(!left.contains(&bundle), "{left:?}");
+        assert!(left.contains(&other), "{left:?}");
+        // A file that does not exist is kept (reading it is skipped later).
+        let missing = dir.path().join("missing.pem");
+        assert_eq!(
+            distinct_ca_files(std::slice::from_ref(&missing), None),
+            vec![missing]
+        );
+    }
+
+    /// An HTTP/1.0 server that answers one connection at a time after a
+    /// pause, counting how many connections are open at once.
+    fn slow_server() -> (Url, Arc<AtomicUsize>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = Url::parse(&format!("http://{}/x", listener.local_addr().unwrap())).unwrap();
+        let open = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let (open2, most2) = (open.clone(), most.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let (open, most) = (open2.clone(), most2.clone());
+                std::thread::spawn(move || {
+                    let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                        head.push(byte[0]);
+                    }
+                    std::thread::sleep(Duration::from_millis(30));
+                    let _ = stream.write_all(
+                        b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    );
+                    let _ = stream.flush();
+                    drop(stream);
+                    open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        (url, most)
+    }
+
+    #[test]
+    fn an_http1_origin_gets_a_few_connections_at_a_time() {
+        let (url, most) = slow_server();
+        let http = Arc::new(Http::new(&[]).unwrap());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let bodies = rt.block_on(async {
+            let mut tasks = tokio::task::JoinSet::new();
+            for _ in 0..3 * PER_ORIGIN_HTTP1 {
+                let (http, url) = (http.clone(), url.clone());
+                tasks.spawn(async move {
+                    http.retry(&url, || async {
+                        let resp = http.get(&url, "*/*", None).await?;
+                        resp.bytes()
+                            .await
+                            .map_err(|e| Fault::Transient(Error::registry(describe(e))))
+                    })
+                    .await
+                });
+            }
+            let mut bodies = Vec::new();
+            while let Some(r) = tasks.join_next().await {
+                bodies.push(r.unwrap().unwrap());
+            }
+            bodies
+        });
+        assert_eq!(bodies.len(), 3 * PER_ORIGIN_HTTP1);
+        assert!(bodies.iter().all(|b| &b[..] == b"ok"));
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            (2..=PER_ORIGIN_HTTP1).contains(&most),
+            "{most} connections at once"
+        );
+    }
 }

@@ -36,6 +36,33 @@ pub struct Packument {
 }
 
 impl Packument {
+    /// The packages the `latest` version depends on (aliases by their real
+    /// name, bundled ones left out): what the resolver will most likely ask
+    /// for next.
+    pub fn likely_dependencies(&self) -> Vec<NpmName> {
+        let Some(meta) = self
+            .dist_tags
+            .get("latest")
+            .and_then(|v| self.versions.get(v))
+        else {
+            return Vec::new();
+        };
+        // Bundled ones ship inside the tarball: the registry's copy is never
+        // asked for.
+        let bundled = meta.bundled();
+        meta.dependencies
+            .iter()
+            .chain(&meta.optional_dependencies)
+            .chain(&meta.peer_dependencies)
+            .filter(|(name, _)| !bundled.contains(name))
+            .filter_map(|(name, raw)| match crate::spec::DepSpec::parse(raw) {
+                Ok(crate::spec::DepSpec::Alias(real, _)) => Some(real),
+                Ok(_) => NpmName::parse_legacy(name).ok(),
+                Err(_) => None,
+            })
+            .collect()
+    }
+
     /// When `version` was published, if the document says so (and says it
     /// in a form that parses).
     pub fn published(&self, version: &str) -> Option<std::time::SystemTime> {
@@ -196,6 +223,9 @@ pub struct Packuments {
     npm: Arc<NpmConfig>,
     /// Ask for full documents (with `time`) rather than corgi ones.
     times: bool,
+    /// When a prefetched document arrives, prefetch the dependencies of its
+    /// `latest` version too (see [`Self::speculate`]).
+    speculate: std::sync::atomic::AtomicBool,
     cells: Mutex<HashMap<String, Arc<Slot>>>,
 }
 
@@ -216,8 +246,21 @@ impl Packuments {
             http,
             npm,
             times,
+            speculate: std::sync::atomic::AtomicBool::new(false),
             cells: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Fetch ahead of the resolver: when a prefetched document arrives, its
+    /// `latest` version's dependencies are prefetched at once, without
+    /// waiting for the resolver to reach and choose it. The tree's depth in
+    /// round trips stays, but no document waits behind the resolver's queue.
+    /// A wrong guess (a dependency chose an older major) costs a document
+    /// that is not needed; nothing else is fetched ahead.
+    pub fn speculate(self: &Arc<Self>) -> Arc<Self> {
+        self.speculate
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.clone()
     }
 
     /// Whether these packuments carry `time`.
@@ -231,7 +274,11 @@ impl Packuments {
         if self.times {
             return self.clone();
         }
-        Self::new_with_times(self.http.clone(), self.npm.clone(), true)
+        let full = Self::new_with_times(self.http.clone(), self.npm.clone(), true);
+        if self.speculate.load(std::sync::atomic::Ordering::Relaxed) {
+            full.speculate();
+        }
+        full
     }
 
     fn cell(&self, name: &str) -> Arc<Slot> {
@@ -248,7 +295,14 @@ impl Packuments {
         let me = self.clone();
         let name = name.clone();
         tokio::spawn(async move {
-            cell.get_or_init(|| me.fetch(name.clone())).await;
+            let doc = cell.get_or_init(|| me.fetch(name.clone())).await;
+            if let Ok(doc) = doc
+                && me.speculate.load(std::sync::atomic::Ordering::Relaxed)
+            {
+                for dep in doc.likely_dependencies() {
+                    me.prefetch(&dep);
+                }
+            }
         });
     }
 
@@ -265,7 +319,7 @@ impl Packuments {
         let accept = if self.times { FULL } else { CORGI };
         let bytes = self
             .http
-            .retry(|| async {
+            .retry(&url, || async {
                 let resp = match self.http.get(&url, accept, cred).await {
                     Err(Fault::Fatal(e)) if e.message.contains("HTTP 404") => {
                         return Err(Fault::Fatal(
@@ -334,6 +388,35 @@ mod tests {
             let p: Packument = serde_json::from_value(doc).unwrap();
             assert!(p.time.is_empty());
         }
+    }
+
+    #[test]
+    fn likely_dependencies_are_latests_without_bundled_ones() {
+        let p: Packument = serde_json::from_value(serde_json::json!({
+            "dist-tags": {"latest": "2.0.0"},
+            "versions": {
+                "1.0.0": {"version": "1.0.0", "dependencies": {"old-dep": "^1"}},
+                "2.0.0": {
+                    "version": "2.0.0",
+                    "dependencies": {"a": "^1", "inside": "^1", "alias": "npm:@s/real@^3"},
+                    "optionalDependencies": {"opt": "^1"},
+                    "peerDependencies": {"peer": "*"},
+                    "bundleDependencies": ["inside"]
+                }
+            }
+        }))
+        .unwrap();
+        let mut names: Vec<String> = p
+            .likely_dependencies()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["@s/real", "a", "opt", "peer"]);
+
+        let none: Packument =
+            serde_json::from_value(serde_json::json!({"versions": {"1.0.0": {}}})).unwrap();
+        assert!(none.likely_dependencies().is_empty());
     }
 
     /// A registry on 127.0.0.1 that answers every request with `body` and

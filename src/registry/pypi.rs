@@ -930,7 +930,7 @@ impl SimpleIndex {
         let shown = redact::url(index);
         let (page, json, bytes) = self
             .http
-            .retry(|| async {
+            .retry(&url, || async {
                 let resp = match self.http.get(&url, SIMPLE_ACCEPT, cred.as_ref()).await {
                     Err(Fault::Fatal(e)) if e.message.contains("HTTP 404") => {
                         return Err(Fault::Fatal(
@@ -987,7 +987,7 @@ impl SimpleIndex {
         let shown = redact::url(&url);
         let bytes = self
             .http
-            .retry(|| async {
+            .retry(&url, || async {
                 let resp =
                     self.http
                         .get(&url, "*/*", cred.as_ref())
