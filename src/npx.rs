@@ -99,6 +99,9 @@ pub fn run(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
             let (env_dir, entry) = prepare(&settings, &cache, &roots, entry)?;
             ctx.tree = Some(entry.digest());
             ctx.packages = Some(entry.packages.len());
+            // Derive the lock summary now (it is only a cache): the next
+            // launch is then warm from its first instruction.
+            let _ = lock::summary(&settings.lockfiles(), cache.root(), lock::Eco::Npm, &key);
             env_dir
         }
     };

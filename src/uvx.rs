@@ -111,6 +111,14 @@ pub fn run(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
             let (dir, entry) = prepare(&settings, &cache, &req, entry)?;
             ctx.tree = Some(entry.digest());
             ctx.packages = Some(entry.packages.len());
+            // Derive the lock summary now (it is only a cache): the next
+            // launch is then warm from its first instruction.
+            let _ = lock::summary(
+                &settings.lockfiles(),
+                cache.root(),
+                lock::Eco::Pypi,
+                &req.key,
+            );
             dir
         }
     };

@@ -538,6 +538,38 @@ fn warm_launch_makes_no_requests() {
     );
 }
 
+fn lock_summaries(env: &TestEnv) -> usize {
+    std::fs::read_dir(env.cache().join("v1/lockindex"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// The cold launch leaves the lock entry's summary in the cache, so the
+/// first warm launch already skips parsing the lockfile; a changed lockfile
+/// is summarized anew rather than trusted from the old summary.
+#[test]
+fn cold_launch_leaves_the_lock_summary_for_the_warm_path() {
+    let env = TestEnv::new();
+    let reg = warmed_up(&env);
+    assert_eq!(lock_summaries(&env), 1);
+    assert_ran(&reg.npx(&env, &["-y", "warm-app@1.0.0"]), "warm\n");
+    assert_eq!(lock_summaries(&env), 1, "the warm launch found the summary");
+    let mut text = std::fs::read_to_string(env.lockfile()).unwrap();
+    text.push_str("# reviewed\n");
+    std::fs::write(env.lockfile(), text).unwrap();
+    assert_ran(&reg.npx(&env, &["-y", "warm-app@1.0.0"]), "warm\n");
+    assert_eq!(
+        lock_summaries(&env),
+        2,
+        "an edited lockfile is summarized anew"
+    );
+    assert!(reg.requests().is_empty(), "{:?}", reg.request_lines());
+}
+
 #[test]
 fn offline_after_warm_up_runs_without_requests() {
     let env = TestEnv::new();
