@@ -10,7 +10,8 @@ For each server, in one run:
   in the same rounds;
 - warm: caches filled (median of --runs);
 - floor: the installed entrypoint run directly by `node` / the venv's
-  `python` (safex's own environment, median of --runs).
+  `python` (safex's own environment, median of --runs, each launch
+  alternated with one of safex's warm launches).
 
 Nothing is deleted while the benchmark runs (see Trash): a deleted tree
 makes file creation slow for about half a minute on the VM it was written
@@ -499,9 +500,16 @@ def bench_server(kind, spec, args, launchers, a, ctx):
                 if sm["cold_locked"]:
                     r["cold_locked"] = median_of(sm["cold_locked"])
                     r["bytes_locked"] = sm["bytes_locked"]
-                r["warm"] = median_launch(s.argv, s.env, s.work, a.runs)
                 if s.floor:
-                    r["floor"] = median_launch(s.floor(), s.env, s.work, a.runs)
+                    # Alternated, so that warm and floor meet the same moments of the machine.
+                    fl = s.floor()
+                    warm, floor = [], []
+                    for _ in range(a.runs):
+                        warm.append(launch(s.argv, s.env, s.work))
+                        floor.append(launch(fl, s.env, s.work))
+                    r["warm"], r["floor"] = median_of(warm), median_of(floor)
+                else:
+                    r["warm"] = median_launch(s.argv, s.env, s.work, a.runs)
                 r["cold_samples"] = sm["cold"]
                 if sm["cold_locked"]:
                     r["cold_locked_samples"] = sm["cold_locked"]
