@@ -22,9 +22,12 @@ of the launcher and every descendant it reaped, and peak RSS of the largest
 process in that tree, from `os.wait4` (the server is stopped by closing its
 stdin, so the launcher reaps it and the rusage covers the whole launch; a
 launcher that does not exit within 10 s is killed and its numbers marked);
-bytes: safex the size of the files its cold run added under `blobs/`
-(archives only), the peers the size of their cache directories after cold
-(an approximation of bytes downloaded: see docs/benchmarks.md); packages:
+received: the bytes every network interface of the machine (loopback
+included) received during the cold launch, median of the rounds, so
+metadata, archives and TLS for every launcher alike (and whatever else the
+machine received meanwhile: run it on a quiet machine); cache: safex the
+size of the files its cold run added under `blobs/` (archives only), the
+peers the size of their cache directories after cold; packages:
 safex's lockfile, the peers the packages found in their caches.
 
 The peers are installed by this script, at the pinned versions below, under
@@ -447,15 +450,34 @@ class Trash:
 TRASH = None
 
 
+def net_rx():
+    """Bytes received so far by every network interface of the machine, loopback included."""
+    total = 0
+    for iface in os.listdir("/sys/class/net"):
+        try:
+            with open(f"/sys/class/net/{iface}/statistics/rx_bytes") as f:
+                total += int(f.read())
+        except (OSError, ValueError):
+            pass
+    return total
+
+
+def counted_launch(s, samples, key):
+    """A launch, with the bytes the machine received meanwhile under samples[key + "_rx"]."""
+    before = net_rx()
+    samples[key].append(launch(s.argv, s.env, s.work))
+    samples.setdefault(key + "_rx", []).append(net_rx() - before)
+
+
 def cold_round(name, s, first, a, samples):
     """One round for one launcher: a cold launch (safex: no lockfile); for safex then its cache moved
-    aside and a cold launch with the lockfile just written. Bytes and packages from the first round."""
-    samples["cold"].append(launch(s.argv, s.env, s.work))
+    aside and a cold launch with the lockfile just written. Cache bytes and packages from the first round."""
+    counted_launch(s, samples, "cold")
     if first:
         samples["bytes"], samples["packages"] = s.size(), s.packages()
     if name == "safex":
         TRASH.discard(s.cache)
-        samples["cold_locked"].append(launch(s.argv, s.env, s.work))
+        counted_launch(s, samples, "cold_locked")
         if first:
             samples["bytes_locked"] = s.size()
 
@@ -496,7 +518,10 @@ def bench_server(kind, spec, args, launchers, a, ctx):
             s, sm = kept[name], samples[name]
             try:
                 log(f"{spec}: {name} warm")
-                r = {"cold": median_of(sm["cold"]), "bytes": sm["bytes"], "packages": sm["packages"]}
+                r = {"cold": median_of(sm["cold"]), "bytes": sm["bytes"], "packages": sm["packages"],
+                     "rx": statistics.median(sm["cold_rx"])}
+                if sm.get("cold_locked_rx"):
+                    r["rx_locked"] = statistics.median(sm["cold_locked_rx"])
                 if sm["cold_locked"]:
                     r["cold_locked"] = median_of(sm["cold_locked"])
                     r["bytes_locked"] = sm["bytes_locked"]
@@ -546,22 +571,22 @@ def spread(r, key):
 
 def table(results, versions):
     lines = ["| server | launcher | cold | cold, locked | warm | cold / floor | warm / floor | CPU cold | CPU warm "
-             "| peak RSS (warm) | bytes (cold) | packages |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| peak RSS (warm) | received (cold) | cache (cold) | packages |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for spec, res in results.items():
         floor = res.get("safex", {}).get("floor")
         fl = floor.wall if floor else None
         first = True
         if floor:
             lines.append(f"| `{spec}` | floor | | | {fmt_ms(fl)} | | 1.00x | | {floor.cpu:.2f} s "
-                         f"| {floor.rss_kb / 1024:.0f} MiB | | |")
+                         f"| {floor.rss_kb / 1024:.0f} MiB | | | |")
             first = False
         for name, r in res.items():
             label = f"{name} {versions.get(name, '')}".strip()
             s = "" if not first else f"`{spec}`"
             first = False
             if "error" in r:
-                lines.append(f"| {s} | {label} | failed: {r['error'][:80]!s} | | | | | | | | | |")
+                lines.append(f"| {s} | {label} | failed: {r['error'][:80]!s} | | | | | | | | | | |")
                 continue
             cl = r.get("cold_locked")
             ratio = lambda x: f"{x / fl:.2f}x" if fl else "-"
@@ -570,11 +595,14 @@ def table(results, versions):
             locked = "-"
             if cl:
                 locked = fmt_ms(cl.wall) + " (" + "; ".join(x for x in (spread(r, "cold_locked"), ratio(cl.wall)) if x) + ")"
+            received = mib(r.get("rx"))
+            if r.get("rx_locked") is not None:
+                received += f" (locked {mib(r['rx_locked'])})"
             lines.append(
                 f"| {s} | {label}{k} | {cold} | {locked} "
                 f"| {fmt_ms(r['warm'].wall)} | {ratio(r['cold'].wall)} | {ratio(r['warm'].wall)} "
                 f"| {r['cold'].cpu:.2f} s | {r['warm'].cpu:.2f} s | {r['warm'].rss_kb / 1024:.0f} MiB "
-                f"| {mib(r['bytes'])} | {r['packages'] if r['packages'] is not None else '-'} |")
+                f"| {received} | {mib(r['bytes'])} | {r['packages'] if r['packages'] is not None else '-'} |")
     return "\n".join(lines)
 
 
