@@ -444,7 +444,8 @@ fn prepare(
             None => {
                 let packuments = Packuments::new(http.clone(), npm.clone()).speculate();
                 let mut resolver = Resolver::new(packuments, npm.clone(), tx)
-                    .with_cooldown(settings.policy.cooldown());
+                    .with_cooldown(settings.policy.cooldown())
+                    .with_tarballs_ahead(fetcher.clone(), Arc::new(settings.policy.clone()));
                 let resolved = resolver.resolve(roots).await;
                 if let Err(e) = resolved {
                     drop(resolver);

@@ -543,6 +543,13 @@ fn known_compromised_npm_dependency_is_refused() {
     let out = npx(&env, &reg, &["-y", "log-app@1.0.0"]);
     assert_policy_refused(&env, &out, 3, &["debug", "4.4.2"]);
     assert_names_reference(&out, &reference, &incident);
+    // Not even fetched ahead of placement: refused before a byte of it.
+    assert_eq!(
+        reg.tarball_hits("debug", "4.4.2"),
+        0,
+        "{:?}",
+        reg.request_lines()
+    );
 
     let out = run(npm(&env, &reg).args(["lock", "npx", "log-app@1.0.0"]));
     assert_policy_refused(&env, &out, 3, &["debug", "4.4.2"]);

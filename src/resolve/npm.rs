@@ -16,8 +16,8 @@
 //! registry (npm's own `--before` works the same way); an exactly pinned root
 //! that young is refused.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use nodejs_semver::{Range, Version};
@@ -25,9 +25,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::fetch::Expected;
+use crate::fetch::{Expected, Fetcher};
 use crate::integrity::Integrity;
-use crate::policy::{Cooldown, UnknownAge};
+use crate::policy::{Cooldown, Ecosystem, Policy, UnknownAge};
 use crate::registry::npm::{Packument, Packuments, VersionMeta};
 use crate::settings::NpmConfig;
 use crate::spec::{DepSpec, NpmName, NpmSpec, shown};
@@ -80,6 +80,15 @@ pub struct Resolver {
     tx: UnboundedSender<Placed>,
     pub warnings: Vec<String>,
     cooldown: Cooldown,
+    ahead: Option<Ahead>,
+}
+
+/// Tarballs fetched ahead of placement (see [`Resolver::with_tarballs_ahead`]).
+struct Ahead {
+    fetcher: Arc<Fetcher>,
+    policy: Arc<Policy>,
+    /// `name@version` already started, so each is fetched once.
+    started: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Resolver {
@@ -105,7 +114,91 @@ impl Resolver {
             tx,
             warnings: Vec::new(),
             cooldown: Cooldown::off(),
+            ahead: None,
         }
+    }
+
+    /// Fetch, while the tree is still being resolved, the tarball of the
+    /// version each placed package's dependency will most likely get (the
+    /// one [`Self::choose`] picks, when no placed version fits already), so
+    /// downloads overlap resolution instead of following it. Only regular
+    /// dependencies, only versions the policy allows (checked before a byte
+    /// is fetched), only for their platform, and only without a cooldown;
+    /// a fetched tarball is verified against the registry's hash like any
+    /// other and lands in the blob store, nothing is unpacked. A wrong guess
+    /// costs one tarball's download.
+    pub fn with_tarballs_ahead(mut self, fetcher: Arc<Fetcher>, policy: Arc<Policy>) -> Self {
+        if self.cooldown.is_off() {
+            self.ahead = Some(Ahead {
+                fetcher,
+                policy,
+                started: Arc::new(Mutex::new(HashSet::new())),
+            });
+        }
+        self
+    }
+
+    fn fetch_ahead(&self, folder: &str, raw: &str) {
+        let Some(ahead) = &self.ahead else { return };
+        let (name, range) = match DepSpec::parse(raw) {
+            Ok(DepSpec::Range(r)) => match NpmName::parse_legacy(folder) {
+                Ok(n) => (n, r),
+                Err(_) => return,
+            },
+            Ok(DepSpec::Alias(real, inner)) => match *inner {
+                DepSpec::Range(r) => (real, r),
+                _ => return,
+            },
+            _ => return,
+        };
+        // A placed version that fits is most likely reused: nothing to fetch.
+        if self.nodes.iter().any(|n| {
+            n.name == name && Version::parse(&n.version).is_ok_and(|v| range.satisfies(&v))
+        }) {
+            return;
+        }
+        let packuments = self.packuments.clone();
+        let npm = self.npm.clone();
+        let (fetcher, policy, started) = (
+            ahead.fetcher.clone(),
+            ahead.policy.clone(),
+            ahead.started.clone(),
+        );
+        tokio::spawn(async move {
+            let Ok(p) = packuments.get(&name).await else {
+                return;
+            };
+            let Some(version) = pick_in_range(&p, &range, &Cooldown::off()) else {
+                return;
+            };
+            let label = format!("{name}@{version}");
+            let Some(meta) = p.versions.get(&version) else {
+                return;
+            };
+            if !platform_ok(meta)
+                || policy
+                    .check_package(Ecosystem::Npm, name.as_str(), &version)
+                    .is_err()
+                || !started
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(label.clone())
+            {
+                return;
+            }
+            let (Ok(registry), Ok(expected), Ok(url)) = (
+                npm.registry_for(name.as_str()),
+                declared_integrity(meta, &label),
+                Url::parse(&meta.dist.tarball),
+            ) else {
+                return;
+            };
+            // A failure here is the installer's to meet and report, if the
+            // guess was right; a wrong guess needs no report.
+            let _ = fetcher
+                .npm_tarball(&label, &url, registry, &expected, Expected::Registry)
+                .await;
+        });
     }
 
     /// Apply the policy's release-age cooldown. Ages come from the packument's
@@ -318,7 +411,10 @@ impl Resolver {
             meta: Some(meta.clone()),
         });
         self.nodes[parent].children.insert(folder.to_owned(), idx);
-        for (dep, raw, _) in self.deps_of(idx) {
+        for (dep, raw, kind) in self.deps_of(idx) {
+            if kind == DepKind::Prod {
+                self.fetch_ahead(&dep, &raw);
+            }
             let target = match DepSpec::parse(&raw) {
                 Ok(DepSpec::Alias(real, _)) => Some(real),
                 Ok(_) => NpmName::parse_legacy(&dep).ok(),
