@@ -437,6 +437,42 @@ fn peer_dependency_is_installed() {
     );
 }
 
+/// A placed package's dependencies have their tarballs fetched as soon as
+/// their metadata is in, not when the breadth-first resolver reaches them:
+/// `b-fast` comes after `a-slow` in that order, yet its tarball is asked for
+/// while `a-slow`'s metadata is still on its way.
+#[test]
+fn dependency_tarballs_are_fetched_ahead_of_placement() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(
+            Pkg::program("ahead-app", "1.0.0", ECHO_ARGV)
+                .dep("a-slow", "^1.0.0")
+                .dep("b-fast", "^1.0.0"),
+        )
+        .package(Pkg::new("a-slow", "1.0.0"))
+        .package(Pkg::new("b-fast", "1.2.0"))
+        .build();
+    reg.fault_always(
+        "/a-slow",
+        Fault::SlowFirstByte(std::time::Duration::from_millis(1500)),
+    );
+    assert_ran(&reg.npx(&env, &["-y", "ahead-app@1.0.0"]), "[]\n");
+    let lines = reg.request_lines();
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.ends_with(needle))
+            .unwrap_or_else(|| panic!("no request for {needle}: {lines:?}"))
+    };
+    assert!(
+        at("/b-fast/-/b-fast-1.2.0.tgz") < at("/a-slow/-/a-slow-1.0.0.tgz"),
+        "{lines:?}"
+    );
+    // Fetched once: the installer found it in the blob store.
+    assert_eq!(reg.tarball_hits("b-fast", "1.2.0"), 1, "{lines:?}");
+}
+
 /// A bundled dependency ships inside the tarball (already covered by its
 /// hash); the registry's copy is neither fetched nor used.
 #[test]
