@@ -216,6 +216,17 @@ pub enum DepSpec {
 }
 
 impl DepSpec {
+    /// The registry package a dependency entry `key: raw` asks for, with the
+    /// spec that applies to it: an alias's real name and inner spec, else
+    /// the key itself. `None` for what is not a registry spec or a key that
+    /// is not a package name.
+    pub fn target(key: &str, raw: &str) -> Option<(NpmName, DepSpec)> {
+        match DepSpec::parse(raw).ok()? {
+            DepSpec::Alias(real, inner) => Some((real, *inner)),
+            spec => Some((NpmName::parse_legacy(key).ok()?, spec)),
+        }
+    }
+
     /// Parse a dependency spec; `Err` carries a description of why it is not a
     /// registry spec (git, URL, path), for the caller to name the dependent.
     pub fn parse(raw: &str) -> std::result::Result<DepSpec, String> {
@@ -256,6 +267,20 @@ fn is_tag(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dependency_targets() {
+        let t = |k: &str, raw: &str| DepSpec::target(k, raw).map(|(n, s)| (n.to_string(), s));
+        let (name, spec) = t("b", "^1.2.0").unwrap();
+        assert_eq!(name, "b");
+        assert!(matches!(spec, DepSpec::Range(_)));
+        let (name, spec) = t("b", "npm:@s/real@^3").unwrap();
+        assert_eq!(name, "@s/real");
+        assert!(matches!(spec, DepSpec::Range(_)));
+        assert!(matches!(t("b", "next").unwrap().1, DepSpec::Tag(_)));
+        assert!(t("b", "git+https://example.invalid/x.git").is_none());
+        assert!(t("../b", "^1").is_none());
+    }
 
     #[test]
     fn exact_pins() {

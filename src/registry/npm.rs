@@ -55,11 +55,7 @@ impl Packument {
             .chain(&meta.optional_dependencies)
             .chain(&meta.peer_dependencies)
             .filter(|(name, _)| !bundled.contains(name))
-            .filter_map(|(name, raw)| match crate::spec::DepSpec::parse(raw) {
-                Ok(crate::spec::DepSpec::Alias(real, _)) => Some(real),
-                Ok(_) => NpmName::parse_legacy(name).ok(),
-                Err(_) => None,
-            })
+            .filter_map(|(key, raw)| crate::spec::DepSpec::target(key, raw).map(|(name, _)| name))
             .collect()
     }
 
@@ -256,7 +252,7 @@ impl Packuments {
     /// waiting for the resolver to reach and choose it. The tree's depth in
     /// round trips stays, but no document waits behind the resolver's queue.
     /// A wrong guess (a dependency chose an older major) costs a document
-    /// that is not needed; nothing else is fetched ahead.
+    /// that is not needed.
     pub fn speculate(self: &Arc<Self>) -> Arc<Self> {
         self.speculate
             .store(true, std::sync::atomic::Ordering::Relaxed);

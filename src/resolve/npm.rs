@@ -140,16 +140,8 @@ impl Resolver {
 
     fn fetch_ahead(&self, folder: &str, raw: &str) {
         let Some(ahead) = &self.ahead else { return };
-        let (name, range) = match DepSpec::parse(raw) {
-            Ok(DepSpec::Range(r)) => match NpmName::parse_legacy(folder) {
-                Ok(n) => (n, r),
-                Err(_) => return,
-            },
-            Ok(DepSpec::Alias(real, inner)) => match *inner {
-                DepSpec::Range(r) => (real, r),
-                _ => return,
-            },
-            _ => return,
+        let Some((name, DepSpec::Range(range))) = DepSpec::target(folder, raw) else {
+            return;
         };
         // A placed version that fits is most likely reused: nothing to fetch.
         if self.nodes.iter().any(|n| {
@@ -415,13 +407,8 @@ impl Resolver {
             if kind == DepKind::Prod {
                 self.fetch_ahead(&dep, &raw);
             }
-            let target = match DepSpec::parse(&raw) {
-                Ok(DepSpec::Alias(real, _)) => Some(real),
-                Ok(_) => NpmName::parse_legacy(&dep).ok(),
-                Err(_) => None,
-            };
-            if let Some(t) = target {
-                self.packuments.prefetch(&t);
+            if let Some((target, _)) = DepSpec::target(&dep, &raw) {
+                self.packuments.prefetch(&target);
             }
         }
         let _ = self.tx.send(Placed {
