@@ -8,7 +8,8 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::env::{TestEnv, stderr, stdout};
+use support::env::{TestEnv, contains, files_under, read_lock, stderr, stdout};
+use support::fixture::describe;
 use support::pypiserver::{
     PypiServer, Wheel, basic_auth_header, build_fixtures, file_sha256, isolated_pip,
     locked_pypi_packages, locked_pypi_tree, python_program, venv_bin,
@@ -52,43 +53,6 @@ fn hello_output(dep: &str, args: &[&str]) -> String {
         "safex-fixture-hello 1.0.0 with safex-fixture-dep {dep}\ndist-info: {dep}\nvenv: True\nargv: {}\n",
         serde_json::to_string(args).unwrap()
     )
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status,
-        stdout(o),
-        stderr(o)
-    )
-}
-
-fn read_lock(env: &TestEnv) -> String {
-    std::fs::read_to_string(env.lockfile())
-        .unwrap_or_else(|e| panic!("no lockfile at {}: {e}", env.lockfile().display()))
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            match e.file_type() {
-                Ok(t) if t.is_dir() => stack.push(p),
-                Ok(t) if t.is_file() => out.push(p),
-                _ => {}
-            }
-        }
-    }
-    out
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -184,7 +148,7 @@ fn harness_serves_fixture_wheels() {
     assert!(
         o.status.success(),
         "pip download\n{}\n{}",
-        show(&o),
+        describe(&o),
         server.logs()
     );
     let got = work.path().join("dl").join(fx.hello.file_name().unwrap());
@@ -198,7 +162,7 @@ fn harness_serves_fixture_wheels() {
     let o = run(Command::new(python_program())
         .args(["-m", "venv"])
         .arg(&venv));
-    assert!(o.status.success(), "python3 -m venv\n{}", show(&o));
+    assert!(o.status.success(), "python3 -m venv\n{}", describe(&o));
     let o = run(isolated_pip(&venv_bin(&venv, "python"), work.path()).args([
         "install",
         "--index-url",
@@ -208,11 +172,11 @@ fn harness_serves_fixture_wheels() {
     assert!(
         o.status.success(),
         "pip install\n{}\n{}",
-        show(&o),
+        describe(&o),
         server.logs()
     );
     let o = run(Command::new(venv_bin(&venv, "safex-fixture-hello")).args(["a", "--b"]));
-    assert!(o.status.success(), "safex-fixture-hello\n{}", show(&o));
+    assert!(o.status.success(), "safex-fixture-hello\n{}", describe(&o));
     assert_eq!(stdout(&o), hello_output("1.1.0", &["a", "--b"]));
 }
 
@@ -262,14 +226,14 @@ fn harness_basic_auth() {
     assert!(
         o.status.success(),
         "pip download\n{}\n{}",
-        show(&o),
+        describe(&o),
         server.logs()
     );
     let o = pip_download(&server.index_url_with(USER, "wrong-pw"));
     assert!(
         !o.status.success(),
         "pip download with a wrong password worked\n{}",
-        show(&o)
+        describe(&o)
     );
 }
 
@@ -296,14 +260,14 @@ fn html_index_root_with_dependency_is_locked_and_never_floats() {
         o.status.code(),
         Some(0),
         "first launch\n{}\n{}",
-        show(&o),
+        describe(&o),
         server.logs()
     );
     assert_eq!(
         stdout(&o),
         expected,
         "first launch: stdout must be the program's alone\n{}",
-        show(&o)
+        describe(&o)
     );
 
     let lock = read_lock(&env);
@@ -349,14 +313,14 @@ fn html_index_root_with_dependency_is_locked_and_never_floats() {
         o.status.code(),
         Some(0),
         "second launch\n{}\n{}",
-        show(&o),
+        describe(&o),
         server.logs()
     );
     assert_eq!(
         stdout(&o),
         expected,
         "second launch picked up another version\n{}",
-        show(&o)
+        describe(&o)
     );
     assert_eq!(
         read_lock(&env),
@@ -375,26 +339,26 @@ fn html_index_root_with_dependency_is_locked_and_never_floats() {
         o.status.code(),
         Some(0),
         "safex lock\n{}\n{}",
-        show(&o),
+        describe(&o),
         server.logs()
     );
     let out = stdout(&o);
     assert!(
         !out.contains("argv:"),
         "safex lock ran the program\n{}",
-        show(&o)
+        describe(&o)
     );
     for needle in ["safex-fixture-hello", "1.0.0", "safex-fixture-dep", "1.1.0"] {
         assert!(
             out.contains(needle),
             "safex lock output lacks {needle:?}\n{}",
-            show(&o)
+            describe(&o)
         );
     }
     assert!(
         !out.contains("1.2.0"),
         "safex lock re-resolved the locked root\n{}",
-        show(&o)
+        describe(&o)
     );
     assert_eq!(read_lock(&env), lock, "safex lock rewrote a locked entry");
 
@@ -462,14 +426,14 @@ fn basic_auth_in_pip_index_url_works_and_never_leaks() {
         first.status.code(),
         Some(0),
         "launch with credentials in PIP_INDEX_URL\n{}\n{}",
-        show(&first),
+        describe(&first),
         server.logs()
     );
     assert_eq!(
         stdout(&first),
         hello_output("1.1.0", &["--verbose", "x y"]),
         "{}",
-        show(&first)
+        describe(&first)
     );
     let lock = read_lock(&env);
     assert!(
@@ -495,7 +459,7 @@ fn basic_auth_in_pip_index_url_works_and_never_leaks() {
         second.status.code(),
         Some(0),
         "second launch\n{}\n{}",
-        show(&second),
+        describe(&second),
         server.logs()
     );
     assert_eq!(stdout(&second), hello_output("1.1.0", &[]));
@@ -528,25 +492,29 @@ fn basic_auth_wrong_password_fails_cleanly() {
         o.status.code(),
         Some(6),
         "launch with a wrong password\n{}\n{}",
-        show(&o),
+        describe(&o),
         server.logs()
     );
     assert!(
         stdout(&o).is_empty(),
         "stdout must stay empty when nothing was launched\n{}",
-        show(&o)
+        describe(&o)
     );
     assert!(
         err.contains("safex-fixture-hello"),
         "stderr does not name the project\n{}",
-        show(&o)
+        describe(&o)
     );
     assert!(
         err.contains("error:"),
         "stderr has no `error:` line\n{}",
-        show(&o)
+        describe(&o)
     );
-    assert!(!err.contains("panicked"), "safex panicked\n{}", show(&o));
+    assert!(
+        !err.contains("panicked"),
+        "safex panicked\n{}",
+        describe(&o)
+    );
     assert_no_secret(&env, &[&o], &[wrong, PASSWORD]);
     assert!(
         !env.lockfile().exists() || !read_lock(&env).contains("safex-fixture"),

@@ -4,10 +4,10 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use support::env::{TestEnv, stderr, stdout};
+use support::env::{TestEnv, contains, files_under, read_lock, stderr, stdout};
+use support::fixture::describe;
 use support::verdaccio::{Options, Verdaccio, fixture_dir, locked_packages, locked_tree};
 
 const GREETER: &str = "@fixture/greeter@1.0.0";
@@ -26,43 +26,6 @@ fn publish_fixtures(v: &Verdaccio) -> String {
         v.publish(&fixture_dir(f), &token);
     }
     token
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status,
-        stdout(o),
-        stderr(o)
-    )
-}
-
-fn read_lock(env: &TestEnv) -> String {
-    std::fs::read_to_string(env.lockfile())
-        .unwrap_or_else(|e| panic!("no lockfile at {}: {e}", env.lockfile().display()))
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            match e.file_type() {
-                Ok(t) if t.is_dir() => stack.push(p),
-                Ok(t) if t.is_file() => out.push(p),
-                _ => {}
-            }
-        }
-    }
-    out
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// `npm` against the instance only: an empty user config, so nothing of the
@@ -101,7 +64,7 @@ fn harness_serves_published_fixtures() {
     assert!(
         o.status.success(),
         "npm view failed\n{}\n{}",
-        show(&o),
+        describe(&o),
         v.logs()
     );
     let versions: serde_json::Value = serde_json::from_slice(&o.stdout).expect("npm view --json");
@@ -138,7 +101,7 @@ fn harness_serves_published_fixtures() {
     assert!(
         !o.status.success(),
         "npm view of @private without a token worked\n{}",
-        show(&o)
+        describe(&o)
     );
     let authed = v.get("/@private%2fsecret-tool", Some(&token));
     assert_eq!(authed.status, 200, "{}", authed.text());
@@ -168,14 +131,14 @@ fn scoped_package_with_dependency_is_locked_and_never_floats() {
         o.status.code(),
         Some(0),
         "first launch\n{}\n{}",
-        show(&o),
+        describe(&o),
         v.logs()
     );
     assert_eq!(
         stdout(&o),
         expected,
         "first launch: stdout must be the program's alone\n{}",
-        show(&o)
+        describe(&o)
     );
 
     let lock = read_lock(&env);
@@ -219,14 +182,14 @@ fn scoped_package_with_dependency_is_locked_and_never_floats() {
         o.status.code(),
         Some(0),
         "second launch\n{}\n{}",
-        show(&o),
+        describe(&o),
         v.logs()
     );
     assert_eq!(
         stdout(&o),
         expected,
         "second launch picked up another version\n{}",
-        show(&o)
+        describe(&o)
     );
     let lock2 = read_lock(&env);
     assert_eq!(
@@ -245,26 +208,26 @@ fn scoped_package_with_dependency_is_locked_and_never_floats() {
         o.status.code(),
         Some(0),
         "safex lock\n{}\n{}",
-        show(&o),
+        describe(&o),
         v.logs()
     );
     let out = stdout(&o);
     assert!(
         !out.contains("Howdy"),
         "safex lock ran the program\n{}",
-        show(&o)
+        describe(&o)
     );
     for needle in ["@fixture/greeter", "1.0.0", "@fixture/words", "1.1.0"] {
         assert!(
             out.contains(needle),
             "safex lock output lacks {needle:?}\n{}",
-            show(&o)
+            describe(&o)
         );
     }
     assert!(
         !out.contains("1.2.0"),
         "safex lock re-resolved the locked root\n{}",
-        show(&o)
+        describe(&o)
     );
 
     let stray = env.written_outside_cache();
@@ -305,14 +268,14 @@ fn auth_scope_uses_npmrc_token_and_never_leaks_it() {
         o.status.code(),
         Some(0),
         "launch with a token\n{}\n{}",
-        show(&o),
+        describe(&o),
         v.logs()
     );
     assert_eq!(
         stdout(&o),
         "secret-tool 1.0.0 ran\nargv: [\"--verbose\",\"x y\"]\n",
         "{}",
-        show(&o)
+        describe(&o)
     );
 
     for t in [&token, &publisher] {
@@ -370,24 +333,28 @@ fn auth_scope_without_token_fails_cleanly() {
         o.status.code(),
         Some(6),
         "launch without a token\n{}",
-        show(&o)
+        describe(&o)
     );
     assert!(
         stdout(&o).is_empty(),
         "stdout must stay empty when nothing was launched\n{}",
-        show(&o)
+        describe(&o)
     );
     assert!(
         err.contains("@private/secret-tool"),
         "stderr does not name the package\n{}",
-        show(&o)
+        describe(&o)
     );
     assert!(
         err.contains("error:"),
         "stderr has no `error:` line\n{}",
-        show(&o)
+        describe(&o)
     );
-    assert!(!err.contains("panicked"), "safex panicked\n{}", show(&o));
+    assert!(
+        !err.contains("panicked"),
+        "safex panicked\n{}",
+        describe(&o)
+    );
     assert!(
         !env.lockfile().exists() || !read_lock(&env).contains("secret-tool"),
         "a failed launch was locked"

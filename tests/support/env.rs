@@ -84,6 +84,24 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The lockfile's text; panics naming it when there is none.
+pub fn read_lock(env: &TestEnv) -> String {
+    std::fs::read_to_string(env.lockfile())
+        .unwrap_or_else(|e| panic!("no lockfile at {}: {e}", env.lockfile().display()))
+}
+
+/// Every regular file under `dir` (symlinks and other kinds left out).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    walk(dir, &mut out);
+    out.retain(|p| p.symlink_metadata().is_ok_and(|m| m.is_file()));
+    out
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
