@@ -10,7 +10,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::env::TestEnv;
+use support::env::{TestEnv, read_lock};
 use support::mcp::exchange;
 use support::verdaccio::{Options, Verdaccio, locked_tree, upstream_registry};
 
@@ -99,12 +99,7 @@ fn real_mcp_servers_initialize_cold_then_offline() {
         cold.push(took);
     }
 
-    let lock = std::fs::read_to_string(env.lockfile()).unwrap_or_else(|e| {
-        panic!(
-            "no lockfile at {} after three launches: {e}",
-            env.lockfile().display()
-        )
-    });
+    let lock = read_lock(&env);
     for s in &servers {
         match locked_tree(&lock, s.name, s.version) {
             Some(tree) => eprintln!(

@@ -13,7 +13,7 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use support::env::TestEnv;
+use support::env::{TestEnv, read_lock};
 use support::mcp::exchange;
 use support::pypiserver::{
     PypiServer, download_wheels, isolated_pip, locked_pypi_tree, python_program, venv_bin,
@@ -164,12 +164,7 @@ fn real_python_mcp_servers_initialize_cold_then_offline() {
         cold.push(took);
     }
 
-    let lock = std::fs::read_to_string(env.lockfile()).unwrap_or_else(|e| {
-        panic!(
-            "no lockfile at {} after three launches: {e}",
-            env.lockfile().display()
-        )
-    });
+    let lock = read_lock(&env);
     for s in &servers {
         match locked_pypi_tree(&lock, s.name, s.version) {
             Some(tree) => eprintln!(
