@@ -277,7 +277,57 @@ fn archive_absolute_path_is_refused() {
 #[test]
 fn archive_entry_outside_the_package_directory_is_refused() {
     let env = TestEnv::new();
-    unsafe_archive_is_refused(&env, vec![Entry::file("evil/x", "x")], &[]);
+    // npm strips the first component whatever it is; `..` there is refused
+    // all the same (no real package has one), as is an absolute name.
+    unsafe_archive_is_refused(&env, vec![Entry::file("../escaped", "x")], &[]);
+    let env = TestEnv::new();
+    let abs = env.root().join("escaped-abs");
+    let abs = abs.to_str().unwrap();
+    unsafe_archive_is_refused(&env, vec![Entry::file(abs, "x")], &[]);
+}
+
+/// Every `@types/*` tarball keeps its files under the package's own name
+/// (`node/`, `node v17.0/`), others under `name-v1.2.3/`: npm strips the
+/// first folder whatever it is, and so does safex.
+#[test]
+fn archive_with_another_top_folder_launches() {
+    for top in ["node", "node v17.0", "ejs-v6.0.1"] {
+        let env = TestEnv::new();
+        let reg = FixtureRegistry::builder()
+            .package(Pkg::program("typed", "1.0.0", "console.log('typed ran');").top_folder(top))
+            .build();
+        assert_ran(&reg.npx(&env, &["-y", "typed@1.0.0"]), "typed ran\n");
+    }
+}
+
+/// `socks-proxy-agent@8.0.5` repeats regular files: tar is read in order and
+/// the later entry wins, in every tar reader and under npm.
+#[test]
+fn archive_repeated_file_the_later_wins() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(
+            Pkg::program("twice", "1.0.0", "console.log('first');").entry(Entry::file(
+                "package/cli.js",
+                "#!/usr/bin/env node\nconsole.log('second');\n",
+            )),
+        )
+        .build();
+    assert_ran(&reg.npx(&env, &["-y", "twice@1.0.0"]), "second\n");
+}
+
+/// A file and a directory of one name: which one wins depends on the tool.
+#[test]
+fn archive_file_and_directory_of_one_name_is_refused() {
+    let env = TestEnv::new();
+    unsafe_archive_is_refused(
+        &env,
+        vec![
+            Entry::file("package/lib", "x"),
+            Entry::file("package/lib/index.js", "y"),
+        ],
+        &[],
+    );
 }
 
 /// The node-tar family: a symlink out of the package, then a file through it.
@@ -319,14 +369,11 @@ fn archive_device_is_refused() {
     unsafe_archive_is_refused(&env, vec![Entry::char_device("package/null", 1, 3)], &[]);
 }
 
-/// A second `package.json` after the first: whatever inspected the first
-/// would not be what lands on disk.
+/// A directory entry for a path the archive already wrote as a file.
 #[test]
-fn archive_duplicate_entry_is_refused() {
+fn archive_duplicate_directory_entry_over_a_file_is_refused() {
     let env = TestEnv::new();
-    let second =
-        r#"{"name":"sneaky-archive","version":"1.0.0","bin":{"sneaky-archive":"other.js"}}"#;
-    unsafe_archive_is_refused(&env, vec![Entry::file("package/package.json", second)], &[]);
+    unsafe_archive_is_refused(&env, vec![Entry::dir("package/cli.js/")], &[]);
 }
 
 /// 2 GiB of zeros, about 2 MiB on the wire: over every size limit and ratio.

@@ -1,4 +1,13 @@
-//! Unpacking npm tarballs (gzip'ed tar, every file under `package/`).
+//! Unpacking npm tarballs (gzip'ed tar, every file under one top folder).
+//!
+//! npm (pacote, with node-tar's `strip: 1`) drops the first component of
+//! every entry name, whatever it is: most tarballs use `package/`, but every
+//! `@types/*` package uses its own name (`node/`, `express/`), and others use
+//! `name-v1.2.3/` or a git export's folder. safex strips it the same way, as
+//! raw text split on `/` (so `./package/x` keeps `package/x`, as under npm).
+//! An entry with nothing left after the strip is the package directory
+//! itself: a directory entry is fine, and a file there is dropped, as
+//! node-tar drops it (it cannot replace the directory it is unpacked into).
 //!
 //! We walk the entries ourselves instead of calling the `tar` crate's
 //! `unpack`/`unpack_in`: those *skip* entries they consider unsafe and follow
@@ -15,10 +24,15 @@
 //!   point a later entry outside the package (node-tar's CVE-2021-32803,
 //!   CVE-2021-37701; cargo's CVE-2022-36113); devices and FIFOs have no place
 //!   in a package.
-//! - Two entries for one path, or an entry below a file: the result would
-//!   depend on the order of the entries, and `create_new` means we would never
-//!   overwrite anyway. On case-insensitive file systems two names that differ
-//!   only in case collide at `create_new` and are refused the same way.
+//! - A file and a directory of one path, or an entry below a file: which of
+//!   the two wins depends on the tool that unpacks. Two entries for one
+//!   regular file are fine (`socks-proxy-agent@8.0.5` has them): tar is read
+//!   in order and the later one wins, in every tar reader and under npm, so
+//!   safex writes the later one too. Only a path this archive already wrote
+//!   as a file is ever opened again, never anything else. On case-insensitive
+//!   file systems two names that differ only in case meet at `create_new` and
+//!   are refused: there they would be one file, and the tree would differ from
+//!   the one every other machine unpacks.
 //! - Bombs: counts and sizes are checked *while* streaming, before each chunk
 //!   is written, against the header's claimed size and against the bytes
 //!   actually read; the decompressed stream itself is metered too, so bytes
@@ -51,8 +65,8 @@ const STREAM_SLACK_PER_ENTRY: u64 = 1024;
 /// Bytes copied per read/write while streaming a file.
 const CHUNK: usize = 64 * 1024;
 
-const HINT_OUTSIDE: &str = "an npm tarball keeps every file under `package/`; \
-    safex refuses archives that could write anywhere else";
+const HINT_OUTSIDE: &str = "npm drops the first folder of every entry name and \
+    writes the rest inside the package; safex refuses names that could write anywhere else";
 const HINT_TYPE: &str = "safex unpacks only regular files and directories; \
     links and special files could reach outside the package";
 const HINT_BOMB: &str = "this looks like a decompression bomb; \
@@ -63,7 +77,7 @@ const HINT_MALFORMED: &str = "the bytes matched the expected hash, \
 /// Unpack an npm tarball (gzip'ed tar) whose bytes were already verified, into `dest`,
 /// an existing empty directory. `label` names the package in messages ("name@version").
 ///
-/// The leading `package/` of every entry is stripped. Any unsafe entry refuses
+/// The first component of every entry name is stripped (npm's `strip: 1`). Any unsafe entry refuses
 /// the whole archive with [`Kind::Unsafe`](crate::error::Kind::Unsafe); `dest`
 /// may then hold a partial tree, which the caller deletes.
 pub fn unpack_npm(tgz: &Path, dest: &Path, label: &str, limits: &Limits) -> Result<UnpackStats> {
@@ -112,36 +126,33 @@ pub fn unpack_npm(tgz: &Path, dest: &Path, label: &str, limits: &Limits) -> Resu
     Ok(unpacker.stats)
 }
 
-/// A path inside the package, parsed from an entry name: the leading
-/// `package` component stripped, empty and `.` components dropped, and
-/// nothing left that could resolve outside `dest`. `""` is the package root.
+/// A path inside the package, parsed from an entry name: the first
+/// component stripped as node-tar strips it (raw text up to the first `/`),
+/// empty and `.` components dropped, and nothing left that could resolve
+/// outside `dest`. `""` is the package root.
 #[derive(Debug, PartialEq, Eq)]
 struct EnclosedPath(String);
 
+/// Absolute, `..`, a backslash, a NUL or a drive prefix: refused, even in
+/// the component that is stripped (no real package has one there).
 #[derive(Debug, PartialEq, Eq)]
-enum PathProblem {
-    /// Absolute, `..`, a backslash, a NUL or a drive prefix.
-    Outside,
-    /// Relative and harmless, but not under `package/`.
-    NotInPackage,
-}
+struct Outside;
 
 impl EnclosedPath {
-    fn parse(name: &str) -> Result<Self, PathProblem> {
+    fn parse(name: &str) -> Result<Self, Outside> {
         if name.starts_with('/') || name.contains(['\\', '\0']) {
-            return Err(PathProblem::Outside);
+            return Err(Outside);
         }
-        let parts: Vec<&str> = name
-            .split('/')
-            .filter(|c| !c.is_empty() && *c != ".")
-            .collect();
+        let mut raw = name.split('/');
+        let top = raw.next().unwrap_or_default();
+        if top == ".." || has_drive_prefix(top) {
+            return Err(Outside);
+        }
+        let parts: Vec<&str> = raw.filter(|c| !c.is_empty() && *c != ".").collect();
         if parts.iter().any(|c| *c == ".." || has_drive_prefix(c)) {
-            return Err(PathProblem::Outside);
+            return Err(Outside);
         }
-        match parts.split_first() {
-            Some((&"package", rest)) => Ok(EnclosedPath(rest.join("/"))),
-            _ => Err(PathProblem::NotInPackage),
-        }
+        Ok(EnclosedPath(parts.join("/")))
     }
 
     fn is_root(&self) -> bool {
@@ -183,11 +194,7 @@ enum Place {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Node {
     File,
-    /// `explicit` once the archive itself named this directory; until then it
-    /// was only created as the parent of something.
-    Dir {
-        explicit: bool,
-    },
+    Dir,
 }
 
 struct Unpacker<'a> {
@@ -245,56 +252,59 @@ impl Unpacker<'_> {
                 HINT_MALFORMED,
             )
         })?;
-        let path = EnclosedPath::parse(text).map_err(|problem| match problem {
-            PathProblem::Outside => self.refuse(
+        let path = EnclosedPath::parse(text).map_err(|Outside| {
+            self.refuse(
                 format!("has an entry `{name}` outside the package"),
                 HINT_OUTSIDE,
-            ),
-            PathProblem::NotInPackage => self.refuse(
-                format!("has an entry `{name}` that is not under `package/`"),
-                HINT_OUTSIDE,
-            ),
+            )
         })?;
         if is_file {
             self.file(&mut entry, &name, &path, buf)
         } else {
-            self.claim(&name, &path, Node::Dir { explicit: true })
+            self.claim(&name, &path, Node::Dir).map(|_| ())
         }
     }
 
-    /// Record `path` as `node`, creating its parent directories; refuse a
-    /// second entry for one path and an entry below a file.
-    fn claim(&mut self, name: &str, path: &EnclosedPath, node: Node) -> Result<()> {
+    /// Record `path` as `node`, creating its parent directories. Returns
+    /// whether `path` was already written as a regular file (a repeated file
+    /// entry: the later one wins). Refuses a file and a directory of one
+    /// path, and an entry below a file.
+    fn claim(&mut self, name: &str, path: &EnclosedPath, node: Node) -> Result<bool> {
         for dir in path.ancestors() {
             match self.tree.get(dir) {
                 Some(Node::File) => {
                     return Err(self.refuse(
-                        format!("has an entry `{name}` below the file `package/{dir}`"),
+                        format!("has an entry `{name}` below the file `{dir}` it already has"),
                         HINT_MALFORMED,
                     ));
                 }
-                Some(Node::Dir { .. }) => {}
+                Some(Node::Dir) => {}
                 None => {
                     self.make_dir(name, &under(self.dest, dir))?;
                     self.tree
-                        .insert(dir.to_owned(), Node::Dir { explicit: false });
+                        .insert(dir.to_owned(), Node::Dir);
                 }
             }
         }
-        match (self.tree.get(&path.0), node) {
-            (None, Node::Dir { .. }) if !path.is_root() => {
-                self.make_dir(name, &path.under(self.dest))?;
+        let again = match (self.tree.get(&path.0), node) {
+            (None, Node::Dir) => {
+                if !path.is_root() {
+                    self.make_dir(name, &path.under(self.dest))?;
+                }
+                false
             }
-            (None, _) | (Some(Node::Dir { explicit: false }), Node::Dir { .. }) => {}
+            (None, Node::File) => false,
+            (Some(Node::Dir), Node::Dir) => false,
+            (Some(Node::File), Node::File) => true,
             (Some(_), _) => {
                 return Err(self.refuse(
-                    format!("has more than one entry for `{name}`"),
+                    format!("has both a file and a directory named `{name}`"),
                     HINT_MALFORMED,
                 ));
             }
-        }
+        };
         self.tree.insert(path.0.clone(), node);
-        Ok(())
+        Ok(again)
     }
 
     fn make_dir(&self, name: &str, dir: &Path) -> Result<()> {
@@ -311,10 +321,10 @@ impl Unpacker<'_> {
         buf: &mut [u8],
     ) -> Result<()> {
         if path.is_root() {
-            return Err(self.refuse(
-                format!("has a file `{name}` where the package directory belongs"),
-                HINT_OUTSIDE,
-            ));
+            // A file with no folder (`package.json` beside `package/`): npm
+            // drops it, since it would replace the package directory. Its
+            // bytes still pass through the stream meter.
+            return Ok(());
         }
         let claimed = entry.size();
         self.check_sizes(name, claimed, self.stats.bytes.saturating_add(claimed))?;
@@ -324,10 +334,17 @@ impl Unpacker<'_> {
                 HINT_MALFORMED,
             )
         })?;
-        self.claim(name, path, Node::File)?;
+        let again = self.claim(name, path, Node::File)?;
 
         let target = path.under(self.dest);
-        let mut out = fs_err::File::create_new(&target).map_err(|e| self.write_error(name, e))?;
+        // The later of two entries for one file wins, as in every tar reader.
+        // `again` is true only for a path this archive wrote as a regular file.
+        let out = if again {
+            fs_err::File::create(&target)
+        } else {
+            fs_err::File::create_new(&target)
+        };
+        let mut out = out.map_err(|e| self.write_error(name, e))?;
         let mut written = 0u64;
         loop {
             let n = match entry.read(buf) {
@@ -348,7 +365,9 @@ impl Unpacker<'_> {
             ));
         }
         set_file_mode(&out, mode & 0o111 != 0)?;
-        self.stats.files += 1;
+        if !again {
+            self.stats.files += 1;
+        }
         Ok(())
     }
 
@@ -594,7 +613,7 @@ mod tests {
                 mode: 0o666,
                 ..file("package/lib/deep/index.js", b"module.exports = 1;\n")
             },
-            file("./package/./README.md", b"# left-pad\n"),
+            file("package/./README.md", b"# left-pad\n"),
             dir("package/lib/"),
             special("pax_global_header", EntryType::XGlobalHeader, ""),
         ];
@@ -675,12 +694,22 @@ mod tests {
     }
 
     #[test]
-    fn refuses_other_top_directory() {
-        refused(
-            vec![file("evil/x", b"x")],
-            &Limits::default(),
-            "`evil/x` that is not under `package/`",
-        );
+    fn any_top_folder_is_stripped_as_npm_strips_it() {
+        // `@types/node` uses `node/`, `ejs@6.0.1` uses `ejs-v6.0.1/`, and a
+        // git export a folder with a commit in its name; `./package/x` keeps
+        // `package/` (node-tar splits the raw name on `/`).
+        let entries = vec![
+            file("node v17.0/package.json", b"{}"),
+            file("node v17.0/index.d.ts", b"1"),
+            file("other/extra.d.ts", b"2"),
+            file("./package/inner.js", b"3"),
+        ];
+        let (tmp, result) = unpack_with(entries, &Limits::default());
+        assert_eq!(result.unwrap().files, 4);
+        let out = tmp.path().join("out");
+        for p in ["package.json", "index.d.ts", "extra.d.ts", "package/inner.js"] {
+            assert!(out.join(p).is_file(), "{p} missing");
+        }
     }
 
     #[test]
@@ -715,12 +744,46 @@ mod tests {
     }
 
     #[test]
-    fn refuses_duplicate_path() {
-        let entries = vec![file("package/a.js", b"1"), file("package/./a.js", b"2")];
+    fn repeated_file_entry_the_later_wins() {
+        // `socks-proxy-agent@8.0.5` repeats regular files; tar readers and
+        // npm keep the last one.
+        let entries = vec![
+            Raw {
+                mode: 0o755,
+                ..file("package/a.js", b"first")
+            },
+            dir("package/d/"),
+            file("package/./a.js", b"2"),
+            dir("package/d"),
+        ];
+        let (tmp, result) = unpack_with(entries, &Limits::default());
+        assert_eq!(result.unwrap().files, 1);
+        let a = tmp.path().join("out/a.js");
+        assert_eq!(fs_err::read_to_string(&a).unwrap(), "2");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs_err::metadata(&a).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o644, "the later entry's mode wins too");
+        }
+    }
+
+    #[test]
+    fn refuses_file_and_directory_of_one_name() {
         refused(
-            entries,
+            vec![file("package/a", b"1"), dir("package/a/")],
             &Limits::default(),
-            "more than one entry for `package/./a.js`",
+            "both a file and a directory named `package/a/`",
+        );
+        refused(
+            vec![dir("package/a/"), file("package/a", b"1")],
+            &Limits::default(),
+            "both a file and a directory named `package/a`",
+        );
+        refused(
+            vec![file("package/a/b", b"1"), file("package/a", b"1")],
+            &Limits::default(),
+            "both a file and a directory named `package/a`",
         );
     }
 
@@ -730,7 +793,7 @@ mod tests {
         refused(
             entries,
             &Limits::default(),
-            "`package/a/b` below the file `package/a`",
+            "`package/a/b` below the file `a` it already has",
         );
     }
 
@@ -839,12 +902,15 @@ mod tests {
     }
 
     #[test]
-    fn refuses_file_in_place_of_package_dir() {
-        refused(
-            vec![file("package", b"x")],
-            &Limits::default(),
-            "`package` where the package directory belongs",
-        );
+    fn file_in_place_of_package_dir_is_dropped_as_npm_drops_it() {
+        let entries = vec![file("package", b"x"), file("package/a.js", b"a")];
+        let (tmp, result) = unpack_with(entries, &Limits::default());
+        assert_eq!(result.unwrap().files, 1);
+        let names: Vec<_> = fs_err::read_dir(tmp.path().join("out"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["a.js"]);
     }
 
     #[test]
@@ -861,14 +927,23 @@ mod tests {
 
     #[test]
     fn enclosed_path_table() {
-        use PathProblem::*;
-        let ok = |s: &str| Ok::<_, PathProblem>(EnclosedPath(s.to_owned()));
-        let cases: &[(&str, Result<EnclosedPath, PathProblem>)] = &[
+        let ok = |s: &str| Ok::<_, Outside>(EnclosedPath(s.to_owned()));
+        let cases: &[(&str, Result<EnclosedPath, Outside>)] = &[
             ("package/a.js", ok("a.js")),
             ("package/lib/a.js", ok("lib/a.js")),
             ("package/", ok("")),
             ("package", ok("")),
-            ("./package//lib/./a.js", ok("lib/a.js")),
+            ("package//lib/./a.js", ok("lib/a.js")),
+            ("./package//lib/./a.js", ok("package/lib/a.js")),
+            (".", ok("")),
+            ("./", ok("")),
+            ("", ok("")),
+            ("evil/x", ok("x")),
+            ("Package/x", ok("x")),
+            ("express/index.d.ts", ok("index.d.ts")),
+            ("..", Err(Outside)),
+            ("../x", Err(Outside)),
+            ("C:", Err(Outside)),
             ("package/..", Err(Outside)),
             ("package/../x", Err(Outside)),
             ("package/a/../../x", Err(Outside)),
@@ -880,11 +955,6 @@ mod tests {
             ("C:/x", Err(Outside)),
             ("package/C:x", Err(Outside)),
             ("package/c:", Err(Outside)),
-            ("evil/x", Err(NotInPackage)),
-            ("Package/x", Err(NotInPackage)),
-            ("", Err(NotInPackage)),
-            (".", Err(NotInPackage)),
-            ("./", Err(NotInPackage)),
         ];
         for (name, want) in cases {
             assert_eq!(&EnclosedPath::parse(name), want, "{name:?}");

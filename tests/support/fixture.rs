@@ -59,6 +59,8 @@ pub struct Pkg {
     tarball_url: TarballUrl,
     published: String,
     with_package_json: bool,
+    /// The tarball's top folder (npm strips it, whatever it is).
+    top: String,
 }
 
 #[derive(Clone, Debug)]
@@ -162,6 +164,16 @@ impl Entry {
             size,
         }
     }
+    /// This entry with its leading `package/` replaced by `top/`.
+    fn under_top(&self, top: &str) -> Entry {
+        let mut e = self.clone();
+        if let Entry::File { path, .. } = &mut e
+            && let Some(rest) = path.strip_prefix("package/")
+        {
+            *path = format!("{top}/{rest}");
+        }
+        e
+    }
 }
 
 impl Pkg {
@@ -179,6 +191,7 @@ impl Pkg {
             tarball_url: TarballUrl::Registry,
             published: "2021-01-01T00:00:00.000Z".into(),
             with_package_json: true,
+            top: "package".into(),
         }
     }
 
@@ -251,6 +264,12 @@ impl Pkg {
     /// the package has no `install`/`preinstall` script of its own.
     pub fn binding_gyp(self, contents: &str) -> Pkg {
         self.file("binding.gyp", contents)
+    }
+    /// Put the `package.json` and every [`Pkg::file`] under `top/` instead of
+    /// `package/`, as `@types/*` tarballs do (`node/`, `express/`).
+    pub fn top_folder(mut self, top: &str) -> Pkg {
+        self.top = top.into();
+        self
     }
     /// A tar entry written exactly as given (its path is the full tar path,
     /// `package/` prefix included or not).
@@ -336,9 +355,12 @@ impl Pkg {
         let mut tar = TarWriter::default();
         if self.with_package_json {
             let json = serde_json::to_vec_pretty(&self.tarball_manifest()).unwrap();
-            tar.entry(&Entry::file("package/package.json", json));
+            tar.entry(&Entry::file(&format!("{}/package.json", self.top), json));
         }
-        for e in self.files.iter().chain(&self.raw) {
+        for e in &self.files {
+            tar.entry(&e.under_top(&self.top));
+        }
+        for e in &self.raw {
             tar.entry(e);
         }
         gzip(&tar.finish())
