@@ -62,6 +62,12 @@ impl Cache {
         self.v1.join("pypi").join("env").join(key)
     }
 
+    /// The Python chosen for a PyPI root whose `Requires-Python` the default
+    /// interpreter does not meet (`key`: a hash of the lock key).
+    pub fn pypi_python_choice(&self, key: &str) -> PathBuf {
+        self.v1.join("pypi").join("python-for").join(key)
+    }
+
     pub fn lock_path(&self, key: &str) -> PathBuf {
         self.v1.join("locks").join(format!("{key}.lock"))
     }

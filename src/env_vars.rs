@@ -25,6 +25,9 @@ pub const SAFEX_PYTHON: &str = "SAFEX_PYTHON";
 /// Extra CA certificates (PEM) added to the system trust store.
 pub const SAFEX_CA_FILE: &str = "SAFEX_CA_FILE";
 
+/// `1`: notes on stderr about what safex skipped and why (`debug: ...`).
+pub const SAFEX_DEBUG: &str = "SAFEX_DEBUG";
+
 /// A policy file for the command-line layer (like `--policy FILE`).
 pub const SAFEX_POLICY: &str = "SAFEX_POLICY";
 /// The system policy's location, honoured only where no file exists at the

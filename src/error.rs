@@ -53,6 +53,15 @@ pub struct Error {
     pub kind: Kind,
     pub message: String,
     pub hint: Option<String>,
+    /// What would have made it work, for callers that can provide it.
+    pub needs: Option<Need>,
+}
+
+/// Something a caller can branch on instead of matching message text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Need {
+    /// A pinned root requires a Python in this `Requires-Python` range.
+    Python(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -63,7 +72,13 @@ impl Error {
             kind,
             message: message.into(),
             hint: None,
+            needs: None,
         }
+    }
+
+    pub fn needs(mut self, need: Need) -> Self {
+        self.needs = Some(need);
+        self
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -114,5 +129,15 @@ impl std::error::Error for Error {}
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Error::io(e.to_string())
+    }
+}
+
+/// A `debug: ...` note on stderr when `SAFEX_DEBUG` is set: what safex
+/// skipped and why (files on a project page it cannot use, and the like).
+/// `note` runs only then.
+pub fn debug(note: impl FnOnce() -> String) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| crate::env_vars::flag(crate::env_vars::SAFEX_DEBUG)) {
+        eprintln!("debug: {}", note());
     }
 }

@@ -30,8 +30,103 @@ pub struct Fetcher {
     pub npm: Arc<NpmConfig>,
     pub cache: Arc<Cache>,
     pub offline: bool,
-    /// Hosts the policy allows archives on besides the registry's own.
-    pub allowed_hosts: Vec<String>,
+    /// Where archives may come from besides the registry's own origin.
+    pub hosts: FileHosts,
+}
+
+/// Where an archive may be downloaded from (DESIGN.md §5: trust comes from
+/// the hash, not the host).
+///
+/// The largest PyPI index serves its files from a host of its own, PEP 503
+/// lets a file URL point anywhere, and registries such as GitHub Packages
+/// redirect downloads to blob storage. An archive is checked against the hash
+/// the registry declared (or the lock recorded) before a byte is unpacked,
+/// so the host only matters for what else travels with the request:
+///
+/// - the registry's own origin: always (it was accepted when configured);
+/// - another host: over HTTPS, and only when the expected hash is strong
+///   (sha512 or sha256; an npm sha1 `shasum` alone is not enough to trust
+///   bytes from a host the registry does not answer for);
+/// - plain HTTP elsewhere: only to a host the policy lists in
+///   `registries.allowed_hosts`;
+/// - `registries.file_hosts`, when a policy sets it, narrows "another host"
+///   to the hosts it lists (`[]`: the registry's own origin only).
+///
+/// Credentials go only to the origin they were configured for: never to a
+/// file host, never across a redirect to another origin.
+///
+/// Why this is safe although lockfile injection once argued for
+/// registry-only hosts: the lockfile records no URLs (DESIGN.md §4), so an
+/// edited lock cannot point safex at a host; the URL always comes from the
+/// configured registry's metadata, and the hash from the lock or that
+/// metadata.
+#[derive(Debug, Clone, Default)]
+pub struct FileHosts {
+    /// `registries.allowed_hosts`: hosts also accepted over plain HTTP.
+    pub allowed: Vec<String>,
+    /// `registries.file_hosts`: `None` is any HTTPS host.
+    pub only: Option<Vec<String>>,
+}
+
+impl FileHosts {
+    pub fn from_policy(policy: &crate::policy::Policy) -> FileHosts {
+        FileHosts {
+            allowed: policy.allowed_hosts.clone().unwrap_or_default(),
+            only: policy.file_hosts.clone(),
+        }
+    }
+
+    /// May `label`, expected to hash to `expected`, be fetched from `url`
+    /// for the registry at `origin`?
+    pub fn check(
+        &self,
+        label: &str,
+        url: &Url,
+        origin: &Url,
+        expected: Option<&Integrity>,
+    ) -> Result<()> {
+        if url.origin() == origin.origin() {
+            return Ok(());
+        }
+        let host = url.host_str().unwrap_or_default();
+        let listed = |list: &[String]| list.iter().any(|a| a.eq_ignore_ascii_case(host));
+        let refuse = |why: String, hint: &str| {
+            Err(Error::policy(format!(
+                "`{label}` is on `{}`, not on the registry `{}`, {why}",
+                redact::url(url),
+                redact::url(origin)
+            ))
+            .with_hint(hint))
+        };
+        if let Some(only) = &self.only
+            && !listed(only)
+            && !listed(&self.allowed)
+        {
+            return refuse(
+                "and the policy's `registries.file_hosts` does not list that host".into(),
+                "add the host to `registries.file_hosts` if the registry's admin says files live there",
+            );
+        }
+        match url.scheme() {
+            "https" => {}
+            "http" if listed(&self.allowed) => {}
+            scheme => {
+                return refuse(
+                    format!("over `{scheme}`"),
+                    "safex fetches archives from other hosts over https only (plain http only from hosts the policy lists in `registries.allowed_hosts`)",
+                );
+            }
+        }
+        let strong =
+            expected.is_some_and(|e| matches!(e.strongest.algo, Algo::Sha512 | Algo::Sha256));
+        if !strong && !listed(&self.allowed) {
+            return refuse(
+                "and the registry declares no sha256 or sha512 hash for it".into(),
+                "safex trusts an archive from another host only by a strong hash; ask the registry's admin to publish one, or list the host in `registries.allowed_hosts`",
+            );
+        }
+        Ok(())
+    }
 }
 
 /// One archive to bring into the blob store.
@@ -94,18 +189,7 @@ impl Fetcher {
             return Err(Error::registry(format!("`{label}` is not in the cache and safex is offline"))
                 .with_hint("run the same command once with network access (without `--offline` / `SAFEX_OFFLINE`)"));
         }
-        let allowed_host = req
-            .url
-            .host_str()
-            .is_some_and(|h| self.allowed_hosts.iter().any(|a| a.eq_ignore_ascii_case(h)));
-        if req.url.origin() != req.origin.origin() && !allowed_host {
-            return Err(Error::policy(format!(
-                "`{label}` is on `{}`, not on the registry `{}`",
-                redact::url(req.url),
-                redact::url(req.origin)
-            ))
-            .with_hint("safex fetches archives only from the configured registry's own host (or hosts the policy lists in `registries.allowed_hosts`); ask the registry's admin why it points elsewhere"));
-        }
+        self.hosts.check(label, req.url, req.origin, req.expected)?;
         // One downloader per archive: a concurrent launch waits, then finds the blob.
         let key = match req.expected {
             Some(e) => e.strongest.hex(),
@@ -173,9 +257,11 @@ impl Fetcher {
         let shown = redact::url(req.url);
         self.http
             .retry(req.url, || async {
+                let allow =
+                    |next: &Url| self.hosts.check(req.label, next, req.origin, req.expected);
                 let resp = self
                     .http
-                    .get(req.url, "application/octet-stream", req.credential.as_ref())
+                    .get_archive(req.url, req.credential.as_ref(), &allow)
                     .await?;
                 let mut file = tokio::fs::File::create(tmp).await.map_err(|e| {
                     Fault::Fatal(Error::io(format!("cannot create `{}`: {e}", tmp.display())))

@@ -86,39 +86,48 @@ fn same_version(a: &str, b: &str) -> bool {
         || matches!((semver::Version::parse(a), semver::Version::parse(b)), (Ok(x), Ok(y)) if x == y)
 }
 
-/// The `bin` field as npm normalizes it: a string means one bin named like
-/// the package without its scope. Every name must be a plain file name and
-/// every path must stay inside the package.
+/// The `bin` field as npm normalizes it (npm-normalize-package-bin): a
+/// string is one bin named like the package, an array names each bin after
+/// its file, and every name is cut to its base name after `\\` and `:`
+/// become `/` (`mcp-handler@1.1.0` declares `@vercel/mcp-adapter`, which
+/// npm installs as `mcp-adapter`); a name with nothing left (`..`, `/`) is
+/// dropped, as npm drops it, and of two names that meet the later wins.
+/// safex creates no links for bins, so a name is only what a command is
+/// matched against. Every path must stay inside the package (npm would
+/// clamp `../x` to `x`; a package that points outside is refused).
 fn bins(pkg: &Value, name: &str, label: &str) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    let unscoped = name.rsplit('/').next().unwrap_or(name);
+    let mut out: Vec<(String, String)> = Vec::new();
     match pkg.get("bin") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(p)) => {
-            out.insert(unscoped.to_owned(), p.clone());
+        Some(Value::String(p)) => out.push((name.to_owned(), p.clone())),
+        Some(Value::Array(a)) => {
+            for p in a.iter().filter_map(Value::as_str) {
+                out.push((p.to_owned(), p.to_owned()));
+            }
         }
         Some(Value::Object(m)) => {
             for (k, v) in m {
                 let Some(p) = v.as_str() else { continue };
-                out.insert(k.clone(), p.to_owned());
+                out.push((k.clone(), p.to_owned()));
             }
         }
-        Some(_) => {}
+        _ => {}
     }
     let mut checked = BTreeMap::new();
-    for (bin_name, bin_path) in out {
-        if !safe_bin_name(&bin_name) {
+    for (raw_name, bin_path) in out {
+        let Some(bin_name) = bin_base_name(&raw_name) else {
+            continue;
+        };
+        if bin_name.chars().any(char::is_control) {
             return Err(Error::unsafe_pkg(format!(
-                "`{label}` declares a bin named `{}`, which is not a plain file name",
+                "`{label}` declares a bin named `{}`, which has control characters",
                 shown(&bin_name)
             ))
-            .with_hint(
-                "a bin name must not contain `/`, `\\` or be `.`/`..`; this package is refused",
-            ));
+            .with_hint("a bin name is a command name; this package is refused"));
         }
         let Some(clean) = enclosed(&bin_path) else {
             return Err(Error::unsafe_pkg(format!(
-                "`{label}` declares bin `{bin_name}` at `{}`, outside the package",
+                "`{label}` declares bin `{}` at `{}`, outside the package",
+                shown(&bin_name),
                 shown(&bin_path)
             ))
             .with_hint("a bin must point inside its own package; this package is refused"));
@@ -128,12 +137,12 @@ fn bins(pkg: &Value, name: &str, label: &str) -> Result<BTreeMap<String, String>
     Ok(checked)
 }
 
-fn safe_bin_name(n: &str) -> bool {
-    !n.is_empty()
-        && n != "."
-        && n != ".."
-        && !n.contains(['/', '\\', '\0', ':'])
-        && !n.chars().any(char::is_control)
+/// npm's bin name: `\\` and `:` read as `/`, then the last component;
+/// `None` when that is empty, `.` or `..`.
+fn bin_base_name(raw: &str) -> Option<String> {
+    let unix = raw.replace(['\\', ':'], "/");
+    let base = unix.rsplit('/').find(|c| !c.is_empty())?;
+    (base != "." && base != "..").then(|| base.to_owned())
 }
 
 /// A relative path that stays inside its base, normalized; `None` otherwise.
@@ -181,17 +190,49 @@ mod tests {
 
     #[test]
     fn bin_names() {
-        for (n, ok) in [
-            ("cli", true),
-            ("@s/x", false),
-            ("../x", false),
-            ("..", false),
-            ("a\\b", false),
-            ("", false),
-            ("x-y.js", true),
+        for (n, want) in [
+            ("cli", Some("cli")),
+            ("@vercel/mcp-adapter", Some("mcp-adapter")),
+            ("../x", Some("x")),
+            ("../../../etc/passwd", Some("passwd")),
+            ("a\\b", Some("b")),
+            ("C:evil", Some("evil")),
+            ("x/", Some("x")),
+            ("..", None),
+            (".", None),
+            ("/", None),
+            ("", None),
+            ("x-y.js", Some("x-y.js")),
         ] {
-            assert_eq!(safe_bin_name(n), ok, "{n}");
+            assert_eq!(bin_base_name(n).as_deref(), want, "{n}");
         }
+    }
+
+    #[test]
+    fn bin_field_forms_as_npm_reads_them() {
+        let d = tempfile::tempdir().unwrap();
+        let bins = |bin: serde_json::Value| {
+            pkg(
+                d.path(),
+                serde_json::json!({"name": "@s/tool", "version": "1.0.0", "bin": bin}),
+            );
+            npm_package(d.path(), "@s/tool", "1.0.0").map(|i| i.bins)
+        };
+        let one = |k: &str, v: &str| BTreeMap::from([(k.to_owned(), v.to_owned())]);
+        assert_eq!(
+            bins(serde_json::json!("./cli.js")).unwrap(),
+            one("tool", "cli.js")
+        );
+        assert_eq!(
+            bins(serde_json::json!({"@vercel/mcp-adapter": "dist/cli.js", "..": "x.js"})).unwrap(),
+            one("mcp-adapter", "dist/cli.js")
+        );
+        assert_eq!(
+            bins(serde_json::json!(["bin/a.js"])).unwrap(),
+            one("a.js", "bin/a.js")
+        );
+        assert!(bins(serde_json::json!({"t": "../../outside.js"})).is_err());
+        assert!(bins(serde_json::json!({"t\u{7}": "cli.js"})).is_err());
     }
 
     fn pkg(dir: &Path, json: serde_json::Value) {
@@ -230,9 +271,8 @@ mod tests {
             d.path(),
             serde_json::json!({"name": "a", "version": "1.0.0", "bin": {"../../x": "cli.js"}}),
         );
-        assert_eq!(
-            npm_package(d.path(), "a", "1.0.0").unwrap_err().kind,
-            crate::error::Kind::Unsafe
-        );
+        // npm installs that bin as `x`; safex creates no link for it at all.
+        let i = npm_package(d.path(), "a", "1.0.0").unwrap();
+        assert_eq!(i.bins.get("x").map(String::as_str), Some("cli.js"));
     }
 }

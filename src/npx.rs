@@ -418,7 +418,7 @@ fn prepare(
         npm: npm.clone(),
         cache: Arc::new(Cache::new(&settings.cache_dir)),
         offline: settings.offline,
-        allowed_hosts: settings.policy.allowed_hosts.clone().unwrap_or_default(),
+        hosts: crate::fetch::FileHosts::from_policy(&settings.policy),
     });
     let staging = cache.staging_dir("env")?;
     let mut guard = StagingGuard(Some(staging.clone()));
@@ -688,9 +688,12 @@ fn pick_bin(
             root.name
         )));
     };
-    if r.bins.len() == 1 {
-        let (_, p) = r.bins.iter().next().expect("one bin");
-        return Ok((r.path.clone(), p.clone()));
+    // libnpmexec: one bin, or several that are all aliases of one file.
+    let mut files = r.bins.values();
+    if let Some(first) = files.next()
+        && files.all(|p| p == first)
+    {
+        return Ok((r.path.clone(), first.clone()));
     }
     if let Some(p) = r.bins.get(root.name.unscoped()) {
         return Ok((r.path.clone(), p.clone()));

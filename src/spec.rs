@@ -136,7 +136,10 @@ pub fn parse_root(input: &str) -> Result<std::result::Result<NpmSpec, Unpinned>>
         .with_hint("publish it to your registry and launch it as `<name>@<exact-version>`"));
     }
     let (name, version) = split_name_version(input);
-    let name = NpmName::parse_strict(name)?;
+    // npm runs existing packages with legacy names (`JSONStream`), so safex
+    // does too: the strict form is only for names being created, which
+    // safex never does. Nothing in the cache is keyed by a name.
+    let name = NpmName::parse_legacy(name)?;
     let Some(version) = version else {
         return Ok(Err(Unpinned::Floating {
             name,
@@ -343,7 +346,6 @@ mod tests {
             "@scope/../x@1.0.0",
             "@scope/x/y@1.0.0",
             "a b@1.0.0",
-            "Upper@1.0.0",
             "%2e%2e@1.0.0",
             ".hidden@1.0.0",
             "_under@1.0.0",
@@ -394,5 +396,10 @@ mod tests {
         }
         assert!(NpmName::parse_legacy("JSONStream").is_ok());
         assert!(NpmName::parse_strict("JSONStream").is_err());
+        match parse_root("JSONStream@1.3.5").unwrap() {
+            Ok(spec) => assert_eq!(spec.to_string(), "JSONStream@1.3.5"),
+            Err(e) => panic!("{e:?}"),
+        }
+        assert!(parse_root("../x@1.0.0").is_err());
     }
 }

@@ -8,14 +8,13 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use pep440_rs::Version;
 use serde::{Deserialize, Serialize};
 
 use crate::archive::Limits;
 use crate::audit;
 use crate::cache::{self, Cache, StagingGuard};
 use crate::cli::{Globals, UvxArgs};
-use crate::error::{Error, Result};
+use crate::error::{Error, Need, Result};
 use crate::fetch::{BlobRequest, Expected, Fetcher};
 use crate::lock::{self, LockFile, LockedWheel, PypiEntry, PypiPackage};
 use crate::policy::{Ecosystem, LockMode, PthPolicy};
@@ -49,6 +48,9 @@ struct Launch {
     key: Vec<String>,
     command: Option<String>,
     python: PathBuf,
+    /// The Python was asked for (`--python`, `SAFEX_PYTHON`, config): never
+    /// replaced by another that fits better.
+    python_explicit: bool,
 }
 
 /// Parse the request and judge its roots by the policy before any work.
@@ -81,20 +83,31 @@ pub fn run(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
     ctx.set_args(&a.program_args);
     let settings = load_settings(&a, g)?;
     ctx.configure(&settings);
-    let req = checked_request(&settings, &a, ctx)?;
+    let mut req = checked_request(&settings, &a, ctx)?;
     let cache = Cache::new(&settings.cache_dir);
 
-    // Warm path: locked, and the venv for this interpreter is complete.
-    let warm = lock::summary(
+    // Warm path: locked, and the venv for this interpreter is complete
+    // (or for the one chosen earlier because the default did not fit).
+    let summary = lock::summary(
         &settings.lockfiles(),
         cache.root(),
         lock::Eco::Pypi,
         &req.key,
-    )?
-    .filter(|s| {
-        env_dir_for(&cache, &s.digest, &req.python)
+    )?;
+    let ready = |python: &Path, digest: &str| {
+        env_dir_for(&cache, digest, python)
             .join(cache::ENV_MARKER)
             .is_file()
+    };
+    let warm = summary.filter(|s| {
+        ready(&req.python, &s.digest)
+            || remembered_python(&cache, &req).is_some_and(|p| {
+                let ok = ready(&p, &s.digest);
+                if ok {
+                    req.python = p;
+                }
+                ok
+            })
     });
     let dir = match warm {
         Some(s) => {
@@ -108,7 +121,7 @@ pub fn run(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
             if let Some(e) = &entry {
                 check_tree(&settings, &e.packages)?;
             }
-            let (dir, entry) = prepare(&settings, &cache, &req, entry)?;
+            let (dir, entry) = prepare_fitting(&settings, &cache, &mut req, entry)?;
             ctx.tree = Some(entry.digest());
             ctx.packages = Some(entry.packages.len());
             // Derive the lock summary now (it is only a cache): the next
@@ -146,13 +159,13 @@ pub fn lock(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
     ctx.set_args(&a.program_args);
     let settings = load_settings(&a, g)?;
     ctx.configure(&settings);
-    let req = checked_request(&settings, &a, ctx)?;
+    let mut req = checked_request(&settings, &a, ctx)?;
     let cache = Cache::new(&settings.cache_dir);
     let entry = find_locked(&settings, &req.key)?;
     if let Some(e) = &entry {
         check_tree(&settings, &e.packages)?;
     }
-    let (_, entry) = prepare(&settings, &cache, &req, entry)?;
+    let (_, entry) = prepare_fitting(&settings, &cache, &mut req, entry)?;
     ctx.tree = Some(entry.digest());
     ctx.packages = Some(entry.packages.len());
     let mut out = String::new();
@@ -278,12 +291,14 @@ fn request(settings: &Settings, a: &UvxArgs) -> Result<Launch> {
         Some(p) => Request::parse(p),
         None => Request::Default,
     };
+    let python_explicit = python_req != Request::Default;
     let python = interpreter::find(&python_req)?;
     Ok(Launch {
         specs,
         key,
         command,
         python,
+        python_explicit,
     })
 }
 
@@ -329,10 +344,7 @@ pub fn current_version(settings: &Settings, name: &pep508_rs::PackageName) -> Op
                 WheelName::parse(&f.filename)
                     .ok()
                     .map(|w| w.version)
-                    .or_else(|| {
-                        crate::pypi::tags::sdist_name_version(&f.filename)
-                            .and_then(|(_, v)| Version::from_str(&v).ok())
-                    })
+                    .or_else(|| crate::pypi::tags::sdist_version(&f.filename, name.as_ref()))
             })
             .filter(|v| !v.any_prerelease())
             .max()
@@ -409,6 +421,96 @@ fn pick_script(marker: &VenvMarker, req: &Launch) -> Result<String> {
         )));
     }
     Err(Error::internal("no command chosen"))
+}
+
+/// [`prepare`], and when the default Python does not meet a pinned root's
+/// `Requires-Python` (`networkx` needs 3.12), again with the newest Python
+/// on this machine that does, found as uv finds one
+/// ([`interpreter::candidates`]); the choice is said on stderr and
+/// remembered for the warm path. A Python the user asked for is never
+/// replaced.
+fn prepare_fitting(
+    settings: &Settings,
+    cache: &Cache,
+    req: &mut Launch,
+    entry: Option<PypiEntry>,
+) -> Result<(PathBuf, PypiEntry)> {
+    let err = match prepare(settings, cache, req, entry.clone()) {
+        Err(e) if !req.python_explicit => e,
+        other => return other,
+    };
+    let Some(Need::Python(range)) = &err.needs else {
+        return Err(err);
+    };
+    let Ok(wanted) = pep440_rs::VersionSpecifiers::from_str(range) else {
+        return Err(err);
+    };
+    let default = std::fs::canonicalize(&req.python).ok();
+    let mut tried = Vec::new();
+    for cand in interpreter::candidates() {
+        if std::fs::canonicalize(&cand).ok() == default {
+            continue;
+        }
+        let Ok(info) = Info::probe(&cand) else {
+            continue;
+        };
+        tried.push(format!("`{}` ({})", cand.display(), info.full_version));
+        if !wanted.contains(&info.version()) {
+            continue;
+        }
+        if !settings.quiet {
+            eprintln!(
+                "note: `{}` requires Python `{range}`; using `{}` ({})",
+                req.specs[0],
+                cand.display(),
+                info.full_version
+            );
+        }
+        req.python = cand;
+        let done = prepare(settings, cache, req, entry)?;
+        remember_python(cache, req);
+        return Ok(done);
+    }
+    let tried = if tried.is_empty() {
+        "no other Python was found".to_owned()
+    } else {
+        format!("also tried {}", tried.join(", "))
+    };
+    Err(Error {
+        hint: Some(format!(
+            "{tried}; install a Python that fits, or pass one with `--python`; safex never downloads one"
+        )),
+        ..err
+    })
+}
+
+fn python_choice_path(cache: &Cache, req: &Launch) -> PathBuf {
+    let key = integrity::sha256_hex(req.key.join(" ").as_bytes());
+    cache.pypi_python_choice(&key[..40])
+}
+
+/// The Python chosen for this root on an earlier launch, if the default
+/// was not asked to be replaced and the file still names an interpreter.
+fn remembered_python(cache: &Cache, req: &Launch) -> Option<PathBuf> {
+    if req.python_explicit {
+        return None;
+    }
+    let text = std::fs::read_to_string(python_choice_path(cache, req)).ok()?;
+    let path = PathBuf::from(text.trim_end());
+    path.is_file().then_some(path)
+}
+
+/// Best effort: without it, the next launch finds the same Python again.
+fn remember_python(cache: &Cache, req: &Launch) {
+    let path = python_choice_path(cache, req);
+    let (Some(dir), Ok(tmp)) = (path.parent(), cache.tmp_file("python-for")) else {
+        return;
+    };
+    let text = format!("{}\n", req.python.display());
+    let _ = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&tmp, text))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    let _ = std::fs::remove_file(&tmp);
 }
 
 /// Cold path. Returns the venv and the lock entry in force.
@@ -570,10 +672,17 @@ fn prepare(
         .map(|s| normalize(s.name.as_ref()))
         .collect();
     let pth = match settings.policy.pth {
+        PthPolicy::Strip => PthMode::Strip,
         PthPolicy::RefuseExecutable => PthMode::RefuseExecutable,
         PthPolicy::RefuseAll => PthMode::RefuseAll,
     };
-    let scripts = install_wheels(&wheels, &layout, &root_names, pth)?;
+    let (scripts, stripped) = install_wheels(&wheels, &layout, &root_names, pth)?;
+    if !stripped.is_empty() && !settings.quiet {
+        eprintln!(
+            "warning: start-up code not installed (safex never runs it; policy `python.pth = \"refuse\"` refuses such trees): {}",
+            stripped.join(", ")
+        );
+    }
 
     // Record first (tofu); a racing launch's entry wins.
     let entry = if find_locked(settings, &req.key)?.is_none() {
@@ -606,23 +715,25 @@ type Scripts = BTreeMap<String, Vec<String>>;
 
 /// Install every wheel into the venv. Wheels install into disjoint paths (a
 /// collision is refused), so they go in parallel, one per core. Returns the
-/// console scripts of the roots.
+/// console scripts of the roots, and the `.pth` files installed without
+/// their executable lines (`name==version`: `file` (line ...)), sorted.
 fn install_wheels(
     wheels: &[WheelToInstall],
     layout: &wheel::VenvLayout,
     root_names: &[String],
     pth: PthMode,
-) -> Result<Scripts> {
+) -> Result<(Scripts, Vec<String>)> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(wheels.len().max(1));
-    let install_some = || -> Result<Scripts> {
+    let install_some = || -> Result<(Scripts, Vec<String>)> {
         let mut found = Scripts::new();
+        let mut stripped = Vec::new();
         loop {
             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let Some((name, version, file, path)) = wheels.get(i) else {
-                return Ok(found);
+                return Ok((found, stripped));
             };
             let installed =
                 wheel::install_wheel(path, layout, name, version, pth, &Limits::default())
@@ -630,6 +741,9 @@ fn install_wheels(
                         message: format!("{} (installing `{file}`)", e.message),
                         ..e
                     })?;
+            for s in &installed.stripped {
+                stripped.push(format!("`{name}=={version}` {s}"));
+            }
             if root_names.contains(name) {
                 found
                     .entry(name.clone())
@@ -638,7 +752,7 @@ fn install_wheels(
             }
         }
     };
-    let results: Vec<Result<Scripts>> = std::thread::scope(|scope| {
+    let results: Vec<Result<(Scripts, Vec<String>)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers).map(|_| scope.spawn(install_some)).collect();
         handles
             .into_iter()
@@ -649,12 +763,16 @@ fn install_wheels(
             .collect()
     });
     let mut scripts = Scripts::new();
+    let mut all_stripped = Vec::new();
     for r in results {
-        for (name, names) in r? {
+        let (found, stripped) = r?;
+        for (name, names) in found {
             scripts.entry(name).or_default().extend(names);
         }
+        all_stripped.extend(stripped);
     }
-    Ok(scripts)
+    all_stripped.sort();
+    Ok((scripts, all_stripped))
 }
 
 type Parts = (
@@ -692,7 +810,7 @@ fn provider_for(settings: &Settings, req: &Launch, ahead: &[&str]) -> Result<Par
         npm: Arc::new(Default::default()),
         cache: Arc::new(Cache::new(&settings.cache_dir)),
         offline: settings.offline,
-        allowed_hosts: settings.policy.allowed_hosts.clone().unwrap_or_default(),
+        hosts: crate::fetch::FileHosts::from_policy(&settings.policy),
     });
     let provider = Provider::new(
         index.clone(),

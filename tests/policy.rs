@@ -1397,7 +1397,7 @@ fn policy_show_prints_each_key_with_its_layer() {
     for (key, value, layer) in [
         ("scripts.mode", "refuse", "system"),
         ("lock.mode", "frozen", "user"),
-        ("python.pth", "refuse-executable", "built-in"),
+        ("python.pth", "strip", "built-in"),
         ("env.mode", "inherit", "built-in"),
         ("release.unknown", "allow", "built-in"),
     ] {
@@ -1417,6 +1417,7 @@ fn policy_show_prints_each_key_with_its_layer() {
         "packages.allow",
         "packages.deny",
         "registries.allowed_hosts",
+        "registries.file_hosts",
         "env.pass",
         "audit.log",
     ] {

@@ -1606,3 +1606,127 @@ fn fixture_faults_happen_as_asked_then_stop() {
     assert_eq!(idx.page_hits("flaky"), 7);
     assert_eq!(idx.file_hits(&idx.wheel_name("flaky", "1.0.0")), 3);
 }
+
+/// A real Python 3.`minor` on this machine: pyenv's (`$PYENV_ROOT`,
+/// `~/.pyenv`), else `python3.X` on `PATH`, as its own `sys.executable`.
+fn real_python(minor: &str) -> Option<PathBuf> {
+    let mut tries: Vec<PathBuf> = Vec::new();
+    let roots = [
+        std::env::var_os("PYENV_ROOT").map(PathBuf::from),
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pyenv")),
+    ];
+    for root in roots.into_iter().flatten() {
+        if let Ok(read) = std::fs::read_dir(root.join("versions")) {
+            for e in read.flatten() {
+                if e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("3.{minor}."))
+                {
+                    tries.push(e.path().join("bin/python3"));
+                }
+            }
+        }
+    }
+    tries.push(PathBuf::from(format!("python3.{minor}")));
+    tries.into_iter().find_map(|p| {
+        let out = std::process::Command::new(&p)
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    })
+}
+
+/// A `PATH` directory whose only `python3` is `default`, and in `env`'s home
+/// a pyenv version `version` that is `other`. Returns the directory.
+fn python_home(env: &TestEnv, default: &Path, version: &str, other: &Path) -> PathBuf {
+    let bin = env.root().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(default, bin.join("python3")).unwrap();
+    let pyenv = env.home().join(format!(".pyenv/versions/{version}/bin"));
+    std::fs::create_dir_all(&pyenv).unwrap();
+    std::os::unix::fs::symlink(other, pyenv.join("python3")).unwrap();
+    bin
+}
+
+/// `networkx` needs 3.12 while the default `python3` is 3.11: like uv,
+/// safex finds a Python that fits (here in a pyenv-shaped home), says which,
+/// remembers it for the warm launch, and never replaces one that was asked
+/// for.
+#[test]
+fn a_python_that_fits_requires_python_is_found() {
+    let (Some(py311), Some(py312)) = (real_python("11"), real_python("12")) else {
+        panic!("this test needs Python 3.11 and 3.12 (pyenv has both on these machines)");
+    };
+    let idx = PyIndex::builder()
+        .package(
+            PyPkg::program(
+                "needs-new",
+                "1.0.0",
+                "import sys\nprint(sys.version_info[:2])",
+            )
+            .requires_python(">=3.12"),
+        )
+        .build();
+    let env = TestEnv::new();
+    // PATH has only a `python3` that is 3.11; HOME has pyenv's 3.12.
+    let bin = python_home(&env, &py311, "3.12.99", &py312);
+    let launch = |extra: &[&str]| {
+        run(idx
+            .safex(&env)
+            .env("PATH", &bin)
+            .arg("uvx")
+            .args(extra)
+            .arg("needs-new==1.0.0"))
+    };
+    let out = launch(&[]);
+    assert_ran(&out, "(3, 12)\n");
+    let err = stderr(&out);
+    assert!(
+        err.contains("requires Python `>=3.12`") && err.contains(".pyenv/versions/3.12.99"),
+        "{err}"
+    );
+    let warm = launch(&[]);
+    assert_ran(&warm, "(3, 12)\n");
+    assert!(
+        !stderr(&warm).contains("requires Python"),
+        "{}",
+        stderr(&warm)
+    );
+    // Asked for 3.11 (before anything is locked): refused, not replaced.
+    let env = TestEnv::new();
+    let bin = python_home(&env, &py311, "3.12.99", &py312);
+    let py = py311.to_str().unwrap();
+    let out =
+        run(idx
+            .safex(&env)
+            .env("PATH", &bin)
+            .args(["uvx", "--python", py, "needs-new==1.0.0"]));
+    assert_code(&out, 8);
+    assert!(stderr(&out).contains(">=3.12"), "{}", describe(&out));
+}
+
+/// No Python on the machine fits: refused, listing what was tried.
+#[test]
+fn no_python_that_fits_lists_what_was_tried() {
+    let Some(py311) = real_python("11") else {
+        panic!("this test needs python3.11 on PATH");
+    };
+    let idx = PyIndex::builder()
+        .package(PyPkg::program("needs-future", "1.0.0", "print('x')").requires_python(">=3.99"))
+        .build();
+    let env = TestEnv::new();
+    let bin = python_home(&env, &py311, "3.11.1", &py311);
+    let out = run(idx
+        .safex(&env)
+        .env("PATH", &bin)
+        .args(["uvx", "needs-future==1.0.0"]));
+    assert_code(&out, 8);
+    let err = stderr(&out);
+    assert!(
+        err.contains(">=3.99") && err.contains("safex never downloads one"),
+        "{err}"
+    );
+}

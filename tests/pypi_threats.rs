@@ -59,6 +59,27 @@ fn assert_launch_refused(
     out
 }
 
+/// A policy file in `env` with `python.pth = "refuse"`, for `SAFEX_POLICY`.
+fn pth_refuse_policy(env: &TestEnv) -> PathBuf {
+    let p = env.root().join("pth-refuse.toml");
+    std::fs::write(&p, "[python]\npth = \"refuse\"\n").unwrap();
+    p
+}
+
+/// [`assert_launch_refused`] under `python.pth = "refuse"`.
+#[track_caller]
+fn assert_refused_under_pth_refuse(env: &TestEnv, idx: &PyIndex, args: &[&str], names: &[&str]) {
+    let policy = pth_refuse_policy(env);
+    let out = run(idx
+        .safex(env)
+        .env("SAFEX_POLICY", &policy)
+        .arg("uvx")
+        .args(args));
+    let markers = all_markers(env);
+    let markers: Vec<&Path> = markers.iter().map(PathBuf::as_path).collect();
+    assert_py_refused(env, &out, 5, names, &markers, &[&policy]);
+}
+
 fn stderr_mentions(out: &Output, word: &str) -> bool {
     stderr(out).to_lowercase().contains(&word.to_lowercase())
 }
@@ -299,8 +320,70 @@ fn no_wheel_for_this_platform_is_refused() {
 // `.pth` startup hooks
 // ---------------------------------------------------------------------------
 
+/// The default, like npm install scripts: the wheel is installed without
+/// the lines that would run, they are named on stderr, and the program runs
+/// (setuptools' `distutils-precedence.pth`, coverage's `a1_coverage.pth`).
+/// Path lines of the same file still work.
 #[test]
-fn executable_pth_is_refused() {
+fn executable_pth_lines_are_stripped_and_named() {
+    let env = TestEnv::new();
+    let payload = pth_payload(&marker(&env, "pth"));
+    let idx = PyIndex::builder()
+        .package(
+            PyPkg::program(
+                "pth-hook",
+                "1.0.0",
+                "import extra_mod\nprint(extra_mod.VALUE)",
+            )
+            .pth(
+                "pth_hook_init.pth",
+                &format!("{payload}\npth_hook_extra\n  import os; os.exit(3)\n"),
+            )
+            .file("pth_hook_extra/extra_mod.py", "VALUE = 'path line kept'\n"),
+        )
+        .build();
+    let out = idx.uvx(&env, &["pth-hook==1.0.0"]);
+    assert_ran(&out, "path line kept\n");
+    assert!(!marker(&env, "pth").exists(), "the .pth payload ran");
+    let err = stderr(&out);
+    assert!(
+        err.contains("pth_hook_init.pth") && err.contains("pth-hook==1.0.0"),
+        "{err}"
+    );
+    // Said on the launch that built the tree, not on every warm one.
+    let warm = idx.uvx(&env, &["pth-hook==1.0.0"]);
+    assert_ran(&warm, "path line kept\n");
+    assert!(
+        !stderr(&warm).contains("pth_hook_init.pth"),
+        "{}",
+        stderr(&warm)
+    );
+    assert_nothing_written_outside_cache(&env, &[]);
+}
+
+/// A `.pth` whose every line would run is not installed at at all; the
+/// interpreter's own start is then untouched (the payload's marker stays
+/// absent even when Python starts directly from the venv).
+#[test]
+fn executable_only_pth_is_not_installed() {
+    let env = TestEnv::new();
+    let idx = PyIndex::builder()
+        .package(PyPkg::program("pth-only", "1.0.0", "print('ran')").pth(
+            "distutils-precedence.pth",
+            &pth_payload(&marker(&env, "pth")),
+        ))
+        .build();
+    assert_ran(&idx.uvx(&env, &["pth-only==1.0.0"]), "ran\n");
+    let found: Vec<_> = support::env::files_under(&env.cache())
+        .into_iter()
+        .filter(|p| p.ends_with("distutils-precedence.pth"))
+        .collect();
+    assert!(found.is_empty(), "{found:?}");
+    assert!(!marker(&env, "pth").exists());
+}
+
+#[test]
+fn executable_pth_is_refused_under_pth_refuse() {
     let env = TestEnv::new();
     let idx = PyIndex::builder()
         .package(
@@ -308,18 +391,16 @@ fn executable_pth_is_refused() {
                 .pth("pth_hook_init.pth", &pth_payload(&marker(&env, "pth"))),
         )
         .build();
-    assert_launch_refused(
+    assert_refused_under_pth_refuse(
         &env,
         &idx,
         &["pth-hook==1.0.0"],
-        5,
         &["pth-hook", "pth_hook_init.pth"],
-        &[],
     );
 }
 
 #[test]
-fn executable_pth_in_a_dependency_is_refused() {
+fn executable_pth_in_a_dependency_is_refused_under_pth_refuse() {
     let env = TestEnv::new();
     let idx = PyIndex::builder()
         .package(forbidden_program(&env, "innocent-root", "1.0.0").dep("pth-dep>=1"))
@@ -328,19 +409,17 @@ fn executable_pth_in_a_dependency_is_refused() {
                 .pth("zzz.pth", &pth_payload(&marker(&env, "pth"))),
         )
         .build();
-    assert_launch_refused(
+    assert_refused_under_pth_refuse(
         &env,
         &idx,
         &["innocent-root==1.0.0"],
-        5,
         &["pth-dep", "zzz.pth"],
-        &[],
     );
 }
 
 /// `<name>.data/purelib/x.pth` lands in site-packages just the same.
 #[test]
-fn executable_pth_in_the_data_directory_is_refused() {
+fn executable_pth_in_the_data_directory_is_refused_under_pth_refuse() {
     let env = TestEnv::new();
     let idx = PyIndex::builder()
         .package(
@@ -348,13 +427,11 @@ fn executable_pth_in_the_data_directory_is_refused() {
                 .data("purelib/hidden.pth", pth_payload(&marker(&env, "pth"))),
         )
         .build();
-    assert_launch_refused(
+    assert_refused_under_pth_refuse(
         &env,
         &idx,
         &["pth-data==1.0.0"],
-        5,
         &["pth-data", "hidden.pth"],
-        &[],
     );
 }
 
@@ -768,23 +845,67 @@ fn republished_dependency_is_refused_by_the_lock() {
 // Where files come from
 // ---------------------------------------------------------------------------
 
-/// The page of `victim` lists a wheel of `intruder` too.
+/// The page of `victim` lists a wheel of `intruder` too, at a higher
+/// version: skipped as pip and uv skip it, and never chosen, for the root
+/// or for a dependency range that the intruder's version would satisfy.
 #[test]
-fn foreign_projects_wheel_on_a_page_is_refused() {
+fn foreign_projects_wheel_on_a_page_is_never_chosen() {
     let env = TestEnv::new();
     let idx = PyIndex::builder()
-        .package(forbidden_program(&env, "victim", "1.0.0"))
-        .package(forbidden_program(&env, "intruder", "1.0.0"))
+        .package(
+            PyPkg::program("host-app", "1.0.0", "import victim\nprint(victim.WHO)")
+                .dep("victim>=1"),
+        )
+        .package(PyPkg::library("victim", "1.0.0", "WHO = 'victim'\n"))
+        .package(forbidden_program(&env, "intruder", "9.0.0"))
         .build();
-    idx.list_foreign("victim", "intruder", "1.0.0");
-    assert_launch_refused(
-        &env,
-        &idx,
-        &["victim==1.0.0"],
-        5,
-        &["victim", "intruder-1.0.0-py3-none-any.whl"],
-        &[],
+    idx.list_foreign("victim", "intruder", "9.0.0");
+    assert_ran(&idx.uvx(&env, &["host-app==1.0.0"]), "victim\n");
+    assert_eq!(
+        idx.version_file_hits("intruder", "9.0.0"),
+        0,
+        "{:?}",
+        idx.request_lines()
     );
+    assert!(!marker(&env, "program").exists());
+}
+
+/// Real project pages keep files from before PEP 440: pip reads
+/// `cffi-1.0.2-2.tar.gz` as 1.0.2.post2 by splitting on the project's name,
+/// and skips `regex-2013-02-16.tar.gz` and `mpmath-all-0.17.tar.gz`. A page
+/// with such files is not refused whole.
+#[test]
+fn old_unparseable_files_on_a_page_are_skipped() {
+    let env = TestEnv::new();
+    let idx = PyIndex::builder()
+        .package(PyPkg::program("oldpage", "2.0.0", "print('new wheel')"))
+        .build();
+    for f in [
+        "oldpage-1.0.2-2.tar.gz",
+        "oldpage-2013-02-16.tar.gz",
+        "oldpage-all-0.17.tar.gz",
+        "oldpage-0.1.win32.exe",
+        "Oldpage-0.9-py2.5.egg",
+        "not-even-close.zip",
+        "oldpage-3.0-py3-none-any.whl.bak",
+    ] {
+        idx.list_stray("oldpage", f);
+    }
+    let out = run(idx
+        .safex(&env)
+        .env("SAFEX_DEBUG", "1")
+        .args(["uvx", "oldpage==2.0.0"]));
+    assert_ran(&out, "new wheel\n");
+    assert!(
+        stderr(&out)
+            .contains("debug: the index page of `oldpage` lists `oldpage-2013-02-16.tar.gz`"),
+        "{}",
+        describe(&out)
+    );
+    // Without SAFEX_DEBUG nothing is said about them.
+    let env = TestEnv::new();
+    let out = idx.uvx(&env, &["oldpage==2.0.0"]);
+    assert!(!stderr(&out).contains("2013-02-16"), "{}", describe(&out));
 }
 
 /// A wheel URL on another host: refused before it is fetched. `localhost`
@@ -817,6 +938,140 @@ fn dependency_file_url_on_a_foreign_host_is_refused() {
         .package(PyPkg::library("far-dep", "1.0.0", "").file_host("localhost"))
         .build();
     assert_launch_refused(&env, &idx, &["near-root==1.0.0"], 3, &["far-dep"], &[]);
+}
+
+/// The largest PyPI index serves its files from a host of its own. A file
+/// on another origin is fetched over HTTPS when the page declares its
+/// sha256, and verified before it is unpacked.
+#[test]
+fn file_on_another_https_host_is_fetched_by_its_hash() {
+    let env = TestEnv::new();
+    let idx = PyIndex::builder().build();
+    let front = support::tls::TlsFront::new(idx.addr());
+    idx.publish(
+        PyPkg::program("hosted", "1.0.0", "print('from the file host')").file_base(&front.base),
+    );
+    let out = run(idx
+        .safex(&env)
+        .env("SAFEX_CA_FILE", &front.ca)
+        .args(["uvx", "hosted==1.0.0"]));
+    assert_ran(&out, "from the file host\n");
+    assert!(
+        idx.version_file_hits("hosted", "1.0.0") > 0,
+        "{:?}",
+        idx.request_lines()
+    );
+}
+
+/// Index credentials go to the index only: never to a file host, and never
+/// across a redirect from the index to another origin.
+#[test]
+fn index_credentials_never_reach_a_file_host() {
+    let idx = PyIndex::builder().build();
+    let front = support::tls::TlsFront::new(idx.addr());
+    idx.publish(PyPkg::program("direct", "1.0.0", "print('direct')").file_base(&front.base));
+    idx.publish(PyPkg::program("bounced", "1.0.0", "print('bounced')"));
+    let wheel = idx.wheel_name("bounced", "1.0.0");
+    let path = format!("/files/{wheel}");
+    // The index's own file URL redirects to the file host, as GitHub
+    // Packages does to blob storage; the file host serves the same bytes
+    // under another path.
+    // Once: the file host is this same fixture behind TLS, so the second
+    // request for the path (through the front) gets the bytes.
+    idx.fault(
+        &path,
+        Fault::Redirect(format!("{}{path}?signed=1", front.base)),
+        1,
+    );
+    let url = format!("http://fixture-user:s3cr3t@{}/simple/", idx.addr());
+    for spec in ["direct==1.0.0", "bounced==1.0.0"] {
+        let env = TestEnv::new();
+        let out = run(env
+            .safex()
+            .env("SAFEX_PYPI_INDEX", &url)
+            .env("SAFEX_CA_FILE", &front.ca)
+            .args(["uvx", spec]));
+        assert_code(&out, 0);
+    }
+    let reqs = idx.requests();
+    let pages: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.path.starts_with("/simple/"))
+        .collect();
+    assert!(!pages.is_empty());
+    assert!(pages.iter().all(|r| r.header("authorization").is_some()));
+    let files: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.path.starts_with("/files/") && !r.path.ends_with(".metadata"))
+        .collect();
+    let via_front: Vec<_> = files
+        .iter()
+        .filter(|r| r.target.contains("signed=1") || r.target.contains("direct"))
+        .collect();
+    assert!(via_front.len() >= 2, "{:?}", idx.request_lines());
+    for r in via_front {
+        assert_eq!(
+            r.header("authorization"),
+            None,
+            "credential sent to the file host: {}",
+            r.target
+        );
+    }
+}
+
+/// Plain HTTP to another host, or a file host without a declared hash: the
+/// host is then all that vouches for the bytes, so both are refused.
+#[test]
+fn file_on_another_host_needs_https_and_a_hash() {
+    let env = TestEnv::new();
+    let idx = PyIndex::builder().build();
+    let front = support::tls::TlsFront::new(idx.addr());
+    idx.publish(
+        PyPkg::program("unhashed", "1.0.0", "print('x')")
+            .file_base(&front.base)
+            .no_hash(),
+    );
+    let out = run(idx
+        .safex(&env)
+        .env("SAFEX_CA_FILE", &front.ca)
+        .args(["uvx", "unhashed==1.0.0"]));
+    assert_code(&out, 3);
+    assert!(
+        stderr(&out).contains("no sha256 or sha512 hash"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(idx.version_file_hits("unhashed", "1.0.0"), 0);
+}
+
+/// `registries.file_hosts` narrows where files may come from: `[]` is the
+/// registry's own origin only (corporate-strict's form); a listed host is
+/// allowed.
+#[test]
+fn policy_file_hosts_narrows_file_hosts() {
+    let idx = PyIndex::builder().build();
+    let front = support::tls::TlsFront::new(idx.addr());
+    idx.publish(PyPkg::program("hosted", "1.0.0", "print('ok')").file_base(&front.base));
+    for (hosts, code) in [("[]", 3), ("[\"localhost\"]", 0)] {
+        let env = TestEnv::new();
+        let policy = env.root().join("p.toml");
+        std::fs::write(&policy, format!("[registries]\nfile_hosts = {hosts}\n")).unwrap();
+        idx.clear_log();
+        let out = run(idx
+            .safex(&env)
+            .env("SAFEX_CA_FILE", &front.ca)
+            .env("SAFEX_POLICY", &policy)
+            .args(["uvx", "hosted==1.0.0"]));
+        assert_code(&out, code);
+        if code == 3 {
+            assert!(
+                stderr(&out).contains("registries.file_hosts"),
+                "{}",
+                describe(&out)
+            );
+            assert_eq!(idx.version_file_hits("hosted", "1.0.0"), 0);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

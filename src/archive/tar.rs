@@ -281,8 +281,7 @@ impl Unpacker<'_> {
                 Some(Node::Dir) => {}
                 None => {
                     self.make_dir(name, &under(self.dest, dir))?;
-                    self.tree
-                        .insert(dir.to_owned(), Node::Dir);
+                    self.tree.insert(dir.to_owned(), Node::Dir);
                 }
             }
         }
@@ -707,7 +706,12 @@ mod tests {
         let (tmp, result) = unpack_with(entries, &Limits::default());
         assert_eq!(result.unwrap().files, 4);
         let out = tmp.path().join("out");
-        for p in ["package.json", "index.d.ts", "extra.d.ts", "package/inner.js"] {
+        for p in [
+            "package.json",
+            "index.d.ts",
+            "extra.d.ts",
+            "package/inner.js",
+        ] {
             assert!(out.join(p).is_file(), "{p} missing");
         }
     }

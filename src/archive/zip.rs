@@ -96,6 +96,17 @@ pub struct FileDigest {
     pub size: u64,
 }
 
+impl FileDigest {
+    /// The digest of bytes already in memory.
+    pub fn of(bytes: &[u8]) -> FileDigest {
+        use sha2::Digest;
+        FileDigest {
+            sha256: sha2::Sha256::digest(bytes).into(),
+            size: bytes.len() as u64,
+        }
+    }
+}
+
 /// A wheel whose every member passed the checks in the module docs.
 pub struct ValidatedZip {
     label: String,

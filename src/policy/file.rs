@@ -29,6 +29,7 @@ pub struct RawRegistries {
     pub npm: Option<Spanned<String>>,
     pub pypi: Option<Spanned<String>>,
     pub allowed_hosts: Option<Spanned<Vec<String>>>,
+    pub file_hosts: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

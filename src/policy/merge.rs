@@ -107,6 +107,22 @@ struct Merger {
 impl Merger {
     /// Set `key` from `layer` unless that would loosen a system key.
     /// `tighter_or_same(new, old)` says whether the change is allowed.
+    /// A list of host names: lower layers may only remove hosts.
+    fn set_hosts(
+        &mut self,
+        key: &'static str,
+        layer: &Layer,
+        field: impl Fn(&mut Policy) -> &mut Option<Vec<String>>,
+        v: &Spanned<Vec<String>>,
+    ) {
+        let hosts = v.get_ref().iter().map(|h| h.to_ascii_lowercase()).collect();
+        self.set(key, layer, field, Some(hosts), |a, b| match (a, b) {
+            (Some(a), Some(b)) => subset(a, b),
+            (_, None) => true,
+            (None, Some(_)) => false,
+        });
+    }
+
     fn set<T: Clone + Shown>(
         &mut self,
         key: &'static str,
@@ -151,7 +167,7 @@ macro_rules! shown_enum {
     };
 }
 shown_enum!(ScriptsMode, ScriptsMode::Strip => "strip", ScriptsMode::Refuse => "refuse");
-shown_enum!(PthPolicy, PthPolicy::RefuseExecutable => "refuse-executable", PthPolicy::RefuseAll => "refuse-all");
+shown_enum!(PthPolicy, PthPolicy::Strip => "strip", PthPolicy::RefuseExecutable => "refuse", PthPolicy::RefuseAll => "refuse-all");
 shown_enum!(LockMode, LockMode::Tofu => "tofu", LockMode::Frozen => "frozen");
 shown_enum!(EnvMode, EnvMode::Inherit => "inherit", EnvMode::Declared => "declared");
 shown_enum!(UnknownAge, UnknownAge::Allow => "allow", UnknownAge::Refuse => "refuse");
@@ -250,12 +266,13 @@ pub fn from_layers(layers: Vec<Layer>) -> Result<Policy> {
             npm_registry: None,
             pypi_index: None,
             allowed_hosts: None,
+            file_hosts: None,
             allow: Vec::new(),
             deny: Vec::new(),
             min_age: Duration::ZERO,
             unknown: UnknownAge::Allow,
             scripts: ScriptsMode::Strip,
-            pth: PthPolicy::RefuseExecutable,
+            pth: PthPolicy::Strip,
             lock_mode: LockMode::Tofu,
             env_mode: EnvMode::Inherit,
             env_pass: Vec::new(),
@@ -293,23 +310,15 @@ pub fn from_layers(layers: Vec<Layer>) -> Result<Policy> {
                 );
             }
             if let Some(v) = &r.allowed_hosts {
-                let hosts = Some(
-                    v.get_ref()
-                        .iter()
-                        .map(|h| h.to_ascii_lowercase())
-                        .collect::<Vec<_>>(),
-                );
-                m.set(
+                m.set_hosts(
                     "registries.allowed_hosts",
                     layer,
                     |p| &mut p.allowed_hosts,
-                    hosts,
-                    |a, b| match (a, b) {
-                        (Some(a), Some(b)) => subset(a, b),
-                        (_, None) => true,
-                        (None, Some(_)) => false,
-                    },
+                    v,
                 );
+            }
+            if let Some(v) = &r.file_hosts {
+                m.set_hosts("registries.file_hosts", layer, |p| &mut p.file_hosts, v);
             }
         }
         if let Some(pk) = &raw.packages {
@@ -380,6 +389,8 @@ pub fn from_layers(layers: Vec<Layer>) -> Result<Policy> {
                 "python.pth",
                 v,
                 &[
+                    ("strip", PthPolicy::Strip),
+                    ("refuse", PthPolicy::RefuseExecutable),
                     ("refuse-executable", PthPolicy::RefuseExecutable),
                     ("refuse-all", PthPolicy::RefuseAll),
                 ],
@@ -522,6 +533,13 @@ pub fn show(p: &Policy) -> String {
             .map(list)
             .unwrap_or("(unset)".into()),
     );
+    line(
+        "registries.file_hosts",
+        p.file_hosts
+            .as_deref()
+            .map(list)
+            .unwrap_or("(unset: any https host, by the registry's hash)".into()),
+    );
     let allow = if p.allow.is_empty() {
         "(unset: any root)".to_owned()
     } else {
@@ -566,10 +584,10 @@ pub fn show(p: &Policy) -> String {
         "python.pth",
         format!(
             "\"{}\"",
-            if p.pth == PthPolicy::RefuseAll {
-                "refuse-all"
-            } else {
-                "refuse-executable"
+            match p.pth {
+                PthPolicy::Strip => "strip",
+                PthPolicy::RefuseExecutable => "refuse",
+                PthPolicy::RefuseAll => "refuse-all",
             }
         ),
     );

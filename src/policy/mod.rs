@@ -47,7 +47,12 @@ pub enum ScriptsMode {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum PthPolicy {
+    /// Install the wheel without the `.pth` lines that would run code, and
+    /// say so (like npm install scripts).
+    Strip,
+    /// Refuse a wheel with such lines.
     RefuseExecutable,
+    /// Refuse a wheel with any `.pth` file.
     RefuseAll,
 }
 
@@ -178,6 +183,9 @@ pub struct Policy {
     pub npm_registry: Option<String>,
     pub pypi_index: Option<String>,
     pub allowed_hosts: Option<Vec<String>>,
+    /// Hosts archives may come from besides the registry's own; `None`: any
+    /// HTTPS host, when the registry declares a strong hash.
+    pub file_hosts: Option<Vec<String>>,
     /// One list per layer that set one: a root must match every list.
     pub allow: Vec<Vec<Pattern>>,
     pub deny: Vec<Pattern>,

@@ -80,6 +80,93 @@ pub fn find(request: &Request) -> Result<PathBuf> {
     ))
 }
 
+/// Every other Python this machine has where uv and a login shell would look,
+/// newest first, without running any: `python3.X` on `PATH`, then pyenv's
+/// versions (`$PYENV_ROOT`, `~/.pyenv`), uv-managed Pythons, and the system
+/// and Homebrew locations. Used when the default `python3` does not fit a
+/// package's `Requires-Python`.
+pub fn candidates() -> Vec<PathBuf> {
+    let mut found: Vec<((u8, u8, u16), PathBuf)> = Vec::new();
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.extend(
+        ["/usr/local/bin", "/usr/bin", "/opt/homebrew/bin"]
+            .iter()
+            .map(PathBuf::from),
+    );
+    for dir in &dirs {
+        let Ok(read) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in read.flatten() {
+            let name = e.file_name();
+            let Some(v) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("python"))
+                .and_then(parse_minor)
+            else {
+                continue;
+            };
+            let path = e.path();
+            if is_executable(&path) {
+                found.push(((v.0, v.1, 0), path));
+            }
+        }
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if let Some(r) = std::env::var_os("PYENV_ROOT") {
+        roots.push(PathBuf::from(r).join("versions"));
+    }
+    if let Some(h) = &home {
+        roots.push(h.join(".pyenv/versions"));
+        roots.push(h.join(".local/share/uv/python"));
+    }
+    for root in &roots {
+        let Ok(read) = std::fs::read_dir(root) else {
+            continue;
+        };
+        for e in read.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            // pyenv: `3.12.7`; uv: `cpython-3.12.7-linux-x86_64-gnu`.
+            let version = name.strip_prefix("cpython-").unwrap_or(&name);
+            let mut parts = version.split(['.', '-']);
+            let (Some(Ok(major)), Some(Ok(minor))) = (
+                parts.next().map(str::parse::<u8>),
+                parts.next().map(str::parse::<u8>),
+            ) else {
+                continue;
+            };
+            let micro = parts
+                .next()
+                .and_then(|p| p.parse::<u16>().ok())
+                .unwrap_or(0);
+            let path = e.path().join("bin/python3");
+            if is_executable(&path) {
+                found.push(((major, minor, micro), path));
+            }
+        }
+    }
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for (_, path) in found {
+        let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if !seen.contains(&real) {
+            seen.push(real);
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// `3.12` (and nothing else) as `(3, 12)`.
+fn parse_minor(v: &str) -> Option<(u8, u8)> {
+    let (major, minor) = v.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
 fn is_executable(p: &Path) -> bool {
     #[cfg(unix)]
     {

@@ -98,14 +98,19 @@ pub fn is_sdist(filename: &str) -> bool {
     sdist_stem(filename).is_some()
 }
 
-/// `(normalized name, version)` of an sdist, best effort: the name is
-/// everything before the last `-`, which must be followed by a PEP 440 version.
-pub fn sdist_name_version(filename: &str) -> Option<(String, String)> {
-    let (name, version) = sdist_stem(filename)?.rsplit_once('-')?;
-    if !valid_project_name(name) || Version::from_str(version).is_err() {
-        return None;
-    }
-    Some((normalize(name), version.to_owned()))
+/// The version of `project`'s sdist `filename`, read as pip reads it: the
+/// name ends at the first `-` before which the text normalizes to `project`
+/// (the stem of `cffi-1.0.2-2.tar.gz` is `cffi` + `1.0.2-2`, PEP 440's
+/// 1.0.2.post2). `None` for a file whose name does not start with the
+/// project's, or whose rest is no PEP 440 version (`regex-2013-02-16`,
+/// `mpmath-all-0.17`): pip and uv skip those, and so does safex, since a
+/// project page of the main index keeps such files from before PEP 440.
+pub fn sdist_version(filename: &str, project: &str) -> Option<Version> {
+    let stem = sdist_stem(filename)?;
+    let (at, _) = stem
+        .match_indices('-')
+        .find(|(i, _)| normalize(&stem[..*i]) == project)?;
+    Version::from_str(&stem[at + 1..]).ok()
 }
 
 /// PEP 503 normalization: lowercase, each run of `-`, `_`, `.` becomes `-`.
@@ -516,18 +521,30 @@ mod tests {
         ] {
             assert_eq!(is_sdist(f), sdist, "{f}");
         }
-        let nv = |f: &str| sdist_name_version(f);
+        let v = |f: &str, p: &str| sdist_version(f, p).map(|v| v.to_string());
+        assert_eq!(v("My_Pkg-1.2.3.tar.gz", "my-pkg"), Some("1.2.3".into()));
         assert_eq!(
-            nv("My_Pkg-1.2.3.tar.gz"),
-            Some(("my-pkg".into(), "1.2.3".into()))
+            v("mcp-server-time-0.6.2.tar.gz", "mcp-server-time"),
+            Some("0.6.2".into())
+        );
+        // Old files on real project pages, read as pip reads them.
+        assert_eq!(v("cffi-1.0.2-2.tar.gz", "cffi"), Some("1.0.2.post2".into()));
+        assert_eq!(
+            v("aiohttp-2.0.6-1.tar.gz", "aiohttp"),
+            Some("2.0.6.post1".into())
         );
         assert_eq!(
-            nv("mcp-server-time-0.6.2.tar.gz"),
-            Some(("mcp-server-time".into(), "0.6.2".into()))
+            v("oauthlib-1.1.0-1.tar.gz", "oauthlib"),
+            Some("1.1.0.post1".into())
         );
-        assert_eq!(nv("foo-bar.tar.gz"), None);
-        assert_eq!(nv("foo-1.0.whl"), None);
-        assert_eq!(nv("1.0.zip"), None);
+        assert_eq!(v("regex-2013-02-16.tar.gz", "regex"), None);
+        assert_eq!(v("mpmath-all-0.17.tar.gz", "mpmath"), None);
+        assert_eq!(v("foo-bar-1.0.tar.gz", "foo"), None);
+        assert_eq!(v("foo-bar-1.0.tar.gz", "foo-bar"), Some("1.0".into()));
+        assert_eq!(v("other-1.0.tar.gz", "foo"), None);
+        assert_eq!(v("foo-bar.tar.gz", "foo"), None);
+        assert_eq!(v("foo-1.0.whl", "foo"), None);
+        assert_eq!(v("1.0.zip", "foo"), None);
     }
 
     #[test]

@@ -60,6 +60,12 @@ pub struct VenvLayout {
 /// What to do with `.pth` files that land at the top of `site-packages`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PthMode {
+    /// Install them without the lines `site.py` would execute, and report
+    /// them ([`InstalledWheel::stripped`]): setuptools'
+    /// `distutils-precedence.pth`, coverage's `a1_coverage.pth` and the
+    /// `-nspkg.pth` files of namespace packages are such files, in trees
+    /// that npm-style "strip and say so" keeps working.
+    Strip,
     /// Refuse those with a line that `site.py` would execute; path-only
     /// `.pth` files are fine.
     RefuseExecutable,
@@ -83,6 +89,9 @@ pub struct InstalledWheel {
     /// Files unpacked from the wheel (not counting generated console scripts
     /// and `INSTALLER`).
     pub files: u64,
+    /// `.pth` files installed without their executable lines (`Strip`):
+    /// each as `name (line N: text)`.
+    pub stripped: Vec<String>,
 }
 
 /// Largest `RECORD`, `WHEEL`, `entry_points.txt` or `.pth` read into memory.
@@ -169,6 +178,8 @@ pub fn install_wheel(
     }
 
     // Startup hooks, before anything is written.
+    let mut stripped = Vec::new();
+    let mut strip = std::collections::HashSet::new();
     for (member, dest) in &plan {
         match startup_hook(dest) {
             None => {}
@@ -191,6 +202,11 @@ pub fn install_wheel(
             Some(Hook::Pth) => {
                 let bytes = ctx.load(&mut zip, &record, &member.name, &mut loaded)?;
                 if let Some((line, text)) = executable_pth_line(&bytes) {
+                    if pth == PthMode::Strip {
+                        stripped.push(format!("`{}` (line {line}: `{text}`)", member.name));
+                        strip.insert(member.name.clone());
+                        continue;
+                    }
                     return Err(ctx
                         .refuse(format!(
                             "has `{}`, which would run code at every Python start \
@@ -221,6 +237,21 @@ pub fn install_wheel(
 
     // Write.
     for (member, dest) in &plan {
+        if strip.contains(&member.name) {
+            // Checked against RECORD as published, then written without
+            // the lines that would run, or not at all if nothing is left.
+            let bytes = loaded.remove(&member.name).unwrap_or_default();
+            record
+                .check_digest(&member.name, &FileDigest::of(&bytes))
+                .map_err(|e| ctx.integrity(e))?;
+            let kept = path_only_pth(&bytes);
+            if !kept.is_empty() {
+                let mut file = ctx.create(&dest.path, &format!("`{}`", member.name), &dist_info)?;
+                file.write_all(&kept)?;
+                set_file_mode(&file, false)?;
+            }
+            continue;
+        }
         let file = ctx.create(&dest.path, &format!("`{}`", member.name), &dist_info)?;
         let executable = member.executable || dest.scheme == Scheme::Scripts;
         let mut out = BufWriter::new(&file);
@@ -253,6 +284,7 @@ pub fn install_wheel(
     Ok(InstalledWheel {
         console_scripts,
         files: plan.len() as u64,
+        stripped,
     })
 }
 
@@ -312,11 +344,7 @@ impl Ctx<'_> {
         match loaded.remove(&member.name) {
             Some(bytes) => {
                 out.write_all(&bytes)?;
-                use sha2::Digest;
-                Ok(FileDigest {
-                    sha256: sha2::Sha256::digest(&bytes).into(),
-                    size: bytes.len() as u64,
-                })
+                Ok(FileDigest::of(&bytes))
             }
             None => zip.copy_to(member, out),
         }
@@ -837,6 +865,30 @@ fn executable_pth_line(bytes: &[u8]) -> Option<(usize, String)> {
                 .collect();
             (i + 1, text)
         })
+}
+
+/// What a stripped `.pth` file keeps: its path lines, each on a line of its
+/// own ending in `\n`. The file is split at every character any supported
+/// Python treats as a line break (3.13's `str.splitlines()` adds `\x0b`,
+/// `\x0c`, `\x1c`-`\x1e`, `\x85`, U+2028, U+2029 to `\n` and `\r`), and a
+/// piece is kept only if, trimmed, it does not start with `import`: the
+/// result has no line any of those interpreters would execute, however it
+/// splits it. Comments and blank lines go too.
+fn path_only_pth(bytes: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes));
+    let breaks = [
+        '\n', '\r', '\x0b', '\x0c', '\x1c', '\x1d', '\x1e', '\u{85}', '\u{2028}', '\u{2029}',
+    ];
+    let mut out = Vec::new();
+    for piece in text.split(breaks) {
+        let trimmed = piece.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("import") {
+            continue;
+        }
+        out.extend_from_slice(piece.as_bytes());
+        out.push(b'\n');
+    }
+    out
 }
 
 /// The `[console_scripts]` of `entry_points.txt`; `[gui_scripts]` entries are

@@ -24,6 +24,8 @@ pub const MAX_PARALLEL: usize = 64;
 /// its backlog, which then wait a full second for the TCP retry.
 pub const PER_ORIGIN_HTTP1: usize = 6;
 const ATTEMPTS: u32 = 4;
+/// Redirects to other origins an archive download may take.
+const MAX_HOPS: usize = 5;
 
 pub struct Http {
     client: reqwest::Client,
@@ -100,7 +102,64 @@ impl Http {
     }
 
     /// Start a GET; a non-success status is an error that names the URL.
+    /// Redirects are followed within the origin only: metadata comes from
+    /// the registry itself.
     pub async fn get(
+        &self,
+        url: &Url,
+        accept: &str,
+        cred: Option<&Credential>,
+    ) -> std::result::Result<reqwest::Response, Fault> {
+        let resp = self.get_raw(url, accept, cred).await?;
+        let shown = redact::url(url);
+        answer(resp, &shown)
+    }
+
+    /// Start the GET of an archive, following redirects to other origins
+    /// (blob storage behind a registry) when `allow` accepts the next URL.
+    /// The credential goes only to `url`'s own origin: a hop elsewhere is
+    /// sent without it. Same-origin hops the client follows by itself.
+    pub async fn get_archive(
+        &self,
+        url: &Url,
+        cred: Option<&Credential>,
+        allow: &(dyn Fn(&Url) -> Result<()> + Sync),
+    ) -> std::result::Result<reqwest::Response, Fault> {
+        let mut current = url.clone();
+        for _ in 0..MAX_HOPS {
+            let cred = if current.origin() == url.origin() {
+                cred
+            } else {
+                None
+            };
+            let resp = self
+                .get_raw(&current, "application/octet-stream", cred)
+                .await?;
+            if !resp.status().is_redirection() {
+                return answer(resp, &redact::url(&current));
+            }
+            let shown = redact::url(resp.url());
+            let next = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| resp.url().join(l).ok())
+                .ok_or_else(|| {
+                    Fault::Fatal(Error::registry(format!(
+                        "`{shown}` answered HTTP {} without a usable `Location`",
+                        resp.status()
+                    )))
+                })?;
+            allow(&next).map_err(Fault::Fatal)?;
+            current = next;
+        }
+        Err(Fault::Fatal(Error::registry(format!(
+            "`{}` redirects more than {MAX_HOPS} times",
+            redact::url(url)
+        ))))
+    }
+
+    async fn get_raw(
         &self,
         url: &Url,
         accept: &str,
@@ -137,27 +196,7 @@ impl Http {
                     PER_ORIGIN_HTTP1 - 1
                 });
         }
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(resp);
-        }
-        let err = Error::registry(format!("`{shown}` answered HTTP {status}"));
-        if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
-            Err(Fault::Transient(err))
-        } else if status.is_redirection() {
-            Err(Fault::Fatal(
-                Error::policy(format!(
-                    "`{shown}` redirects to another host, which safex does not follow"
-                ))
-                .with_hint("point safex at a registry that serves tarballs from its own origin"),
-            ))
-        } else if status.as_u16() == 401 || status.as_u16() == 403 {
-            Err(Fault::Fatal(err.with_hint(
-                "the registry wants credentials: add `//host/:_authToken=...` for it to your `.npmrc`",
-            )))
-        } else {
-            Err(Fault::Fatal(err))
-        }
+        Ok(resp)
     }
 
     /// Run `op`, a request to `url`, within the limits on parallel
@@ -192,6 +231,31 @@ impl Http {
             delay *= 2;
             attempt += 1;
         }
+    }
+}
+
+/// A response as a result: success, or an error that names the URL.
+fn answer(resp: reqwest::Response, shown: &str) -> std::result::Result<reqwest::Response, Fault> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let err = Error::registry(format!("`{shown}` answered HTTP {status}"));
+    if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
+        Err(Fault::Transient(err))
+    } else if status.is_redirection() {
+        Err(Fault::Fatal(
+            Error::policy(format!(
+                "`{shown}` redirects to another host, which safex does not follow"
+            ))
+            .with_hint("safex reads metadata only from the configured registry's own origin; configure the URL it redirects to"),
+        ))
+    } else if status.as_u16() == 401 || status.as_u16() == 403 {
+        Err(Fault::Fatal(err.with_hint(
+            "the registry wants credentials: add `//host/:_authToken=...` for it to your `.npmrc`",
+        )))
+    } else {
+        Err(Fault::Fatal(err))
     }
 }
 

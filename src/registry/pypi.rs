@@ -22,7 +22,7 @@ use url::Url;
 use super::http::{Fault, Http, describe};
 use crate::env_vars as ev;
 use crate::error::{Error, Result};
-use crate::pypi::tags::{normalize, valid_project_name};
+use crate::pypi::tags::{WheelName, normalize, sdist_version, valid_project_name};
 use crate::redact;
 use crate::settings::{Credential, is_loopback};
 
@@ -976,7 +976,7 @@ impl SimpleIndex {
             })?;
             parse_html(&page, text)?
         };
-        Ok(Arc::new(files))
+        Ok(Arc::new(own_files(&name, files)))
     }
 
     /// The bytes at `url` (a PEP 658 metadata file, say), with the index's
@@ -1023,6 +1023,34 @@ fn auth_hint(e: Error) -> Error {
     } else {
         e
     }
+}
+
+/// The files of a page that belong to project `name` (PEP 503-normalized):
+/// wheels whose file name parses with that name, and sdists whose name pip
+/// would read as that project's (see [`sdist_version`]). Anything else is
+/// skipped, as pip and uv skip it: real pages keep files from before PEP 440
+/// and PEP 427 (`regex-2013-02-16.tar.gz`, `mpmath-all-0.17.tar.gz`, eggs,
+/// installers), and a page that lists another project's file must not make
+/// safex pick it, fetch it, or refuse the project for it.
+fn own_files(name: &str, files: Vec<IndexFile>) -> Vec<IndexFile> {
+    files
+        .into_iter()
+        .filter(|f| {
+            let own = match WheelName::parse(&f.filename) {
+                Ok(w) => w.name == name,
+                Err(_) => sdist_version(&f.filename, name).is_some(),
+            };
+            if !own {
+                crate::error::debug(|| {
+                    format!(
+                        "the index page of `{name}` lists `{}`, which is not a file of `{name}` safex can read: skipped",
+                        crate::spec::shown(&f.filename)
+                    )
+                });
+            }
+            own
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ use crate::policy::{Cooldown, UnknownAge};
 use crate::pypi::interpreter::Info;
 use crate::pypi::metadata::{self, Metadata};
 use crate::pypi::spec::PySpec;
-use crate::pypi::tags::{Tags, WheelName, is_sdist, normalize};
+use crate::pypi::tags::{Tags, WheelName, normalize};
 use crate::registry::pypi::{IndexFile, PypiConfig, SimpleIndex};
 use crate::time::{
     Age, format_duration, format_rfc3339, parse_rfc3339, too_young_error, unknown_age_error,
@@ -165,10 +165,14 @@ impl Provider {
         let files = self.rt.block_on(self.index.project(name.as_ref()))?;
         let mut by_version: BTreeMap<Version, VersionFiles> = BTreeMap::new();
         for f in files.iter() {
-            if let Ok(w) = WheelName::parse(&f.filename) {
-                if w.name != name.as_ref() {
-                    return Err(foreign_file(name, &f.filename));
-                }
+            // A file this project cannot use (a name that does not parse, or
+            // another project's) is skipped, as pip and uv skip it: real
+            // pages list files from before PEP 440 and PEP 427. Only the
+            // project's own files become candidates, so none of these can be
+            // chosen.
+            if let Ok(w) = WheelName::parse(&f.filename)
+                && w.name == name.as_ref()
+            {
                 let entry = by_version.entry(w.version.clone()).or_default();
                 entry.uploaded(f);
                 entry.yanked |= f.yanked;
@@ -185,17 +189,10 @@ impl Provider {
                         entry.python_excluded = f.requires_python.clone();
                     }
                 }
-            } else if is_sdist(&f.filename)
-                && let Some((n, v)) = crate::pypi::tags::sdist_name_version(&f.filename)
-            {
-                if n != name.as_ref() {
-                    return Err(foreign_file(name, &f.filename));
-                }
-                if let Ok(v) = Version::from_str(&v) {
-                    let entry = by_version.entry(v).or_default();
-                    entry.has_sdist = true;
-                    entry.uploaded(f);
-                }
+            } else if let Some(v) = crate::pypi::tags::sdist_version(&f.filename, name.as_ref()) {
+                let entry = by_version.entry(v).or_default();
+                entry.has_sdist = true;
+                entry.uploaded(f);
             }
         }
         for vf in by_version.values_mut() {
@@ -397,7 +394,8 @@ impl Provider {
                         )
                         .with_hint(
                             "pass a Python that fits with `--python`; safex never downloads one",
-                        ));
+                        )
+                        .needs(crate::error::Need::Python(rp.to_string())));
                     }
                     return Ok(Dependencies::Unavailable(format!(
                         "it requires Python {rp}"
@@ -470,16 +468,6 @@ pub fn index_origin_for(config: &PypiConfig, url: &url::Url) -> url::Url {
         .unwrap_or_else(|| url::Url::parse("https://invalid.invalid/").expect("static URL"))
 }
 
-fn foreign_file(project: &PackageName, file: &str) -> Error {
-    Error::unsafe_pkg(format!(
-        "the index page of `{project}` lists `{}`, a file of another project",
-        crate::spec::shown(file)
-    ))
-    .with_hint(
-        "the index is misconfigured or tampered with; safex refuses to pick files across projects",
-    )
-}
-
 fn no_wheel(
     name: &PackageName,
     version: &Version,
@@ -494,7 +482,8 @@ fn no_wheel(
                 crate::spec::shown(rp)
             ),
         )
-        .with_hint("pass a Python that fits with `--python`; safex never downloads one");
+        .with_hint("pass a Python that fits with `--python`; safex never downloads one")
+        .needs(crate::error::Need::Python(rp.clone()));
     }
     let what = if files.all_wheels.is_empty() && files.has_sdist {
         "has only a source distribution"

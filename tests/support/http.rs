@@ -27,6 +27,8 @@ pub enum Fault {
     SlowFirstByte(Duration),
     /// Send the body in `chunk`-byte pieces with `delay` between them.
     SlowBody { chunk: usize, delay: Duration },
+    /// Answer `302 Found` with this `Location` (blob storage behind a registry).
+    Redirect(String),
 }
 
 /// One request as the server saw it.
@@ -175,6 +177,11 @@ fn serve_connection<S: Routes>(mut stream: TcpStream, shared: &Shared<S>) {
         }
         let response = match &fault {
             Some(Fault::Status(code)) => S::error(*code),
+            Some(Fault::Redirect(to)) => Response {
+                status: 302,
+                location: Some(to.clone()),
+                ..S::error(302)
+            },
             _ => response,
         };
         if let Some(Fault::SlowFirstByte(d)) = &fault {
@@ -251,6 +258,7 @@ pub fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         301 => "Moved Permanently",
+        302 => "Found",
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",

@@ -8,4 +8,5 @@ pub mod http;
 pub mod mcp;
 pub mod pyfixture;
 pub mod pypiserver;
+pub mod tls;
 pub mod verdaccio;

@@ -197,6 +197,8 @@ enum FileUrl {
     Host(String),
     /// Any URL, verbatim (no `#sha256=` is added).
     Absolute(String),
+    /// `<base>/files/<filename>`, with its hash: a file host of its own.
+    Base(String),
 }
 
 /// What the sdist holds besides the package's modules.
@@ -458,6 +460,12 @@ impl PyPkg {
     /// Links point at the same path and port on another host name.
     pub fn file_host(mut self, host: &str) -> PyPkg {
         self.url = FileUrl::Host(host.into());
+        self
+    }
+    /// Links point at `<base>/files/<filename>` (`base` like
+    /// `https://localhost:8443`), hashes declared as usual.
+    pub fn file_base(mut self, base: &str) -> PyPkg {
+        self.url = FileUrl::Base(base.trim_end_matches('/').into());
         self
     }
     /// Links point at `url`, verbatim.
@@ -928,6 +936,8 @@ struct State {
     projects: BTreeMap<String, BTreeMap<String, Published>>,
     /// (page, project, version): the page also lists that version's files.
     foreign: Vec<(String, String, String)>,
+    /// (page, file name): a link to `/files/<name>` that nothing serves.
+    stray: Vec<(String, String)>,
     json: bool,
     metadata_files: bool,
     relative_urls: bool,
@@ -1050,6 +1060,12 @@ impl PyIndex {
         self.state()
             .foreign
             .push((normalize(page), normalize(project), version.into()));
+    }
+
+    /// The page of `page` also links a file named `filename` (old files on
+    /// real pages: `cffi-1.0.2-2.tar.gz`, `regex-2013-02-16.tar.gz`).
+    pub fn list_stray(&self, page: &str, filename: &str) {
+        self.state().stray.push((normalize(page), filename.into()));
     }
 
     /// The file names `name==version` publishes.
@@ -1250,6 +1266,7 @@ fn file_url(st: &State, pkg: &PyPkg, f: &PubFile, port: u16) -> String {
         FileUrl::Index => format!("http://127.0.0.1:{port}{path}"),
         FileUrl::Host(h) => format!("http://{h}:{port}{path}"),
         FileUrl::Absolute(u) => u.clone(),
+        FileUrl::Base(b) => format!("{b}{path}"),
     }
 }
 
@@ -1304,6 +1321,15 @@ fn render_html(st: &State, name: &str, files: &[(&PyPkg, &PubFile)], port: u16) 
             html_escape(&f.filename)
         ));
     }
+    for (page, filename) in &st.stray {
+        if page == name {
+            s.push_str(&format!(
+                "<a href=\"{}\">{}</a><br/>\n",
+                html_escape(&format!("http://127.0.0.1:{port}{}", file_path(filename))),
+                html_escape(filename)
+            ));
+        }
+    }
     s.push_str("</body>\n</html>\n");
     s
 }
@@ -1343,6 +1369,15 @@ fn render_json(st: &State, name: &str, files: &[(&PyPkg, &PubFile)], port: u16) 
         m.insert("size".into(), f.bytes.len().into());
         m.insert("upload-time".into(), "2021-01-01T00:00:00.000000Z".into());
         out.push(Value::Object(m));
+    }
+    for (page, filename) in &st.stray {
+        if page == name {
+            out.push(json!({
+                "filename": filename,
+                "url": format!("http://127.0.0.1:{port}{}", file_path(filename)),
+                "hashes": {},
+            }));
+        }
     }
     serde_json::to_string_pretty(&json!({
         "meta": { "api-version": "1.1" },
