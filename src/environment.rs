@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 
-use crate::archive::{self, Limits};
+use crate::archive;
 use crate::cache::ENV_MARKER;
 
 use crate::error::{Error, Result};
@@ -153,9 +153,10 @@ async fn install_one(fetcher: &Fetcher, staging: &Path, p: Placed) -> Result<Ins
     let dest = unpack_dir(staging, &p.path);
     let name = p.name.clone();
     let version = p.version.clone();
+    let limits = fetcher.limits.clone();
     let inspection = tokio::task::spawn_blocking(move || -> Result<Inspection> {
         fs_err::create_dir_all(&dest)?;
-        archive::tar::unpack_npm(&blob, &dest, &label, &Limits::default())?;
+        archive::tar::unpack_npm(&blob, &dest, &label, &limits)?;
         inspect::npm_package(&dest, name.as_str(), &version)
     })
     .await

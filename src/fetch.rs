@@ -32,6 +32,8 @@ pub struct Fetcher {
     pub offline: bool,
     /// Where archives may come from besides the registry's own origin.
     pub hosts: FileHosts,
+    /// What one archive may unpack to (policy `[archives]`).
+    pub limits: crate::archive::Limits,
 }
 
 /// Where an archive may be downloaded from (DESIGN.md §5: trust comes from

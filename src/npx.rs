@@ -419,6 +419,7 @@ fn prepare(
         cache: Arc::new(Cache::new(&settings.cache_dir)),
         offline: settings.offline,
         hosts: crate::fetch::FileHosts::from_policy(&settings.policy),
+        limits: settings.policy.limits.clone(),
     });
     let staging = cache.staging_dir("env")?;
     let mut guard = StagingGuard(Some(staging.clone()));

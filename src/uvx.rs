@@ -676,7 +676,8 @@ fn prepare(
         PthPolicy::RefuseExecutable => PthMode::RefuseExecutable,
         PthPolicy::RefuseAll => PthMode::RefuseAll,
     };
-    let (scripts, stripped) = install_wheels(&wheels, &layout, &root_names, pth)?;
+    let (scripts, stripped) =
+        install_wheels(&wheels, &layout, &root_names, pth, &settings.policy.limits)?;
     if !stripped.is_empty() && !settings.quiet {
         eprintln!(
             "warning: start-up code not installed (safex never runs it; policy `python.pth = \"refuse\"` refuses such trees): {}",
@@ -722,8 +723,10 @@ fn install_wheels(
     layout: &wheel::VenvLayout,
     root_names: &[String],
     pth: PthMode,
+    limits: &Limits,
 ) -> Result<(Scripts, Vec<String>)> {
     let next = std::sync::atomic::AtomicUsize::new(0);
+    let shared = wheel::SharedFiles::default();
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(wheels.len().max(1));
@@ -736,7 +739,7 @@ fn install_wheels(
                 return Ok((found, stripped));
             };
             let installed =
-                wheel::install_wheel(path, layout, name, version, pth, &Limits::default())
+                wheel::install_wheel_with(path, layout, name, version, pth, limits, &shared)
                     .map_err(|e| Error {
                         message: format!("{} (installing `{file}`)", e.message),
                         ..e
@@ -811,6 +814,7 @@ fn provider_for(settings: &Settings, req: &Launch, ahead: &[&str]) -> Result<Par
         cache: Arc::new(Cache::new(&settings.cache_dir)),
         offline: settings.offline,
         hosts: crate::fetch::FileHosts::from_policy(&settings.policy),
+        limits: settings.policy.limits.clone(),
     });
     let provider = Provider::new(
         index.clone(),

@@ -513,6 +513,92 @@ fn legacy_package_name_launches() {
 }
 
 // ---------------------------------------------------------------------------
+// Where tarballs come from
+// ---------------------------------------------------------------------------
+
+/// GitHub Packages and others redirect tarball downloads to blob storage:
+/// the redirect is followed over HTTPS, the bytes are checked against the
+/// registry's sha512, and the registry's token is not sent along.
+#[test]
+fn tarball_redirect_to_another_https_host_is_followed_without_the_token() {
+    let reg = FixtureRegistry::builder()
+        .package(Pkg::program(
+            "blobbed",
+            "1.0.0",
+            "console.log('from blob storage');",
+        ))
+        .build();
+    let front = support::tls::TlsFront::new(reg.addr());
+    let path = tarball_path("blobbed", "1.0.0");
+    reg.fault(
+        &path,
+        Fault::Redirect(format!("{}{path}?signature=1", front.base)),
+        1,
+    );
+    let env = TestEnv::new();
+    let token = "npm-t0ken-for-the-registry";
+    std::fs::write(
+        env.home().join(".npmrc"),
+        format!(
+            "registry={}\n//{}/:_authToken={token}\n",
+            reg.url(),
+            reg.addr()
+        ),
+    )
+    .unwrap();
+    let out = run(env
+        .safex()
+        .env("SAFEX_CA_FILE", &front.ca)
+        .args(["npx", "-y", "blobbed@1.0.0"]));
+    assert_ran(&out, "from blob storage\n");
+    let tarball: Vec<_> = reg
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == path)
+        .collect();
+    let (direct, bounced): (Vec<_>, Vec<_>) = tarball
+        .iter()
+        .partition(|r| !r.target.contains("signature=1"));
+    assert_eq!(
+        (direct.len(), bounced.len()),
+        (1, 1),
+        "{:?}",
+        reg.request_lines()
+    );
+    assert_eq!(
+        direct[0].header("authorization"),
+        Some(&*format!("Bearer {token}"))
+    );
+    assert_eq!(
+        bounced[0].header("authorization"),
+        None,
+        "token sent to the blob host"
+    );
+}
+
+/// A redirect to plain HTTP on another host is refused before it is
+/// followed: only the hash would vouch for the bytes, and nothing would
+/// protect the request.
+#[test]
+fn tarball_redirect_to_plain_http_elsewhere_is_refused() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(forbidden_program(&env, "bounced"))
+        .build();
+    let path = tarball_path("bounced", "1.0.0");
+    reg.fault_always(
+        &path,
+        Fault::Redirect(format!("http://localhost:{}{path}?x=1", reg.port())),
+    );
+    assert_launch_refused(&env, &reg, "bounced@1.0.0", 3, &["bounced"], &[]);
+    assert!(
+        !reg.request_lines().iter().any(|l| l.contains("x=1")),
+        "{:?}",
+        reg.request_lines()
+    );
+}
+
+// ---------------------------------------------------------------------------
 // Hashes: against the registry, and against the lock
 // ---------------------------------------------------------------------------
 

@@ -1806,3 +1806,61 @@ fn docs_policy_examples_are_valid() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// Archive size caps
+// ---------------------------------------------------------------------------
+
+/// `[archives]` sets the caps on what one archive may unpack to; a refusal
+/// names the key to raise, a lower layer may raise a value the user layer
+/// set, and never one the system layer set.
+#[test]
+fn archive_caps_come_from_policy_and_the_refusal_names_the_key() {
+    let reg = FixtureRegistry::builder()
+        .package(
+            Pkg::program("biggish", "1.0.0", "console.log('big ok');")
+                .file("data.bin", vec![b'x'; 4096]),
+        )
+        .build();
+    let env = TestEnv::new();
+    user_policy(&env, "[archives]\nmax_file_size = \"1KiB\"\n");
+    let out = npx(&env, &reg, &["-y", "biggish@1.0.0"]);
+    assert_code(&out, 5);
+    assert!(
+        stderr(&out).contains("archives.max_file_size"),
+        "{}",
+        describe(&out)
+    );
+    // The command-line layer raises it over the user layer.
+    let cli = policy_file(&env, "cli.toml", "[archives]\nmax_file_size = \"1MiB\"\n");
+    let out = run(npm(&env, &reg)
+        .args(["--policy", cli.to_str().unwrap()])
+        .args(["npx", "-y", "biggish@1.0.0"]));
+    assert_ran(&out, "big ok\n");
+
+    // A system value is a ceiling.
+    let env = TestEnv::new();
+    let sys = policy_file(
+        &env,
+        "system.toml",
+        "[archives]\nmax_total_size = \"2KiB\"\n",
+    );
+    user_policy(&env, "[archives]\nmax_total_size = \"16GiB\"\n");
+    let out = run(system(&mut npm(&env, &reg), &sys).args(["npx", "-y", "biggish@1.0.0"]));
+    assert_code(&out, 5);
+    assert!(
+        stderr(&out).contains("archives.max_total_size") && stderr(&out).contains("loosen"),
+        "{}",
+        describe(&out)
+    );
+
+    let env = TestEnv::new();
+    user_policy(&env, "[archives]\nmax_file_size = \"lots\"\n");
+    let out = npx(&env, &reg, &["-y", "biggish@1.0.0"]);
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).contains("archives.max_file_size"),
+        "{}",
+        describe(&out)
+    );
+}

@@ -459,6 +459,65 @@ fn path_only_pth_is_accepted() {
 }
 
 // ---------------------------------------------------------------------------
+// Several wheels, one environment
+// ---------------------------------------------------------------------------
+
+/// Namespace packages ship one byte-identical `__init__.py` in several
+/// wheels (`databricks-mcp` → `databricks-sdk`, `databricks-ai-search`): pip
+/// and uv install them silently, and so does safex.
+#[test]
+fn byte_identical_file_in_two_wheels_is_fine() {
+    let env = TestEnv::new();
+    let init = "__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n";
+    let idx = PyIndex::builder()
+        .package(
+            PyPkg::program(
+                "ns-app",
+                "1.0.0",
+                "import nsp.a, nsp.b\nprint(nsp.a.X + nsp.b.Y)",
+            )
+            .dep("ns-a>=1")
+            .dep("ns-b>=1"),
+        )
+        .package(
+            PyPkg::library("ns-a", "1.0.0", "")
+                .file("nsp/__init__.py", init)
+                .file("nsp/a.py", "X = 'a'\n"),
+        )
+        .package(
+            PyPkg::library("ns-b", "1.0.0", "")
+                .file("nsp/__init__.py", init)
+                .file("nsp/b.py", "Y = 'b'\n"),
+        )
+        .build();
+    assert_ran(&idx.uvx(&env, &["ns-app==1.0.0"]), "ab\n");
+}
+
+/// Two wheels with *different* files at one path: refused, naming both,
+/// whatever order they install in (pip would let the last one win).
+#[test]
+fn different_files_at_one_path_in_two_wheels_are_refused() {
+    let env = TestEnv::new();
+    let idx = PyIndex::builder()
+        .package(
+            forbidden_program(&env, "clash-app", "1.0.0")
+                .dep("clash-a>=1")
+                .dep("clash-b>=1"),
+        )
+        .package(PyPkg::library("clash-a", "1.0.0", "").file("shared_mod.py", "WHO = 'a'\n"))
+        .package(PyPkg::library("clash-b", "1.0.0", "").file("shared_mod.py", "WHO = 'b'\n"))
+        .build();
+    assert_launch_refused(
+        &env,
+        &idx,
+        &["clash-app==1.0.0"],
+        5,
+        &["clash-a", "clash-b", "shared_mod.py"],
+        &[],
+    );
+}
+
+// ---------------------------------------------------------------------------
 // Unsafe wheels: escapes, links, duplicates, bombs
 // ---------------------------------------------------------------------------
 

@@ -15,16 +15,21 @@ pub mod zip;
 /// Ceilings on what one archive may unpack to. Past any of them the archive
 /// is refused as a decompression bomb.
 ///
-/// Why these numbers (the defaults):
+/// Why these numbers (the defaults). Bombs are about *ratio* and *total*;
+/// the per-file and total caps are there so that a bomb that compresses
+/// poorly still cannot fill the disk, and they are set so that real
+/// packages pass: ML wheels carry single files of 1-2 GiB (torch's CUDA
+/// libraries) and `sglang` has a member over 512 MiB. A policy may change
+/// each (`[archives]` in `docs/policy.md`), and a refusal names the key.
 ///
-/// - `max_total_bytes`, 1 GiB: the largest real npm packages (prebuilt native
-///   binaries, bundled toolchains) unpack to a few hundred MiB. A bomb must not
-///   be able to fill the disk that holds the cache; cargo caps crates for the
-///   same reason after CVE-2022-36114
+/// - `max_total_bytes`, 16 GiB (`archives.max_total_size`): the largest
+///   real wheels unpack to a few GiB; cargo caps crates for the same reason
+///   after CVE-2022-36114
 ///   (<https://github.com/rust-lang/cargo/security/advisories/GHSA-2hvr-h6gw-qrxp>).
-/// - `max_entries`, 100 000: big packages ship tens of thousands of files;
-///   more than this is an attempt to exhaust inodes or our own bookkeeping.
-/// - `max_file_bytes`, 512 MiB: one prebuilt binary or wasm blob, with room.
+/// - `max_entries`, 100 000 (`archives.max_entries`): big packages ship tens
+///   of thousands of files; more is an attempt to exhaust inodes.
+/// - `max_file_bytes`, 8 GiB (`archives.max_file_size`): one prebuilt
+///   library, with room.
 /// - `max_ratio`, 100, once more than `ratio_floor_bytes` (32 MiB) has been
 ///   written: source code and JSON compress 4 to 15 times, and deflate cannot
 ///   exceed about 1032 to 1, so only padding and zeros reach 100. The floor lets
@@ -50,13 +55,21 @@ const MIB: u64 = 1024 * 1024;
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_total_bytes: 1024 * MIB,
+            max_total_bytes: 16 * 1024 * MIB,
             max_entries: 100_000,
-            max_file_bytes: 512 * MIB,
+            max_file_bytes: 8 * 1024 * MIB,
             max_ratio: 100,
             ratio_floor_bytes: 32 * MIB,
         }
     }
+}
+
+/// The hint of a size refusal: what it protects, and the policy key.
+pub fn bomb_hint(key: &str) -> String {
+    format!(
+        "this looks like a decompression bomb, and safex stops before it fills the disk; \
+         if the package is real, raise `{key}` in a policy (see `safex policy show`)"
+    )
 }
 
 impl Limits {

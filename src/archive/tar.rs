@@ -47,7 +47,7 @@ use std::rc::Rc;
 use flate2::read::GzDecoder;
 use tar::{Archive, Entry, EntryType};
 
-use super::Limits;
+use super::{Limits, bomb_hint};
 use crate::error::{Error, Result};
 
 /// What [`unpack_npm`] wrote.
@@ -225,7 +225,7 @@ impl Unpacker<'_> {
                     "has more than {} entries (stopped at `{name}`)",
                     self.limits.max_entries
                 ),
-                HINT_BOMB,
+                &bomb_hint("archives.max_entries"),
             ));
         }
         let is_file = match entry.header().entry_type() {
@@ -379,7 +379,7 @@ impl Unpacker<'_> {
                     "has a file `{name}` larger than {} bytes",
                     limits.max_file_bytes
                 ),
-                HINT_BOMB,
+                &bomb_hint("archives.max_file_size"),
             ));
         }
         if total > limits.max_total_bytes {
@@ -403,7 +403,7 @@ impl Unpacker<'_> {
     fn too_big(&self, bytes: u64) -> Error {
         self.refuse(
             format!("unpacks to more than {bytes} bytes ({})", self.at()),
-            HINT_BOMB,
+            &bomb_hint("archives.max_total_size"),
         )
     }
 

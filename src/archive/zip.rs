@@ -44,7 +44,7 @@ use sha2::{Digest, Sha256};
 use zip::read::{ArchiveOffset, Config};
 use zip::{CompressionMethod, ZipArchive};
 
-use super::Limits;
+use super::{Limits, bomb_hint};
 use crate::error::{Error, Result};
 
 /// Bytes copied per read/write while streaming a member.
@@ -157,7 +157,7 @@ pub fn open_wheel(path: &Path, label: &str, limits: &Limits) -> Result<Validated
                 archive.len(),
                 limits.max_entries
             ),
-            HINT_BOMB,
+            &bomb_hint("archives.max_entries"),
         ));
     }
     archive.validate_header_consistency().map_err(|e| {
@@ -255,7 +255,7 @@ pub fn open_wheel(path: &Path, label: &str, limits: &Limits) -> Result<Validated
                         "has a file `{shown}` larger than {} bytes",
                         limits.max_file_bytes
                     ),
-                    HINT_BOMB,
+                    &bomb_hint("archives.max_file_size"),
                 ));
             }
             declared_total = declared_total.saturating_add(size);
@@ -265,7 +265,7 @@ pub fn open_wheel(path: &Path, label: &str, limits: &Limits) -> Result<Validated
                         "unpacks to more than {} bytes (stopped at `{shown}`)",
                         limits.max_total_bytes
                     ),
-                    HINT_BOMB,
+                    &bomb_hint("archives.max_total_size"),
                 ));
             }
             if declared_total > ratio_cap {
@@ -363,7 +363,7 @@ impl ValidatedZip {
                         "has a file `{name}` larger than {} bytes",
                         self.limits.max_file_bytes
                     ),
-                    HINT_BOMB,
+                    &bomb_hint("archives.max_file_size"),
                 ));
             }
             if self.read > self.limits.max_total_bytes {
@@ -372,7 +372,7 @@ impl ValidatedZip {
                         "unpacks to more than {} bytes (stopped at `{name}`)",
                         self.limits.max_total_bytes
                     ),
-                    HINT_BOMB,
+                    &bomb_hint("archives.max_total_size"),
                 ));
             }
             if self.read > self.ratio_cap {

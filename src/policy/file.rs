@@ -18,6 +18,7 @@ pub struct RawPolicy {
     pub scripts: Option<RawMode>,
     pub python: Option<RawPython>,
     pub lock: Option<RawMode>,
+    pub archives: Option<RawArchives>,
     pub env: Option<RawEnv>,
     pub audit: Option<RawAudit>,
     pub known_compromised: Option<RawKnown>,
@@ -50,6 +51,15 @@ pub struct RawRelease {
 #[serde(deny_unknown_fields)]
 pub struct RawMode {
     pub mode: Option<Spanned<String>>,
+}
+
+/// Sizes as `"4GiB"`, `"512MiB"`, `"100KiB"` or a byte count.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawArchives {
+    pub max_file_size: Option<Spanned<String>>,
+    pub max_total_size: Option<Spanned<String>>,
+    pub max_entries: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

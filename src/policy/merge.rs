@@ -172,6 +172,12 @@ shown_enum!(LockMode, LockMode::Tofu => "tofu", LockMode::Frozen => "frozen");
 shown_enum!(EnvMode, EnvMode::Inherit => "inherit", EnvMode::Declared => "declared");
 shown_enum!(UnknownAge, UnknownAge::Allow => "allow", UnknownAge::Refuse => "refuse");
 
+impl Shown for u64 {
+    fn shown(&self) -> String {
+        format!("`{self}`")
+    }
+}
+
 impl Shown for Duration {
     fn shown(&self) -> String {
         format!("`\"{}\"`", crate::time::format_duration(*self))
@@ -249,6 +255,35 @@ fn patterns(parsed: &Parsed, key: &str, v: &Spanned<Vec<String>>) -> Result<Vec<
         .collect()
 }
 
+/// `"4GiB"`, `"512MiB"`, `"64KiB"`, `"1TiB"` or a plain byte count.
+fn size_value(parsed: &Parsed, key: &str, v: &Spanned<String>) -> Result<u64> {
+    parse_size(v.get_ref()).ok_or_else(|| {
+        parsed.bad(
+            key,
+            v.span(),
+            &format!(
+                "is `{}`; expected a size like `4GiB`, `512MiB` or a number of bytes",
+                crate::spec::shown(v.get_ref())
+            ),
+        )
+    })
+}
+
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = digits.parse().ok()?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
 fn url_value(parsed: &Parsed, key: &str, v: &Spanned<String>) -> Result<String> {
     url::Url::parse(v.get_ref())
         .map(|_| v.get_ref().clone())
@@ -273,6 +308,7 @@ pub fn from_layers(layers: Vec<Layer>) -> Result<Policy> {
             unknown: UnknownAge::Allow,
             scripts: ScriptsMode::Strip,
             pth: PthPolicy::Strip,
+            limits: crate::archive::Limits::default(),
             lock_mode: LockMode::Tofu,
             env_mode: EnvMode::Inherit,
             env_pass: Vec::new(),
@@ -396,6 +432,39 @@ pub fn from_layers(layers: Vec<Layer>) -> Result<Policy> {
                 ],
             )?;
             m.set("python.pth", layer, |p| &mut p.pth, s, |a, b| a >= b);
+        }
+        if let Some(a) = &raw.archives {
+            // A system value is a ceiling: lower layers may only lower it.
+            if let Some(v) = &a.max_file_size {
+                let n = size_value(parsed, "archives.max_file_size", v)?;
+                m.set(
+                    "archives.max_file_size",
+                    layer,
+                    |p| &mut p.limits.max_file_bytes,
+                    n,
+                    |a, b| a <= b,
+                );
+            }
+            if let Some(v) = &a.max_total_size {
+                let n = size_value(parsed, "archives.max_total_size", v)?;
+                m.set(
+                    "archives.max_total_size",
+                    layer,
+                    |p| &mut p.limits.max_total_bytes,
+                    n,
+                    |a, b| a <= b,
+                );
+            }
+            if let Some(v) = &a.max_entries {
+                let n = *v.get_ref();
+                m.set(
+                    "archives.max_entries",
+                    layer,
+                    |p| &mut p.limits.max_entries,
+                    n,
+                    |a, b| a <= b,
+                );
+            }
         }
         if let Some(v) = raw.lock.as_ref().and_then(|s| s.mode.as_ref()) {
             let s = choice(
@@ -580,6 +649,15 @@ pub fn show(p: &Policy) -> String {
             }
         ),
     );
+    line(
+        "archives.max_file_size",
+        p.limits.max_file_bytes.to_string(),
+    );
+    line(
+        "archives.max_total_size",
+        p.limits.max_total_bytes.to_string(),
+    );
+    line("archives.max_entries", p.limits.max_entries.to_string());
     line(
         "python.pth",
         format!(

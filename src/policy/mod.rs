@@ -193,6 +193,8 @@ pub struct Policy {
     pub unknown: UnknownAge,
     pub scripts: ScriptsMode,
     pub pth: PthPolicy,
+    /// Caps on what one archive may unpack to (`[archives]`).
+    pub limits: crate::archive::Limits,
     pub lock_mode: LockMode,
     pub env_mode: EnvMode,
     pub env_pass: Vec<String>,

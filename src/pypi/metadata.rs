@@ -81,8 +81,8 @@ pub fn parse(text: &str, label: &str) -> Result<Metadata> {
 
 /// `METADATA` from inside a verified wheel: the one `*.dist-info/METADATA`
 /// at the top level, read through the same checked zip reader that installs.
-pub fn from_wheel(path: &Path, label: &str) -> Result<Metadata> {
-    let mut zip = crate::archive::zip::open_wheel(path, label, &crate::archive::Limits::default())?;
+pub fn from_wheel(path: &Path, label: &str, limits: &crate::archive::Limits) -> Result<Metadata> {
+    let mut zip = crate::archive::zip::open_wheel(path, label, limits)?;
     let found: Vec<_> = zip
         .files()
         .iter()

@@ -112,8 +112,46 @@ const HINT_PTH: &str = "`site.py` executes every `.pth` line that starts with `i
     this way (https://github.com/BerriAI/litellm/issues/24512)";
 const HINT_PTH_ALL: &str = "the policy refuses every `.pth` file; \
     set `.pth` handling to refuse only executable ones to allow path-only files";
-const HINT_OVERWRITE: &str = "two packages in one environment install the same file; \
-    safex refuses rather than let the later one win";
+const HINT_OVERWRITE: &str = "two packages in one environment install one file with \
+    different contents; safex refuses rather than let whichever installs last win \
+    (byte-identical copies, as namespace packages ship, are fine)";
+
+/// The files the wheels of one environment have claimed, with the sha256
+/// their `RECORD` gives, so that wheels installed in parallel agree on who
+/// writes a path.
+///
+/// Namespace packages ship one byte-identical file in several wheels
+/// (`databricks-sdk` and `databricks-ai-search` both ship
+/// `databricks/__init__.py`); pip and uv install them silently, and so does
+/// safex: the first wheel to claim the path writes it, the others skip it
+/// (their copy has the same RECORD hash, and the written one is checked
+/// against it). Two *different* files for one path are refused, naming both
+/// wheels: pip would let whichever installs last win, and safex installs in
+/// parallel, so "last" would not even be the same from one launch to the
+/// next.
+#[derive(Default)]
+pub struct SharedFiles {
+    /// Path → the wheel that writes it, and the sha256 its RECORD gives.
+    claimed: std::sync::Mutex<HashMap<PathBuf, Claim>>,
+}
+
+type Claim = (String, Option<[u8; 32]>);
+
+impl SharedFiles {
+    /// `Ok(true)`: this wheel writes `path`; `Ok(false)`: another wheel
+    /// writes the same bytes; `Err`: the wheel that writes other bytes.
+    fn claim(&self, path: &Path, label: &str, sha256: Option<[u8; 32]>) -> Result<bool, String> {
+        let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+        match claimed.get(path) {
+            None => {
+                claimed.insert(path.to_owned(), (label.to_owned(), sha256));
+                Ok(true)
+            }
+            Some((_, Some(h))) if sha256 == Some(*h) => Ok(false),
+            Some((other, _)) => Err(other.clone()),
+        }
+    }
+}
 
 /// Install the wheel at `whl` (bytes already verified against the lock or
 /// the index) into `layout`. `name` (PEP 503-normalized) and `version` are
@@ -125,6 +163,27 @@ pub fn install_wheel(
     version: &str,
     pth: PthMode,
     limits: &Limits,
+) -> Result<InstalledWheel> {
+    install_wheel_with(
+        whl,
+        layout,
+        name,
+        version,
+        pth,
+        limits,
+        &SharedFiles::default(),
+    )
+}
+
+/// [`install_wheel`], one of several wheels of one environment.
+pub fn install_wheel_with(
+    whl: &Path,
+    layout: &VenvLayout,
+    name: &str,
+    version: &str,
+    pth: PthMode,
+    limits: &Limits,
+    shared: &SharedFiles,
 ) -> Result<InstalledWheel> {
     // Cached wheels are named by their hash; messages name the package.
     let label = format!("{name}=={version}");
@@ -251,6 +310,18 @@ pub fn install_wheel(
                 set_file_mode(&file, false)?;
             }
             continue;
+        }
+        match shared.claim(&dest.path, &label, record.sha256_of(&member.name)) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(other) => {
+                return Err(ctx
+                    .refuse(format!(
+                        "installs `{}`, which `{other}` installs with other contents",
+                        member.name
+                    ))
+                    .with_hint(HINT_OVERWRITE));
+            }
         }
         let file = ctx.create(&dest.path, &format!("`{}`", member.name), &dist_info)?;
         let executable = member.executable || dest.scheme == Scheme::Scripts;
@@ -614,6 +685,11 @@ impl Record {
             Some(path) => Err(format!("lists `{path}` in its RECORD but has no such file")),
             None => Ok(()),
         }
+    }
+
+    /// The sha256 `RECORD` lists for `name`.
+    fn sha256_of(&self, name: &str) -> Option<[u8; 32]> {
+        self.rows.get(name).and_then(|(h, _)| *h)
     }
 
     fn check_digest(&self, name: &str, digest: &FileDigest) -> Result<(), String> {

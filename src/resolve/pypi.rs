@@ -242,7 +242,7 @@ impl Provider {
             }
             None => {
                 let path = self.fetch_wheel(best, None)?;
-                metadata::from_wheel(&path, &label)?
+                metadata::from_wheel(&path, &label, &self.fetcher.limits)?
             }
         };
         if normalize(&meta.name) != name.as_ref()
