@@ -757,10 +757,26 @@ def from_json(v):
     return v
 
 
+def configured_pypi_index():
+    """The index pip would use: PIP_INDEX_URL, then pip's configuration,
+    then pip's built-in default (asked of pip, never written here)."""
+    if os.environ.get("PIP_INDEX_URL"):
+        return os.environ["PIP_INDEX_URL"]
+    got = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+                         capture_output=True, text=True)
+    if got.returncode == 0 and got.stdout.strip():
+        return got.stdout.strip()
+    return subprocess.run([sys.executable, "-c", "from pip._internal.models.index import PyPI; print(PyPI.simple_url)"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--registry", help="npm registry URL (default: `npm config get registry`)")
-    ap.add_argument("--pypi-index", help="simple index URL (default: serve pip-downloaded wheels locally)")
+    ap.add_argument("--pypi-index",
+                    help="simple index URL, or `configured` for the index this machine's pip uses (the real "
+                         "index, files wherever it serves them from); default: serve pip-downloaded wheels "
+                         "locally with pypiserver")
     ap.add_argument("--safex", default=os.path.join(HERE, "..", "target", "release", "safex"))
     ap.add_argument("--tools", default=os.path.join(HERE, "..", "target", "bench-tools"),
                     help="where the pinned peers, pypiserver and matplotlib are installed (reused)")
@@ -813,7 +829,10 @@ def main():
         if "uvx" in pypi_l:
             ctx["uvx"] = ensure_uv(tools)
             versions["uvx"] = UV_VERSION
-        if a.pypi_index:
+        if a.pypi_index == "configured":
+            ctx["index"] = configured_pypi_index()
+            log("PyPI: the configured index (pip's own configuration)")
+        elif a.pypi_index:
             ctx["index"] = a.pypi_index
         else:
             house = ensure_wheelhouse(tools, [s for s, _ in PYPI_SERVERS])
