@@ -19,9 +19,15 @@
 //!   link on disk for `unzip` and several installers, so a later member could
 //!   be written through it.
 //! - Two members with one name, or names that differ only in case, or a member
-//!   below a file: which one wins differs between zip readers, and on macOS
-//!   and Windows two such names are one file. Wheels must mean the same thing
-//!   on every platform.
+//!   below a file: which one wins differs between zip readers (a central
+//!   directory reader takes the last record, a streaming one may take the
+//!   first local header), and on macOS and Windows two such names are one
+//!   file. Unlike tar, where every reader agrees that the later entry wins
+//!   (see [`crate::archive::tar`]), a zip has two indexes, and a repeated
+//!   name is exactly what turns off the check that they agree (the zip crate
+//!   cannot pair local headers with records once two share a name). So a
+//!   repeated name stays refused; no wheel of the 138 real PyPI trees of the
+//!   conformance corpus has one.
 //! - Local headers that disagree with the central directory, data hidden
 //!   between members, bytes before the first member: these are the parser
 //!   differentials uv hardened against in
