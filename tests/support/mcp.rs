@@ -17,18 +17,56 @@ pub const INITIALIZE: &str = concat!(
 /// program's stderr and `context`) on a timeout, an early exit, or a
 /// stdout line that is not JSON.
 pub fn exchange(
-    mut cmd: Command,
+    cmd: Command,
     spec: &str,
     timeout: Duration,
     context: &dyn Fn() -> String,
 ) -> (serde_json::Value, Duration) {
+    try_exchange(cmd, timeout).unwrap_or_else(|f| {
+        panic!(
+            "{spec}: {}\n--- other stdout lines\n{}\n--- safex stderr\n{}\n{}",
+            f.why,
+            f.other_stdout.join("\n"),
+            f.stderr,
+            context()
+        )
+    })
+}
+
+/// Why an `initialize` exchange failed.
+#[derive(Debug)]
+pub struct Failed {
+    /// One line: a timeout, an early exit, a stdout line that is not
+    /// JSON-RPC, or an answer without `serverInfo.name`/`protocolVersion`.
+    pub why: String,
+    /// Other JSON-RPC lines seen on stdout before that.
+    pub other_stdout: Vec<String>,
+    /// The program's stderr.
+    pub stderr: String,
+}
+
+/// [`exchange`] without the panic: the answer and the time it took, or why
+/// there was none.
+pub fn try_exchange(
+    mut cmd: Command,
+    timeout: Duration,
+) -> Result<(serde_json::Value, Duration), Failed> {
     let started = Instant::now();
-    let mut child = cmd
+    let mut child = match cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn safex");
+    {
+        Ok(c) => c,
+        Err(e) => {
+            return Err(Failed {
+                why: format!("cannot start {:?}: {e}", cmd.get_program()),
+                other_stdout: Vec::new(),
+                stderr: String::new(),
+            });
+        }
+    };
 
     let (err_tx, err_rx) = mpsc::channel::<String>();
     let mut err_pipe = child.stderr.take().unwrap();
@@ -79,10 +117,14 @@ pub fn exchange(
                 }
             }
             Ok(None) => {
-                break Err(format!(
-                    "stdout closed before the answer (exit: {:?})",
-                    child.wait().ok()
-                ));
+                let status = match child.wait().ok() {
+                    Some(s) => match s.code() {
+                        Some(c) => format!("exit {c}"),
+                        None => format!("{s}"),
+                    },
+                    None => "exit unknown".into(),
+                };
+                break Err(format!("stdout closed before the answer ({status})"));
             }
             Err(_) => break Err(format!("no answer to initialize within {timeout:?}")),
         }
@@ -94,20 +136,23 @@ pub fn exchange(
         let _ = err_thread.join();
         err_rx.try_recv().unwrap_or_default()
     };
-    match outcome {
-        Ok(msg) => {
-            let result = &msg["result"];
-            assert!(
-                result["serverInfo"]["name"].is_string() && result["protocolVersion"].is_string(),
-                "{spec}: initialize answer lacks result.serverInfo.name or result.protocolVersion: {msg}\n--- stderr\n{stderr}"
-            );
-            (msg, elapsed)
+    let outcome = outcome.and_then(|msg| {
+        let result = &msg["result"];
+        if result["serverInfo"]["name"].is_string() && result["protocolVersion"].is_string() {
+            Ok(msg)
+        } else {
+            Err(format!(
+                "initialize answer lacks result.serverInfo.name or result.protocolVersion: {msg}"
+            ))
         }
-        Err(why) => panic!(
-            "{spec}: {why}\n--- other stdout lines\n{}\n--- safex stderr\n{stderr}\n{}",
-            seen.join("\n"),
-            context()
-        ),
+    });
+    match outcome {
+        Ok(msg) => Ok((msg, elapsed)),
+        Err(why) => Err(Failed {
+            why,
+            other_stdout: seen,
+            stderr,
+        }),
     }
 }
 

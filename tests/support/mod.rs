@@ -2,6 +2,7 @@
 //! uses what it needs; not every file uses every helper.
 #![allow(dead_code)]
 
+pub mod corpus;
 pub mod env;
 pub mod fixture;
 pub mod http;
