@@ -1730,3 +1730,43 @@ fn no_python_that_fits_lists_what_was_tried() {
         "{err}"
     );
 }
+
+/// pyenv's shims on `PATH` name its root when neither `PYENV_ROOT` nor the
+/// home says where it is (a GUI client's environment): its versions are
+/// found there.
+#[test]
+fn pyenv_versions_are_found_from_its_shims_on_path() {
+    let (Some(py311), Some(py312)) = (real_python("11"), real_python("12")) else {
+        panic!("this test needs Python 3.11 and 3.12 (pyenv has both on these machines)");
+    };
+    let idx = PyIndex::builder()
+        .package(
+            PyPkg::program(
+                "needs-shim",
+                "1.0.0",
+                "import sys\nprint(sys.version_info[:2])",
+            )
+            .requires_python(">=3.12"),
+        )
+        .build();
+    let env = TestEnv::new();
+    let bin = env.root().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(&py311, bin.join("python3")).unwrap();
+    let root = env.root().join("elsewhere/pyenv");
+    std::fs::create_dir_all(root.join("shims")).unwrap();
+    let v = root.join("versions/3.12.98/bin");
+    std::fs::create_dir_all(&v).unwrap();
+    std::os::unix::fs::symlink(&py312, v.join("python3")).unwrap();
+    let path = std::env::join_paths([bin, root.join("shims")]).unwrap();
+    let out = run(idx
+        .safex(&env)
+        .env("PATH", &path)
+        .args(["uvx", "needs-shim==1.0.0"]));
+    assert_ran(&out, "(3, 12)\n");
+    assert!(
+        stderr(&out).contains("versions/3.12.98"),
+        "{}",
+        describe(&out)
+    );
+}

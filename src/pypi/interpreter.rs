@@ -123,6 +123,16 @@ pub fn candidates() -> Vec<PathBuf> {
         roots.push(h.join(".pyenv/versions"));
         roots.push(h.join(".local/share/uv/python"));
     }
+    // pyenv's shims on PATH name its root even where `PYENV_ROOT` and the
+    // home are not the shell's (an MCP client's minimal environment); a
+    // shim runs only the versions made global, the versions run directly.
+    for dir in &dirs {
+        if dir.ends_with("shims")
+            && let Some(root) = dir.parent()
+        {
+            roots.push(root.join("versions"));
+        }
+    }
     for root in &roots {
         let Ok(read) = std::fs::read_dir(root) else {
             continue;
