@@ -200,7 +200,7 @@ pub fn check(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
     ctx.set_args(&a.program_args);
     let settings = load_settings(&a, g)?;
     ctx.configure(&settings);
-    let req = checked_request(&settings, &a, ctx)?;
+    let mut req = checked_request(&settings, &a, ctx)?;
     let entry = find_locked(&settings, &req.key)?;
     if entry.is_none() && settings.lock_mode == LockMode::Frozen {
         return Err(frozen_error(&req.key.join(" ")));
@@ -217,8 +217,18 @@ pub fn check(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
                     "the tree is not locked, and safex is offline",
                 ));
             }
-            let (provider, _rt, _index, _config, _fetcher) = provider_for(&settings, &req, &[])?;
-            crate::resolve::pypi::resolve(&provider)?
+            let resolve = |req: &Launch| {
+                let (provider, _rt, _index, _config, _fetcher) = provider_for(&settings, req, &[])?;
+                crate::resolve::pypi::resolve(&provider)
+            };
+            let resolved = match resolve(&req) {
+                Err(e) => {
+                    req.python = fitting_python(&settings, &req, e)?;
+                    resolve(&req)?
+                }
+                ok => ok?,
+            };
+            resolved
                 .into_iter()
                 .map(|r| (r.name.to_string(), r.version.to_string()))
                 .collect()
@@ -436,14 +446,25 @@ fn prepare_fitting(
     entry: Option<PypiEntry>,
 ) -> Result<(PathBuf, PypiEntry)> {
     let err = match prepare(settings, cache, req, entry.clone()) {
-        Err(e) if !req.python_explicit => e,
-        other => return other,
+        Err(e) => e,
+        ok => return ok,
     };
-    let Some(Need::Python(range)) = &err.needs else {
+    req.python = fitting_python(settings, req, err)?;
+    let done = prepare(settings, cache, req, entry)?;
+    remember_python(cache, req);
+    Ok(done)
+}
+
+/// After `err`: the newest other Python that meets the `Requires-Python`
+/// it names, said on stderr; else `err` again, its hint listing what was
+/// tried. Only when `err` is about the Python and none was asked for.
+fn fitting_python(settings: &Settings, req: &Launch, err: Error) -> Result<PathBuf> {
+    let Some(Need::Python(range)) = err.needs.clone() else {
         return Err(err);
     };
-    let Ok(wanted) = pep440_rs::VersionSpecifiers::from_str(range) else {
-        return Err(err);
+    let wanted = match pep440_rs::VersionSpecifiers::from_str(&range) {
+        Ok(w) if !req.python_explicit => w,
+        _ => return Err(err),
     };
     let default = std::fs::canonicalize(&req.python).ok();
     let mut tried = Vec::new();
@@ -466,10 +487,7 @@ fn prepare_fitting(
                 info.full_version
             );
         }
-        req.python = cand;
-        let done = prepare(settings, cache, req, entry)?;
-        remember_python(cache, req);
-        return Ok(done);
+        return Ok(cand);
     }
     let tried = if tried.is_empty() {
         "no other Python was found".to_owned()

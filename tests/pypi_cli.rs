@@ -1770,3 +1770,29 @@ fn pyenv_versions_are_found_from_its_shims_on_path() {
         describe(&out)
     );
 }
+
+/// `safex policy check uvx` reaches the same interpreter as a launch, so it
+/// judges the same tree.
+#[test]
+fn policy_check_finds_a_python_that_fits_as_a_launch_does() {
+    let (Some(py311), Some(py312)) = (real_python("11"), real_python("12")) else {
+        panic!("this test needs Python 3.11 and 3.12 (pyenv has both on these machines)");
+    };
+    let idx = PyIndex::builder()
+        .package(PyPkg::program("needs-check", "1.0.0", "print('x')").requires_python(">=3.12"))
+        .build();
+    let env = TestEnv::new();
+    let bin = python_home(&env, &py311, "3.12.97", &py312);
+    let out = run(idx.safex(&env).env("PATH", &bin).args([
+        "policy",
+        "check",
+        "uvx",
+        "needs-check==1.0.0",
+    ]));
+    assert_code(&out, 0);
+    assert!(
+        stdout(&out).contains("allow   needs-check==1.0.0"),
+        "{}",
+        describe(&out)
+    );
+}
