@@ -756,12 +756,11 @@ fn install_wheels(
             let Some((name, version, file, path)) = wheels.get(i) else {
                 return Ok((found, stripped));
             };
-            let installed =
-                wheel::install_wheel_with(path, layout, name, version, pth, limits, &shared)
-                    .map_err(|e| Error {
-                        message: format!("{} (installing `{file}`)", e.message),
-                        ..e
-                    })?;
+            let installed = wheel::install_wheel(path, layout, name, version, pth, limits, &shared)
+                .map_err(|e| Error {
+                    message: format!("{} (installing `{file}`)", e.message),
+                    ..e
+                })?;
             for s in &installed.stripped {
                 stripped.push(format!("`{name}=={version}` {s}"));
             }

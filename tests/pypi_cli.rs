@@ -1711,14 +1711,14 @@ fn a_python_that_fits_requires_python_is_found() {
 /// No Python on the machine fits: refused, listing what was tried.
 #[test]
 fn no_python_that_fits_lists_what_was_tried() {
-    let Some(py311) = real_python("11") else {
-        panic!("this test needs python3.11 on PATH");
+    let (Some(py311), Some(py312)) = (real_python("11"), real_python("12")) else {
+        panic!("this test needs Python 3.11 and 3.12 (pyenv has both on these machines)");
     };
     let idx = PyIndex::builder()
         .package(PyPkg::program("needs-future", "1.0.0", "print('x')").requires_python(">=3.99"))
         .build();
     let env = TestEnv::new();
-    let bin = python_home(&env, &py311, "3.11.1", &py311);
+    let bin = python_home(&env, &py311, "3.12.96", &py312);
     let out = run(idx
         .safex(&env)
         .env("PATH", &bin)
@@ -1727,6 +1727,11 @@ fn no_python_that_fits_lists_what_was_tried() {
     let err = stderr(&out);
     assert!(
         err.contains(">=3.99") && err.contains("safex never downloads one"),
+        "{err}"
+    );
+    // The hint lists the interpreters it probed, the pyenv one among them.
+    assert!(
+        err.contains("also tried") && err.contains(".pyenv/versions/3.12.96/bin/python3"),
         "{err}"
     );
 }

@@ -361,7 +361,7 @@ fn executable_pth_lines_are_stripped_and_named() {
     assert_nothing_written_outside_cache(&env, &[]);
 }
 
-/// A `.pth` whose every line would run is not installed at at all; the
+/// A `.pth` whose every line would run is not installed at all; the
 /// interpreter's own start is then untouched (the payload's marker stays
 /// absent even when Python starts directly from the venv).
 #[test]

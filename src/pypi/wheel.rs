@@ -154,29 +154,10 @@ impl SharedFiles {
 }
 
 /// Install the wheel at `whl` (bytes already verified against the lock or
-/// the index) into `layout`. `name` (PEP 503-normalized) and `version` are
-/// what the wheel was fetched as; its `.dist-info` directory must agree.
+/// the index) into `layout`, one of the environment's wheels that share
+/// `shared`. `name` (PEP 503-normalized) and `version` are what the wheel
+/// was fetched as; its `.dist-info` directory must agree.
 pub fn install_wheel(
-    whl: &Path,
-    layout: &VenvLayout,
-    name: &str,
-    version: &str,
-    pth: PthMode,
-    limits: &Limits,
-) -> Result<InstalledWheel> {
-    install_wheel_with(
-        whl,
-        layout,
-        name,
-        version,
-        pth,
-        limits,
-        &SharedFiles::default(),
-    )
-}
-
-/// [`install_wheel`], one of several wheels of one environment.
-pub fn install_wheel_with(
     whl: &Path,
     layout: &VenvLayout,
     name: &str,
@@ -296,6 +277,18 @@ pub fn install_wheel_with(
 
     // Write.
     for (member, dest) in &plan {
+        match shared.claim(&dest.path, &label, record.sha256_of(&member.name)) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(other) => {
+                return Err(ctx
+                    .refuse(format!(
+                        "installs `{}`, which `{other}` installs with other contents",
+                        member.name
+                    ))
+                    .with_hint(HINT_OVERWRITE));
+            }
+        }
         if strip.contains(&member.name) {
             // Checked against RECORD as published, then written without
             // the lines that would run, or not at all if nothing is left.
@@ -310,18 +303,6 @@ pub fn install_wheel_with(
                 set_file_mode(&file, false)?;
             }
             continue;
-        }
-        match shared.claim(&dest.path, &label, record.sha256_of(&member.name)) {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(other) => {
-                return Err(ctx
-                    .refuse(format!(
-                        "installs `{}`, which `{other}` installs with other contents",
-                        member.name
-                    ))
-                    .with_hint(HINT_OVERWRITE));
-            }
         }
         let file = ctx.create(&dest.path, &format!("`{}`", member.name), &dist_info)?;
         let executable = member.executable || dest.scheme == Scheme::Scripts;
@@ -1383,7 +1364,15 @@ mod tests {
     }
 
     fn install(whl: &Path, layout: &VenvLayout, pth: PthMode) -> Result<InstalledWheel> {
-        install_wheel(whl, layout, "demo-pkg", "1.0", pth, &Limits::default())
+        install_wheel(
+            whl,
+            layout,
+            "demo-pkg",
+            "1.0",
+            pth,
+            &Limits::default(),
+            &SharedFiles::default(),
+        )
     }
 
     /// Install must fail with `kind`, naming the wheel and `needle`.
@@ -1960,6 +1949,7 @@ mod tests {
             "2.0",
             PthMode::RefuseExecutable,
             &Limits::default(),
+            &SharedFiles::default(),
         )
         .unwrap_err();
         assert_eq!(err.kind, Kind::Unsafe, "{err}");
@@ -2001,6 +1991,7 @@ mod tests {
             "1.0",
             PthMode::RefuseExecutable,
             &limits,
+            &SharedFiles::default(),
         )
         .unwrap_err();
         assert_eq!(err.kind, Kind::Unsafe, "{err}");
@@ -2037,7 +2028,16 @@ mod tests {
         let limits = Limits::default();
         let mode = PthMode::RefuseExecutable;
         for (name, version) in [("other", "1.0"), ("demo-pkg", "2.0"), ("demo-pkgx", "1.0")] {
-            let err = install_wheel(&whl, &layout, name, version, mode, &limits).unwrap_err();
+            let err = install_wheel(
+                &whl,
+                &layout,
+                name,
+                version,
+                mode,
+                &limits,
+                &SharedFiles::default(),
+            )
+            .unwrap_err();
             assert_eq!(err.kind, Kind::Unsafe, "{err}");
             assert!(
                 err.message.contains(&format!(
@@ -2047,7 +2047,16 @@ mod tests {
             );
         }
         // Normalized names and PEP 440-equal versions are the same.
-        install_wheel(&whl, &layout, "Demo.Pkg", "1.0.0", mode, &limits).unwrap();
+        install_wheel(
+            &whl,
+            &layout,
+            "Demo.Pkg",
+            "1.0.0",
+            mode,
+            &limits,
+            &SharedFiles::default(),
+        )
+        .unwrap();
     }
 
     #[test]

@@ -165,11 +165,9 @@ impl Provider {
         let files = self.rt.block_on(self.index.project(name.as_ref()))?;
         let mut by_version: BTreeMap<Version, VersionFiles> = BTreeMap::new();
         for f in files.iter() {
-            // A file this project cannot use (a name that does not parse, or
-            // another project's) is skipped, as pip and uv skip it: real
-            // pages list files from before PEP 440 and PEP 427. Only the
-            // project's own files become candidates, so none of these can be
-            // chosen.
+            // `SimpleIndex` keeps only the project's own files (see
+            // `own_files`); the name is compared again so that a candidate
+            // can never be another project's file, whatever the index gave.
             if let Ok(w) = WheelName::parse(&f.filename)
                 && w.name == name.as_ref()
             {

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use super::pyfixture::normalize;
+
 // ---------------------------------------------------------------------------
 // The corpus
 // ---------------------------------------------------------------------------
@@ -45,7 +47,7 @@ impl Ecosystem {
     pub fn same_name(self, a: &str, b: &str) -> bool {
         match self {
             Ecosystem::Npm => a == b,
-            Ecosystem::Pypi => pep503(a) == pep503(b),
+            Ecosystem::Pypi => normalize(a) == normalize(b),
         }
     }
 }
@@ -54,24 +56,6 @@ impl fmt::Display for Ecosystem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// A PyPI project name normalised: lower case, runs of `-_.` as one `-`.
-pub fn pep503(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut sep = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            sep = true;
-        } else {
-            if sep && !out.is_empty() {
-                out.push('-');
-            }
-            sep = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
 }
 
 /// The four lists, in the order they are run and reported.
@@ -635,7 +619,7 @@ pub fn is_not_found(row: &Row, stderr: &str) -> bool {
             ))
         }
         Ecosystem::Pypi => {
-            let name = pep503(&row.name);
+            let name = normalize(&row.name);
             if first.starts_with(&format!(
                 "error: project `{name}` was not found on the index"
             )) || (first.starts_with(&format!("error: `{name}=="))
