@@ -510,3 +510,39 @@ fn http_to_a_tls_port_says_so() {
     );
     assert!(took < Duration::from_secs(10), "took {took:?}");
 }
+
+/// A registry whose accept queue is full: the kernel drops the SYN and the
+/// connection never opens. The connect phase has the stall deadline too
+/// (connect, request and answer head share one: no data for that long).
+#[test]
+fn a_connection_that_never_opens_fails_after_the_stall_deadline() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Never accepted: fill the backlog until a connect no longer completes.
+    let mut held = Vec::new();
+    let full = (0..4096).any(|_| {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(s) => {
+                held.push(s);
+                false
+            }
+            Err(_) => true,
+        }
+    });
+    if !full {
+        eprintln!(
+            "SKIPPED: the kernel kept completing connections to a listener that accepts none ({} held); cannot make a connect stall here",
+            held.len()
+        );
+        return;
+    }
+    let env = TestEnv::new();
+    let mut cmd = env.safex();
+    cmd.env("SAFEX_NPM_REGISTRY", format!("http://{addr}/"))
+        .env("SAFEX_STALL_TIMEOUT", "1")
+        .args(["npx", "-y", "slowpoke@1.0.0"]);
+    let (out, took) = timed(cmd, Duration::from_secs(90));
+    assert_refused(&env, &out, 6, &["127.0.0.1", "no data for 1 s"], &[], &[]);
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    drop(listener);
+}

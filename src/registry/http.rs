@@ -464,7 +464,7 @@ fn send_fault(url: &Url, shown: &str, stall: Duration, e: reqwest::Error) -> Fau
     if e.is_timeout() {
         return Fault::Fatal(
             Error::registry(format!(
-                "cannot connect to `{shown}`: no answer for {}",
+                "cannot connect to `{shown}`: no data for {}",
                 secs(stall)
             ))
             .with_hint(STALL_HINT),
