@@ -350,7 +350,8 @@ pub fn current_version(
 ) -> Option<String> {
     let rt = runtime().ok()?;
     rt.block_on(async {
-        let http = Arc::new(Http::new(&settings.npm.ca_files, &settings.deadlines).ok()?);
+        let http =
+            Arc::new(Http::new(&settings.npm.ca_files, &settings.deadlines.from_now()).ok()?);
         let npm = Arc::new(settings.npm.clone());
         let p = Packuments::new(http, npm).get(name).await.ok()?;
         match requested.map(spec::DepSpec::parse) {

@@ -344,7 +344,8 @@ pub fn current_version(settings: &Settings, name: &pep508_rs::PackageName) -> Op
     config.index.as_ref()?;
     let rt = runtime().ok()?;
     rt.block_on(async {
-        let http = Arc::new(Http::new(&settings.npm.ca_files, &settings.deadlines).ok()?);
+        let http =
+            Arc::new(Http::new(&settings.npm.ca_files, &settings.deadlines.from_now()).ok()?);
         let index = SimpleIndex::new(http, config);
         let files = index.project(name.as_ref()).await.ok()?;
         files

@@ -69,6 +69,18 @@ pub struct Deadlines {
     pub retry_after_max: Duration,
 }
 
+impl Deadlines {
+    /// The same deadlines with the launch counted from now: for a lookup
+    /// that is not part of a launch (the current version for a hint, or
+    /// for each server `safex mcp pin` pins).
+    pub fn from_now(&self) -> Deadlines {
+        Deadlines {
+            started: Instant::now(),
+            ..self.clone()
+        }
+    }
+}
+
 impl Default for Deadlines {
     fn default() -> Deadlines {
         Deadlines {
