@@ -25,6 +25,21 @@ pub const SAFEX_PYTHON: &str = "SAFEX_PYTHON";
 /// Extra CA certificates (PEM) added to the system trust store.
 pub const SAFEX_CA_FILE: &str = "SAFEX_CA_FILE";
 
+/// Network deadlines (README, "Network deadlines"). Each is seconds (`30`)
+/// or a duration (`30s`, `2m`).
+///
+/// No byte for this long (connecting, waiting for the answer, reading the
+/// body): the request fails. Also the window `SAFEX_MIN_RATE` is averaged
+/// over. Default 30 s.
+pub const SAFEX_STALL_TIMEOUT: &str = "SAFEX_STALL_TIMEOUT";
+/// The lowest rate a body may average (bytes per second, over the stall
+/// window); `0` turns the floor off. Default 1024.
+pub const SAFEX_MIN_RATE: &str = "SAFEX_MIN_RATE";
+/// The longest a cold launch may wait on the network in all. Default 120 s.
+pub const SAFEX_LAUNCH_TIMEOUT: &str = "SAFEX_LAUNCH_TIMEOUT";
+/// The longest `Retry-After` safex waits for. Default 30 s.
+pub const SAFEX_RETRY_AFTER_MAX: &str = "SAFEX_RETRY_AFTER_MAX";
+
 /// `1`: notes on stderr about what safex skipped and why (`debug: ...`).
 pub const SAFEX_DEBUG: &str = "SAFEX_DEBUG";
 

@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use url::Url;
 
@@ -15,8 +14,12 @@ use crate::error::{Error, Result};
 use crate::integrity::{Algo, Computed, Hasher, Integrity};
 use crate::lock::FileLock;
 use crate::redact;
-use crate::registry::http::{Fault, Http, describe};
+use crate::registry::http::{Fault, Http};
 use crate::settings::{Credential, NpmConfig};
+
+/// How many times an archive whose bytes do not match is fetched again
+/// before the mismatch is an integrity error (see [`Fetcher::blob`]).
+const MISMATCH_REFETCHES: u32 = 1;
 
 /// Where the expected hash came from, for the message when bytes differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,13 +215,30 @@ impl Fetcher {
         }
 
         let tmp = self.cache.tmp_file("dl")?;
-        let computed = self.download(&req, &tmp).await;
-        let computed = match computed {
-            Ok(c) => c,
-            Err(e) => {
+        // A body cut short with a length that still adds up (a proxy that
+        // cut the body and its `Content-Length`) shows only as a hash
+        // mismatch: fetch it again, like a reset, a bounded number of times,
+        // on every path (locked or not, npm or PyPI). Bytes that still
+        // differ are the integrity error below.
+        let mut refetches = 0;
+        let computed = loop {
+            let computed = match self.download(&req, &tmp).await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(e);
+                }
+            };
+            if refetches < MISMATCH_REFETCHES
+                && req
+                    .expected
+                    .is_some_and(|expected| !expected.matches(&computed))
+            {
+                refetches += 1;
                 let _ = std::fs::remove_file(&tmp);
-                return Err(e);
+                continue;
             }
+            break computed;
         };
         if let Some(expected) = req.expected
             && !expected.matches(&computed)
@@ -272,14 +292,9 @@ impl Fetcher {
                 if req.expected.is_none() {
                     hasher = Hasher::all();
                 }
-                let mut stream = resp.bytes_stream();
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(|e| {
-                        Fault::Transient(Error::registry(format!(
-                            "download of `{shown}` broke off: {}",
-                            describe(e)
-                        )))
-                    })?;
+                // The stall and rate deadlines are the body's (`Http::body`).
+                let mut body = self.http.body(resp, format!("the download of `{shown}`"));
+                while let Some(chunk) = body.chunk().await? {
                     hasher.update(&chunk);
                     file.write_all(&chunk).await.map_err(|e| {
                         Fault::Fatal(Error::io(format!("cannot write `{}`: {e}", tmp.display())))

@@ -194,7 +194,7 @@ pub fn check(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
         || (refuse_scripts && !settings.offline)
     {
         let rt = runtime()?;
-        let http = Arc::new(Http::new(&settings.npm.ca_files)?);
+        let http = Arc::new(Http::new(&settings.npm.ca_files, &settings.deadlines)?);
         let npm = Arc::new(settings.npm.clone());
         let cooldown = settings.policy.cooldown();
         rt.block_on(async {
@@ -350,7 +350,8 @@ pub fn current_version(
 ) -> Option<String> {
     let rt = runtime().ok()?;
     rt.block_on(async {
-        let http = Arc::new(Http::new(&settings.npm.ca_files).ok()?);
+        let http =
+            Arc::new(Http::new(&settings.npm.ca_files, &settings.deadlines.from_now()).ok()?);
         let npm = Arc::new(settings.npm.clone());
         let p = Packuments::new(http, npm).get(name).await.ok()?;
         match requested.map(spec::DepSpec::parse) {
@@ -411,7 +412,7 @@ fn prepare(
         }
     }
     let rt = runtime()?;
-    let http = Arc::new(Http::new(&settings.npm.ca_files)?);
+    let http = Arc::new(Http::new(&settings.npm.ca_files, &settings.deadlines)?);
     let npm = Arc::new(settings.npm.clone());
     let fetcher = Arc::new(fetch::Fetcher {
         http: http.clone(),

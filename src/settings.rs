@@ -13,6 +13,7 @@ use url::Url;
 use crate::env_vars as ev;
 use crate::error::{Error, Result};
 use crate::policy::{LockMode, Policy};
+use crate::registry::http::Deadlines;
 
 /// The user config file (`SAFEX_CONFIG`, default `<config dir>/safex/config.toml`).
 #[derive(Debug, Default, Deserialize)]
@@ -27,6 +28,11 @@ pub struct ConfigFile {
     pub node: Option<PathBuf>,
     pub ca_file: Option<PathBuf>,
     pub offline: Option<bool>,
+    /// Network deadlines, as the `SAFEX_*` variables of the same names.
+    pub stall_timeout: Option<String>,
+    pub min_rate: Option<u64>,
+    pub launch_timeout: Option<String>,
+    pub retry_after_max: Option<String>,
 }
 
 #[derive(Debug)]
@@ -47,6 +53,8 @@ pub struct Settings {
     pub pypi_index: Option<(String, String)>,
     /// `SAFEX_PYTHON` or the `python` setting (`--python` wins over both).
     pub python: Option<String>,
+    /// How long network waits may last.
+    pub deadlines: Deadlines,
 }
 
 /// Command-line overrides.
@@ -211,6 +219,7 @@ impl Settings {
                     .map(|u| (u, format!("pypi_index in {}", config_file()))))
         };
         let python = ev::get(ev::SAFEX_PYTHON).or(config.python.clone());
+        let deadlines = deadlines(&config)?;
 
         Ok(Settings {
             cache_dir,
@@ -224,8 +233,77 @@ impl Settings {
             npm,
             pypi_index,
             python,
+            deadlines,
         })
     }
+}
+
+/// The network deadlines: each from its variable, else the config file,
+/// else the default ([`Deadlines::default`]). The launch is counted from
+/// here, the start of the process for every purpose a user can see.
+fn deadlines(config: &ConfigFile) -> Result<Deadlines> {
+    let mut d = Deadlines::default();
+    let duration = |var: &str,
+                    key: &str,
+                    from_config: &Option<String>|
+     -> Result<Option<std::time::Duration>> {
+        let Some(raw) = ev::get(var).or(from_config.clone()) else {
+            return Ok(None);
+        };
+        let parsed = raw
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .map(std::time::Duration::from_secs)
+            .or_else(|| crate::time::parse_duration(raw.trim()));
+        match parsed {
+            Some(v) if !v.is_zero() => Ok(Some(v)),
+            _ => Err(Error::usage(format!(
+                "`{var}` (or `{key}` in the config file) is `{}`, not a duration",
+                crate::spec::shown(&raw)
+            ))
+            .with_hint("give seconds (`30`) or a duration (`30s`, `2m`), more than zero")),
+        }
+    };
+    if let Some(v) = duration(
+        ev::SAFEX_STALL_TIMEOUT,
+        "stall_timeout",
+        &config.stall_timeout,
+    )? {
+        d.stall = v;
+    }
+    if let Some(v) = duration(
+        ev::SAFEX_LAUNCH_TIMEOUT,
+        "launch_timeout",
+        &config.launch_timeout,
+    )? {
+        d.launch = v;
+    }
+    if let Some(v) = duration(
+        ev::SAFEX_RETRY_AFTER_MAX,
+        "retry_after_max",
+        &config.retry_after_max,
+    )? {
+        d.retry_after_max = v;
+    }
+    match ev::get(ev::SAFEX_MIN_RATE) {
+        Some(raw) => {
+            d.min_rate = raw.trim().parse().map_err(|_| {
+                Error::usage(format!(
+                    "`{}` is `{}`, not a number of bytes per second",
+                    ev::SAFEX_MIN_RATE,
+                    crate::spec::shown(&raw)
+                ))
+                .with_hint("give a whole number of bytes per second (`1024`), or `0` for no floor")
+            })?;
+        }
+        None => {
+            if let Some(v) = config.min_rate {
+                d.min_rate = v;
+            }
+        }
+    }
+    Ok(d)
 }
 
 impl Settings {

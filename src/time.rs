@@ -185,6 +185,65 @@ pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     from_unix(seconds, nanos)
 }
 
+/// Parse an HTTP-date (RFC 9110 §5.6.7), as a `Retry-After` may carry it:
+/// the preferred `Sun, 06 Nov 1994 08:49:37 GMT`, and the obsolete forms a
+/// recipient must accept, `Sunday, 06-Nov-94 08:49:37 GMT` and
+/// `Sun Nov  6 08:49:37 1994`. The day name is not checked against the date.
+pub fn parse_http_date(s: &str) -> Option<SystemTime> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month_of = |m: &str| MONTHS.iter().position(|x| *x == m).map(|i| i as u32 + 1);
+    let parts: Vec<&str> = s.split_ascii_whitespace().collect();
+    let (year, month, day, clock) = match parts.as_slice() {
+        // IMF-fixdate
+        [_, day, month, year, clock, "GMT"] if year.len() == 4 => (
+            year.parse::<i64>().ok()?,
+            month_of(month)?,
+            day.parse().ok()?,
+            *clock,
+        ),
+        // RFC 850: a two-digit year within 50 years of now; take 19xx/20xx
+        // as the RFC's "more than 50 years in the future" rule does for
+        // the years a server clock can plausibly send.
+        [_, date, clock, "GMT"] => {
+            let mut d = date.split('-');
+            let (day, month, yy) = (d.next()?, d.next()?, d.next()?);
+            if d.next().is_some() || yy.len() != 2 {
+                return None;
+            }
+            let yy: i64 = yy.parse().ok()?;
+            let year = if yy >= 70 { 1900 + yy } else { 2000 + yy };
+            (year, month_of(month)?, day.parse().ok()?, *clock)
+        }
+        // asctime
+        [_, month, day, clock, year] if year.len() == 4 => (
+            year.parse::<i64>().ok()?,
+            month_of(month)?,
+            day.parse().ok()?,
+            *clock,
+        ),
+        _ => return None,
+    };
+    let mut hms = clock
+        .split(':')
+        .map(|p| (p.len() == 2).then(|| p.parse::<u32>().ok()).flatten());
+    let (hour, minute, second) = (hms.next()??, hms.next()??, hms.next()??);
+    if hms.next().is_some()
+        || !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let seconds = days_from_civil(year, month, day) * DAY as i64
+        + i64::from(hour * 3600 + minute * 60 + second);
+    from_unix(seconds, 0)
+}
+
 /// `t` in UTC to the second: `2025-09-08T13:00:00Z` (fractions dropped).
 pub fn format_rfc3339(t: SystemTime) -> String {
     let seconds: i64 = match t.duration_since(UNIX_EPOCH) {

@@ -344,7 +344,8 @@ pub fn current_version(settings: &Settings, name: &pep508_rs::PackageName) -> Op
     config.index.as_ref()?;
     let rt = runtime().ok()?;
     rt.block_on(async {
-        let http = Arc::new(Http::new(&settings.npm.ca_files).ok()?);
+        let http =
+            Arc::new(Http::new(&settings.npm.ca_files, &settings.deadlines.from_now()).ok()?);
         let index = SimpleIndex::new(http, config);
         let files = index.project(name.as_ref()).await.ok()?;
         files
@@ -816,7 +817,7 @@ fn provider_for(settings: &Settings, req: &Launch, ahead: &[&str]) -> Result<Par
         return Err(no_index_error());
     }
     let rt = runtime()?;
-    let http = Arc::new(Http::new(&settings.npm.ca_files)?);
+    let http = Arc::new(Http::new(&settings.npm.ca_files, &settings.deadlines)?);
     let index = SimpleIndex::new(http.clone(), config.clone());
     if !settings.offline {
         let _in_runtime = rt.enter();

@@ -2,11 +2,11 @@
 //! (corporate TLS interception is normal on the laptops safex serves), plus
 //! any extra CA files, added to the store rather than replacing it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use tokio::sync::Semaphore;
@@ -31,6 +31,66 @@ pub struct Http {
     client: reqwest::Client,
     limit: Semaphore,
     origins: Mutex<HashMap<String, Arc<OriginLimit>>>,
+    deadlines: Deadlines,
+    /// The requests (redacted URLs) in [`Http::retry`] now: what a launch
+    /// that runs out of time was still waiting for.
+    pending: Mutex<Vec<String>>,
+    /// URLs whose retries are spent, with the error: a second request for
+    /// one in the same launch (the installer after a fetch-ahead guessed
+    /// the same tarball) gets that error at once rather than as many
+    /// attempts again, so the count in the message is what was sent, and a
+    /// stall is waited out once, not twice.
+    failed: Mutex<HashMap<String, Error>>,
+}
+
+/// How long safex waits on the network. An MCP client gives a server a few
+/// minutes at most to start, and nobody watches it: every wait has an end,
+/// and the error says which wait ended and where.
+///
+/// Set by `SAFEX_STALL_TIMEOUT`, `SAFEX_MIN_RATE`, `SAFEX_LAUNCH_TIMEOUT`,
+/// `SAFEX_RETRY_AFTER_MAX` or the config file's keys of the same names
+/// (README, "Network deadlines").
+#[derive(Debug, Clone)]
+pub struct Deadlines {
+    /// No byte for this long, while connecting, waiting for the answer or
+    /// reading the body: the request fails. Also the window the body's rate
+    /// is averaged over.
+    pub stall: Duration,
+    /// Bytes per second a body must average over `stall` once it has run
+    /// that long; 0 turns the floor off. Low on purpose (a working but slow
+    /// link on a big file is still well above it): it is there to end a
+    /// body that trickles in, not to judge a network.
+    pub min_rate: u64,
+    /// Every network wait of one launch ends by `started + launch`.
+    pub launch: Duration,
+    pub started: Instant,
+    /// The longest `Retry-After` safex waits for; a server that asks for
+    /// longer gets an error that says when to try again.
+    pub retry_after_max: Duration,
+}
+
+impl Deadlines {
+    /// The same deadlines with the launch counted from now: for a lookup
+    /// that is not part of a launch (the current version for a hint, or
+    /// for each server `safex mcp pin` pins).
+    pub fn from_now(&self) -> Deadlines {
+        Deadlines {
+            started: Instant::now(),
+            ..self.clone()
+        }
+    }
+}
+
+impl Default for Deadlines {
+    fn default() -> Deadlines {
+        Deadlines {
+            stall: Duration::from_secs(30),
+            min_rate: 1024,
+            launch: Duration::from_secs(120),
+            started: Instant::now(),
+            retry_after_max: Duration::from_secs(30),
+        }
+    }
 }
 
 /// One origin's budget of parallel requests: one until it has answered and
@@ -45,15 +105,29 @@ struct OriginLimit {
 /// A failure worth another try (connection reset, 5xx, truncated body) or not.
 pub enum Fault {
     Transient(Error),
+    /// Worth another try after this long (the server's `Retry-After`).
+    Later(Error, Duration),
     Fatal(Error),
 }
 
+impl Fault {
+    /// The same kind of fault with its error changed (context added).
+    pub fn map(self, f: impl FnOnce(Error) -> Error) -> Fault {
+        match self {
+            Fault::Transient(e) => Fault::Transient(f(e)),
+            Fault::Later(e, d) => Fault::Later(f(e), d),
+            Fault::Fatal(e) => Fault::Fatal(f(e)),
+        }
+    }
+}
+
 impl Http {
-    pub fn new(ca_files: &[PathBuf]) -> Result<Http> {
+    pub fn new(ca_files: &[PathBuf], deadlines: &Deadlines) -> Result<Http> {
+        // Waits for the answer and for each part of the body are bounded
+        // here, not by the client, so that the error can say which it was.
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("safex/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(15))
-            .read_timeout(Duration::from_secs(60))
+            .connect_timeout(deadlines.stall)
             .redirect(reqwest::redirect::Policy::custom(|attempt| {
                 // A redirect may not leave the origin: credentials and the
                 // foreign-host rule must not be sidestepped by a 302.
@@ -84,7 +158,21 @@ impl Http {
             client,
             limit: Semaphore::new(MAX_PARALLEL),
             origins: Mutex::new(HashMap::new()),
+            deadlines: deadlines.clone(),
+            pending: Mutex::new(Vec::new()),
+            failed: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// A response's body, read under the stall and rate deadlines. `what`
+    /// names it in messages ("the download of `URL`").
+    pub fn body(&self, resp: reqwest::Response, what: String) -> Body {
+        Body {
+            resp,
+            what,
+            stall: self.deadlines.stall,
+            pace: Pace::new(self.deadlines.min_rate, self.deadlines.stall),
+        }
     }
 
     fn origin(&self, url: &Url) -> Arc<OriginLimit> {
@@ -112,7 +200,7 @@ impl Http {
     ) -> std::result::Result<reqwest::Response, Fault> {
         let resp = self.get_raw(url, accept, cred).await?;
         let shown = redact::url(url);
-        answer(resp, &shown)
+        self.answer(resp, &shown)
     }
 
     /// Start the GET of an archive, following redirects to other origins
@@ -136,7 +224,7 @@ impl Http {
                 .get_raw(&current, "application/octet-stream", cred)
                 .await?;
             if !resp.status().is_redirection() {
-                return answer(resp, &redact::url(&current));
+                return self.answer(resp, &redact::url(&current));
             }
             let shown = redact::url(resp.url());
             let next = resp
@@ -180,12 +268,20 @@ impl Http {
             req = req.header(AUTHORIZATION, v);
         }
         let shown = redact::url(url);
-        let resp = req.send().await.map_err(|e| {
-            Fault::Transient(Error::registry(format!(
-                "cannot reach `{shown}`: {}",
-                describe(e)
-            )))
-        })?;
+        let stall = self.deadlines.stall;
+        let resp = match tokio::time::timeout(stall, req.send()).await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => return Err(send_fault(url, &shown, stall, e)),
+            Err(_) => {
+                return Err(Fault::Fatal(
+                    Error::registry(format!(
+                        "`{shown}` did not answer: no data for {}",
+                        secs(stall)
+                    ))
+                    .with_hint(STALL_HINT),
+                ));
+            }
+        };
         let origin = self.origin(url);
         if !origin.known.swap(true, Ordering::Relaxed) {
             origin
@@ -200,8 +296,39 @@ impl Http {
     }
 
     /// Run `op`, a request to `url`, within the limits on parallel
-    /// requests, with retries and exponential backoff on transient faults.
-    pub async fn retry<T, F, Fut>(&self, url: &Url, mut op: F) -> Result<T>
+    /// requests, with retries and exponential backoff on transient faults
+    /// (or the wait the server asked for), and within the launch deadline.
+    pub async fn retry<T, F, Fut>(&self, url: &Url, op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, Fault>>,
+    {
+        let failed = |f: &Mutex<HashMap<String, Error>>| {
+            f.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(url.as_str())
+                .cloned()
+        };
+        if let Some(e) = failed(&self.failed) {
+            return Err(e);
+        }
+        let shown = redact::url(url);
+        let _pending = Pending::add(&self.pending, shown);
+        let ends = self.deadlines.started + self.deadlines.launch;
+        let result = match tokio::time::timeout_at(ends.into(), self.attempts(url, op)).await {
+            Ok(r) => r,
+            Err(_) => Err(self.out_of_time()),
+        };
+        if let Err(e) = &result {
+            self.failed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(url.as_str().to_owned(), e.clone());
+        }
+        result
+    }
+
+    async fn attempts<T, F, Fut>(&self, url: &Url, mut op: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = std::result::Result<T, Fault>>,
@@ -213,24 +340,284 @@ impl Http {
         loop {
             let _origin_permit = origin.permits.acquire().await.map_err(closed)?;
             let _permit = self.limit.acquire().await.map_err(closed)?;
-            match op().await {
+            let wait = match op().await {
                 Ok(v) => return Ok(v),
                 Err(Fault::Fatal(e)) => return Err(e),
-                Err(Fault::Transient(e)) if attempt >= ATTEMPTS => {
+                Err(Fault::Transient(e) | Fault::Later(e, _)) if attempt >= ATTEMPTS => {
+                    let tries = if attempt == 1 {
+                        "1 attempt".to_owned()
+                    } else {
+                        format!("{attempt} attempts")
+                    };
                     return Err(Error {
-                        message: format!("{} (after {attempt} attempts)", e.message),
+                        message: format!("{} (after {tries})", e.message),
                         ..e
                     }
                     .with_hint("check that the registry is up and reachable, then try again"));
                 }
-                Err(Fault::Transient(_)) => {}
-            }
+                Err(Fault::Transient(_)) => delay,
+                Err(Fault::Later(_, after)) => after,
+            };
             drop(_permit);
             drop(_origin_permit);
-            tokio::time::sleep(delay).await;
+            tokio::time::sleep(wait).await;
             delay *= 2;
             attempt += 1;
         }
+    }
+
+    /// The launch ran out of time: say how long it had and what it was
+    /// still waiting for.
+    fn out_of_time(&self) -> Error {
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut waiting: Vec<String> = Vec::new();
+        for p in pending.iter() {
+            if !waiting.contains(p) {
+                waiting.push(p.clone());
+            }
+        }
+        let more = waiting.len().saturating_sub(5);
+        let mut list = waiting
+            .iter()
+            .take(5)
+            .map(|p| format!("`{p}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if more > 0 {
+            list.push_str(&format!(" and {more} more"));
+        }
+        Error::registry(format!(
+            "the launch did not finish within {} (`{}`); still waiting for {list}",
+            secs(self.deadlines.launch),
+            crate::env_vars::SAFEX_LAUNCH_TIMEOUT
+        ))
+        .with_hint(format!(
+            "the registry answers too slowly; try again, or raise `{}` (seconds) if this link is known to be slow",
+            crate::env_vars::SAFEX_LAUNCH_TIMEOUT
+        ))
+    }
+
+    /// A response as a result: success, or an error that names the URL.
+    fn answer(
+        &self,
+        resp: reqwest::Response,
+        shown: &str,
+    ) -> std::result::Result<reqwest::Response, Fault> {
+        let status = resp.status();
+        if (status.as_u16() == 429 || status.as_u16() == 503)
+            && let Some(after) = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| retry_after(v, SystemTime::now()))
+        {
+            let err = Error::registry(format!("`{shown}` answered HTTP {status}"));
+            let cap = self.deadlines.retry_after_max;
+            if after <= cap {
+                return Err(Fault::Later(err, after));
+            }
+            let when = crate::time::format_rfc3339(SystemTime::now() + after);
+            return Err(Fault::Fatal(
+                Error::registry(format!(
+                    "`{shown}` answered HTTP {status} and asks to be tried again in {} (at {when}), longer than safex waits ({})",
+                    secs(after),
+                    secs(cap)
+                ))
+                .with_hint(format!(
+                    "try again after {when}; `{}` sets the longest wait safex accepts",
+                    crate::env_vars::SAFEX_RETRY_AFTER_MAX
+                )),
+            ));
+        }
+        answer(resp, shown)
+    }
+}
+
+/// Keeps a request in [`Http::pending`] while it is in flight.
+struct Pending<'a> {
+    list: &'a Mutex<Vec<String>>,
+    shown: String,
+}
+
+impl<'a> Pending<'a> {
+    fn add(list: &'a Mutex<Vec<String>>, shown: String) -> Pending<'a> {
+        list.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(shown.clone());
+        Pending { list, shown }
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = list.iter().position(|p| *p == self.shown) {
+            list.swap_remove(i);
+        }
+    }
+}
+
+const STALL_HINT: &str =
+    "the registry (or a proxy on the way) stopped answering; check that it is up, then try again";
+
+/// `30 s`, `1.5 s`.
+fn secs(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// A failed send as a fault: a timeout (connecting took longer than the
+/// stall deadline) and a scheme that does not match the port's protocol
+/// end at once, in words; anything else may be a passing fault.
+fn send_fault(url: &Url, shown: &str, stall: Duration, e: reqwest::Error) -> Fault {
+    if e.is_timeout() {
+        return Fault::Fatal(
+            Error::registry(format!(
+                "cannot connect to `{shown}`: no data for {}",
+                secs(stall)
+            ))
+            .with_hint(STALL_HINT),
+        );
+    }
+    let chain = describe(e);
+    // rustls, reading an HTTP answer where a TLS record should be.
+    if url.scheme() == "https" && chain.contains("InvalidContentType") {
+        return Fault::Fatal(
+            Error::registry(format!(
+                "the server at `{shown}` answered in plain HTTP, not TLS: use `http://` or check the port"
+            ))
+            .with_hint("the URL says `https://`, but that port speaks plain HTTP"),
+        );
+    }
+    // hyper, reading a TLS alert where an HTTP status line should be.
+    if url.scheme() == "http" && chain.contains("invalid HTTP version") {
+        return Fault::Fatal(
+            Error::registry(format!(
+                "the server at `{shown}` did not answer in plain HTTP (it may expect TLS): use `https://` or check the port"
+            ))
+            .with_hint("the URL says `http://`, but that port does not speak plain HTTP"),
+        );
+    }
+    Fault::Transient(Error::registry(format!("cannot reach `{shown}`: {chain}")))
+}
+
+/// A `Retry-After` value (delay in seconds, or an HTTP-date) as a wait from
+/// `now`; a date in the past is no wait.
+fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(n) = value.parse::<u64>() {
+        return Some(Duration::from_secs(n));
+    }
+    let at = crate::time::parse_http_date(value)?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// A response body read under the deadlines: a stall (no byte for
+/// [`Deadlines::stall`]) ends it, and so does a rate below
+/// [`Deadlines::min_rate`] averaged over the last `stall`.
+pub struct Body {
+    resp: reqwest::Response,
+    what: String,
+    stall: Duration,
+    pace: Pace,
+}
+
+impl Body {
+    /// The next piece of the body, `None` at its end.
+    pub async fn chunk(&mut self) -> std::result::Result<Option<bytes::Bytes>, Fault> {
+        let next = tokio::time::timeout(self.stall, self.resp.chunk()).await;
+        match next {
+            Err(_) => Err(Fault::Fatal(
+                Error::registry(format!(
+                    "{} stalled: no data for {}",
+                    self.what,
+                    secs(self.stall)
+                ))
+                .with_hint(STALL_HINT),
+            )),
+            Ok(Err(e)) => Err(Fault::Transient(Error::registry(format!(
+                "{} broke off: {}",
+                self.what,
+                describe(e)
+            )))),
+            Ok(Ok(None)) => Ok(None),
+            Ok(Ok(Some(b))) => {
+                if let Some((bytes, span)) = self.pace.record(b.len() as u64, Instant::now()) {
+                    return Err(Fault::Fatal(
+                        Error::registry(format!(
+                            "{} is too slow: {bytes} bytes in the last {}, below the floor of {} bytes/s",
+                            self.what,
+                            secs(span),
+                            self.pace.floor
+                        ))
+                        .with_hint(format!(
+                            "the registry (or a proxy) sends data too slowly; try again, or lower `{}` (bytes per second, 0 for no floor) if this link is known to be slow",
+                            crate::env_vars::SAFEX_MIN_RATE
+                        )),
+                    ));
+                }
+                Ok(Some(b))
+            }
+        }
+    }
+
+    /// The whole body.
+    pub async fn all(mut self) -> std::result::Result<Vec<u8>, Fault> {
+        let mut out = Vec::new();
+        while let Some(b) = self.chunk().await? {
+            out.extend_from_slice(&b);
+        }
+        Ok(out)
+    }
+}
+
+/// The rate of a body over a sliding window: a few marks (time, bytes so
+/// far), one per eighth of the window at most, so that the memory stays
+/// small at any speed.
+struct Pace {
+    floor: u64,
+    window: Duration,
+    total: u64,
+    marks: VecDeque<(Instant, u64)>,
+}
+
+impl Pace {
+    fn new(floor: u64, window: Duration) -> Pace {
+        Pace {
+            floor,
+            window,
+            total: 0,
+            marks: VecDeque::from([(Instant::now(), 0)]),
+        }
+    }
+
+    /// Count `n` bytes arriving at `now`; `Some((bytes, span))` when the
+    /// body ran at least a window and the bytes of the last `span` (a
+    /// window or a little more) are below the floor.
+    fn record(&mut self, n: u64, now: Instant) -> Option<(u64, Duration)> {
+        self.total += n;
+        let last = self.marks.back().map(|m| m.0).unwrap_or(now);
+        if now.saturating_duration_since(last) >= self.window / 8 {
+            self.marks.push_back((now, self.total));
+        }
+        if self.floor == 0 {
+            return None;
+        }
+        let start = now.checked_sub(self.window)?;
+        // Keep the newest mark at or before the window's start.
+        while self.marks.len() >= 2 && self.marks[1].0 <= start {
+            self.marks.pop_front();
+        }
+        let (t0, b0) = *self.marks.front()?;
+        let span = now.saturating_duration_since(t0);
+        if span < self.window {
+            return None;
+        }
+        let bytes = self.total - b0;
+        ((bytes as f64) < self.floor as f64 * span.as_secs_f64()).then_some((bytes, span))
     }
 }
 
@@ -304,6 +691,71 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now = crate::time::parse_rfc3339("1994-11-06T08:49:30Z").unwrap();
+        assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(retry_after(" 0 ", now), Some(Duration::ZERO));
+        for date in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(
+                retry_after(date, now),
+                Some(Duration::from_secs(7)),
+                "{date}"
+            );
+        }
+        // In the past: no wait.
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        for bad in [
+            "",
+            "soon",
+            "-5",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49 GMT",
+        ] {
+            assert_eq!(retry_after(bad, now), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn pace_cuts_off_a_trickle_but_not_a_slow_steady_body() {
+        let window = Duration::from_secs(30);
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // 10 bytes/s: judged only once a window has passed, then too slow.
+        let mut p = Pace::new(1024, window);
+        p.marks = VecDeque::from([(t0, 0)]);
+        let mut cut = None;
+        for i in 1..=400u64 {
+            if let Some(c) = p.record(1, at(i * 100)) {
+                cut = Some((i * 100, c));
+                break;
+            }
+        }
+        let (when, (bytes, span)) = cut.expect("a trickle is cut off");
+        assert!((30_000..=34_000).contains(&when), "cut at {when} ms");
+        assert!(
+            span >= window && bytes < 1024 * span.as_secs(),
+            "{bytes} in {span:?}"
+        );
+        // 2 KiB/s for five minutes with pauses: never cut off, few marks.
+        let mut p = Pace::new(1024, window);
+        p.marks = VecDeque::from([(t0, 0)]);
+        for i in 1..=3000u64 {
+            assert_eq!(p.record(200, at(i * 100)), None, "at {i}");
+        }
+        assert!(p.marks.len() <= 10, "{} marks", p.marks.len());
+        // Floor 0: off.
+        let mut p = Pace::new(0, window);
+        assert_eq!(p.record(1, t0 + Duration::from_secs(100)), None);
+    }
+
+    #[test]
     fn a_ca_bundle_is_read_once() {
         let dir = tempfile::tempdir().unwrap();
         let bundle = dir.path().join("bundle.pem");
@@ -371,7 +823,7 @@ mod tests {
     #[test]
     fn an_http1_origin_gets_a_few_connections_at_a_time() {
         let (url, most) = slow_server();
-        let http = Arc::new(Http::new(&[]).unwrap());
+        let http = Arc::new(Http::new(&[], &Deadlines::default()).unwrap());
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 use url::Url;
 
-use super::http::{Fault, Http, describe};
+use super::http::{Fault, Http};
 use crate::error::{Error, Result};
 use crate::redact;
 use crate::settings::NpmConfig;
@@ -323,23 +323,15 @@ impl Packuments {
                                 .with_hint("check the name, and that the registry (or the scope's registry in `.npmrc`) is the one that has it"),
                         ));
                     }
-                    Err(Fault::Fatal(e)) => {
-                        return Err(Fault::Fatal(Error {
-                            message: format!("cannot get the metadata of `{name}`: {}", e.message),
-                            ..e
-                        }));
-                    }
-                    Err(Fault::Transient(e)) => {
-                        return Err(Fault::Transient(Error {
+                    Err(f) => {
+                        return Err(f.map(|e| Error {
                             message: format!("cannot get the metadata of `{name}`: {}", e.message),
                             ..e
                         }));
                     }
                     Ok(r) => r,
                 };
-                resp.bytes().await.map_err(|e| {
-                    Fault::Transient(Error::registry(format!("reading `{shown}` failed: {}", describe(e))))
-                })
+                self.http.body(resp, format!("reading `{shown}`")).all().await
             })
             .await?;
         let p: Packument = serde_json::from_slice(&bytes).map_err(|e| {
@@ -449,7 +441,7 @@ mod tests {
         let (url, seen) = registry(
             r#"{"versions": {"1.0.0": {"version": "1.0.0"}}, "time": {"1.0.0": "2020-01-02T03:04:05.000Z"}}"#,
         );
-        let http = Arc::new(Http::new(&[]).unwrap());
+        let http = Arc::new(Http::new(&[], &crate::registry::http::Deadlines::default()).unwrap());
         let npm = Arc::new(NpmConfig {
             registry: Some((url, "test".to_owned())),
             ..Default::default()

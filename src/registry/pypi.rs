@@ -19,7 +19,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 use url::Url;
 
-use super::http::{Fault, Http, describe};
+use super::http::{Fault, Http};
 use crate::env_vars as ev;
 use crate::error::{Error, Result};
 use crate::pypi::tags::{WheelName, normalize, sdist_version, valid_project_name};
@@ -943,10 +943,7 @@ impl SimpleIndex {
                             )),
                         ));
                     }
-                    Err(Fault::Fatal(e)) => return Err(Fault::Fatal(in_context(&name, e))),
-                    Err(Fault::Transient(e)) => {
-                        return Err(Fault::Transient(in_context(&name, e)));
-                    }
+                    Err(f) => return Err(f.map(|e| in_context(&name, e))),
                     Ok(r) => r,
                 };
                 let page = without_userinfo(resp.url());
@@ -956,12 +953,14 @@ impl SimpleIndex {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.split(';').next())
                     .is_some_and(|v| v.trim().eq_ignore_ascii_case(SIMPLE_JSON));
-                let bytes = resp.bytes().await.map_err(|e| {
-                    Fault::Transient(Error::registry(format!(
-                        "reading the index page of `{name}` from `{shown}` failed: {}",
-                        describe(e)
-                    )))
-                })?;
+                let bytes = self
+                    .http
+                    .body(
+                        resp,
+                        format!("reading the index page of `{name}` from `{shown}`"),
+                    )
+                    .all()
+                    .await?;
                 Ok((page, json, bytes))
             })
             .await?;
@@ -996,15 +995,13 @@ impl SimpleIndex {
                             Fault::Fatal(e) => Fault::Fatal(auth_hint(e)),
                             t => t,
                         })?;
-                resp.bytes().await.map_err(|e| {
-                    Fault::Transient(Error::registry(format!(
-                        "reading `{shown}` failed: {}",
-                        describe(e)
-                    )))
-                })
+                self.http
+                    .body(resp, format!("reading `{shown}`"))
+                    .all()
+                    .await
             })
             .await?;
-        Ok(bytes.to_vec())
+        Ok(bytes)
     }
 }
 
@@ -1709,7 +1706,10 @@ mod tests {
             &ConfigSources::default(),
         )
         .unwrap();
-        let index = SimpleIndex::new(Arc::new(Http::new(&[]).unwrap()), Arc::new(config));
+        let index = SimpleIndex::new(
+            Arc::new(Http::new(&[], &crate::registry::http::Deadlines::default()).unwrap()),
+            Arc::new(config),
+        );
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -29,6 +29,16 @@ pub enum Fault {
     SlowBody { chunk: usize, delay: Duration },
     /// Answer `302 Found` with this `Location` (blob storage behind a registry).
     Redirect(String),
+    /// Read the request, then say nothing and keep the connection open until
+    /// the server stops (a registry that accepts and hangs).
+    Silent,
+    /// Answer with this status and a `Retry-After` header of this value
+    /// (seconds, or an HTTP-date).
+    RetryAfter(u16, String),
+    /// Send the first half of the body with a `Content-Length` that says
+    /// that half is all of it (a proxy that cut the body and its length):
+    /// the length matches, the hash does not.
+    CutShort,
 }
 
 /// One request as the server saw it.
@@ -151,6 +161,16 @@ impl<S> Drop for Server<S> {
 fn serve_connection<S: Routes>(mut stream: TcpStream, shared: &Shared<S>) {
     let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
     let _ = stream.set_nodelay(true);
+    // A TLS client hello (record type 22) on this plain-HTTP port gets the
+    // answer a real HTTP server gives to bytes that are not HTTP.
+    let mut first = [0u8; 1];
+    if stream.peek(&mut first).is_ok_and(|n| n == 1) && first[0] == 0x16 {
+        let _ = stream.write_all(
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        let _ = stream.shutdown(Shutdown::Both);
+        return;
+    }
     loop {
         // Peek rather than read, so that a `Reset` fault can close the
         // socket with the request still unread (which makes it an RST).
@@ -175,8 +195,15 @@ fn serve_connection<S: Routes>(mut stream: TcpStream, shared: &Shared<S>) {
         if stream.read_exact(&mut head_bytes).is_err() || !skip_body(&mut stream, &req) {
             return;
         }
-        let response = match &fault {
-            Some(Fault::Status(code)) => S::error(*code),
+        if matches!(fault, Some(Fault::Silent)) {
+            let until = Instant::now() + Duration::from_secs(600);
+            while !shared.stopping.load(Ordering::SeqCst) && Instant::now() < until {
+                thread::sleep(Duration::from_millis(50));
+            }
+            return;
+        }
+        let mut response = match &fault {
+            Some(Fault::Status(code)) | Some(Fault::RetryAfter(code, _)) => S::error(*code),
             Some(Fault::Redirect(to)) => Response {
                 status: 302,
                 location: Some(to.clone()),
@@ -184,6 +211,10 @@ fn serve_connection<S: Routes>(mut stream: TcpStream, shared: &Shared<S>) {
             },
             _ => response,
         };
+        if let Some(Fault::CutShort) = &fault {
+            let half = response.body[..response.body.len() / 2].to_vec();
+            response.body = Arc::new(half);
+        }
         if let Some(Fault::SlowFirstByte(d)) = &fault {
             thread::sleep(*d);
         }
@@ -261,6 +292,7 @@ pub fn reason(status: u16) -> &'static str {
         302 => "Found",
         400 => "Bad Request",
         404 => "Not Found",
+        429 => "Too Many Requests",
         405 => "Method Not Allowed",
         500 => "Internal Server Error",
         502 => "Bad Gateway",
@@ -287,6 +319,9 @@ fn write_response(
     );
     if let Some(loc) = &resp.location {
         head.push_str(&format!("Location: {loc}\r\n"));
+    }
+    if let Some(Fault::RetryAfter(_, after)) = fault {
+        head.push_str(&format!("Retry-After: {after}\r\n"));
     }
     head.push_str("\r\n");
     if stream.write_all(head.as_bytes()).is_err() {
