@@ -4,7 +4,7 @@
 //! distribution format", <https://packaging.python.org/en/latest/specifications/binary-distribution-format/>),
 //! minus everything that could run code or write outside the environment:
 //!
-//! - The archive is checked member by member first ([`open_wheel`]).
+//! - The archive is checked member by member first ([`open_wheel_from`]).
 //! - The wheel must be the distribution it was fetched as: its one
 //!   `<name>-<version>.dist-info` directory names `name` and `version`.
 //! - Every file must be listed in the wheel's `RECORD` with its sha256 and
@@ -37,7 +37,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::archive::Limits;
-use crate::archive::zip::{FileDigest, Member, ValidatedZip, open_wheel};
+use crate::archive::zip::{FileDigest, Member, ValidatedZip, open_wheel_from};
 use crate::error::{Error, Result};
 
 /// Where the parts of a wheel go in the environment (the install scheme).
@@ -166,9 +166,24 @@ pub fn install_wheel(
     limits: &Limits,
     shared: &SharedFiles,
 ) -> Result<InstalledWheel> {
+    let file = fs_err::File::open(whl)?;
+    install_wheel_from(file, layout, name, version, pth, limits, shared)
+}
+
+/// [`install_wheel`] from an open file (a [`crate::fetch::Verified`]
+/// handle: the bytes that were hashed are the bytes installed).
+pub fn install_wheel_from(
+    whl: fs_err::File,
+    layout: &VenvLayout,
+    name: &str,
+    version: &str,
+    pth: PthMode,
+    limits: &Limits,
+    shared: &SharedFiles,
+) -> Result<InstalledWheel> {
     // Cached wheels are named by their hash; messages name the package.
     let label = format!("{name}=={version}");
-    let mut zip = open_wheel(whl, &label, limits)?;
+    let mut zip = open_wheel_from(whl, &label, limits)?;
     let dist_info = find_dist_info(&zip, name, version)?;
     let stem = dist_info.trim_end_matches(".dist-info").to_owned();
     let data_dir = format!("{stem}.data");
