@@ -385,3 +385,188 @@ fn full_disk_leaves_no_short_blob_and_says_so() {
     std::fs::remove_file(env.cache().join("filler")).unwrap();
     assert_ran(&reg.npx(&env, &["-y", "bulky@1.0.0"]), "bulky\n");
 }
+
+// ---------------------------------------------------------------------------
+// Items 2 and 15: `safex cache verify` checks everything it can
+// ---------------------------------------------------------------------------
+
+fn verify(env: &TestEnv, deep: bool) -> Output {
+    let mut cmd = env.safex();
+    cmd.args(["cache", "verify"]);
+    if deep {
+        cmd.arg("--deep");
+    }
+    run(&mut cmd)
+}
+
+fn npm_env_dir(env: &TestEnv) -> PathBuf {
+    let dir = env.cache().join("v1").join("npm").join("env");
+    let all: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(all.len(), 1, "{all:?}");
+    all[0].clone()
+}
+
+/// Every blob is re-hashed against its own name, whether a lock names it or
+/// not; damaged ones are named, removed, and the exit code says so.
+#[test]
+fn cache_verify_rehashes_every_blob_against_its_name_and_removes_damaged_ones() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(Pkg::program("named", "1.0.0", "console.log('named');"))
+        .build();
+    assert_ran(&reg.npx(&env, &["-y", "named@1.0.0"]), "named\n");
+    let out = verify(&env, false);
+    assert_code(&out, 0);
+
+    let real = only_blob(&env, "sha512");
+    // A short file under a hash no lock names (what a full disk once left).
+    let planted = real.with_file_name("ab".repeat(64));
+    std::fs::write(&planted, b"\x1f\x8b short").unwrap();
+    let out = verify(&env, false);
+    assert_code(&out, 4);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(
+        text.contains(&planted.display().to_string()),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        text.contains("does not hash to its name"),
+        "{}",
+        describe(&out)
+    );
+    assert!(!planted.exists(), "the damaged blob was kept");
+    assert!(real.exists(), "a good blob was removed");
+    assert_code(&verify(&env, false), 0);
+
+    // The locked one, truncated: named with its package.
+    let bytes = std::fs::read(&real).unwrap();
+    std::fs::write(&real, &bytes[..bytes.len() / 3]).unwrap();
+    let out = verify(&env, false);
+    assert_code(&out, 4);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("named@1.0.0"), "{}", describe(&out));
+    assert!(!real.exists());
+    // The environment built from it is still whole.
+    assert_ran(&reg.npx(&env, &["-y", "named@1.0.0"]), "named\n");
+}
+
+/// An npm environment is checked against its lock entry: a missing file or
+/// marker is found; `--deep` also finds a file whose contents changed.
+#[test]
+fn cache_verify_checks_npm_environments_and_deep_rereads_their_files() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(
+            Pkg::program("treed", "1.0.0", "console.log(require('treed-dep'));")
+                .dep("treed-dep", "1.0.0"),
+        )
+        .package(Pkg::new("treed-dep", "1.0.0").file("index.js", "module.exports = 'dep';"))
+        .build();
+    assert_ran(&reg.npx(&env, &["-y", "treed@1.0.0"]), "dep\n");
+    assert_code(&verify(&env, true), 0);
+    let dir = npm_env_dir(&env);
+
+    // Edited file: only --deep sees it.
+    let index = dir.join("node_modules/treed-dep/index.js");
+    std::fs::write(&index, "module.exports = 'evil';").unwrap();
+    assert_code(&verify(&env, false), 0);
+    let out = verify(&env, true);
+    assert_code(&out, 4);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("node_modules/treed-dep/index.js")
+            && text.contains("differs from its archive"),
+        "{}",
+        describe(&out)
+    );
+    assert!(text.contains("fix:"), "{}", describe(&out));
+
+    // A missing package.json is found without --deep.
+    std::fs::remove_file(dir.join("node_modules/treed-dep/package.json")).unwrap();
+    let out = verify(&env, false);
+    assert_code(&out, 4);
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("node_modules/treed-dep/package.json` is missing"),
+        "{}",
+        describe(&out)
+    );
+
+    // A damaged marker is reported as such.
+    std::fs::write(dir.join(".safex-env.json"), "{ not json").unwrap();
+    let out = verify(&env, false);
+    assert_code(&out, 4);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("damaged completion marker"),
+        "{}",
+        describe(&out)
+    );
+}
+
+/// An unreadable environment is reported, not skipped. (As root, permissions
+/// do not stop reads, so an unreadable marker is made by making it a
+/// directory.)
+#[test]
+fn cache_verify_reports_unreadable_entries() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(Pkg::program("unread", "1.0.0", "console.log('u');"))
+        .build();
+    assert_ran(&reg.npx(&env, &["-y", "unread@1.0.0"]), "u\n");
+    let dir = npm_env_dir(&env);
+    std::fs::remove_file(dir.join(".safex-env.json")).unwrap();
+    std::fs::create_dir(dir.join(".safex-env.json")).unwrap();
+    let out = verify(&env, false);
+    assert_code(&out, 4);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("cannot be read"),
+        "{}",
+        describe(&out)
+    );
+}
+
+/// A PyPI environment: a deleted module is found; `--deep` finds an edited
+/// one against the wheel's `RECORD`.
+#[test]
+fn cache_verify_checks_pypi_environments_against_record() {
+    let env = TestEnv::new();
+    let idx = PyIndex::builder()
+        .package(PyPkg::program("venvy", "1.0.0", "print('venvy')"))
+        .build();
+    assert_ran(&idx.uvx(&env, &["venvy==1.0.0"]), "venvy\n");
+    assert_code(&verify(&env, true), 0);
+    let site = std::fs::read_dir(env.cache().join("v1/pypi/env"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .next()
+        .unwrap();
+    let cli = support::env::files_under(&site)
+        .into_iter()
+        .find(|p| p.ends_with("venvy/cli.py"))
+        .expect("venvy/cli.py in the venv");
+    std::fs::write(&cli, "def main():\n    print('evil')\n").unwrap();
+    assert_code(&verify(&env, false), 0);
+    let out = verify(&env, true);
+    assert_code(&out, 4);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("venvy/cli.py` differs from its `RECORD`"),
+        "{}",
+        describe(&out)
+    );
+    let dist_info = support::env::files_under(&site)
+        .into_iter()
+        .find(|p| p.ends_with("RECORD"))
+        .unwrap();
+    std::fs::remove_dir_all(dist_info.parent().unwrap()).unwrap();
+    let out = verify(&env, false);
+    assert_code(&out, 4);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("has no `.dist-info`"),
+        "{}",
+        describe(&out)
+    );
+}

@@ -597,6 +597,28 @@ fn parse_wheel_file(bytes: &[u8]) -> Result<bool, String> {
     }
 }
 
+/// One row of a `RECORD`: path, sha256 (none for `RECORD` itself and its
+/// signatures), size.
+pub type RecordRow = (String, Option<[u8; 32]>, Option<u64>);
+
+/// The rows of an installed `RECORD` (for `safex cache verify --deep`).
+pub fn record_rows(bytes: &[u8], dist_info: &str) -> Result<Vec<RecordRow>, String> {
+    let record = Record::parse(bytes, dist_info)?;
+    let mut rows: Vec<_> = record
+        .rows
+        .into_iter()
+        .map(|(path, (hash, size))| (path, hash, size))
+        .collect();
+    rows.sort();
+    Ok(rows)
+}
+
+/// Is this `.pth` content what safex leaves of a `.pth` after stripping
+/// its executable lines (so it may differ from `RECORD` by design)?
+pub fn is_stripped_pth(bytes: &[u8]) -> bool {
+    path_only_pth(bytes) == bytes
+}
+
 /// The wheel's `RECORD`: sha256 and size for every file but itself.
 struct Record {
     dist_info: String,
