@@ -190,36 +190,57 @@ enum Cached {
     Damaged(String),
 }
 
-/// Open `path` and hash it through that handle; the handle is returned at
-/// its start.
-fn hash_handle(
-    path: &Path,
-    expected: Option<&Integrity>,
-) -> std::io::Result<(std::fs::File, Computed)> {
+/// Open `path` and hash it, in `algo` only, through that handle; the handle
+/// is returned at its start. (One algorithm: sha512 in software is several
+/// times slower than sha256, and a wheel needs only sha256.)
+fn hash_handle(path: &Path, algo: Algo) -> std::io::Result<(std::fs::File, Vec<u8>)> {
+    use sha2::Digest;
     let mut file = std::fs::File::open(path)?;
-    let mut hasher = Hasher::for_expected(expected);
     let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
+    let mut feed = |update: &mut dyn FnMut(&[u8])| -> std::io::Result<()> {
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            update(&buf[..n]);
         }
-        hasher.update(&buf[..n]);
-    }
+    };
+    let digest = match algo {
+        Algo::Sha512 => {
+            let mut h = sha2::Sha512::new();
+            feed(&mut |b| h.update(b))?;
+            h.finalize().to_vec()
+        }
+        Algo::Sha256 => {
+            let mut h = sha2::Sha256::new();
+            feed(&mut |b| h.update(b))?;
+            h.finalize().to_vec()
+        }
+        Algo::Sha1 => {
+            let mut h = sha1::Sha1::new();
+            feed(&mut |b| h.update(b))?;
+            h.finalize().to_vec()
+        }
+    };
     file.seek(SeekFrom::Start(0))?;
-    Ok((file, hasher.finish()))
+    Ok((file, digest))
 }
 
 /// Re-hash the blob at `path` against `expected` (blocking).
 fn check_cached(path: &Path, expected: &Integrity) -> Cached {
-    match hash_handle(path, Some(expected)) {
-        Ok((file, computed)) if expected.matches(&computed) => Cached::Good(Verified {
+    let algo = expected.strongest.algo;
+    match hash_handle(path, algo) {
+        Ok((file, digest)) if digest == expected.strongest.bytes => Cached::Good(Verified {
             path: path.to_owned(),
             file,
         }),
-        Ok((_, computed)) => Cached::Damaged(format!(
+        Ok((_, digest)) => Cached::Damaged(format!(
             "its bytes hash to `{}`",
-            computed.same_algo_as(expected)
+            crate::integrity::Hash {
+                algo,
+                bytes: digest
+            }
         )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Cached::Absent,
         Err(e) => Cached::Damaged(format!("it cannot be read: {e}")),
@@ -403,14 +424,22 @@ impl Fetcher {
         }
         // Hash what is on disk, not only what was received: the handle kept
         // is the one the bytes were read through.
+        let algo = match req.expected.map(|e| e.strongest.algo) {
+            Some(Algo::Sha256) => Algo::Sha256,
+            _ => Algo::Sha512,
+        };
+        let received = match algo {
+            Algo::Sha256 => computed.sha256.clone(),
+            _ => computed.sha512.clone(),
+        };
         let written = {
             let tmp = tmp.clone();
-            tokio::task::spawn_blocking(move || hash_handle(&tmp, None))
+            tokio::task::spawn_blocking(move || hash_handle(&tmp, algo))
                 .await
                 .map_err(|e| Error::internal(format!("hash task failed: {e}")))?
         };
         let file = match written {
-            Ok((file, on_disk)) if on_disk.sha512 == computed.sha512 => file,
+            Ok((file, on_disk)) if on_disk == received => file,
             Ok(_) => {
                 let _ = std::fs::remove_file(&tmp);
                 return Err(Error::io(format!(

@@ -378,6 +378,12 @@ fn full_disk_leaves_no_short_blob_and_says_so() {
         blobs(&env, "sha512").is_empty(),
         "a blob landed on a full disk"
     );
+    let partial: Vec<_> = std::fs::read_dir(env.cache().join("v1").join("tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("dl-"))
+        .collect();
+    assert!(partial.is_empty(), "partial downloads kept: {partial:?}");
     let out = run(env.safex().args(["cache", "verify"]));
     assert_code(&out, 0);
 
