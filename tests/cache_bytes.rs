@@ -114,6 +114,47 @@ fn npm_cached_tarball_replaced_by_another_is_downloaded_again() {
     );
 }
 
+/// A second root that shares a package builds a new tree from the blob
+/// store: the shared archive, replaced since, is re-hashed and fetched again,
+/// never unpacked.
+#[test]
+fn npm_second_root_sharing_a_replaced_tarball_never_unpacks_it() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(
+            Pkg::program("first-root", "1.0.0", "console.log(require('shared'));")
+                .dep("shared", "1.0.0"),
+        )
+        .package(
+            Pkg::program("second-root", "1.0.0", "console.log(require('shared'));")
+                .dep("shared", "1.0.0"),
+        )
+        .package(Pkg::new("shared", "1.0.0").file("index.js", "module.exports = 'shared';"))
+        .build();
+    assert_ran(&reg.npx(&env, &["-y", "first-root@1.0.0"]), "shared\n");
+    let evil = Pkg::new("shared", "1.0.0").file(
+        "index.js",
+        format!(
+            "{}\nmodule.exports = 'evil';",
+            js_touch(&marker(&env, "shared"))
+        ),
+    );
+    let shared = hex_sha512(&reg.tarball_bytes("shared", "1.0.0"));
+    let blob = env.cache().join("v1/blobs/sha512").join(&shared);
+    assert!(
+        blob.is_file(),
+        "the shared tarball is not cached at {}",
+        blob.display()
+    );
+    std::fs::write(&blob, evil.tarball()).unwrap();
+
+    let out = reg.npx(&env, &["-y", "second-root@1.0.0"]);
+    assert_ran(&out, "shared\n");
+    assert_no_marker(&out, &marker(&env, "shared"));
+    assert_warning(&out, &["shared@1.0.0", "damaged"]);
+    assert_eq!(reg.tarball_hits("shared", "1.0.0"), 2, "{}", describe(&out));
+}
+
 /// Offline, a cached tarball with one flipped byte is refused with a message
 /// that says what broke and what to do, and is removed.
 #[test]
