@@ -101,7 +101,7 @@ pub fn run(settings: &Settings, cache: &Cache, deep: bool) -> Result<i32> {
     dedup_names(&mut names);
 
     verify_blobs(cache, &names, &mut r);
-    verify_npm_envs(cache, &npm, deep, &mut r)?;
+    verify_npm_envs(cache, &npm, deep, &settings.policy.limits, &mut r)?;
     verify_pypi_envs(cache, &pypi, deep, &mut r);
 
     for d in &r.damage {
@@ -111,12 +111,12 @@ pub fn run(settings: &Settings, cache: &Cache, deep: bool) -> Result<i32> {
         println!("not checked: {n}");
     }
     println!(
-        "{} archives verified, {} damaged and removed; {} environments verified{}, {} damaged{}",
+        "{} archives verified, {} damaged and removed; {} environments verified{}; {} problems in all{}",
         r.blobs_ok,
         r.blobs_removed,
         r.envs_ok,
         if deep { " (deep)" } else { "" },
-        r.damage.len().saturating_sub(r.blobs_removed),
+        r.damage.len(),
         if r.envs_unlocked > 0 {
             format!(
                 "; {} environments no lockfile entry names (`safex cache clean` removes them)",
@@ -289,7 +289,13 @@ fn read_marker_bytes(env: &Path) -> std::result::Result<Vec<u8>, String> {
     })
 }
 
-fn verify_npm_envs(cache: &Cache, entries: &[NpmEntry], deep: bool, r: &mut Report) -> Result<()> {
+fn verify_npm_envs(
+    cache: &Cache,
+    entries: &[NpmEntry],
+    deep: bool,
+    limits: &crate::archive::Limits,
+    r: &mut Report,
+) -> Result<()> {
     let by_digest: BTreeMap<String, &NpmEntry> = entries.iter().map(|e| (e.digest(), e)).collect();
     for env in env_dirs(&cache.root().join("npm").join("env"), r) {
         let shown = format!("npm environment `{}`", env.display());
@@ -357,7 +363,7 @@ fn verify_npm_envs(cache: &Cache, entries: &[NpmEntry], deep: bool, r: &mut Repo
         }
         if deep && problems.is_empty() {
             for p in &entry.packages {
-                deep_npm_package(cache, &env, p, &mut problems, &mut r.not_checked)?;
+                deep_npm_package(cache, &env, p, limits, &mut problems, &mut r.not_checked)?;
             }
         }
         if problems.is_empty() {
@@ -375,6 +381,7 @@ fn deep_npm_package(
     cache: &Cache,
     env: &Path,
     p: &crate::lock::LockedPackage,
+    limits: &crate::archive::Limits,
     problems: &mut Vec<String>,
     not_checked: &mut Vec<String>,
 ) -> Result<()> {
@@ -408,8 +415,7 @@ fn deep_npm_package(
     }
     let staging = cache.staging_dir("verify")?;
     let _guard = StagingGuard(Some(staging.clone()));
-    let limits = crate::archive::Limits::default();
-    if let Err(e) = crate::archive::tar::unpack_npm(&blob, &staging, &label, &limits) {
+    if let Err(e) = crate::archive::tar::unpack_npm(&blob, &staging, &label, limits) {
         problems.push(format!(
             "the archive of `{label}` cannot be unpacked to compare: {}",
             e.message
