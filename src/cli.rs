@@ -101,8 +101,14 @@ pub enum CacheAction {
     Dir,
     /// Remove everything safex cached.
     Clean,
-    /// Re-hash every cached archive against the lockfile.
-    Verify,
+    /// Re-hash every cached archive against its name, and check every
+    /// environment against its lock entry.
+    Verify {
+        /// Also re-read every unpacked file against its archive (npm) or
+        /// its wheel's `RECORD` (PyPI).
+        #[arg(long)]
+        deep: bool,
+    },
 }
 
 /// Options that apply to every command.

@@ -145,7 +145,7 @@ pub async fn install_all(
 async fn install_one(fetcher: &Fetcher, staging: &Path, p: Placed) -> Result<Installed> {
     check_tree_path(&p.path)?;
     let label = format!("{}@{}", p.name, p.version);
-    let (blob, integrity) = fetcher
+    let (verified, integrity) = fetcher
         .npm_tarball(&label, &p.url, &p.registry, &p.expected, p.source)
         .await?;
     // Each package unpacks into its own fresh directory; `assemble` moves
@@ -156,7 +156,8 @@ async fn install_one(fetcher: &Fetcher, staging: &Path, p: Placed) -> Result<Ins
     let limits = fetcher.limits.clone();
     let inspection = tokio::task::spawn_blocking(move || -> Result<Inspection> {
         fs_err::create_dir_all(&dest)?;
-        archive::tar::unpack_npm(&blob, &dest, &label, &limits)?;
+        // The handle whose bytes were hashed just now: never a path re-opened.
+        archive::tar::unpack_npm_from(verified.reader()?, &dest, &label, &limits)?;
         inspect::npm_package(&dest, name.as_str(), &version)
     })
     .await

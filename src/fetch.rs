@@ -2,8 +2,22 @@
 //! streaming to a temp file inside the cache, compared with the expected hash
 //! (from the lock, else from the registry), and only then renamed into the
 //! content-addressed blob store. Nothing unverified ever gets a final name.
+//!
+//! Every write is checked, including the last one (tokio's `File` buffers, so
+//! the error of a final write on a full disk only shows at `flush`), the
+//! written length must equal the bytes received (and `Content-Length`), the
+//! file is fsynced, re-read and hashed *as written*, renamed, and its
+//! directory fsynced. A short file never lands under its hash.
+//!
+//! An archive already in the blob store is not trusted by its name: every
+//! use goes through [`Verified`], a handle on a file whose bytes were hashed
+//! through that same handle just now and matched. A cached archive that does
+//! not match (a flipped byte, a planted file, a truncation) is removed and
+//! downloaded again in the same launch, or, offline, refused with a message
+//! that says so.
 
-use std::path::PathBuf;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
@@ -148,8 +162,129 @@ pub struct BlobRequest<'a> {
     pub credential: Option<Credential>,
 }
 
+/// An archive in the blob store whose bytes were hashed just now, through the
+/// open handle kept here, and matched the expected hash. Unpacking reads
+/// through [`Verified::reader`], the same open file: a rename or a new file
+/// planted at `path` afterwards does not change what is unpacked.
+#[derive(Debug)]
+pub struct Verified {
+    pub path: PathBuf,
+    file: std::fs::File,
+}
+
+impl Verified {
+    /// The verified bytes, from their start.
+    pub fn reader(&self) -> Result<fs_err::File> {
+        let mut f = self
+            .file
+            .try_clone()
+            .map_err(|e| Error::io(format!("cannot read `{}`: {e}", self.path.display())))?;
+        f.seek(SeekFrom::Start(0))
+            .map_err(|e| Error::io(format!("cannot read `{}`: {e}", self.path.display())))?;
+        Ok(fs_err::File::from_parts(f, &self.path))
+    }
+}
+
+/// What the blob store holds for an expected hash.
+enum Cached {
+    Good(Verified),
+    Absent,
+    /// The file is there but its bytes do not match (or cannot be read): why.
+    Damaged(String),
+}
+
+/// Open `path` and hash it, in `algo` only, through that handle; the handle
+/// is returned at its start. (One algorithm: sha512 in software is several
+/// times slower than sha256, and a wheel needs only sha256.)
+fn hash_handle(path: &Path, algo: Algo) -> std::io::Result<(std::fs::File, Vec<u8>)> {
+    use sha2::Digest;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut feed = |update: &mut dyn FnMut(&[u8])| -> std::io::Result<()> {
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            update(&buf[..n]);
+        }
+    };
+    let digest = match algo {
+        Algo::Sha512 => {
+            let mut h = sha2::Sha512::new();
+            feed(&mut |b| h.update(b))?;
+            h.finalize().to_vec()
+        }
+        Algo::Sha256 => {
+            let mut h = sha2::Sha256::new();
+            feed(&mut |b| h.update(b))?;
+            h.finalize().to_vec()
+        }
+        Algo::Sha1 => {
+            let mut h = sha1::Sha1::new();
+            feed(&mut |b| h.update(b))?;
+            h.finalize().to_vec()
+        }
+    };
+    file.seek(SeekFrom::Start(0))?;
+    Ok((file, digest))
+}
+
+/// Re-hash the blob at `path` against `expected` (blocking).
+fn check_cached(path: &Path, expected: &Integrity) -> Cached {
+    let algo = expected.strongest.algo;
+    match hash_handle(path, algo) {
+        Ok((file, digest)) if digest == expected.strongest.bytes => Cached::Good(Verified {
+            path: path.to_owned(),
+            file,
+        }),
+        Ok((_, digest)) => Cached::Damaged(format!(
+            "its bytes hash to `{}`",
+            crate::integrity::Hash {
+                algo,
+                bytes: digest
+            }
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Cached::Absent,
+        Err(e) => Cached::Damaged(format!("it cannot be read: {e}")),
+    }
+}
+
+/// `label`'s archive in the cache was damaged and has been removed; offline,
+/// that ends the launch.
+fn damaged_offline(label: &str, path: &Path, why: &str) -> Error {
+    Error::integrity(format!(
+        "archive `{label}` in the cache is damaged ({why}, not its name): removed `{}`",
+        path.display()
+    ))
+    .with_hint("run again with network access (without `--offline` / `SAFEX_OFFLINE`): safex downloads and verifies it again")
+}
+
+/// An I/O error while writing `path` into the cache, saying so in words when
+/// the disk is full.
+fn write_error(path: &Path, e: &std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::StorageFull || e.kind() == std::io::ErrorKind::QuotaExceeded
+    {
+        Error::io(format!(
+            "cannot write `{}`: the disk that holds the cache is full ({e})",
+            path.display()
+        ))
+        .with_hint("free some space there (or point `SAFEX_CACHE_DIR` at a disk with room), then launch again; nothing partial was kept")
+    } else {
+        Error::io(format!("cannot write `{}`: {e}", path.display()))
+    }
+}
+
+/// fsync a directory, so that a rename into it survives a crash.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| write_error(dir, &e))
+}
+
 impl Fetcher {
-    /// An npm tarball, verified against `expected`; returns its path and sha512.
+    /// An npm tarball, verified against `expected` now (downloaded, or
+    /// re-hashed in the cache); returns it and its sha512.
     pub async fn npm_tarball(
         &self,
         label: &str,
@@ -157,14 +292,9 @@ impl Fetcher {
         registry: &Url,
         expected: &Integrity,
         source: Expected,
-    ) -> Result<(PathBuf, Integrity)> {
-        if let Some(path) = self.cache.blob_path(expected)
-            && path.is_file()
-        {
-            return Ok((path, expected.clone()));
-        }
+    ) -> Result<(Verified, Integrity)> {
         let credential = self.npm.credential_for(url).cloned();
-        let (path, computed) = self
+        let (verified, computed) = self
             .blob(BlobRequest {
                 label,
                 url,
@@ -178,17 +308,75 @@ impl Fetcher {
             Some(c) => c.sha512_integrity(),
             None => expected.clone(),
         };
-        Ok((path, sha512))
+        Ok((verified, sha512))
     }
 
-    /// Make sure the archive is in the blob store, verified. Returns its path
+    /// The archive with hash `expected` from the blob store, re-hashed now.
+    /// `None` when it is not there, or was damaged and has been removed (said
+    /// on stderr; offline, a damaged archive is an error instead).
+    pub async fn cached(&self, label: &str, expected: &Integrity) -> Result<Option<Verified>> {
+        let Some(path) = self.cache.blob_path(expected) else {
+            return Ok(None);
+        };
+        match self.check_blocking(&path, expected).await? {
+            Cached::Good(v) => return Ok(Some(v)),
+            Cached::Absent => return Ok(None),
+            Cached::Damaged(_) => {}
+        }
+        // Removed only under the download lock, after a second look: a
+        // concurrent launch may be putting good bytes there right now.
+        let _guard = self.blob_lock(&expected.strongest.hex()).await?;
+        self.cached_locked(label, &path, expected).await
+    }
+
+    /// [`Fetcher::cached`] with the blob's download lock held.
+    async fn cached_locked(
+        &self,
+        label: &str,
+        path: &Path,
+        expected: &Integrity,
+    ) -> Result<Option<Verified>> {
+        match self.check_blocking(path, expected).await? {
+            Cached::Good(v) => Ok(Some(v)),
+            Cached::Absent => Ok(None),
+            Cached::Damaged(why) => {
+                fs_err::remove_file(path)?;
+                if self.offline {
+                    return Err(damaged_offline(label, path, &why));
+                }
+                eprintln!(
+                    "warning: archive `{label}` in the cache is damaged ({why}, not its name): removed `{}`; downloading it again",
+                    path.display()
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    async fn check_blocking(&self, path: &Path, expected: &Integrity) -> Result<Cached> {
+        let (path, expected) = (path.to_owned(), expected.clone());
+        tokio::task::spawn_blocking(move || check_cached(&path, &expected))
+            .await
+            .map_err(|e| Error::internal(format!("hash task failed: {e}")))
+    }
+
+    async fn blob_lock(&self, key: &str) -> Result<FileLock> {
+        let lock_path = self
+            .cache
+            .lock_path(&format!("blob-{}", &key[..32.min(key.len())]));
+        tokio::task::spawn_blocking(move || FileLock::acquire(&lock_path, "the download cache"))
+            .await
+            .map_err(|e| Error::internal(format!("lock task failed: {e}")))?
+    }
+
+    /// Make sure the archive is in the blob store, verified now. Returns it
     /// and, when it was downloaded now, its hashes.
-    pub async fn blob(&self, req: BlobRequest<'_>) -> Result<(PathBuf, Option<Computed>)> {
+    pub async fn blob(&self, req: BlobRequest<'_>) -> Result<(Verified, Option<Computed>)> {
         let label = req.label;
-        if let Some(path) = req.expected.and_then(|e| self.cache.blob_path(e))
-            && path.is_file()
+        if let Some(e) = req.expected
+            && let Some(v) = self.cached(label, e).await?
         {
-            return Ok((path, None));
+            return Ok((v, None));
         }
         if self.offline {
             return Err(Error::registry(format!("`{label}` is not in the cache and safex is offline"))
@@ -200,18 +388,12 @@ impl Fetcher {
             Some(e) => e.strongest.hex(),
             None => crate::integrity::sha256_hex(req.url.as_str().as_bytes()),
         };
-        let lock_path = self
-            .cache
-            .lock_path(&format!("blob-{}", &key[..32.min(key.len())]));
-        let _guard = tokio::task::spawn_blocking(move || {
-            FileLock::acquire(&lock_path, "the download cache")
-        })
-        .await
-        .map_err(|e| Error::internal(format!("lock task failed: {e}")))??;
-        if let Some(path) = req.expected.and_then(|e| self.cache.blob_path(e))
-            && path.is_file()
+        let _guard = self.blob_lock(&key).await?;
+        if let Some(e) = req.expected
+            && let Some(path) = self.cache.blob_path(e)
+            && let Some(v) = self.cached_locked(label, &path, e).await?
         {
-            return Ok((path, None));
+            return Ok((v, None));
         }
 
         let tmp = self.cache.tmp_file("dl")?;
@@ -260,6 +442,40 @@ impl Fetcher {
             ))
             .with_hint(hint));
         }
+        // Hash what is on disk, not only what was received: the handle kept
+        // is the one the bytes were read through.
+        let algo = match req.expected.map(|e| e.strongest.algo) {
+            Some(Algo::Sha256) => Algo::Sha256,
+            _ => Algo::Sha512,
+        };
+        let received = match algo {
+            Algo::Sha256 => computed.sha256.clone(),
+            _ => computed.sha512.clone(),
+        };
+        let written = {
+            let tmp = tmp.clone();
+            tokio::task::spawn_blocking(move || hash_handle(&tmp, algo))
+                .await
+                .map_err(|e| Error::internal(format!("hash task failed: {e}")))?
+        };
+        let file = match written {
+            Ok((file, on_disk)) if on_disk == received => file,
+            Ok(_) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(Error::io(format!(
+                    "`{label}` was written to `{}`, but the file does not hold the bytes received",
+                    tmp.display()
+                ))
+                .with_hint("the disk or filesystem that holds the cache lost data; check it, then launch again"));
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(Error::io(format!(
+                    "cannot read back `{}`: {e}",
+                    tmp.display()
+                )));
+            }
+        };
         let name_by = match req.expected.map(|e| e.strongest.algo) {
             Some(Algo::Sha512) | Some(Algo::Sha1) => computed.sha512_integrity(),
             Some(Algo::Sha256) | None => Integrity::from_sha256_hex(&computed.sha256_hex())?,
@@ -268,11 +484,19 @@ impl Fetcher {
             .cache
             .blob_path(&name_by)
             .ok_or_else(|| Error::internal("blob path for a computed hash"))?;
-        if let Some(parent) = dest.parent() {
-            fs_err::create_dir_all(parent)?;
+        let parent = dest
+            .parent()
+            .ok_or_else(|| Error::internal("blob path without a directory"))?;
+        if let Err(e) = fs_err::create_dir_all(parent) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
         }
-        fs_err::rename(&tmp, &dest)?;
-        Ok((dest, Some(computed)))
+        if let Err(e) = fs_err::rename(&tmp, &dest) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+        sync_dir(parent)?;
+        Ok((Verified { path: dest, file }, Some(computed)))
     }
 
     async fn download(&self, req: &BlobRequest<'_>, tmp: &std::path::Path) -> Result<Computed> {
@@ -285,24 +509,39 @@ impl Fetcher {
                     .http
                     .get_archive(req.url, req.credential.as_ref(), &allow)
                     .await?;
-                let mut file = tokio::fs::File::create(tmp).await.map_err(|e| {
-                    Fault::Fatal(Error::io(format!("cannot create `{}`: {e}", tmp.display())))
-                })?;
+                let declared = resp.content_length();
+                let fatal = |e: std::io::Error| Fault::Fatal(write_error(tmp, &e));
+                let mut file = tokio::fs::File::create(tmp).await.map_err(fatal)?;
                 let mut hasher = Hasher::for_expected(req.expected);
                 if req.expected.is_none() {
                     hasher = Hasher::all();
                 }
+                let mut received: u64 = 0;
                 // The stall and rate deadlines are the body's (`Http::body`).
                 let mut body = self.http.body(resp, format!("the download of `{shown}`"));
                 while let Some(chunk) = body.chunk().await? {
                     hasher.update(&chunk);
-                    file.write_all(&chunk).await.map_err(|e| {
-                        Fault::Fatal(Error::io(format!("cannot write `{}`: {e}", tmp.display())))
-                    })?;
+                    received += chunk.len() as u64;
+                    file.write_all(&chunk).await.map_err(fatal)?;
                 }
-                file.sync_all().await.map_err(|e| {
-                    Fault::Fatal(Error::io(format!("cannot write `{}`: {e}", tmp.display())))
-                })?;
+                if let Some(len) = declared
+                    && len != received
+                {
+                    return Err(Fault::Transient(Error::registry(format!(
+                        "download of `{shown}` broke off: {received} of {len} bytes received"
+                    ))));
+                }
+                // tokio's File hands writes to a blocking thread: the error
+                // of the last one (ENOSPC on a full disk) surfaces only here.
+                file.flush().await.map_err(fatal)?;
+                file.sync_all().await.map_err(fatal)?;
+                let on_disk = file.metadata().await.map_err(fatal)?.len();
+                if on_disk != received {
+                    return Err(Fault::Fatal(Error::io(format!(
+                        "`{}` holds {on_disk} bytes after writing {received}",
+                        tmp.display()
+                    )).with_hint("the disk that holds the cache may be full or failing; free space or check it, then launch again")));
+                }
                 Ok(hasher.finish())
             })
             .await

@@ -29,6 +29,7 @@ pub mod settings;
 pub mod spec;
 pub mod time;
 pub mod uvx;
+pub mod verify;
 
 use std::ffi::OsString;
 
@@ -37,7 +38,6 @@ use clap::Parser;
 use cache::Cache;
 use cli::{CacheAction, Cli, Command, Globals, LockTool, PolicyAction};
 use error::{Error, Result};
-use lock::LockFile;
 use settings::{Overrides, Settings};
 
 /// Run safex with these arguments; the return value is the exit code.
@@ -110,7 +110,7 @@ fn run(cli: Cli) -> Result<i32> {
                     }
                     Ok(0)
                 }
-                CacheAction::Verify => verify_cache(&settings, &cache),
+                CacheAction::Verify { deep } => verify::run(&settings, &cache, deep),
             }
         }
     }
@@ -171,63 +171,4 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
-}
-
-/// Re-hash every cached archive that a lockfile names.
-fn verify_cache(settings: &Settings, cache: &Cache) -> Result<i32> {
-    let mut locks = vec![settings.lockfile.clone()];
-    locks.extend(settings.system_lockfile.clone());
-    // (what, expected hash) for every archive any lock names. Wheels of
-    // other platforms are listed in the lock but never cached here.
-    let mut wanted: Vec<(String, std::result::Result<integrity::Integrity, ()>)> = Vec::new();
-    for lf in locks {
-        let lock = LockFile::read(&lf)?;
-        for p in lock.npm.iter().flat_map(|e| &e.packages) {
-            let what = format!("`{}@{}`", p.name, p.version);
-            wanted.push((
-                what,
-                integrity::Integrity::parse_sri(&p.integrity).map_err(|_| ()),
-            ));
-        }
-        for p in lock.pypi.iter().flat_map(|e| &e.packages) {
-            for w in &p.wheels {
-                let what = format!("`{}` of `{}=={}`", w.file, p.name, p.version);
-                wanted.push((
-                    what,
-                    integrity::Integrity::from_sha256_hex(&w.sha256).map_err(|_| ()),
-                ));
-            }
-        }
-    }
-    let (mut ok, mut missing, mut bad) = (0usize, 0usize, Vec::new());
-    for (what, expected) in wanted {
-        let Ok(expected) = expected else {
-            bad.push(format!("{what}: the lock's hash is not valid"));
-            continue;
-        };
-        let Some(blob) = cache.blob_path(&expected) else {
-            continue;
-        };
-        if !blob.is_file() {
-            missing += 1;
-            continue;
-        }
-        if expected.matches(&integrity::hash_file(&blob)?) {
-            ok += 1;
-        } else {
-            bad.push(format!("{what} at `{}`", blob.display()));
-        }
-    }
-    println!(
-        "{ok} archives verified, {missing} locked but not cached, {} corrupt",
-        bad.len()
-    );
-    if bad.is_empty() {
-        return Ok(0);
-    }
-    Err(Error::integrity(format!(
-        "cached archives do not match the lockfile: {}",
-        bad.join(", ")
-    ))
-    .with_hint("run `safex cache clean`; the next launch downloads and verifies them again"))
 }

@@ -436,8 +436,23 @@ fn prepare(
         match entry {
             Some(entry) => {
                 for p in &entry.packages {
-                    tx.send(placed_from_lock(&npm, p, settings.offline)?)
-                        .map_err(|_| Error::internal("installer stopped early"))?;
+                    let placed = match placed_from_lock(&npm, p, settings.offline) {
+                        Ok(placed) => placed,
+                        Err(e) => {
+                            drop(tx);
+                            let _ = join(installer).await;
+                            return Err(e);
+                        }
+                    };
+                    // The installer stops at its first failure and drops
+                    // its end: that failure is the error, not the send.
+                    if tx.send(placed).is_err() {
+                        drop(tx);
+                        join(installer).await?;
+                        return Err(Error::internal(
+                            "the installer ended before every locked package was sent",
+                        ));
+                    }
                 }
                 drop(tx);
                 let installed = join(installer).await?;

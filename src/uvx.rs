@@ -623,7 +623,7 @@ fn prepare(
                         .map(integrity::Integrity::from_sha256_hex)
                         .transpose()?;
                     let origin = index_origin_for(config, &best.url);
-                    let (path, _) = fetcher
+                    let (verified, _) = fetcher
                         .blob(BlobRequest {
                             label: &best.filename,
                             url: &best.url,
@@ -633,13 +633,13 @@ fn prepare(
                             credential: config.credential_for(&best.url),
                         })
                         .await?;
-                    Ok::<_, Error>(path)
+                    Ok::<_, Error>(verified)
                 }
             });
             let paths = rt.block_on(futures_util::future::join_all(fetches));
             for ((r, best), path) in downloads.into_iter().zip(paths) {
-                let path = path?;
-                let chosen_sha = blob_sha256(&path);
+                let verified = path?;
+                let chosen_sha = blob_sha256(&verified.path);
                 let mut locked: Vec<LockedWheel> = r
                     .files
                     .all_wheels
@@ -666,7 +666,7 @@ fn prepare(
                     r.name.to_string(),
                     r.version.to_string(),
                     best.filename.clone(),
-                    path,
+                    verified,
                 ));
             }
             packages.sort();
@@ -729,7 +729,7 @@ fn prepare(
 }
 
 /// One wheel to install: name, version, file name, verified blob.
-type WheelToInstall = (String, String, String, PathBuf);
+type WheelToInstall = (String, String, String, crate::fetch::Verified);
 /// Root name → its console scripts.
 type Scripts = BTreeMap<String, Vec<String>>;
 
@@ -757,7 +757,12 @@ fn install_wheels(
             let Some((name, version, file, path)) = wheels.get(i) else {
                 return Ok((found, stripped));
             };
-            let installed = wheel::install_wheel(path, layout, name, version, pth, limits, &shared)
+            // The handle whose bytes were hashed: never a path re-opened.
+            let installed = path
+                .reader()
+                .and_then(|whl| {
+                    wheel::install_wheel_from(whl, layout, name, version, pth, limits, &shared)
+                })
                 .map_err(|e| Error {
                     message: format!("{} (installing `{file}`)", e.message),
                     ..e
@@ -866,7 +871,7 @@ fn locked_wheels(
     info: &Info,
     entry: &PypiEntry,
     offline: bool,
-) -> Result<Vec<(String, String, String, PathBuf)>> {
+) -> Result<Vec<WheelToInstall>> {
     let tags = info.tags();
     let mut chosen = Vec::new();
     for p in &entry.packages {
@@ -893,8 +898,11 @@ fn locked_wheels(
         chosen.push((p, label, best, expected, cached));
     }
     let fetches = chosen.iter().map(|(p, label, best, expected, cached)| async move {
-        if let Some(path) = cached {
-            return Ok(path.clone());
+        // Cached: re-hashed now (a damaged one is removed and fetched again).
+        if cached.is_some()
+            && let Some(verified) = fetcher.cached(&best.file, expected).await?
+        {
+            return Ok(verified);
         }
         let files = index.project(&p.name).await?;
         let file = files.iter().find(|f| f.filename == best.file).ok_or_else(|| {
@@ -902,7 +910,7 @@ fn locked_wheels(
                 .with_hint("the index changed; restore the file on the index, or remove the lock entry to resolve again")
         })?;
         let origin = index_origin_for(config, &file.url);
-        let (path, _) = fetcher
+        let (verified, _) = fetcher
             .blob(BlobRequest {
                 label: &file.filename,
                 url: &file.url,
@@ -912,7 +920,7 @@ fn locked_wheels(
                 credential: config.credential_for(&file.url),
             })
             .await?;
-        Ok::<_, Error>(path)
+        Ok::<_, Error>(verified)
     });
     let paths = rt.block_on(futures_util::future::join_all(fetches));
     chosen

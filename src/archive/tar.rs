@@ -81,13 +81,23 @@ const HINT_MALFORMED: &str = "the bytes matched the expected hash, \
 /// the whole archive with [`Kind::Unsafe`](crate::error::Kind::Unsafe); `dest`
 /// may then hold a partial tree, which the caller deletes.
 pub fn unpack_npm(tgz: &Path, dest: &Path, label: &str, limits: &Limits) -> Result<UnpackStats> {
+    unpack_npm_from(fs_err::File::open(tgz)?, dest, label, limits)
+}
+
+/// [`unpack_npm`] from an open file (a [`crate::fetch::Verified`] handle:
+/// the bytes that were hashed are the bytes unpacked).
+pub fn unpack_npm_from(
+    file: fs_err::File,
+    dest: &Path,
+    label: &str,
+    limits: &Limits,
+) -> Result<UnpackStats> {
     if fs_err::read_dir(dest)?.next().is_some() {
         return Err(Error::internal(format!(
             "cannot unpack `{label}` into `{}`: the directory is not empty",
             dest.display()
         )));
     }
-    let file = fs_err::File::open(tgz)?;
     let compressed = file.metadata()?.len();
     let ratio_cap = limits.ratio_cap(compressed);
     let stream_cap = limits

@@ -138,7 +138,14 @@ impl std::fmt::Debug for ValidatedZip {
 /// hash) and check every member before anything is written. `label` names
 /// the wheel in messages (its file name).
 pub fn open_wheel(path: &Path, label: &str, limits: &Limits) -> Result<ValidatedZip> {
-    let file = fs_err::File::open(path)?;
+    open_wheel_from(fs_err::File::open(path)?, label, limits)
+}
+
+/// [`open_wheel`] from an open file (a [`crate::fetch::Verified`] handle:
+/// the bytes that were hashed are the bytes read).
+pub fn open_wheel_from(file: fs_err::File, label: &str, limits: &Limits) -> Result<ValidatedZip> {
+    let path = file.path().to_owned();
+    let path = path.as_path();
     let compressed = file.metadata()?.len();
     let refuse = |what: String, hint: &str| refusal(label, what, hint);
     // `Known(0)`: a wheel starts with its first member. With `Detect`, bytes

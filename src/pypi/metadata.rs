@@ -2,7 +2,6 @@
 //! Read from a PEP 658 metadata file when the index offers one, else from
 //! the wheel itself (never from an sdist: nothing is ever built).
 
-use std::path::Path;
 use std::str::FromStr;
 
 use pep440_rs::VersionSpecifiers;
@@ -81,8 +80,12 @@ pub fn parse(text: &str, label: &str) -> Result<Metadata> {
 
 /// `METADATA` from inside a verified wheel: the one `*.dist-info/METADATA`
 /// at the top level, read through the same checked zip reader that installs.
-pub fn from_wheel(path: &Path, label: &str, limits: &crate::archive::Limits) -> Result<Metadata> {
-    let mut zip = crate::archive::zip::open_wheel(path, label, limits)?;
+pub fn from_wheel(
+    wheel: fs_err::File,
+    label: &str,
+    limits: &crate::archive::Limits,
+) -> Result<Metadata> {
+    let mut zip = crate::archive::zip::open_wheel_from(wheel, label, limits)?;
     let found: Vec<_> = zip
         .files()
         .iter()

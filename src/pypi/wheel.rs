@@ -4,7 +4,7 @@
 //! distribution format", <https://packaging.python.org/en/latest/specifications/binary-distribution-format/>),
 //! minus everything that could run code or write outside the environment:
 //!
-//! - The archive is checked member by member first ([`open_wheel`]).
+//! - The archive is checked member by member first ([`open_wheel_from`]).
 //! - The wheel must be the distribution it was fetched as: its one
 //!   `<name>-<version>.dist-info` directory names `name` and `version`.
 //! - Every file must be listed in the wheel's `RECORD` with its sha256 and
@@ -37,7 +37,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::archive::Limits;
-use crate::archive::zip::{FileDigest, Member, ValidatedZip, open_wheel};
+use crate::archive::zip::{FileDigest, Member, ValidatedZip, open_wheel_from};
 use crate::error::{Error, Result};
 
 /// Where the parts of a wheel go in the environment (the install scheme).
@@ -166,9 +166,24 @@ pub fn install_wheel(
     limits: &Limits,
     shared: &SharedFiles,
 ) -> Result<InstalledWheel> {
+    let file = fs_err::File::open(whl)?;
+    install_wheel_from(file, layout, name, version, pth, limits, shared)
+}
+
+/// [`install_wheel`] from an open file (a [`crate::fetch::Verified`]
+/// handle: the bytes that were hashed are the bytes installed).
+pub fn install_wheel_from(
+    whl: fs_err::File,
+    layout: &VenvLayout,
+    name: &str,
+    version: &str,
+    pth: PthMode,
+    limits: &Limits,
+    shared: &SharedFiles,
+) -> Result<InstalledWheel> {
     // Cached wheels are named by their hash; messages name the package.
     let label = format!("{name}=={version}");
-    let mut zip = open_wheel(whl, &label, limits)?;
+    let mut zip = open_wheel_from(whl, &label, limits)?;
     let dist_info = find_dist_info(&zip, name, version)?;
     let stem = dist_info.trim_end_matches(".dist-info").to_owned();
     let data_dir = format!("{stem}.data");
@@ -580,6 +595,28 @@ fn parse_wheel_file(bytes: &[u8]) -> Result<bool, String> {
         )),
         None => Err("without `Root-Is-Purelib`".to_owned()),
     }
+}
+
+/// One row of a `RECORD`: path, sha256 (none for `RECORD` itself and its
+/// signatures), size.
+pub type RecordRow = (String, Option<[u8; 32]>, Option<u64>);
+
+/// The rows of an installed `RECORD` (for `safex cache verify --deep`).
+pub fn record_rows(bytes: &[u8], dist_info: &str) -> Result<Vec<RecordRow>, String> {
+    let record = Record::parse(bytes, dist_info)?;
+    let mut rows: Vec<_> = record
+        .rows
+        .into_iter()
+        .map(|(path, (hash, size))| (path, hash, size))
+        .collect();
+    rows.sort();
+    Ok(rows)
+}
+
+/// Is this `.pth` content what safex leaves of a `.pth` after stripping
+/// its executable lines (so it may differ from `RECORD` by design)?
+pub fn is_stripped_pth(bytes: &[u8]) -> bool {
+    path_only_pth(bytes) == bytes
 }
 
 /// The wheel's `RECORD`: sha256 and size for every file but itself.

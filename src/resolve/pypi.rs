@@ -239,8 +239,8 @@ impl Provider {
                 metadata::parse(&String::from_utf8_lossy(&bytes), &label)?
             }
             None => {
-                let path = self.fetch_wheel(best, None)?;
-                metadata::from_wheel(&path, &label, &self.fetcher.limits)?
+                let verified = self.fetch_wheel(best, None)?;
+                metadata::from_wheel(verified.reader()?, &label, &self.fetcher.limits)?
             }
         };
         if normalize(&meta.name) != name.as_ref()
@@ -263,7 +263,7 @@ impl Provider {
         &self,
         file: &IndexFile,
         lock_sha256: Option<&str>,
-    ) -> Result<std::path::PathBuf> {
+    ) -> Result<crate::fetch::Verified> {
         let (expected, source) = match (lock_sha256, &file.sha256) {
             (Some(h), _) => (Some(Integrity::from_sha256_hex(h)?), Expected::Lock),
             (None, Some(h)) => (Some(Integrity::from_sha256_hex(h)?), Expected::Registry),
@@ -271,7 +271,7 @@ impl Provider {
         };
         let origin = index_origin_for(&self.config, &file.url);
         let credential = self.config.credential_for(&file.url);
-        let (path, _) = self.rt.block_on(self.fetcher.blob(BlobRequest {
+        let (verified, _) = self.rt.block_on(self.fetcher.blob(BlobRequest {
             label: &file.filename,
             url: &file.url,
             origin: &origin,
@@ -279,7 +279,7 @@ impl Provider {
             source,
             credential,
         }))?;
-        Ok(path)
+        Ok(verified)
     }
 
     /// PubGrub asks for one package at a time; the network should not wait
