@@ -229,10 +229,10 @@ pub fn program_env(
                 Some(Held::Own) => None,
                 Some(_) if named => Some((k, v)),
                 Some(Held::Credential) => None,
-                Some(Held::Url) => match v.to_str() {
-                    Some(text) => Some((k, OsString::from(strip_userinfo(text)))),
-                    None => None,
-                },
+                // Not UTF-8: it cannot be checked, so it does not pass.
+                Some(Held::Url) => v
+                    .to_str()
+                    .map(|text| (k, OsString::from(strip_userinfo(text)))),
             }
         })
         .collect()
