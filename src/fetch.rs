@@ -57,6 +57,13 @@ pub struct Fetcher {
 /// Credentials go only to the origin they were configured for: never to a
 /// file host, never across a redirect to another origin.
 ///
+/// One exception to "any HTTPS host": the origin of *another* index or
+/// registry the user configured (pip's `extra-index-url`, uv's extra
+/// indexes) that safex does not read. A page of the configured index that
+/// points there would make safex fetch from an index it was never asked to
+/// use: the file is refused, whatever its hash, so that an artifact for a
+/// project always comes from the index that listed it.
+///
 /// Why this is safe although lockfile injection once argued for
 /// registry-only hosts: the lockfile records no URLs (DESIGN.md §4), so an
 /// edited lock cannot point safex at a host; the URL always comes from the
@@ -68,6 +75,9 @@ pub struct FileHosts {
     pub allowed: Vec<String>,
     /// `registries.file_hosts`: `None` is any HTTPS host.
     pub only: Option<Vec<String>>,
+    /// Other indexes the user configured, which safex does not read: their
+    /// origins are never a file host (see above). Userinfo is never shown.
+    pub other_indexes: Vec<Url>,
 }
 
 impl FileHosts {
@@ -75,7 +85,34 @@ impl FileHosts {
         FileHosts {
             allowed: policy.allowed_hosts.clone().unwrap_or_default(),
             only: policy.file_hosts.clone(),
+            other_indexes: Vec::new(),
         }
+    }
+
+    /// Refuse `url` if it lies on the origin of another configured index
+    /// than `origin`, the one whose page listed it.
+    pub fn check_other_index(&self, label: &str, url: &Url, origin: &Url) -> Result<()> {
+        if url.origin() == origin.origin() {
+            return Ok(());
+        }
+        let Some(other) = self
+            .other_indexes
+            .iter()
+            .find(|o| o.origin() == url.origin())
+        else {
+            return Ok(());
+        };
+        Err(Error::policy(format!(
+            "`{label}` is listed by the index `{}` but lies on `{}`, the origin of the other configured index `{}`",
+            redact::url(origin),
+            redact::url(url),
+            redact::url(other)
+        ))
+        .with_hint(format!(
+            "safex takes every file from the index that listed it and never fetches from, or sends credentials to, another configured index; publish the file on `{}`, or make `{}` the index safex reads (`--index-url`)",
+            redact::url(origin),
+            redact::url(other)
+        )))
     }
 
     /// May `label`, expected to hash to `expected`, be fetched from `url`
@@ -90,6 +127,7 @@ impl FileHosts {
         if url.origin() == origin.origin() {
             return Ok(());
         }
+        self.check_other_index(label, url, origin)?;
         let host = url.host_str().unwrap_or_default();
         let listed = |list: &[String]| list.iter().any(|a| a.eq_ignore_ascii_case(host));
         let refuse = |why: String, hint: &str| {
