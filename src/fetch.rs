@@ -59,10 +59,12 @@ pub struct Fetcher {
 ///
 /// One exception to "any HTTPS host": the origin of *another* index or
 /// registry the user configured (pip's `extra-index-url`, uv's extra
-/// indexes) that safex does not read. A page of the configured index that
-/// points there would make safex fetch from an index it was never asked to
-/// use: the file is refused, whatever its hash, so that an artifact for a
-/// project always comes from the index that listed it.
+/// indexes, which safex never reads; for npm, the default or a scoped
+/// registry other than the package's own). A page or packument that points
+/// there would make safex fetch from, and send that registry's token to, a
+/// registry it was not asked to use for this package: the file is refused,
+/// whatever its hash, so that an artifact always comes from the index that
+/// listed it.
 ///
 /// Why this is safe although lockfile injection once argued for
 /// registry-only hosts: the lockfile records no URLs (DESIGN.md §4), so an
@@ -75,8 +77,10 @@ pub struct FileHosts {
     pub allowed: Vec<String>,
     /// `registries.file_hosts`: `None` is any HTTPS host.
     pub only: Option<Vec<String>>,
-    /// Other indexes the user configured, which safex does not read: their
-    /// origins are never a file host (see above). Userinfo is never shown.
+    /// The other indexes or registries the user configured (PyPI: the
+    /// extras, which safex never reads; npm: the default and scoped
+    /// registries): their origins are never a file host for a package
+    /// another one listed (see above). Userinfo is never shown.
     pub other_indexes: Vec<Url>,
 }
 
@@ -103,13 +107,13 @@ impl FileHosts {
             return Ok(());
         };
         Err(Error::policy(format!(
-            "`{label}` is listed by the index `{}` but lies on `{}`, the origin of the other configured index `{}`",
+            "`{label}` is listed by `{}` but lies on `{}`, the origin of another configured registry or index, `{}`",
             redact::url(origin),
             redact::url(url),
             redact::url(other)
         ))
         .with_hint(format!(
-            "safex takes every file from the index that listed it and never fetches from, or sends credentials to, another configured index; publish the file on `{}`, or make `{}` the index safex reads (`--index-url`)",
+            "safex takes every file from the registry or index that listed it, and never fetches from, or sends credentials to, another configured one; publish the file on `{}`, or make `{}` the one safex reads for this package",
             redact::url(origin),
             redact::url(other)
         )))

@@ -387,7 +387,7 @@ fn registry_credentials(env: &TestEnv, cmd: &mut Command) {
     .env("UV_INDEX_CORP_USERNAME", REG_SECRET)
     .env("UV_INDEX_CORP_PASSWORD", REG_SECRET)
     .env("UV_PUBLISH_TOKEN", REG_SECRET)
-    .env("MY_REG_SECRET", "not a registry credential");
+    .env("ACME_SETTING", "not a registry credential");
 }
 
 /// Each URL variable of `registry_credentials`, as the program gets it.
@@ -505,7 +505,7 @@ fn registry_credentials_never_reach_an_npm_program_in_any_mode() {
         let vars = launch(policy);
         assert_no_registry_credentials(&vars);
         if policy.is_empty() || policy.contains("inherit") {
-            assert_has(&vars, "MY_REG_SECRET", Some("not a registry credential"));
+            assert_has(&vars, "ACME_SETTING", Some("not a registry credential"));
         }
     }
     for mode in ["inherit", "declared"] {

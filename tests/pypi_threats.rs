@@ -1133,7 +1133,7 @@ fn file_on_another_configured_index_is_refused() {
             let markers: Vec<&Path> = markers.iter().map(PathBuf::as_path).collect();
             assert_py_refused(&env, &out, 3, &[crossed], &markers, &[]);
             assert!(
-                stderr(&out).contains("other configured index"),
+                stderr(&out).contains("another configured registry or index"),
                 "{}",
                 describe(&out)
             );
