@@ -1,8 +1,10 @@
 //! The audit log: one JSON object per line, appended with a single write,
 //! for every launch, lock and refusal, so a security team can see afterwards
 //! exactly which bytes ran, for whom, started by which MCP client.
-//! Never a credential: URLs are not logged, and of the variables passed with
-//! `--env` only the names are.
+//! Never a credential: URLs are not logged, of the variables passed with
+//! `--env` only the names are, and the program's arguments are recorded with
+//! every value that looks like a secret masked (the detector `safex mcp scan`
+//! uses). The file is private: created `0600` in a directory created `0700`.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -39,12 +41,15 @@ impl Context {
         }
     }
 
-    /// The program's arguments, as they will be passed (logged verbatim).
+    /// The program's arguments, as they will be logged: verbatim, except
+    /// that tokens, URL credentials and the values of `--api-key`-style flags
+    /// are masked (`--token=ghp_****`).
     pub fn set_args(&mut self, args: &[OsString]) {
-        self.args = args
+        let args: Vec<String> = args
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
+        self.args = crate::mcp::secrets::mask_args(&args);
     }
 
     /// Where the log goes: the policy's `audit.log` (any layer; the system's
@@ -103,7 +108,7 @@ impl Context {
         });
         let mut line = record.to_string();
         line.push('\n');
-        match append(path, line.as_bytes()) {
+        match append(path, line.as_bytes(), self.quiet) {
             Ok(()) => Ok(()),
             Err(e) if self.mandatory => Err(Error::io(format!(
                 "cannot write the audit log `{}`: {e}",
@@ -122,15 +127,55 @@ impl Context {
 
 /// One `write` on a file opened for appending: lines from concurrent
 /// launches never interleave.
-fn append(path: &std::path::Path, line: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+///
+/// The log names the packages a person runs, from which directory, for which
+/// client: it is theirs (or their security team's), not everyone's on the
+/// machine. A new file is created `0600` and a directory safex creates is
+/// `0700`, whatever the umask. An existing file keeps its mode (a team may
+/// have made it group-readable on purpose), but one that other users may
+/// write is warned about: anyone could add or rewrite lines.
+fn append(path: &std::path::Path, line: &[u8], quiet: bool) -> std::io::Result<()> {
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.is_dir()
+    {
+        create_private_dir(dir)?;
     }
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    #[cfg(unix)]
+    if !quiet {
+        use std::os::unix::fs::PermissionsExt;
+        if f.metadata()
+            .is_ok_and(|m| m.permissions().mode() & 0o002 != 0)
+        {
+            eprintln!(
+                "warning: the audit log `{}` is writable by every user: anyone can add or change lines",
+                path.display()
+            );
+            eprintln!("hint: run `chmod o-w {}`", path.display());
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = quiet;
     f.write_all(line)
+}
+
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
 }
 
 fn default_path() -> Option<PathBuf> {

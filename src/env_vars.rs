@@ -58,6 +58,38 @@ pub const NPM_CONFIG_USERCONFIG: [&str; 2] = ["npm_config_userconfig", "NPM_CONF
 /// Extra CA bundles honoured as npm and OpenSSL-based tools do.
 pub const EXTRA_CA_VARS: [&str; 2] = ["NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE"];
 
+/// Package-registry credentials of the npm, pip and uv ecosystems (and the
+/// publishing tools next to them): never given to the launched program
+/// unless the policy's `env.pass` names them exactly. A server that can read
+/// a publish token can publish as the developer (the 2025 npm worms did
+/// exactly this with `NPM_TOKEN`).
+pub const REGISTRY_CREDENTIAL_VARS: &[&str] = &[
+    "NPM_TOKEN",
+    "NODE_AUTH_TOKEN",
+    "UV_PUBLISH_TOKEN",
+    "UV_PUBLISH_PASSWORD",
+    "UV_PUBLISH_USERNAME",
+    "TWINE_PASSWORD",
+    "TWINE_USERNAME",
+];
+
+/// Variables whose value is a registry or index URL (or a space-separated
+/// list of them, uv's entries as `name=URL`) that may carry `user:password@`:
+/// the program gets them with the userinfo removed. `npm_config_*registry`
+/// (any case, scoped `npm_config_@scope:registry` too) is matched by shape.
+pub const INDEX_URL_VARS: &[&str] = &[
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "UV_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_INDEX",
+    "UV_EXTRA_INDEX_URL",
+    "UV_FIND_LINKS",
+    "UV_PYTHON_INSTALL_MIRROR",
+    "UV_PYPY_INSTALL_MIRROR",
+];
+
 /// Read a variable, treating an empty value as unset.
 pub fn get(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())

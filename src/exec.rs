@@ -126,21 +126,79 @@ const BASE_VARS: &[&str] = &[
     "NUMBER_OF_PROCESSORS",
 ];
 
-/// Index URL variables, which may carry credentials.
-const INDEX_VARS: &[&str] = &[
-    "PIP_INDEX_URL",
-    "PIP_EXTRA_INDEX_URL",
-    "UV_INDEX_URL",
-    "UV_DEFAULT_INDEX",
-    "UV_INDEX",
-    "UV_EXTRA_INDEX_URL",
-];
+/// What happens to a variable that may carry a registry credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// safex's own (`SAFEX_*`): never passed, whatever the policy says.
+    Own,
+    /// A credential: removed unless `env.pass` names it exactly.
+    Credential,
+    /// A registry or index URL: passed with its userinfo removed, unless
+    /// `env.pass` names it exactly (then verbatim).
+    Url,
+}
 
-/// The environment the program gets. In every mode safex's own credentials
-/// stay behind: `SAFEX_*`, npm tokens (`NPM_TOKEN`, `NODE_AUTH_TOKEN`, the
-/// variables `.npmrc` credential lines reference), and index URLs that carry
-/// credentials. In `declared` mode only the base set, the policy's `pass`
-/// names (`NAME` or `PREFIX_*`) and `--env` names remain.
+/// Is `name` one of the variables that may carry registry credentials?
+/// `secret_vars` are those an `.npmrc` credential or registry URL line
+/// interpolates (`${NPM_PASS}`).
+fn held(name: &str, secret_vars: &[String]) -> Option<Held> {
+    use crate::env_vars::{INDEX_URL_VARS, REGISTRY_CREDENTIAL_VARS};
+    if name.starts_with("SAFEX_") {
+        return Some(Held::Own);
+    }
+    let upper = name.to_ascii_uppercase();
+    if REGISTRY_CREDENTIAL_VARS.contains(&upper.as_str()) || secret_vars.iter().any(|s| s == name) {
+        return Some(Held::Credential);
+    }
+    if INDEX_URL_VARS.contains(&upper.as_str()) {
+        return Some(Held::Url);
+    }
+    // uv's per-index credentials: `UV_INDEX_<NAME>_USERNAME` / `_PASSWORD`.
+    if upper.starts_with("UV_INDEX_")
+        && (upper.ends_with("_USERNAME") || upper.ends_with("_PASSWORD"))
+    {
+        return Some(Held::Credential);
+    }
+    // Poetry's: `POETRY_HTTP_BASIC_<NAME>_PASSWORD`, `POETRY_PYPI_TOKEN_<NAME>`.
+    if upper.starts_with("POETRY_PYPI_TOKEN_")
+        || (upper.starts_with("POETRY_HTTP_BASIC_") && upper.ends_with("_PASSWORD"))
+    {
+        return Some(Held::Credential);
+    }
+    // npm reads every `npm_config_<key>` (any case) as the `.npmrc` key:
+    // `_auth`, `_authToken`, `_password`, `username`, `otp`, the client
+    // `key`, and their per-registry forms `//host/:_authToken`.
+    if let Some(key) = name
+        .get(..11)
+        .filter(|p| p.eq_ignore_ascii_case("npm_config_"))
+        .map(|_| name[11..].to_ascii_lowercase())
+    {
+        let field = key.rsplit(':').next().unwrap_or(&key);
+        if key.contains("auth")
+            || key.contains("token")
+            || key.contains("password")
+            || matches!(field, "username" | "otp" | "key")
+        {
+            return Some(Held::Credential);
+        }
+        if field.ends_with("registry") {
+            return Some(Held::Url);
+        }
+    }
+    None
+}
+
+/// The environment the program gets. In every mode registry credentials
+/// stay behind (DESIGN.md §3: a credential goes only to its own origin, and
+/// the program is not that origin): `SAFEX_*` always; npm, pip, uv and
+/// publishing tokens and the variables `.npmrc` credential or registry lines
+/// interpolate, unless the policy's `pass` names them exactly (a `PREFIX_*`
+/// pattern or `--env` is not enough: passing a credential is the policy's
+/// decision, on record in its file). Registry and index URL variables are
+/// kept with their `user:password@` removed, so that a program that runs
+/// npm or pip itself still reaches the internal registry rather than
+/// falling back to a public one. In `declared` mode only the base set, the
+/// policy's `pass` names (`NAME` or `PREFIX_*`) and `--env` names remain.
 pub fn program_env(
     mode: crate::policy::EnvMode,
     pass: &[String],
@@ -153,31 +211,109 @@ pub fn program_env(
         None => name == pat,
     };
     std::env::vars_os()
-        .filter(|(k, v)| {
+        .filter_map(|(k, v)| {
             let Some(name) = k.to_str() else {
-                return !declared;
+                return (!declared).then_some((k, v));
             };
-            if name.starts_with("SAFEX_")
-                || matches!(name, "NPM_TOKEN" | "NODE_AUTH_TOKEN")
-                || secret_vars.iter().any(|s| s == name)
-                || (name.to_ascii_lowercase().starts_with("npm_config_")
-                    && (name.to_ascii_lowercase().contains("auth")
-                        || name.to_ascii_lowercase().contains("token")))
-                || (INDEX_VARS.contains(&name) && has_userinfo(v))
-            {
-                return false;
-            }
-            !declared
+            let wanted = !declared
                 || BASE_VARS.contains(&name)
                 || name.starts_with("LC_")
                 || pass.iter().any(|p| matches(name, p))
-                || extra.iter().any(|p| p == name)
+                || extra.iter().any(|p| p == name);
+            if !wanted {
+                return None;
+            }
+            let named = pass.iter().any(|p| p == name);
+            match held(name, secret_vars) {
+                None => Some((k, v)),
+                Some(Held::Own) => None,
+                Some(_) if named => Some((k, v)),
+                Some(Held::Credential) => None,
+                // Not UTF-8: it cannot be checked, so it does not pass.
+                Some(Held::Url) => v
+                    .to_str()
+                    .map(|text| (k, OsString::from(strip_userinfo(text)))),
+            }
         })
         .collect()
 }
 
-fn has_userinfo(v: &std::ffi::OsStr) -> bool {
-    v.to_str().unwrap_or("").split_whitespace().any(|u| {
-        url::Url::parse(u).is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
-    })
+/// `text` with the `user:password@` of every `scheme://` URL in it removed;
+/// everything else (uv's `name=`, list separators, paths) kept as it is.
+/// Done on the text, not by parsing, so that a value no URL parser accepts
+/// still loses its credentials.
+pub fn strip_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => out.push_str(&authority[at + 1..]),
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_is_stripped_from_every_url_in_a_value() {
+        for (raw, want) in [
+            ("https://u:p@h.example/simple/", "https://h.example/simple/"),
+            ("https://tok@h.example/", "https://h.example/"),
+            ("https://h.example/p@x", "https://h.example/p@x"),
+            (
+                "corp=https://u:p%40s@h.example/simple other=https://h2.example/",
+                "corp=https://h.example/simple other=https://h2.example/",
+            ),
+            ("https://a:b@c@h.example:8443", "https://h.example:8443"),
+            ("http://u:p@127.0.0.1:9?x=1", "http://127.0.0.1:9?x=1"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(strip_userinfo(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn which_variables_are_held() {
+        let secret = vec!["MY_NPM_PASS".to_owned()];
+        for (name, want) in [
+            ("SAFEX_NPM_REGISTRY", Some(Held::Own)),
+            ("NPM_TOKEN", Some(Held::Credential)),
+            ("node_auth_token", Some(Held::Credential)),
+            ("MY_NPM_PASS", Some(Held::Credential)),
+            ("npm_config__auth", Some(Held::Credential)),
+            ("NPM_CONFIG__AUTHTOKEN", Some(Held::Credential)),
+            ("npm_config_//h.example/:_authToken", Some(Held::Credential)),
+            ("npm_config_//h.example/:_password", Some(Held::Credential)),
+            ("npm_config_//h.example/:username", Some(Held::Credential)),
+            ("npm_config_key", Some(Held::Credential)),
+            ("npm_config_registry", Some(Held::Url)),
+            ("NPM_CONFIG_REGISTRY", Some(Held::Url)),
+            ("npm_config_@acme:registry", Some(Held::Url)),
+            ("UV_INDEX", Some(Held::Url)),
+            ("PIP_EXTRA_INDEX_URL", Some(Held::Url)),
+            ("UV_INDEX_CORP_PASSWORD", Some(Held::Credential)),
+            ("UV_INDEX_CORP_USERNAME", Some(Held::Credential)),
+            ("UV_PUBLISH_TOKEN", Some(Held::Credential)),
+            ("POETRY_PYPI_TOKEN_CORP", Some(Held::Credential)),
+            ("npm_config_cache", None),
+            ("npm_config_user_agent", None),
+            ("UV_INDEX_STRATEGY", None),
+            ("MY_SECRET", None),
+            ("HOME", None),
+        ] {
+            assert_eq!(held(name, &secret), want, "{name}");
+        }
+    }
 }

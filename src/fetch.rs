@@ -74,6 +74,15 @@ pub struct Fetcher {
 /// Credentials go only to the origin they were configured for: never to a
 /// file host, never across a redirect to another origin.
 ///
+/// One exception to "any HTTPS host": the origin of *another* index or
+/// registry the user configured (pip's `extra-index-url`, uv's extra
+/// indexes, which safex never reads; for npm, the default or a scoped
+/// registry other than the package's own). A page or packument that points
+/// there would make safex fetch from, and send that registry's token to, a
+/// registry it was not asked to use for this package: the file is refused,
+/// whatever its hash, so that an artifact always comes from the index that
+/// listed it.
+///
 /// Why this is safe although lockfile injection once argued for
 /// registry-only hosts: the lockfile records no URLs (DESIGN.md §4), so an
 /// edited lock cannot point safex at a host; the URL always comes from the
@@ -85,6 +94,11 @@ pub struct FileHosts {
     pub allowed: Vec<String>,
     /// `registries.file_hosts`: `None` is any HTTPS host.
     pub only: Option<Vec<String>>,
+    /// The other indexes or registries the user configured (PyPI: the
+    /// extras, which safex never reads; npm: the default and scoped
+    /// registries): their origins are never a file host for a package
+    /// another one listed (see above). Userinfo is never shown.
+    pub other_indexes: Vec<Url>,
 }
 
 impl FileHosts {
@@ -92,7 +106,34 @@ impl FileHosts {
         FileHosts {
             allowed: policy.allowed_hosts.clone().unwrap_or_default(),
             only: policy.file_hosts.clone(),
+            other_indexes: Vec::new(),
         }
+    }
+
+    /// Refuse `url` if it lies on the origin of another configured index
+    /// than `origin`, the one whose page listed it.
+    pub fn check_other_index(&self, label: &str, url: &Url, origin: &Url) -> Result<()> {
+        if url.origin() == origin.origin() {
+            return Ok(());
+        }
+        let Some(other) = self
+            .other_indexes
+            .iter()
+            .find(|o| o.origin() == url.origin())
+        else {
+            return Ok(());
+        };
+        Err(Error::policy(format!(
+            "`{label}` is listed by `{}` but lies on `{}`, the origin of another configured registry or index, `{}`",
+            redact::url(origin),
+            redact::url(url),
+            redact::url(other)
+        ))
+        .with_hint(format!(
+            "safex takes every file from the registry or index that listed it, and never fetches from, or sends credentials to, another configured one; publish the file on `{}`, or make `{}` the one safex reads for this package",
+            redact::url(origin),
+            redact::url(other)
+        )))
     }
 
     /// May `label`, expected to hash to `expected`, be fetched from `url`
@@ -107,6 +148,7 @@ impl FileHosts {
         if url.origin() == origin.origin() {
             return Ok(());
         }
+        self.check_other_index(label, url, origin)?;
         let host = url.host_str().unwrap_or_default();
         let listed = |list: &[String]| list.iter().any(|a| a.eq_ignore_ascii_case(host));
         let refuse = |why: String, hint: &str| {

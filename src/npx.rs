@@ -419,7 +419,19 @@ fn prepare(
         npm: npm.clone(),
         cache: Arc::new(Cache::new(&settings.cache_dir)),
         offline: settings.offline,
-        hosts: crate::fetch::FileHosts::from_policy(&settings.policy),
+        // The default and the scoped registries: a tarball that one of them
+        // lists on another one's origin is refused (`FileHosts`).
+        hosts: crate::fetch::FileHosts {
+            other_indexes: settings
+                .npm
+                .registry
+                .iter()
+                .map(|(u, _)| u)
+                .chain(settings.npm.scoped.values())
+                .cloned()
+                .collect(),
+            ..crate::fetch::FileHosts::from_policy(&settings.policy)
+        },
         limits: settings.policy.limits.clone(),
     });
     let staging = cache.staging_dir("env")?;

@@ -474,29 +474,60 @@ pub fn no_registry_error() -> Error {
         ))
 }
 
-/// Variables named as `${VAR}` on `.npmrc` credential lines.
+/// Variables an `.npmrc` line interpolates into a credential: every
+/// `${VAR}` on a credential line (`_authToken`, `_auth`, `_password`,
+/// `username`, `otp`, `key`), and those in the `user:password@` part of a URL
+/// value (`registry=https://${NPM_USER}:${NPM_PASS}@npm.corp/`). A `${VAR}`
+/// elsewhere in a URL (its host or path) is not a secret and stays.
 fn referenced_vars(npmrc: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for line in npmrc.lines() {
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
-        if !(k.contains("_authToken")
-            || k.contains("_auth")
-            || k.contains("_password")
-            || k.contains("username"))
-        {
-            continue;
-        }
-        let mut rest = v;
+    let vars_in = |mut rest: &str, out: &mut Vec<String>| {
         while let Some(start) = rest.find("${") {
             let after = &rest[start + 2..];
             let Some(end) = after.find('}') else { break };
             out.push(after[..end].to_owned());
             rest = &after[end + 1..];
         }
+    };
+    for line in npmrc.lines() {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let field = k.trim().rsplit(':').next().unwrap_or_default();
+        if k.contains("_auth")
+            || k.contains("_password")
+            || k.contains("username")
+            || matches!(field, "otp" | "key")
+        {
+            vars_in(v, &mut out);
+            continue;
+        }
+        let mut rest = v;
+        while let Some(i) = rest.find("://") {
+            let authority = authority_of(&rest[i + 3..]);
+            if let Some(at) = authority.rfind('@') {
+                vars_in(&authority[..at], &mut out);
+            }
+            rest = &rest[i + 3 + authority.len()..];
+        }
     }
     out
+}
+
+/// The authority of `tail` (what follows `scheme://`): up to the first `/`,
+/// `?`, `#` or space that is not inside a `${...}`.
+fn authority_of(tail: &str) -> &str {
+    let mut inside = false;
+    for (i, c) in tail.char_indices() {
+        if tail[i..].starts_with("${") {
+            inside = true;
+        } else if inside && c == '}' {
+            inside = false;
+        } else if !inside && (matches!(c, '/' | '?' | '#') || c.is_whitespace()) {
+            return &tail[..i];
+        }
+    }
+    tail
 }
 
 fn parse_registry_url(raw: &str, source: &str, allowed_hosts: Option<&[String]>) -> Result<Url> {
@@ -645,6 +676,20 @@ mod tests {
                 .unwrap()
                 .as_str(),
             "https://r.example/npm/"
+        );
+    }
+
+    #[test]
+    fn npmrc_secret_vars_are_credential_lines_and_url_userinfo() {
+        let rc = "//h.example/:_authToken=${TOK}\n\
+                  //h.example/:_password = \"${PW}\"\n\
+                  registry=https://${REG_USER}:${REG_PASS}@${REG_HOST}/npm/${REG_PATH}/\n\
+                  @acme:registry=https://${SCOPE_TOKEN}@h.example/\n\
+                  cafile=${HOME}/ca.pem\n\
+                  proxy=http://${HOST_ONLY}:8080/\n";
+        assert_eq!(
+            referenced_vars(rc),
+            ["TOK", "PW", "REG_USER", "REG_PASS", "SCOPE_TOKEN"]
         );
     }
 }

@@ -836,7 +836,10 @@ fn provider_for(settings: &Settings, req: &Launch, ahead: &[&str]) -> Result<Par
         npm: Arc::new(Default::default()),
         cache: Arc::new(Cache::new(&settings.cache_dir)),
         offline: settings.offline,
-        hosts: crate::fetch::FileHosts::from_policy(&settings.policy),
+        hosts: crate::fetch::FileHosts {
+            other_indexes: config.other_indexes(),
+            ..crate::fetch::FileHosts::from_policy(&settings.policy)
+        },
         limits: settings.policy.limits.clone(),
     });
     let provider = Provider::new(

@@ -576,6 +576,70 @@ fn tarball_redirect_to_another_https_host_is_followed_without_the_token() {
     );
 }
 
+/// A packument of the default registry that points a tarball at the
+/// origin of the scoped registry `@corp` (HTTPS, with a token in `.npmrc`):
+/// refused before any request reaches `@corp`'s registry, so its token is
+/// never sent on the default registry's say-so, even though the bytes would
+/// match. `@corp`'s own packages still come from it, with its token.
+#[test]
+fn tarball_on_another_configured_registry_is_refused() {
+    let env = TestEnv::new();
+    let corp = FixtureRegistry::builder().build();
+    let front = support::tls::TlsFront::new(corp.addr());
+    let on_front = |name: &str| format!("{}{}", front.base, tarball_path(name, "1.0.0"));
+    corp.publish(
+        Pkg::program("@corp/tool", "1.0.0", "console.log('corp');")
+            .tarball_url(&on_front("@corp/tool")),
+    );
+    let crossed = forbidden_program(&env, "crossed");
+    corp.publish(crossed.clone());
+    let on_corp = on_front("crossed");
+    let public = FixtureRegistry::builder()
+        .package(crossed.tarball_url(&on_corp))
+        .build();
+    let token = "corp-t0ken-never-for-public";
+    let corp_host = front.base.trim_start_matches("https://");
+    std::fs::write(
+        env.home().join(".npmrc"),
+        format!(
+            "registry={}\n@corp:registry={}/\n//{corp_host}/:_authToken={token}\n",
+            public.url(),
+            front.base,
+        ),
+    )
+    .unwrap();
+    let launch = |spec: &str| {
+        run(env
+            .safex()
+            .env("SAFEX_CA_FILE", &front.ca)
+            .args(["npx", "-y", spec]))
+    };
+    let out = launch("crossed@1.0.0");
+    let program = marker(&env, "program");
+    assert_refused(&env, &out, 3, &["crossed"], &[&program], &[]);
+    assert!(
+        stderr(&out).contains("another configured registry or index"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        corp.requests().is_empty(),
+        "safex fetched from the scoped registry: {:?}",
+        corp.request_lines()
+    );
+    assert_ran(&launch("@corp/tool@1.0.0"), "corp\n");
+    let reqs = corp.requests();
+    assert!(!reqs.is_empty());
+    for r in &reqs {
+        assert_eq!(
+            r.header("authorization"),
+            Some(&*format!("Bearer {token}")),
+            "{}",
+            r.target
+        );
+    }
+}
+
 /// A redirect to plain HTTP on another host is refused before it is
 /// followed: only the hash would vouch for the bytes, and nothing would
 /// protect the request.

@@ -372,3 +372,121 @@ fn concurrent_launches_append_whole_lines() {
     let want: Vec<String> = (0..N).map(|i| format!("run-{i}")).collect();
     assert_eq!(args, want);
 }
+
+/// `cmd` run through `sh` with the given umask, so that the modes safex
+/// creates files with are its own choice, not the test runner's umask.
+fn with_umask(cmd: &Command, umask: &str) -> Command {
+    let mut sh = Command::new("/bin/sh");
+    sh.env_clear()
+        .arg("-c")
+        .arg(format!("umask {umask} && exec \"$@\""))
+        .arg("sh")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        sh.current_dir(dir);
+    }
+    sh
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Arguments that carry secrets are masked in the log (the program still
+/// gets them verbatim), and the log and the directory safex makes for it
+/// are private even under umask 022.
+#[cfg(unix)]
+#[test]
+fn secrets_in_arguments_are_masked_and_the_log_is_private() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(Pkg::program(
+            "args-app",
+            "1.0.0",
+            "console.log(JSON.stringify(process.argv.slice(2)));",
+        ))
+        .build();
+    let token = "ghp_abcdefghijklmnopqrstuvwx1234";
+    let api_key = "sk-proj-abcdefghijklmnopqrstuv";
+    let password = "s3cretpassw0rd";
+    let db = "hunter2hunter2";
+    let flagged = "plainvalue1234";
+    let args = [
+        "--api-key".to_owned(),
+        api_key.to_owned(),
+        format!("--token={token}"),
+        format!("https://alice:{password}@git.example.internal/repo"),
+        format!("DB_PASSWORD={db}"),
+        "--secret".to_owned(),
+        flagged.to_owned(),
+        "--verbose".to_owned(),
+        "https://git.example.internal/open".to_owned(),
+    ];
+    // Under a data directory that does not exist yet: safex creates it.
+    let log = env.root().join("private/logs/audit.log");
+    let mut cmd = npm(&env, &reg);
+    cmd.env("SAFEX_AUDIT_LOG", &log)
+        .args(["npx", "-y", "args-app@1.0.0"])
+        .args(&args);
+    let out = run(&mut with_umask(&cmd, "022"));
+    assert_ran(&out, &format!("{}\n", serde_json::json!(args)));
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    for secret in [token, api_key, password, db, flagged] {
+        assert!(!text.contains(secret), "`{secret}` was logged:\n{text}");
+    }
+    let lines = log_lines(&log);
+    assert_eq!(
+        lines[0]["args"],
+        serde_json::json!([
+            "--api-key",
+            "sk-proj-****",
+            "--token=ghp_****",
+            "https://****@git.example.internal/repo",
+            "DB_PASSWORD=****",
+            "--secret",
+            "****",
+            "--verbose",
+            "https://git.example.internal/open",
+        ]),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(mode(&log), 0o600, "the new audit log's mode");
+    assert_eq!(mode(log.parent().unwrap()), 0o700, "the new log directory");
+    assert_eq!(mode(&env.root().join("private")), 0o700);
+
+    // An existing log keeps the mode its owner gave it (a security team may
+    // make it group-readable); one that anyone may write is warned about.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let mut cmd = npm(&env, &reg);
+    cmd.env("SAFEX_AUDIT_LOG", &log)
+        .args(["npx", "-y", "args-app@1.0.0"]);
+    let out = run(&mut with_umask(&cmd, "022"));
+    assert_ran(&out, "[]\n");
+    assert_eq!(mode(&log), 0o640, "safex changed an existing log's mode");
+    assert!(
+        !stderr(&out).contains("writable by every user"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = run(&mut with_umask(&cmd, "022"));
+    assert_ran(&out, "[]\n");
+    assert_warning(&out, &["audit log", "writable by every user"]);
+    assert_eq!(log_lines(&log).len(), 3);
+}

@@ -309,41 +309,230 @@ fn inherit_mode_never_passes_safex_settings_or_npm_credentials() {
     );
 }
 
-/// Not even when asked for: these are safex's, never the program's.
+/// safex's own settings never pass, not even when listed or given with
+/// `--env`; a registry credential passes only when `env.pass` names it
+/// exactly: not by `--env`, not by a `PREFIX_*` pattern.
 #[test]
 fn never_passed_names_stay_out_when_listed_or_given_with_env() {
     let env = TestEnv::new();
     let reg = env_registry();
     user_policy(
         &env,
-        "[env]\nmode = \"declared\"\npass = [\"SAFEX_*\", \"NODE_AUTH_TOKEN\"]\n",
+        "[env]\nmode = \"declared\"\npass = [\"SAFEX_*\", \"NPM_*\", \"SAFEX_NPM_REGISTRY\"]\n",
     );
     let vars = program_env(&run(npm(&env, &reg)
         .env("NPM_TOKEN", SECRET)
         .env("NODE_AUTH_TOKEN", SECRET)
-        .args(["--env", "NPM_TOKEN", "npx", "-y", "env-dump@1.0.0"])));
+        .args([
+            "--env",
+            "NODE_AUTH_TOKEN",
+            "--env",
+            "SAFEX_CACHE_DIR",
+            "npx",
+            "-y",
+            "env-dump@1.0.0",
+        ])));
     assert_no_safex_vars(&vars);
     assert_lacks(&vars, "NPM_TOKEN");
     assert_lacks(&vars, "NODE_AUTH_TOKEN");
 }
 
-/// Index URLs that carry credentials stay out; those that carry none pass.
+/// Not the session's `SECRET`: that one may pass (it is no registry's).
+const REG_SECRET: &str = "reg-s3cret-do-not-leak";
+
+/// Registry credentials in the shapes npm, pip and uv take them, with the
+/// secret in each: what the program must never see by accident.
+fn registry_credentials(env: &TestEnv, cmd: &mut Command) {
+    std::fs::write(
+        env.home().join(".npmrc"),
+        "registry=http://alice:${REG_PASS}@127.0.0.1:9/\n//127.0.0.1:9/:_password=${NPM_PW}\n",
+    )
+    .unwrap();
+    cmd.env(
+        "npm_config_registry",
+        format!("http://alice:{REG_SECRET}@127.0.0.1:9/npm/"),
+    )
+    .env(
+        "NPM_CONFIG_REGISTRY",
+        format!("http://{REG_SECRET}@127.0.0.1:9/"),
+    )
+    .env(
+        "npm_config_@acme:registry",
+        format!("https://ci:{REG_SECRET}@npm.example.internal/acme/"),
+    )
+    .env("npm_config__auth", REG_SECRET)
+    .env("NPM_CONFIG__AUTHTOKEN", REG_SECRET)
+    .env("npm_config_//127.0.0.1:9/:_authToken", REG_SECRET)
+    .env("npm_config_//127.0.0.1:9/:username", REG_SECRET)
+    .env("NPM_TOKEN", REG_SECRET)
+    .env("NODE_AUTH_TOKEN", REG_SECRET)
+    .env("REG_PASS", REG_SECRET)
+    .env("NPM_PW", REG_SECRET)
+    .env(
+        "PIP_INDEX_URL",
+        format!("http://bob:{REG_SECRET}@127.0.0.1:9/simple/"),
+    )
+    .env(
+        "PIP_EXTRA_INDEX_URL",
+        format!("http://bob:{REG_SECRET}@127.0.0.1:9/a/ http://127.0.0.1:9/b/"),
+    )
+    .env(
+        "UV_INDEX",
+        format!("corp=http://bob:{REG_SECRET}@127.0.0.1:9/simple other=http://127.0.0.1:9/o/"),
+    )
+    .env(
+        "UV_DEFAULT_INDEX",
+        format!("http://{REG_SECRET}@127.0.0.1:9/d/"),
+    )
+    .env("UV_INDEX_CORP_USERNAME", REG_SECRET)
+    .env("UV_INDEX_CORP_PASSWORD", REG_SECRET)
+    .env("UV_PUBLISH_TOKEN", REG_SECRET)
+    .env("ACME_SETTING", "not a registry credential");
+}
+
+/// Each URL variable of `registry_credentials`, as the program gets it.
+const STRIPPED: [(&str, &str); 7] = [
+    ("npm_config_registry", "http://127.0.0.1:9/npm/"),
+    ("NPM_CONFIG_REGISTRY", "http://127.0.0.1:9/"),
+    (
+        "npm_config_@acme:registry",
+        "https://npm.example.internal/acme/",
+    ),
+    ("PIP_INDEX_URL", "http://127.0.0.1:9/simple/"),
+    (
+        "PIP_EXTRA_INDEX_URL",
+        "http://127.0.0.1:9/a/ http://127.0.0.1:9/b/",
+    ),
+    (
+        "UV_INDEX",
+        "corp=http://127.0.0.1:9/simple other=http://127.0.0.1:9/o/",
+    ),
+    ("UV_DEFAULT_INDEX", "http://127.0.0.1:9/d/"),
+];
+
+/// Each credential variable of `registry_credentials`: removed.
+const REMOVED: [&str; 11] = [
+    "npm_config__auth",
+    "NPM_CONFIG__AUTHTOKEN",
+    "npm_config_//127.0.0.1:9/:_authToken",
+    "npm_config_//127.0.0.1:9/:username",
+    "NPM_TOKEN",
+    "NODE_AUTH_TOKEN",
+    "REG_PASS",
+    "NPM_PW",
+    "UV_INDEX_CORP_USERNAME",
+    "UV_INDEX_CORP_PASSWORD",
+    "UV_PUBLISH_TOKEN",
+];
+
+/// In `inherit` mode, and in `declared` mode with every such name matched
+/// by a pattern: the secret is nowhere in the program's environment, URL
+/// variables arrive without their userinfo, and the rest passes.
+#[track_caller]
+fn assert_no_registry_credentials(vars: &Map<String, Value>) {
+    let all = serde_json::to_string(vars).unwrap();
+    assert!(
+        !all.contains(REG_SECRET),
+        "a registry credential reached the program: {all}"
+    );
+    for (name, value) in STRIPPED {
+        assert_has(vars, name, Some(value));
+    }
+    for name in REMOVED {
+        assert_lacks(vars, name);
+    }
+}
+
+/// The policies to try: every mode, and patterns that match every name.
+const MODES: [&str; 3] = [
+    "",
+    "[env]\nmode = \"inherit\"\npass = [\"npm_config_*\", \"NPM_*\", \"UV_*\", \"PIP_*\", \"REG_*\"]\n",
+    "[env]\nmode = \"declared\"\npass = [\"npm_config_*\", \"NPM_*\", \"NODE_*\", \"UV_*\", \"PIP_*\", \"REG_*\"]\n",
+];
+
+/// The names `env.pass` gives exactly, to bring them back verbatim.
+const NAMED: &str = "\"npm_config_registry\", \"npm_config_@acme:registry\", \"UV_INDEX\", \"NPM_TOKEN\", \"REG_PASS\", \"UV_INDEX_CORP_PASSWORD\", \"npm_config_//127.0.0.1:9/:_authToken\"";
+
+#[track_caller]
+fn assert_named_ones_come_back(vars: &Map<String, Value>) {
+    assert_has(
+        vars,
+        "npm_config_registry",
+        Some(&format!("http://alice:{REG_SECRET}@127.0.0.1:9/npm/")),
+    );
+    assert_has(
+        vars,
+        "npm_config_@acme:registry",
+        Some(&format!(
+            "https://ci:{REG_SECRET}@npm.example.internal/acme/"
+        )),
+    );
+    assert_has(
+        vars,
+        "UV_INDEX",
+        Some(&format!(
+            "corp=http://bob:{REG_SECRET}@127.0.0.1:9/simple other=http://127.0.0.1:9/o/"
+        )),
+    );
+    for name in [
+        "NPM_TOKEN",
+        "REG_PASS",
+        "UV_INDEX_CORP_PASSWORD",
+        "npm_config_//127.0.0.1:9/:_authToken",
+    ] {
+        assert_has(vars, name, Some(REG_SECRET));
+    }
+    // Not named: still held back (and in `declared` mode not passed at all).
+    if let Some(v) = vars.get("PIP_INDEX_URL") {
+        assert_eq!(v, "http://127.0.0.1:9/simple/");
+    }
+    assert_lacks(vars, "NODE_AUTH_TOKEN");
+    assert_lacks(vars, "UV_INDEX_CORP_USERNAME");
+}
+
 #[test]
-fn index_urls_with_credentials_never_reach_a_pypi_program() {
+fn registry_credentials_never_reach_an_npm_program_in_any_mode() {
+    let env = TestEnv::new();
+    let reg = env_registry();
+    let launch = |policy: &str| {
+        user_policy(&env, policy);
+        let mut cmd = npm(&env, &reg);
+        session(&env, &mut cmd);
+        registry_credentials(&env, &mut cmd);
+        program_env(&run(cmd.args(["npx", "-y", "env-dump@1.0.0"])))
+    };
+    for policy in MODES {
+        let vars = launch(policy);
+        assert_no_registry_credentials(&vars);
+        if policy.is_empty() || policy.contains("inherit") {
+            assert_has(&vars, "ACME_SETTING", Some("not a registry credential"));
+        }
+    }
+    for mode in ["inherit", "declared"] {
+        let vars = launch(&format!("[env]\nmode = \"{mode}\"\npass = [{NAMED}]\n"));
+        assert_named_ones_come_back(&vars);
+    }
+}
+
+#[test]
+fn registry_credentials_never_reach_a_pypi_program_in_any_mode() {
     let env = TestEnv::new();
     let idx = py_env_index();
-    let vars = program_env(&run(safex(&env)
-        .env("SAFEX_PYPI_INDEX", idx.url())
-        .env("PIP_INDEX_URL", "http://alice:s3cret@127.0.0.1:9/simple/")
-        .env("UV_DEFAULT_INDEX", "http://token@127.0.0.1:9/simple/")
-        .env("PIP_EXTRA_INDEX_URL", "http://bob:pw@127.0.0.1:9/extra/")
-        .env("UV_INDEX_URL", "http://127.0.0.1:9/plain/")
-        .args(["uvx", "env-dump==1.0.0"])));
-    for name in ["PIP_INDEX_URL", "UV_DEFAULT_INDEX", "PIP_EXTRA_INDEX_URL"] {
-        assert_lacks(&vars, name);
+    let launch = |policy: &str| {
+        user_policy(&env, policy);
+        let mut cmd = safex(&env);
+        cmd.env("SAFEX_PYPI_INDEX", idx.url());
+        session(&env, &mut cmd);
+        registry_credentials(&env, &mut cmd);
+        program_env(&run(cmd.args(["uvx", "env-dump==1.0.0"])))
+    };
+    for policy in MODES {
+        assert_no_registry_credentials(&launch(policy));
     }
-    assert_has(&vars, "UV_INDEX_URL", Some("http://127.0.0.1:9/plain/"));
-    assert_no_safex_vars(&vars);
+    for mode in ["inherit", "declared"] {
+        let vars = launch(&format!("[env]\nmode = \"{mode}\"\npass = [{NAMED}]\n"));
+        assert_named_ones_come_back(&vars);
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -1078,6 +1078,127 @@ fn index_credentials_never_reach_a_file_host() {
     }
 }
 
+/// `safex uvx` with two configured indexes: `a`, the one safex reads, with
+/// its credential, and `b`, an extra index for pip and uv with another
+/// credential, given as `extra` says (`PIP_EXTRA_INDEX_URL` or uv's named
+/// `UV_INDEX`).
+fn with_extra_index(env: &TestEnv, a: &PyIndex, b: &PyIndex, extra: &str) -> Command {
+    let mut cmd = env.safex();
+    cmd.env(
+        "SAFEX_PYPI_INDEX",
+        format!("http://alice:pa55-a@{}/simple/", a.addr()),
+    );
+    let b_url = format!("http://bob:pa55-b@{}/simple/", b.addr());
+    match extra {
+        "PIP_EXTRA_INDEX_URL" => cmd.env(extra, &b_url),
+        _ => cmd.env("UV_INDEX", format!("corp={b_url}")),
+    };
+    cmd
+}
+
+/// `Basic` for `user:pass`, as the fixture sees it.
+fn basic_auth(user_pass: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(user_pass)
+    )
+}
+
+/// A page of the configured index that points a file (of the root, or of a
+/// dependency) at another configured index's origin: refused before any
+/// request reaches that index, so its credential is never sent, and the
+/// configured index gets only its own.
+#[test]
+fn file_on_another_configured_index_is_refused() {
+    for extra in ["PIP_EXTRA_INDEX_URL", "UV_INDEX"] {
+        for (spec, crossed) in [
+            ("crossed==1.0.0", "crossed"),
+            ("near==1.0.0", "crossed-dep"),
+        ] {
+            let env = TestEnv::new();
+            let b = PyIndex::builder()
+                .package(PyPkg::program("crossed", "1.0.0", "print('from b')"))
+                .package(PyPkg::library("crossed-dep", "1.0.0", ""))
+                .build();
+            let on_b = format!("http://{}", b.addr());
+            let a = PyIndex::builder()
+                .package(forbidden_program(&env, "crossed", "1.0.0").file_base(&on_b))
+                .package(forbidden_program(&env, "near", "1.0.0").dep("crossed-dep==1.0.0"))
+                .package(PyPkg::library("crossed-dep", "1.0.0", "").file_base(&on_b))
+                .build();
+            eprintln!("{extra}: {spec}");
+            let out = run(with_extra_index(&env, &a, &b, extra).args(["uvx", spec]));
+            let markers = all_markers(&env);
+            let markers: Vec<&Path> = markers.iter().map(PathBuf::as_path).collect();
+            assert_py_refused(&env, &out, 3, &[crossed], &markers, &[]);
+            assert!(
+                stderr(&out).contains("another configured registry or index"),
+                "{}",
+                describe(&out)
+            );
+            assert!(
+                b.requests().is_empty(),
+                "safex fetched from the extra index: {:?}",
+                b.request_lines()
+            );
+            let reqs = a.requests();
+            assert!(!reqs.is_empty());
+            for r in &reqs {
+                assert_eq!(
+                    r.header("authorization"),
+                    Some(basic_auth("alice:pa55-a").as_str()),
+                    "{}",
+                    r.target
+                );
+            }
+        }
+    }
+}
+
+/// Dependency confusion: a project on both indexes comes from the one
+/// safex reads, whatever the extra index offers (the same version with
+/// other code, a newer one); a project only on the extra index is not
+/// found, and the hint says why. The extra index is never asked.
+#[test]
+fn a_project_on_both_indexes_comes_from_the_configured_one() {
+    let b = PyIndex::builder()
+        .package(PyPkg::program("both", "1.0.0", "print('from b')"))
+        .package(PyPkg::program("both", "2.0.0", "print('from b, newer')"))
+        .package(PyPkg::program("only-b", "1.0.0", "print('from b')"))
+        .package(PyPkg::library("shared-dep", "1.0.0", "WHO = 'b'"))
+        .package(PyPkg::library("shared-dep", "9.0.0", "WHO = 'b, newer'"))
+        .build();
+    let a = PyIndex::builder()
+        .package(
+            PyPkg::program(
+                "both",
+                "1.0.0",
+                "import shared_dep\nprint('from a', shared_dep.WHO)",
+            )
+            .dep("shared-dep>=1"),
+        )
+        .package(PyPkg::library("shared-dep", "1.0.0", "WHO = 'a'"))
+        .build();
+    for extra in ["PIP_EXTRA_INDEX_URL", "UV_INDEX"] {
+        let env = TestEnv::new();
+        let out = run(with_extra_index(&env, &a, &b, extra).args(["uvx", "both==1.0.0"]));
+        assert_ran(&out, "from a a\n");
+        let out = run(with_extra_index(&env, &a, &b, extra).args(["uvx", "only-b==1.0.0"]));
+        assert_code(&out, 6);
+        assert!(
+            stderr(&out).contains("only-b") && stderr(&out).contains("never the extra indexes"),
+            "{}",
+            describe(&out)
+        );
+    }
+    assert!(
+        b.requests().is_empty(),
+        "safex asked the extra index: {:?}",
+        b.request_lines()
+    );
+}
+
 /// Plain HTTP to another host, or a file host without a declared hash: the
 /// host is then all that vouches for the bytes, so both are refused.
 #[test]

@@ -77,31 +77,107 @@ pub fn find(
             });
         }
     }
+    for hit in in_args(args) {
+        out.push(Secret {
+            place: format!("args[{}]", hit.index),
+            masked: hit.mask,
+        });
+    }
+    out
+}
+
+/// One argument that carries a literal secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgSecret {
+    /// Its position in the argument list.
+    pub index: usize,
+    /// The short mask `safex mcp scan` shows (`ghp_****`).
+    pub mask: String,
+    /// The whole argument with the secret part masked and the rest kept
+    /// (`--token=ghp_****`, `https://****@host/x`): what the audit log records.
+    pub masked_arg: String,
+}
+
+/// The detector for program arguments, shared by `safex mcp scan` and the
+/// audit log: `--api-key=VALUE` and `--api-key VALUE` (any flag whose name
+/// says secret), `NAME=VALUE` with such a name, and any argument that
+/// carries a known token prefix or a URL with credentials in it.
+pub fn in_args(args: &[String]) -> Vec<ArgSecret> {
+    let mut out = Vec::new();
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];
-        // `--api-key=VALUE` and `--api-key VALUE`.
         let flag = a.strip_prefix("--").or_else(|| a.strip_prefix('-'));
         let hit = match flag.map(|f| f.split_once('=')) {
-            Some(Some((name, value))) if secret_name(name) => judge(Some(name), value),
+            // `--api-key=VALUE`.
+            Some(Some((name, value))) if secret_name(name) => {
+                judge(Some(name), value).map(|m| (m, masked_after(a, value)))
+            }
+            // `--api-key VALUE`: the value is the next argument.
             Some(None) if secret_name(flag.unwrap_or_default()) && i + 1 < args.len() => {
-                let r = judge(flag, &args[i + 1]);
+                let value = &args[i + 1];
+                let r = judge(flag, value).map(|m| (m, mask_value(value)));
                 if r.is_some() {
                     i += 1;
                 }
                 r
             }
-            _ => judge(None, a),
+            // `API_KEY=VALUE`, as env-style arguments (`env`, `docker -e`) take them.
+            None if a
+                .split_once('=')
+                .is_some_and(|(n, _)| env_name(n) && secret_name(n)) =>
+            {
+                let (name, value) = a.split_once('=').unwrap_or_default();
+                judge(Some(name), value).map(|m| (m, masked_after(a, value)))
+            }
+            _ => judge(None, a).map(|m| (m, mask_value(a))),
         };
-        if let Some(masked) = hit {
-            out.push(Secret {
-                place: format!("args[{i}]"),
-                masked,
+        if let Some((mask, masked_arg)) = hit {
+            out.push(ArgSecret {
+                index: i,
+                mask,
+                masked_arg,
             });
         }
         i += 1;
     }
     out
+}
+
+/// `args` with every secret that `in_args` finds masked, the rest verbatim.
+pub fn mask_args(args: &[String]) -> Vec<String> {
+    let mut out = args.to_vec();
+    for hit in in_args(args) {
+        out[hit.index] = hit.masked_arg;
+    }
+    out
+}
+
+/// A shell-style variable name: letters, digits, `_`, not starting with a digit.
+fn env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `arg` ends with `value`: mask that tail, keep the `NAME=` before it.
+fn masked_after(arg: &str, value: &str) -> String {
+    let head = &arg[..arg.len() - value.len()];
+    format!("{head}{}", mask_value(value))
+}
+
+/// `value` with its secret parts masked in place: each known-prefix token
+/// becomes `prefix****`, URL userinfo becomes `****`; a value that is a
+/// secret only by its name becomes `****`.
+fn mask_value(value: &str) -> String {
+    let mut out = value.to_owned();
+    while let Some((start, len, p)) = token_at(&out) {
+        out.replace_range(start..start + len, &format!("{p}****"));
+    }
+    if let Some(range) = url_userinfo(&out) {
+        out.replace_range(range, "****");
+    }
+    if out == value { "****".to_owned() } else { out }
 }
 
 fn secret_name(name: &str) -> bool {
@@ -126,6 +202,12 @@ fn judge(name: Option<&str>, value: &str) -> Option<String> {
 
 /// A known prefix at the start of a word, followed by enough token characters.
 fn token_prefix(value: &str) -> Option<&'static str> {
+    token_at(value).map(|(_, _, p)| p)
+}
+
+/// Where the first unmasked token is: its start, its length and its prefix.
+/// A token already masked (`prefix****`) is too short to count again.
+fn token_at(value: &str) -> Option<(usize, usize, &'static str)> {
     for (i, _) in value.char_indices() {
         if i > 0 && value[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
             continue;
@@ -133,12 +215,13 @@ fn token_prefix(value: &str) -> Option<&'static str> {
         let rest = &value[i..];
         for p in PREFIXES {
             if let Some(tail) = rest.strip_prefix(p) {
-                let n = tail
+                let n: usize = tail
                     .chars()
                     .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
-                    .count();
+                    .map(char::len_utf8)
+                    .sum();
                 if n >= 12 {
-                    return Some(p);
+                    return Some((i, p.len() + n, p));
                 }
             }
         }
@@ -148,14 +231,20 @@ fn token_prefix(value: &str) -> Option<&'static str> {
 
 /// `scheme://user:password@host` with a literal password.
 fn url_password(value: &str) -> bool {
-    let Some((_, rest)) = value.split_once("://") else {
-        return false;
-    };
+    url_userinfo(value).is_some()
+}
+
+/// The byte range of the userinfo in `scheme://user:password@host`, when the
+/// password is literal.
+fn url_userinfo(value: &str) -> Option<std::ops::Range<usize>> {
+    let start = value.find("://")? + 3;
+    let rest = &value[start..];
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let Some((userinfo, _)) = authority.rsplit_once('@') else {
-        return false;
-    };
-    matches!(userinfo.split_once(':'), Some((_, pw)) if literal(pw))
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    match userinfo.split_once(':') {
+        Some((_, pw)) if literal(pw) => Some(start..start + userinfo.len()),
+        _ => None,
+    }
 }
 
 /// Not empty, not interpolated, not a placeholder.
@@ -243,5 +332,47 @@ mod tests {
         let places: Vec<&str> = got.iter().map(|s| s.place.as_str()).collect();
         assert_eq!(places, ["header `Authorization`", "args[3]", "args[5]"]);
         assert!(find(&[], &env("Authorization", "Bearer ${TOKEN}"), &[]).is_empty());
+    }
+
+    #[test]
+    fn masked_args_keep_what_is_not_secret() {
+        let args: Vec<String> = [
+            "--api-key",
+            "abcd1234efgh",
+            "--token=ghp_abcdefghijklmnop1234",
+            "https://u:pa55word@h.example/x?y",
+            "API_KEY=BSAx8s7d6f5g4h",
+            "Bearer xoxb-1234567890-abcdef and sk-abcdefghijklmnopqrst",
+            "--token=${T}",
+            "LOG_LEVEL=debug",
+            "--port",
+            "8080",
+            "https://h.example/open",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            mask_args(&args),
+            [
+                "--api-key",
+                "****",
+                "--token=ghp_****",
+                "https://****@h.example/x?y",
+                "API_KEY=****",
+                "Bearer xoxb-**** and sk-****",
+                "--token=${T}",
+                "LOG_LEVEL=debug",
+                "--port",
+                "8080",
+                "https://h.example/open",
+            ]
+        );
+        // The scan sees the same arguments, at the same places.
+        let places: Vec<String> = find(&[], &[], &args).into_iter().map(|s| s.place).collect();
+        assert_eq!(
+            places,
+            ["args[1]", "args[2]", "args[3]", "args[4]", "args[5]"]
+        );
     }
 }

@@ -490,11 +490,14 @@ pub fn from_layers(layers: Vec<Layer>) -> Result<Policy> {
             }
             if let Some(v) = &env.pass {
                 for name in v.get_ref() {
+                    // npm reads `npm_config_@scope:registry` and
+                    // `npm_config_//host/:_authToken` from the environment:
+                    // those characters are names too.
                     let ok = !name.is_empty()
-                        && name
-                            .trim_end_matches('*')
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        && name.trim_end_matches('*').chars().all(|c| {
+                            c.is_ascii_alphanumeric()
+                                || matches!(c, '_' | '@' | ':' | '/' | '.' | '-')
+                        })
                         && name.matches('*').count() <= 1;
                     if !ok {
                         return Err(parsed.bad(

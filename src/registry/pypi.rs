@@ -656,22 +656,21 @@ impl PypiConfig {
     }
 
     /// The credential for a request to `url`, only when `url` has the origin
-    /// (scheme, host, port) of a configured index: that index URL's userinfo,
-    /// else the netrc entry for the host (or netrc's `default`). A file on
-    /// another host, or the same host on another port, gets nothing.
+    /// (scheme, host, port) of the index safex reads: that index URL's
+    /// userinfo (else that of an extra index on the same origin), else the
+    /// netrc entry for the host (or netrc's `default`). A file on another
+    /// host, the same host on another port, or another configured index
+    /// gets nothing: safex never reads the extra indexes, so their
+    /// credentials are never sent anywhere.
     pub fn credential_for(&self, url: &Url) -> Option<Credential> {
         let origin = url.origin();
-        let configured: Vec<&Url> = self
-            .index
-            .iter()
-            .map(|(u, _)| u)
-            .chain(&self.extra)
-            .filter(|u| u.origin() == origin)
-            .collect();
-        if configured.is_empty() || !origin.is_tuple() {
+        let (index, _) = self.index.as_ref()?;
+        if index.origin() != origin || !origin.is_tuple() {
             return None;
         }
-        if let Some(u) = configured.iter().find(|u| !u.username().is_empty()) {
+        let same_origin =
+            std::iter::once(index).chain(self.extra.iter().filter(|u| u.origin() == origin));
+        if let Some(u) = same_origin.clone().find(|u| !u.username().is_empty()) {
             let user = percent_decode(u.username())?;
             let pass = percent_decode(u.password().unwrap_or_default())?;
             return Some(basic(&user, &pass));
@@ -682,6 +681,17 @@ impl PypiConfig {
             .find(|(h, _, _)| h.eq_ignore_ascii_case(host))
             .or_else(|| self.netrc.iter().find(|(h, _, _)| h.is_empty()))
             .map(|(_, login, password)| basic(login, password))
+    }
+
+    /// The other configured indexes (pip's and uv's extras) on an origin
+    /// that is not the index's own: safex never fetches from them.
+    pub fn other_indexes(&self) -> Vec<Url> {
+        let own = self.index.as_ref().map(|(u, _)| u.origin());
+        self.extra
+            .iter()
+            .filter(|u| Some(u.origin()) != own)
+            .cloned()
+            .collect()
     }
 }
 
@@ -938,8 +948,13 @@ impl SimpleIndex {
                                 "project `{name}` was not found on the index `{shown}`"
                             ))
                             .with_hint(format!(
-                                "check the name, and that the index (`--index-url`, `{}`, `{PIP_INDEX_URL}` or `pip.conf`) is the one that has it",
-                                ev::SAFEX_PYPI_INDEX
+                                "check the name, and that the index (`--index-url`, `{}`, `{PIP_INDEX_URL}` or `pip.conf`) is the one that has it{}",
+                                ev::SAFEX_PYPI_INDEX,
+                                if self.config.extra.is_empty() {
+                                    ""
+                                } else {
+                                    "; safex reads only that one index, never the extra indexes configured for pip or uv (`extra-index-url`, `PIP_EXTRA_INDEX_URL`, `UV_INDEX`), so that another index cannot supply a project of the same name"
+                                }
                             )),
                         ));
                     }
@@ -1373,11 +1388,37 @@ mod tests {
         assert_eq!(c("https://idx.example:444/x"), None);
         // netrc names cdn.example, but no configured index is there.
         assert_eq!(c("https://cdn.example/x.whl"), None);
-        assert_eq!(
-            c("http://127.0.0.1:3141/root/foo/"),
-            Some("anon:dflt".into())
-        );
+        // An extra index is never read, so it gets no credential: not its
+        // userinfo, not netrc's.
+        assert_eq!(c("http://127.0.0.1:3141/root/foo/"), None);
         assert_eq!(c("http://127.0.0.1:3142/root/foo/"), None);
+        let extra_userinfo = PypiConfig {
+            index: Some((
+                parse_index_url("https://idx.example/simple/", "t").unwrap(),
+                "t".into(),
+            )),
+            extra: vec![
+                parse_index_url("https://bob:pb@other.example/simple/", "t").unwrap(),
+                parse_index_url("https://carol:pc@idx.example/extra/", "t").unwrap(),
+            ],
+            netrc: vec![],
+        };
+        let c = |u| cred(&extra_userinfo, u);
+        assert_eq!(c("https://other.example/simple/foo/"), None);
+        assert_eq!(c("https://other.example/files/x.whl"), None);
+        // Same origin as the index: that origin's own credential.
+        assert_eq!(
+            c("https://idx.example/files/x.whl"),
+            Some("carol:pc".into())
+        );
+        assert_eq!(
+            extra_userinfo
+                .other_indexes()
+                .iter()
+                .map(|u| u.host_str().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>(),
+            ["other.example"]
+        );
         assert_eq!(cred(&PypiConfig::default(), "https://idx.example/"), None);
     }
 

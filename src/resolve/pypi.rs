@@ -225,6 +225,10 @@ impl Provider {
             Some(hash) => {
                 let mut url = best.url.clone();
                 url.set_path(&format!("{}.metadata", best.url.path()));
+                let origin = index_origin_for(&self.config, &url);
+                self.fetcher
+                    .hosts
+                    .check_other_index(&best.filename, &url, &origin)?;
                 let bytes = self.rt.block_on(self.index.get_bytes(&url))?;
                 if let Some(h) = hash {
                     let expected = Integrity::from_sha256_hex(h)?;
@@ -451,18 +455,16 @@ impl Provider {
     }
 }
 
-/// The configured index a file URL belongs to (same origin), else the main
-/// index: the fetcher then refuses the file as coming from a foreign host.
-pub fn index_origin_for(config: &PypiConfig, url: &url::Url) -> url::Url {
-    let mut all = config
+/// The index a file URL must come from: the one whose page listed it.
+pub fn index_origin_for(config: &PypiConfig, _url: &url::Url) -> url::Url {
+    // Every page safex reads comes from the one configured index, so every
+    // file it lists is that index's: a file on an extra index's origin is
+    // then refused by the fetcher (`FileHosts::other_indexes`), never taken
+    // as that index's own.
+    config
         .index
-        .iter()
-        .map(|(u, _)| u)
-        .chain(config.extra.iter());
-    let first = config.index.as_ref().map(|(u, _)| u.clone());
-    all.find(|u| u.origin() == url.origin())
-        .cloned()
-        .or(first)
+        .as_ref()
+        .map(|(u, _)| u.clone())
         .unwrap_or_else(|| url::Url::parse("https://invalid.invalid/").expect("static URL"))
 }
 
