@@ -325,10 +325,11 @@ impl Cache {
         Ok(())
     }
 
-    /// After a failed cold path: remove whatever this launch staged in
-    /// `tmp/` (downloads, environments, venvs), named with our pid since the
-    /// cache was opened. Call it once nothing of this launch runs any more
-    /// (its async runtime dropped, so no unpack task can recreate a dir).
+    /// After a cold path, failed or not: remove whatever this launch staged
+    /// in `tmp/` and did not move into place (downloads, environments,
+    /// venvs), named with our pid since the cache was opened. Call it once
+    /// nothing of this launch runs any more (its async runtime dropped, so
+    /// no unpack task still running can recreate a directory).
     pub fn sweep_own(&self) {
         let me = std::process::id();
         self.sweep(|pid, made, _| pid == me && made >= self.opened_at);

@@ -397,7 +397,8 @@ fn ready_env(dir: &std::path::Path, digest: &str) -> Result<Option<EnvMarker>> {
 }
 
 /// The cold path with the cache opened for it (every directory checked),
-/// and whatever this launch staged removed if it fails.
+/// and whatever this launch staged and did not move into place removed,
+/// whether it failed or not.
 fn prepare_cold(
     settings: &Settings,
     roots: &[NpmSpec],
@@ -405,9 +406,9 @@ fn prepare_cold(
 ) -> Result<(PathBuf, NpmEntry)> {
     let cache = Cache::open_cold(&settings.cache_dir)?;
     let done = prepare(settings, &cache, roots, entry);
-    if done.is_err() {
-        cache.sweep_own();
-    }
+    // Its runtime is gone, so nothing of this launch still writes there;
+    // on success too: a speculative download cancelled midway is debris.
+    cache.sweep_own();
     done
 }
 

@@ -446,7 +446,8 @@ fn pick_script(marker: &VenvMarker, req: &Launch) -> Result<String> {
 /// remembered for the warm path. A Python the user asked for is never
 /// replaced.
 /// The cold path with the cache opened for it (every directory checked),
-/// and whatever this launch staged removed if it fails.
+/// and whatever this launch staged and did not move into place removed,
+/// whether it failed or not.
 fn prepare_cold(
     settings: &Settings,
     req: &mut Launch,
@@ -454,9 +455,7 @@ fn prepare_cold(
 ) -> Result<(PathBuf, PypiEntry)> {
     let cache = Cache::open_cold(&settings.cache_dir)?;
     let done = prepare_fitting(settings, &cache, req, entry);
-    if done.is_err() {
-        cache.sweep_own();
-    }
+    cache.sweep_own();
     done
 }
 

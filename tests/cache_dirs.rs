@@ -639,3 +639,81 @@ fn read_only_lockfile_is_never_replaced() {
 fn read_lock(env: &TestEnv) -> String {
     std::fs::read_to_string(env.lockfile()).unwrap()
 }
+
+// ---------------------------------------------------------------------------
+// The same for PyPI: the venv is checked, healed and cleaned up alike
+// ---------------------------------------------------------------------------
+
+mod pypi {
+    use super::*;
+    use support::pyfixture::*;
+
+    fn py_env(env: &TestEnv) -> PathBuf {
+        let dir = v1(env).join("pypi/env");
+        let mut all: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert_eq!(all.len(), 1, "venvs: {all:?}");
+        all.pop().unwrap()
+    }
+
+    #[test]
+    fn venv_with_missing_or_damaged_marker_is_rebuilt_and_a_foreign_one_never_run() {
+        if python3().is_none() {
+            eprintln!("SKIPPED: no python3 on PATH; not run");
+            return;
+        }
+        let env = TestEnv::new();
+        let idx = PyIndex::builder()
+            .package(PyPkg::program("py-app", "1.0.0", "print('py ran')"))
+            .build();
+        assert_ran(&idx.uvx(&env, &["py-app==1.0.0"]), "py ran\n");
+        let dir = py_env(&env);
+        for damage in ["delete", "garbage"] {
+            let marker = dir.join(".safex-env.json");
+            match damage {
+                "delete" => std::fs::remove_file(&marker).unwrap(),
+                _ => std::fs::write(&marker, "{\"digest\": 3").unwrap(),
+            }
+            let out = idx.uvx(&env, &["py-app==1.0.0"]);
+            assert_ran(&out, "py ran\n");
+            assert!(
+                stderr(&out).contains("moved it aside and rebuilt it"),
+                "{damage}\n{}",
+                describe(&out)
+            );
+            assert!(marker.is_file());
+            assert_eq!(tmp_entries(&env), Vec::<String>::new(), "{damage}");
+        }
+        chmod(&dir, 0o775);
+        let out = idx.uvx(&env, &["py-app==1.0.0"]);
+        assert_code(&out, 7);
+        assert!(out.stdout.is_empty(), "{}", describe(&out));
+        assert!(stderr(&out).contains("chmod go-w"), "{}", describe(&out));
+    }
+
+    #[test]
+    fn refused_pypi_launches_leave_tmp_empty() {
+        if python3().is_none() {
+            eprintln!("SKIPPED: no python3 on PATH; not run");
+            return;
+        }
+        let env = TestEnv::new();
+        let idx = PyIndex::builder()
+            .package(PyPkg::program("py-root", "1.0.0", "print('ran')").dep("py-bad"))
+            .package(PyPkg::library("py-bad", "1.0.0", "").record_wrong_hash("py_bad/__init__.py"))
+            .build();
+        for attempt in 0..3 {
+            let out = idx.uvx(&env, &["py-root==1.0.0"]);
+            assert_code(&out, 4);
+            assert_eq!(
+                tmp_entries(&env),
+                Vec::<String>::new(),
+                "attempt {attempt}\n{}",
+                describe(&out)
+            );
+        }
+    }
+}
