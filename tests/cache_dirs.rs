@@ -344,13 +344,14 @@ fn repeated_refused_launches_leave_tmp_empty() {
             std::fs::create_dir_all(policy.parent().unwrap()).unwrap();
             std::fs::write(&policy, "[packages]\ndeny = [\"bad-dep\"]\n").unwrap();
         }
-        // Slow the big downloads so that they are in flight at the refusal.
+        // Slow some big downloads (a second or so each) so that they are in
+        // flight at the refusal: cancelled midway, they left `dl-*` files.
         for i in 0..3 {
             reg.fault_always(
                 &tarball_path(&format!("big-{i}"), "1.0.0"),
                 Fault::SlowBody {
-                    chunk: 4096,
-                    delay: std::time::Duration::from_millis(5),
+                    chunk: 256,
+                    delay: std::time::Duration::from_millis(10),
                 },
             );
         }
