@@ -230,11 +230,11 @@ fn cache_dirs_are_created_private_whatever_the_umask() {
     let reg = app_registry(&env);
     // A lockfile with another entry: the lock index is written before the
     // cache is opened for the cold path.
-    let launch = |env: &TestEnv| {
+    let with_umask = |env: &TestEnv, args: &str| {
         let cmd = reg.safex(env);
         let mut sh = Command::new("sh");
         sh.arg("-c")
-            .arg("umask 002; exec \"$0\" npx -y app@1.0.0")
+            .arg(format!("umask 002; exec \"$0\" {args}"))
             .arg(cmd.get_program());
         sh.env_clear();
         for (k, v) in cmd.get_envs() {
@@ -245,7 +245,11 @@ fn cache_dirs_are_created_private_whatever_the_umask() {
         sh.current_dir(env.work());
         run(&mut sh)
     };
+    let launch = |env: &TestEnv| with_umask(env, "npx -y app@1.0.0");
     std::fs::remove_dir_all(env.cache()).unwrap();
+    // `safex cache clean` of a cache that is not there makes its root (for
+    // its lock file): private too.
+    assert_code(&with_umask(&env, "cache clean"), 0);
     assert_ran(&launch(&env), "app ran dep\n");
     let mut dirs = vec![env.cache()];
     for sub in [
