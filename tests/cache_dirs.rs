@@ -498,6 +498,33 @@ fn environment_with_missing_or_damaged_marker_is_rebuilt() {
     }
 }
 
+/// Several launches find the same damaged environment at once: each
+/// succeeds, one environment is left, and `tmp/` is empty afterwards.
+#[test]
+fn concurrent_launches_repair_one_damaged_environment() {
+    let env = TestEnv::new();
+    let reg = warmed_up(&env);
+    let dir = the_env(&env);
+    std::fs::remove_file(dir.join(".safex-env.json")).unwrap();
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            reg.safex(&env)
+                .args(["npx", "-y", "app@1.0.0"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert_ran(&out, "app ran dep\n");
+    }
+    assert!(dir.join(".safex-env.json").is_file());
+    the_env(&env);
+    assert_eq!(tmp_entries(&env), Vec::<String>::new());
+}
+
 /// A truly unreadable environment (mode 000) for a user who is not root:
 /// safex runs as uid 65534 with everything it uses owned by that user.
 #[test]
