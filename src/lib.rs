@@ -100,6 +100,9 @@ fn run(cli: Cli) -> Result<i32> {
                     Ok(0)
                 }
                 CacheAction::Clean => {
+                    // Its lock file lives in the root: never leave a root
+                    // the next launch would refuse (umask 002).
+                    cache::create_private_dirs(&settings.cache_dir)?;
                     let _guard = lock::FileLock::acquire(
                         &settings.cache_dir.join("v1.clean.lock"),
                         "the cache",

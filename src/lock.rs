@@ -213,11 +213,13 @@ fn record<E: Keyed>(
     list: impl Fn(&mut LockFile) -> &mut Vec<E>,
 ) -> Result<E> {
     let _guard = FileLock::acquire(&lock_path_for(path), "the lockfile")?;
+    remove_killed_writes(path);
     let mut lock = LockFile::read(path)?;
     let entries = list(&mut lock);
     if let Some(existing) = entries.iter().find(|e| e.roots() == entry.roots()) {
         return Ok(existing.clone());
     }
+    check_writable(path, &entry.roots().join(" "))?;
     entries.push(entry.clone());
     entries.sort_by(|a, b| a.roots().cmp(b.roots()));
     let text = toml::to_string(&lock)
@@ -225,6 +227,80 @@ fn record<E: Keyed>(
     let header = "# safex lockfile: every launched root with its whole tree and content hashes.\n# Written by safex; review changes like code.\n";
     write_atomic(path, format!("{header}{text}").as_bytes())?;
     Ok(entry)
+}
+
+/// The temp name [`write_atomic`] writes `path` through (before its rename).
+fn temp_prefix(path: &Path) -> String {
+    format!(
+        ".{}.tmp-",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("safex")
+    )
+}
+
+/// Temp files of a lockfile write that was killed before its rename. Only
+/// called under the lockfile's lock, and every write of the lockfile holds
+/// that lock, so any such file is a dead writer's: none is in progress.
+fn remove_killed_writes(path: &Path) {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let prefix = temp_prefix(path);
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        if e.file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(&prefix))
+            && e.file_type().is_ok_and(|t| t.is_file())
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// A read-only lockfile is never replaced (`docs/lockfile.md`): the user or
+/// admin who made it so wants it left as it is, so safex treats it as
+/// frozen for a root it has no entry for, and says so before any download.
+///
+/// "Read-only" is what the owner declared, not what the kernel would let
+/// this process do: no write bit in its mode (root may write a `0444` file,
+/// but the mode says not to), or a file that cannot be opened for writing
+/// (an immutable file, a read-only mount, another user's file). A missing
+/// lockfile is writable: the first launch creates it.
+pub fn check_writable(path: &Path, roots: &str) -> Result<()> {
+    let why = match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => Some(e.to_string()),
+        Ok(m) if m.permissions().readonly() => Some(mode_of(&m)),
+        // Opened, never written: an immutable file or a read-only mount
+        // says no here even to root.
+        Ok(_) => match std::fs::OpenOptions::new().write(true).open(path) {
+            Ok(_) => None,
+            Err(e) => Some(format!("cannot open it for writing: {e}")),
+        },
+    };
+    let Some(why) = why else {
+        return Ok(());
+    };
+    let shown = path.display();
+    Err(Error::policy(format!(
+        "the lockfile `{shown}` is read-only ({why}): safex cannot record `{roots}` in it, so it treats the lockfile as frozen and launches only what it already lists"
+    ))
+    .with_hint(format!(
+        "make it writable (`chmod u+w {shown}`) to let safex record new roots, or lock `{roots}` where the lockfile is writable and copy the entry in"
+    )))
+}
+
+#[cfg(unix)]
+fn mode_of(m: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    format!("mode {:04o}", m.permissions().mode() & 0o7777)
+}
+#[cfg(not(unix))]
+fn mode_of(_: &std::fs::Metadata) -> String {
+    "the read-only attribute is set".to_owned()
 }
 
 fn lock_path_for(path: &Path) -> PathBuf {
@@ -243,11 +319,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs_err::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("safex"),
-        std::process::id()
-    ));
+    let tmp = dir.join(format!("{}{}", temp_prefix(path), std::process::id()));
     {
         let mut f = fs_err::File::create(&tmp)?;
         f.write_all(data)?;
@@ -481,7 +553,10 @@ pub fn summary(
                     .collect(),
             }),
         };
-        if let Ok(json) = serde_json::to_vec(&found) {
+        if let Ok(json) = serde_json::to_vec(&found)
+            && let Some(dir) = index.parent()
+            && crate::cache::create_private_dirs(dir).is_ok()
+        {
             let _ = write_atomic(&index, &json);
         }
         if found.is_some() {

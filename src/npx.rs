@@ -82,36 +82,38 @@ pub fn run(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
     // Warm path: locked, and the environment is complete. No network, and
     // no TOML parsing or hashing of the tree: the lock summary is cached.
     let key: Vec<String> = roots.iter().map(|r| r.to_string()).collect();
-    let warm = lock::summary(&settings.lockfiles(), cache.root(), lock::Eco::Npm, &key)?
-        .filter(|s| cache.npm_env(&s.digest).join(cache::ENV_MARKER).is_file());
-    let env_dir = match warm {
-        Some(s) => {
+    let warm = match lock::summary(&settings.lockfiles(), cache.root(), lock::Eco::Npm, &key)? {
+        Some(s) => ready_env(&cache.npm_env(&s.digest), &s.digest)?.map(|m| (s, m)),
+        None => None,
+    };
+    let (env_dir, marker) = match warm {
+        Some((s, marker)) => {
             settings.policy.check_tree(Ecosystem::Npm, &s.packages)?;
             ctx.tree = Some(s.digest.clone());
             ctx.packages = Some(s.packages.len());
-            cache.npm_env(&s.digest)
+            (cache.npm_env(&s.digest), marker)
         }
         None => {
             let entry = find_locked(&settings, &roots)?;
             if let Some(e) = &entry {
                 check_tree(&settings, e)?;
             }
-            let (env_dir, entry) = prepare(&settings, &cache, &roots, entry)?;
+            let (env_dir, entry) = prepare_cold(&settings, &roots, entry)?;
             ctx.tree = Some(entry.digest());
             ctx.packages = Some(entry.packages.len());
             // Derive the lock summary now (it is only a cache): the next
             // launch is then warm from its first instruction.
             let _ = lock::summary(&settings.lockfiles(), cache.root(), lock::Eco::Npm, &key);
-            env_dir
+            let marker = EnvMarker::read(&env_dir).ok_or_else(|| {
+                Error::io(format!(
+                    "the environment `{}` has a damaged marker",
+                    env_dir.display()
+                ))
+                .with_hint("run `safex cache clean` and launch again")
+            })?;
+            (env_dir, marker)
         }
     };
-    let marker = EnvMarker::read(&env_dir).ok_or_else(|| {
-        Error::io(format!(
-            "the environment `{}` has a damaged marker",
-            env_dir.display()
-        ))
-        .with_hint("run `safex cache clean` and launch again")
-    })?;
     check_install_code(&settings, &marker)?;
     let (root_path, bin) = pick_bin(&marker, &roots, command.as_deref())?;
     let node = exec::find_node(settings.node.as_deref())?;
@@ -133,12 +135,11 @@ pub fn lock(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
     let settings = load_settings(&a, g)?;
     ctx.configure(&settings);
     let roots = checked_roots(&settings, &a, ctx)?;
-    let cache = Cache::new(&settings.cache_dir);
     let entry = find_locked(&settings, &roots)?;
     if let Some(e) = &entry {
         check_tree(&settings, e)?;
     }
-    let (env_dir, entry) = prepare(&settings, &cache, &roots, entry)?;
+    let (env_dir, entry) = prepare_cold(&settings, &roots, entry)?;
     ctx.tree = Some(entry.digest());
     ctx.packages = Some(entry.packages.len());
     if let Some(marker) = EnvMarker::read(&env_dir) {
@@ -384,6 +385,34 @@ fn find_locked(settings: &Settings, roots: &[NpmSpec]) -> Result<Option<NpmEntry
     Ok(LockFile::read(&settings.lockfile)?.find_npm(&key).cloned())
 }
 
+/// The warm path's one look at an environment: a single `lstat` (a
+/// directory of ours nobody else can write, else refused) and the marker,
+/// which it reads anyway. A missing, damaged or foreign-digest marker, or a
+/// file in the directory's place, sends the launch down the cold path,
+/// which moves the damaged entry aside and rebuilds it.
+fn ready_env(dir: &std::path::Path, digest: &str) -> Result<Option<EnvMarker>> {
+    Ok(match Cache::env_state(dir)? {
+        cache::EnvState::Dir => EnvMarker::read(dir).filter(|m| m.digest == digest),
+        cache::EnvState::Missing | cache::EnvState::NotDir => None,
+    })
+}
+
+/// The cold path with the cache opened for it (every directory checked),
+/// and whatever this launch staged and did not move into place removed,
+/// whether it failed or not.
+fn prepare_cold(
+    settings: &Settings,
+    roots: &[NpmSpec],
+    entry: Option<NpmEntry>,
+) -> Result<(PathBuf, NpmEntry)> {
+    let cache = Cache::open_cold(&settings.cache_dir)?;
+    let done = prepare(settings, &cache, roots, entry);
+    // Its runtime is gone, so nothing of this launch still writes there;
+    // on success too: a speculative download cancelled midway is debris.
+    cache.sweep_own();
+    done
+}
+
 /// Cold path: resolve (or read the lock), fetch and verify every archive,
 /// unpack, inspect, record the lock entry, and move the finished environment
 /// into the cache. Returns the environment and the entry in force.
@@ -410,6 +439,8 @@ fn prepare(
                 "launch it once with network access (without `--offline` / `SAFEX_OFFLINE`)",
             ));
         }
+        // A read-only lockfile is never replaced: said before any download.
+        lock::check_writable(&settings.lockfile, &label)?;
     }
     let rt = runtime()?;
     let http = Arc::new(Http::new(&settings.npm.ca_files, &settings.deadlines)?);
@@ -417,7 +448,7 @@ fn prepare(
     let fetcher = Arc::new(fetch::Fetcher {
         http: http.clone(),
         npm: npm.clone(),
-        cache: Arc::new(Cache::new(&settings.cache_dir)),
+        cache: Arc::new(cache.clone()),
         offline: settings.offline,
         // The default and the scoped registries: a tarball that one of them
         // lists on another one's origin is refused (`FileHosts`).
@@ -518,8 +549,13 @@ fn prepare(
         serde_json::to_vec_pretty(&marker).map_err(|e| Error::internal(e.to_string()))?;
     fs_err::write(staging.join(cache::ENV_MARKER), marker_json)?;
     let env_dir = cache.npm_env(&digest);
-    cache.commit_dir(&staging, &env_dir)?;
+    let repaired = cache.commit_env(&staging, &env_dir, |d| {
+        EnvMarker::read(d).is_some_and(|m| m.digest == digest)
+    })?;
     guard.0 = None;
+    if repaired && !settings.quiet {
+        eprintln!("{}", repaired_note(&env_dir));
+    }
     if !settings.quiet {
         warn_engines(settings, &marker);
     }
@@ -746,4 +782,12 @@ fn pick_bin(
 
 fn none_if_empty(s: String) -> String {
     if s.is_empty() { "none".into() } else { s }
+}
+
+/// Said when a damaged environment was replaced (both ecosystems).
+pub(crate) fn repaired_note(dir: &std::path::Path) -> String {
+    format!(
+        "note: the environment `{}` was damaged (its completion marker was missing, damaged or unreadable): moved it aside and rebuilt it from verified archives",
+        dir.display()
+    )
 }

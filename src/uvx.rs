@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::archive::Limits;
 use crate::audit;
-use crate::cache::{self, Cache, StagingGuard};
+use crate::cache::{self, Cache, EnvState, StagingGuard};
 use crate::cli::{Globals, UvxArgs};
 use crate::error::{Error, Need, Result};
 use crate::fetch::{BlobRequest, Expected, Fetcher};
@@ -94,34 +94,39 @@ pub fn run(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
         lock::Eco::Pypi,
         &req.key,
     )?;
-    let ready = |python: &Path, digest: &str| {
-        env_dir_for(&cache, digest, python)
-            .join(cache::ENV_MARKER)
-            .is_file()
+    // One `lstat` of the venv (ours, private, else refused) and its marker,
+    // read anyway; a missing or damaged one goes cold and is rebuilt.
+    let ready = |python: &Path, digest: &str| -> Result<Option<VenvMarker>> {
+        let dir = env_dir_for(&cache, digest, python);
+        Ok(match Cache::env_state(&dir)? {
+            EnvState::Dir => read_marker(&dir).ok().filter(|m| m.digest == digest),
+            EnvState::Missing | EnvState::NotDir => None,
+        })
     };
-    let warm = summary.filter(|s| {
-        ready(&req.python, &s.digest)
-            || remembered_python(&cache, &req).is_some_and(|p| {
-                let ok = ready(&p, &s.digest);
-                if ok {
-                    req.python = p;
-                }
-                ok
-            })
-    });
-    let dir = match warm {
-        Some(s) => {
+    let mut warm = None;
+    if let Some(s) = summary {
+        if let Some(m) = ready(&req.python, &s.digest)? {
+            warm = Some((s, m));
+        } else if let Some(p) = remembered_python(&cache, &req)
+            && let Some(m) = ready(&p, &s.digest)?
+        {
+            req.python = p;
+            warm = Some((s, m));
+        }
+    }
+    let (dir, marker) = match warm {
+        Some((s, marker)) => {
             settings.policy.check_tree(Ecosystem::Pypi, &s.packages)?;
             ctx.tree = Some(s.digest.clone());
             ctx.packages = Some(s.packages.len());
-            env_dir_for(&cache, &s.digest, &req.python)
+            (env_dir_for(&cache, &s.digest, &req.python), marker)
         }
         None => {
             let entry = find_locked(&settings, &req.key)?;
             if let Some(e) = &entry {
                 check_tree(&settings, &e.packages)?;
             }
-            let (dir, entry) = prepare_fitting(&settings, &cache, &mut req, entry)?;
+            let (dir, entry) = prepare_cold(&settings, &mut req, entry)?;
             ctx.tree = Some(entry.digest());
             ctx.packages = Some(entry.packages.len());
             // Derive the lock summary now (it is only a cache): the next
@@ -132,10 +137,10 @@ pub fn run(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
                 lock::Eco::Pypi,
                 &req.key,
             );
-            dir
+            let marker = read_marker(&dir)?;
+            (dir, marker)
         }
     };
-    let marker = read_marker(&dir)?;
     let script = pick_script(&marker, &req)?;
     let python = dir.join(venv::bin_dir()).join(venv::python_name());
     let extra: Vec<String> = g.env.iter().chain(&a.env).cloned().collect();
@@ -160,12 +165,11 @@ pub fn lock(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
     let settings = load_settings(&a, g)?;
     ctx.configure(&settings);
     let mut req = checked_request(&settings, &a, ctx)?;
-    let cache = Cache::new(&settings.cache_dir);
     let entry = find_locked(&settings, &req.key)?;
     if let Some(e) = &entry {
         check_tree(&settings, &e.packages)?;
     }
-    let (_, entry) = prepare_fitting(&settings, &cache, &mut req, entry)?;
+    let (_, entry) = prepare_cold(&settings, &mut req, entry)?;
     ctx.tree = Some(entry.digest());
     ctx.packages = Some(entry.packages.len());
     let mut out = String::new();
@@ -217,8 +221,10 @@ pub fn check(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
                     "the tree is not locked, and safex is offline",
                 ));
             }
+            let cache = Cache::open_cold(&settings.cache_dir)?;
             let resolve = |req: &Launch| {
-                let (provider, _rt, _index, _config, _fetcher) = provider_for(&settings, req, &[])?;
+                let (provider, _rt, _index, _config, _fetcher) =
+                    provider_for(&settings, &cache, req, &[])?;
                 crate::resolve::pypi::resolve(&provider)
             };
             let resolved = match resolve(&req) {
@@ -440,6 +446,20 @@ fn pick_script(marker: &VenvMarker, req: &Launch) -> Result<String> {
 /// ([`interpreter::candidates`]); the choice is said on stderr and
 /// remembered for the warm path. A Python the user asked for is never
 /// replaced.
+/// The cold path with the cache opened for it (every directory checked),
+/// and whatever this launch staged and did not move into place removed,
+/// whether it failed or not.
+fn prepare_cold(
+    settings: &Settings,
+    req: &mut Launch,
+    entry: Option<PypiEntry>,
+) -> Result<(PathBuf, PypiEntry)> {
+    let cache = Cache::open_cold(&settings.cache_dir)?;
+    let done = prepare_fitting(settings, &cache, req, entry);
+    cache.sweep_own();
+    done
+}
+
 fn prepare_fitting(
     settings: &Settings,
     cache: &Cache,
@@ -552,6 +572,8 @@ fn prepare(
                 "launch it once with network access (without `--offline` / `SAFEX_OFFLINE`)",
             ));
         }
+        // A read-only lockfile is never replaced: said before any download.
+        lock::check_writable(&settings.lockfile, &label)?;
     }
     // Index pages needed whatever the interpreter: locked packages none of
     // whose wheels is cached, or else the roots.
@@ -571,7 +593,7 @@ fn prepare(
             .collect(),
         None => req.specs.iter().map(|s| s.name.as_ref()).collect(),
     };
-    let (provider, rt, index, config, fetcher) = provider_for(settings, req, &ahead)?;
+    let (provider, rt, index, config, fetcher) = provider_for(settings, cache, req, &ahead)?;
     let info = provider.info().clone();
 
     // Which wheel of each package, with its verified path.
@@ -723,8 +745,14 @@ fn prepare(
     };
     let json = serde_json::to_vec_pretty(&marker).map_err(|e| Error::internal(e.to_string()))?;
     fs_err::write(staging.join(cache::ENV_MARKER), json)?;
-    cache.commit_dir(&staging, &final_dir)?;
+    let digest = entry.digest();
+    let repaired = cache.commit_env(&staging, &final_dir, |d| {
+        read_marker(d).is_ok_and(|m| m.digest == digest)
+    })?;
     guard.0 = None;
+    if repaired && !settings.quiet {
+        eprintln!("{}", crate::npx::repaired_note(&final_dir));
+    }
     Ok((final_dir, entry))
 }
 
@@ -816,7 +844,7 @@ type Parts = (
 /// interpreter is; they are fetched while the interpreter is probed (a
 /// version manager's shim can take longer to start it than the index takes
 /// to answer).
-fn provider_for(settings: &Settings, req: &Launch, ahead: &[&str]) -> Result<Parts> {
+fn provider_for(settings: &Settings, cache: &Cache, req: &Launch, ahead: &[&str]) -> Result<Parts> {
     let config = Arc::new(PypiConfig::load(settings.pypi_index.clone())?);
     if config.index.is_none() && !settings.offline {
         return Err(no_index_error());
@@ -834,7 +862,7 @@ fn provider_for(settings: &Settings, req: &Launch, ahead: &[&str]) -> Result<Par
     let fetcher = Arc::new(Fetcher {
         http,
         npm: Arc::new(Default::default()),
-        cache: Arc::new(Cache::new(&settings.cache_dir)),
+        cache: Arc::new(cache.clone()),
         offline: settings.offline,
         hosts: crate::fetch::FileHosts {
             other_indexes: config.other_indexes(),
