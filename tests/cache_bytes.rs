@@ -318,13 +318,14 @@ fn incompressible(len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// A tmpfs mounted on `dir` for the test's life; unmounted on drop.
+/// A tmpfs mounted on `dir` for the test's life; unmounted on drop. Mode
+/// 0700: a cache directory others can write is refused.
 struct Tmpfs(PathBuf);
 
 impl Tmpfs {
     fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
         let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
             .arg(dir)
             .output();
         match out {
