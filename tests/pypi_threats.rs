@@ -458,6 +458,163 @@ fn path_only_pth_is_accepted() {
     assert_nothing_written_outside_cache(&env, &[]);
 }
 
+/// Python 3.13 splits `.pth` files with `str.splitlines()`: a form feed (or
+/// `\x0b`, `\x1c`-`\x1e`, U+0085, U+2028, U+2029) starts a new line there,
+/// and a line after it that starts with `import` runs. Older versions see
+/// one harmless path line. The default strips it as 3.13 would see it; the
+/// path line before it is kept.
+#[test]
+fn pth_line_after_a_python313_line_break_is_stripped() {
+    let env = TestEnv::new();
+    let payload = pth_payload(&marker(&env, "pth"));
+    for brk in ["\x0c", "\x0b", "\u{85}", "\u{2028}", "\x1d"] {
+        let name = format!("ff-hook-{}", brk.len() + brk.as_bytes()[0] as usize);
+        let idx = PyIndex::builder()
+            .package(
+                PyPkg::program(&name, "1.0.0", "import extra_mod\nprint(extra_mod.VALUE)")
+                    .pth("ff_hook.pth", &format!("ff_hook_extra{brk}{payload}"))
+                    .file("ff_hook_extra/extra_mod.py", "VALUE = 'path line kept'\n"),
+            )
+            .build();
+        let spec = format!("{name}==1.0.0");
+        let out = idx.uvx(&env, &[&spec]);
+        assert_ran(&out, "path line kept\n");
+        assert!(stderr(&out).contains("ff_hook.pth"), "{}", describe(&out));
+        let installed: Vec<_> = support::env::files_under(&env.cache())
+            .into_iter()
+            .filter(|p| p.ends_with("ff_hook.pth"))
+            .collect();
+        assert!(!installed.is_empty(), "the path line went too");
+        for p in installed {
+            let text = std::fs::read(&p).unwrap();
+            assert_eq!(text, b"ff_hook_extra\n", "{brk:?}: {p:?}");
+        }
+        assert!(!marker(&env, "pth").exists());
+    }
+}
+
+#[test]
+fn pth_line_after_a_python313_line_break_is_refused_under_pth_refuse() {
+    let env = TestEnv::new();
+    let idx = PyIndex::builder()
+        .package(forbidden_program(&env, "ff-hook", "1.0.0").pth(
+            "ff_hook.pth",
+            &format!("ff_hook_extra\u{2029}{}", pth_payload(&marker(&env, "pth"))),
+        ))
+        .build();
+    assert_refused_under_pth_refuse(&env, &idx, &["ff-hook==1.0.0"], &["ff-hook", "ff_hook.pth"]);
+}
+
+// ---------------------------------------------------------------------------
+// `sitecustomize`/`usercustomize`, and modules shadowed from `bin/`
+// ---------------------------------------------------------------------------
+
+/// `site.py` imports `sitecustomize` and `usercustomize` from anywhere on
+/// `sys.path` at every start. Like executable `.pth` lines, the default
+/// installs the wheel without them and names them; the program runs, and
+/// the hooks did not.
+#[test]
+fn customize_modules_are_left_out_and_named() {
+    let env = TestEnv::new();
+    let hook = format!("{}\n", py_touch(&marker(&env, "pth")));
+    let idx = PyIndex::builder()
+        .package(
+            PyPkg::program("custom-hook", "1.0.0", "print('ran')")
+                .file("sitecustomize.py", hook.clone())
+                .file("usercustomize/__init__.py", hook.clone())
+                .data("platlib/sitecustomize.abi3.so", hook.clone())
+                .data("purelib/usercustomize.py", hook.clone()),
+        )
+        .build();
+    let out = idx.uvx(&env, &["custom-hook==1.0.0"]);
+    assert_ran(&out, "ran\n");
+    let err = stderr(&out);
+    for name in [
+        "`sitecustomize.py`",
+        "`usercustomize/__init__.py`",
+        "purelib/usercustomize.py",
+    ] {
+        assert!(err.contains(name), "{name} not named: {err}");
+    }
+    let left: Vec<_> = support::env::files_under(&env.cache())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("customize"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!marker(&env, "pth").exists(), "a customize hook ran");
+}
+
+#[test]
+fn customize_module_is_refused_under_pth_refuse() {
+    let env = TestEnv::new();
+    let idx = PyIndex::builder()
+        .package(
+            forbidden_program(&env, "custom-hook", "1.0.0")
+                .data("purelib/sitecustomize.py", py_touch(&marker(&env, "pth"))),
+        )
+        .build();
+    assert_refused_under_pth_refuse(
+        &env,
+        &idx,
+        &["custom-hook==1.0.0"],
+        &["custom-hook", "sitecustomize.py"],
+    );
+}
+
+/// safex runs `python bin/<script>`, so `bin/` is `sys.path[0]`: a
+/// `.data/scripts/json.py` would be what `import json` loads in the program.
+/// It is left out and named; the program gets the real `json`.
+#[test]
+fn script_that_shadows_a_module_is_left_out_and_named() {
+    let env = TestEnv::new();
+    let idx = PyIndex::builder()
+        .package(
+            PyPkg::program("shadow-bin", "1.0.0", "import json\nprint(json.dumps([1]))")
+                .data(
+                    "scripts/json.py",
+                    format!("{}\n", py_touch(&marker(&env, "evil"))),
+                )
+                .data("scripts/shadow-tool", "#!python\nprint('tool')\n"),
+        )
+        .build();
+    let out = idx.uvx(&env, &["shadow-bin==1.0.0"]);
+    assert_ran(&out, "[1]\n");
+    assert!(!marker(&env, "evil").exists(), "bin/json.py was imported");
+    let err = stderr(&out);
+    assert!(
+        err.contains("scripts/json.py") && err.contains("`json`"),
+        "{err}"
+    );
+    let bin: Vec<_> = support::env::files_under(&env.cache())
+        .into_iter()
+        .filter(|p| p.ends_with("bin/json.py"))
+        .collect();
+    assert!(bin.is_empty(), "{bin:?}");
+    // The plain script beside it is installed.
+    let tool: Vec<_> = support::env::files_under(&env.cache())
+        .into_iter()
+        .filter(|p| p.ends_with("bin/shadow-tool"))
+        .collect();
+    assert_eq!(tool.len(), 1, "{tool:?}");
+}
+
+#[test]
+fn script_that_shadows_a_module_is_refused_under_pth_refuse() {
+    let env = TestEnv::new();
+    let idx = PyIndex::builder()
+        .package(
+            forbidden_program(&env, "shadow-bin", "1.0.0")
+                .data("scripts/typing.py", py_touch(&marker(&env, "evil"))),
+        )
+        .build();
+    assert_refused_under_pth_refuse(
+        &env,
+        &idx,
+        &["shadow-bin==1.0.0"],
+        &["shadow-bin", "scripts/typing.py", "`typing`"],
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Several wheels, one environment
 // ---------------------------------------------------------------------------
