@@ -598,21 +598,56 @@ fn script_that_shadows_a_module_is_left_out_and_named() {
     assert_eq!(tool.len(), 1, "{tool:?}");
 }
 
+/// Under `python.pth = "refuse"` too: such a file is never what safex
+/// launches, so it is left out rather than refusing the tree.
 #[test]
-fn script_that_shadows_a_module_is_refused_under_pth_refuse() {
+fn script_that_shadows_a_module_is_left_out_under_pth_refuse_too() {
     let env = TestEnv::new();
+    let policy = pth_refuse_policy(&env);
     let idx = PyIndex::builder()
         .package(
-            forbidden_program(&env, "shadow-bin", "1.0.0")
+            PyPkg::program("shadow-bin", "1.0.0", "import typing\nprint('real typing')")
                 .data("scripts/typing.py", py_touch(&marker(&env, "evil"))),
         )
         .build();
-    assert_refused_under_pth_refuse(
-        &env,
-        &idx,
-        &["shadow-bin==1.0.0"],
-        &["shadow-bin", "scripts/typing.py", "`typing`"],
+    let out = run(idx
+        .safex(&env)
+        .env("SAFEX_POLICY", &policy)
+        .args(["uvx", "shadow-bin==1.0.0"]));
+    assert_ran(&out, "real typing\n");
+    assert!(
+        stderr(&out).contains("scripts/typing.py"),
+        "{}",
+        describe(&out)
     );
+    assert!(!marker(&env, "evil").exists());
+}
+
+/// A console script takes `bin/` off `sys.path` before it imports anything:
+/// a file there that no rule names (`importlib.import_module` accepts any
+/// string) is still not importable from the program.
+#[test]
+fn console_script_does_not_import_from_bin() {
+    let env = TestEnv::new();
+    let idx = PyIndex::builder()
+        .package(
+            PyPkg::program(
+                "bin-path",
+                "1.0.0",
+                "import importlib, sys\n\
+                 try:\n    importlib.import_module('bin-helper')\n    print('imported from bin')\n\
+                 except ImportError:\n    print('not importable')\n\
+                 print(any(p.endswith('/bin') for p in sys.path))",
+            )
+            .data(
+                "scripts/bin-helper.py",
+                format!("{}\n", py_touch(&marker(&env, "evil"))),
+            ),
+        )
+        .build();
+    let out = idx.uvx(&env, &["bin-path==1.0.0"]);
+    assert_ran(&out, "not importable\nFalse\n");
+    assert!(!marker(&env, "evil").exists());
 }
 
 // ---------------------------------------------------------------------------

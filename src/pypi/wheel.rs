@@ -232,7 +232,11 @@ pub fn install_wheel(
             None => {}
             Some(hook @ (Hook::Customize | Hook::Shadow(_))) => {
                 let why = hook.why();
-                if pth == PthMode::Strip {
+                // A file in `bin/` is never what safex launches (only console
+                // scripts are, and those take `bin/` off `sys.path`), so it is
+                // left out in every mode rather than refusing the tree:
+                // jmespath, under boto3, ships `.data/scripts/jp.py`.
+                if pth == PthMode::Strip || matches!(hook, Hook::Shadow(_)) {
                     stripped.push(format!("`{}` ({why}: not installed)", member.name));
                     dropped.insert(member.name.clone());
                     continue;
@@ -890,8 +894,8 @@ impl Hook {
             Hook::Pth => "a `.pth` file".to_owned(),
             Hook::Customize => "a module that Python would run at every start".to_owned(),
             Hook::Shadow(module) => format!(
-                "which lands in `bin/`, the first directory on `sys.path` of every \
-                 console script, where it would be imported as `{module}` ahead of \
+                "which lands in `bin/`, the first directory on `sys.path` of a script \
+                 run from there, where it would be imported as `{module}` ahead of \
                  the standard library and every installed package"
             ),
         }
@@ -1215,20 +1219,33 @@ fn shebang(python: &Path) -> Result<String> {
     ))
 }
 
-/// A console script, as pip and uv write them.
+/// A console script, as pip and uv write them, with one addition: before
+/// it imports anything it takes its own directory (`bin/`, which Python
+/// puts first on `sys.path` for a script) off `sys.path`, so that no file
+/// there, whatever its name, is imported in place of a module. `sys` and
+/// `os` are loaded by then (`site` imports `os` before any script runs).
+/// No `str.removesuffix`: that is 3.9+, and 3.8 is supported.
 fn script(header: &str, ep: &EntryPoint) -> String {
     let module = &ep.module;
     let attr = &ep.attr;
     let first = attr.split('.').next().unwrap_or(attr);
     let run = format!(
-        "import sys\n\
+        "{SCRIPT_DIR_OFF_PATH}\
          from {module} import {first}\n\
          if __name__ == \"__main__\":\n    \
-         sys.argv[0] = sys.argv[0].removesuffix(\".exe\")\n    \
+         if sys.argv[0].endswith(\".exe\"):\n        \
+         sys.argv[0] = sys.argv[0][:-4]\n    \
          sys.exit({attr}())\n"
     );
     format!("{header}# -*- coding: utf-8 -*-\n{run}")
 }
+
+/// The lines of [`script`] that take the script's directory off `sys.path`.
+const SCRIPT_DIR_OFF_PATH: &str = "import sys\n\
+    import os\n\
+    if sys.path and os.path.realpath(sys.path[0] or os.curdir) == \
+    os.path.dirname(os.path.realpath(__file__)):\n    \
+    del sys.path[0]\n";
 
 /// Rewrites a first line starting with `#!python` (also `#!pythonw`) to
 /// `header`, as pip does for scripts in `.data/scripts/`; passes everything
@@ -1553,9 +1570,9 @@ mod tests {
         assert_eq!(
             read(layout.scripts.join("demo")),
             format!(
-                "#!{python}\n# -*- coding: utf-8 -*-\nimport sys\nfrom demo_pkg.cli import app\n\
-                 if __name__ == \"__main__\":\n    sys.argv[0] = sys.argv[0].removesuffix(\".exe\")\n    \
-                 sys.exit(app.main())\n"
+                "#!{python}\n# -*- coding: utf-8 -*-\n{SCRIPT_DIR_OFF_PATH}from demo_pkg.cli import app\n\
+                 if __name__ == \"__main__\":\n    if sys.argv[0].endswith(\".exe\"):\n        \
+                 sys.argv[0] = sys.argv[0][:-4]\n    sys.exit(app.main())\n"
             )
         );
         assert_eq!(mode(&layout.scripts.join("demo")), 0o755);
@@ -2504,7 +2521,7 @@ mod tests {
     }
 
     #[test]
-    fn scripts_that_shadow_modules_are_judged_like_pth() {
+    fn scripts_that_shadow_modules_are_left_out() {
         let data = format!("{DIST}.data");
         let shadows = [
             ("json.py", "json"),
@@ -2514,25 +2531,31 @@ mod tests {
             ("encodings/__init__.py", "encodings"),
             ("typing_x/mod.txt", "typing_x"),
         ];
+        // Left out and named in every mode: never launched by safex, so
+        // not a reason to refuse a tree (jmespath ships `jp.py` there).
         for (file, module) in shadows {
             let name = format!("{data}/scripts/{file}");
-            let err = refused(
-                &files(vec![f(&name, "print('hi')\n")]),
-                None,
-                Kind::Unsafe,
-                &format!("imported as `{module}`"),
-            );
-            assert!(err.message.contains(&format!("`{name}`")), "{err}");
-            let tmp = tempfile::tempdir().unwrap();
-            let whl = build(tmp.path(), &files(vec![f(&name, "print('hi')\n")]), None);
-            let layout = layout(tmp.path());
-            let installed = install(&whl, &layout, PthMode::Strip).unwrap();
-            assert_eq!(installed.stripped.len(), 1, "{file}: {installed:?}");
-            assert!(
-                walkdir(layout.scripts.clone()).is_empty(),
-                "{file}: {:?}",
-                walkdir(layout.scripts.clone())
-            );
+            for mode in [
+                PthMode::Strip,
+                PthMode::RefuseExecutable,
+                PthMode::RefuseAll,
+            ] {
+                let tmp = tempfile::tempdir().unwrap();
+                let whl = build(tmp.path(), &files(vec![f(&name, "print('hi')\n")]), None);
+                let layout = layout(tmp.path());
+                let installed = install(&whl, &layout, mode).unwrap();
+                assert_eq!(installed.stripped.len(), 1, "{file}: {installed:?}");
+                assert!(
+                    installed.stripped[0].contains(&format!("`{name}`"))
+                        && installed.stripped[0].contains(&format!("imported as `{module}`")),
+                    "{installed:?}"
+                );
+                assert!(
+                    walkdir(layout.scripts.clone()).is_empty(),
+                    "{file}: {:?}",
+                    walkdir(layout.scripts.clone())
+                );
+            }
         }
         // Names no `import` can spell are plain scripts, in every mode.
         for file in [
