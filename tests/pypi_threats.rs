@@ -544,6 +544,50 @@ fn customize_modules_are_left_out_and_named() {
     assert!(!marker(&env, "pth").exists(), "a customize hook ran");
 }
 
+/// A `sitecustomize` deep in a package is only a module (opentelemetry-
+/// instrumentation ships one for its own launcher) until a `.pth` path line,
+/// here of another wheel, puts its directory on `sys.path`: that line is
+/// left out by default, and refused under `python.pth = "refuse"`.
+#[test]
+fn path_line_that_reaches_a_deep_sitecustomize_is_stripped_or_refused() {
+    let env = TestEnv::new();
+    let build = |env: &TestEnv| {
+        PyIndex::builder()
+            .package(
+                PyPkg::program("deep-root", "1.0.0", "print('ran')")
+                    .dep("deep-hook>=1")
+                    .dep("deep-pth>=1"),
+            )
+            .package(PyPkg::library("deep-hook", "1.0.0", "").file(
+                "deep_hook/auto/sitecustomize.py",
+                format!("{}\n", py_touch(&marker(env, "pth"))),
+            ))
+            .package(
+                PyPkg::library("deep-pth", "1.0.0", "").pth("deep_pth.pth", "deep_hook/auto\n"),
+            )
+            .build()
+    };
+    let idx = build(&env);
+    let out = idx.uvx(&env, &["deep-root==1.0.0"]);
+    assert_ran(&out, "ran\n");
+    assert!(stderr(&out).contains("deep_pth.pth"), "{}", describe(&out));
+    assert!(!marker(&env, "pth").exists(), "the deep sitecustomize ran");
+    let kept: Vec<_> = support::env::files_under(&env.cache())
+        .into_iter()
+        .filter(|p| p.ends_with("deep_hook/auto/sitecustomize.py"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the module itself stays: {kept:?}");
+
+    let env = TestEnv::new();
+    let idx = build(&env);
+    assert_refused_under_pth_refuse(
+        &env,
+        &idx,
+        &["deep-root==1.0.0"],
+        &["deep_pth.pth", "sitecustomize"],
+    );
+}
+
 #[test]
 fn customize_module_is_refused_under_pth_refuse() {
     let env = TestEnv::new();

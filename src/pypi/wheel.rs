@@ -910,9 +910,12 @@ impl Hook {
 ///   system.
 /// - `sitecustomize`/`usercustomize` (module, extension or package):
 ///   `site.py` imports them from anywhere on `sys.path` once the `.pth`
-///   files are read, and a path line of any `.pth` file (of any wheel in the
-///   tree) can put a subdirectory there; so a path component with that name
-///   anywhere in `site-packages` or the data tree counts.
+///   files are read: at the top of `site-packages` here; deeper ones
+///   (opentelemetry-instrumentation ships one for its own launcher to put
+///   on `PYTHONPATH`) only count when a `.pth` path line of some wheel puts
+///   their directory on `sys.path`, which [`path_line_hooks`] checks once
+///   the whole tree is installed. In the data tree a path component with
+///   that name anywhere counts.
 /// - The scripts directory is `sys.path[0]` of every console script (safex
 ///   runs `python bin/<script>`; neither `-I` nor `-P` is used, and 3.8 has
 ///   neither), so `bin/json.py`, `bin/json.cpython-312-x86_64-linux-gnu.so`,
@@ -932,7 +935,7 @@ fn startup_hook(dest: &Dest) -> Option<Hook> {
         Scheme::Purelib | Scheme::Platlib => {
             if !lower.contains('/') && lower.ends_with(".pth") {
                 Some(Hook::Pth)
-            } else if lower.split('/').any(is_customize) {
+            } else if lower.split('/').next().is_some_and(is_customize) {
                 Some(Hook::Customize)
             } else {
                 None
@@ -1056,6 +1059,72 @@ fn path_only_pth(bytes: &[u8]) -> Vec<u8> {
         out.push(b'\n');
     }
     out
+}
+
+/// `.pth` path lines that put a directory holding a `sitecustomize` or
+/// `usercustomize` on `sys.path`: `site.py` would import it at every start.
+/// Checked over the installed `site-packages`, after every wheel of the
+/// tree is in (the `.pth` file and the module may come from two wheels).
+/// `Strip`: the line is removed from its file and reported (as
+/// `file (line N: text)`); otherwise the tree is refused.
+pub fn path_line_hooks(site: &Path, pth: PthMode) -> Result<Vec<String>> {
+    let mut reported = Vec::new();
+    let mut names: Vec<PathBuf> = std::fs::read_dir(site)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("pth")) && p.is_file())
+        .collect();
+    names.sort();
+    for file in names {
+        let bytes = fs_err::read(&file)?;
+        let mut kept = Vec::new();
+        let mut changed = false;
+        for (n, piece) in pth_pieces(&bytes).iter().enumerate() {
+            let line = piece.trim();
+            let skip = line.is_empty() || line.starts_with('#') || executes(piece);
+            let dir = site.join(line.trim_end());
+            if !skip && holds_customize(&dir) {
+                let what = format!(
+                    "`{}` (line {}: `{}`, which puts a `sitecustomize` on `sys.path`)",
+                    file.file_name().unwrap_or_default().to_string_lossy(),
+                    n + 1,
+                    line.chars()
+                        .filter(|c| !c.is_control())
+                        .take(60)
+                        .collect::<String>()
+                );
+                if pth != PthMode::Strip {
+                    return Err(Error::unsafe_pkg(format!(
+                        "the environment's {what} would run code at every Python start"
+                    ))
+                    .with_hint(HINT_PTH));
+                }
+                reported.push(what);
+                changed = true;
+                continue;
+            }
+            if !skip {
+                kept.extend_from_slice(piece.as_bytes());
+                kept.push(b'\n');
+            }
+        }
+        if changed {
+            fs_err::write(&file, kept)?;
+        }
+    }
+    Ok(reported)
+}
+
+/// Whether `dir` has a `sitecustomize`/`usercustomize` module or package.
+fn holds_customize(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.filter_map(|e| e.ok()).any(|e| {
+        let name = e.file_name().to_string_lossy().to_lowercase();
+        ["sitecustomize", "usercustomize"]
+            .iter()
+            .any(|m| name == *m || name.strip_prefix(m).is_some_and(|r| r.starts_with('.')))
+    })
 }
 
 /// The `[console_scripts]` of `entry_points.txt`; `[gui_scripts]` entries are
@@ -2478,7 +2547,6 @@ mod tests {
         for name in [
             "sitecustomize.py",
             "usercustomize/__init__.py",
-            "vendored/sitecustomize.py",
             &format!("{data}/purelib/sitecustomize.py"),
             &format!("{data}/platlib/usercustomize.abi3.so"),
             &format!("{data}/data/lib/python3.12/site-packages/sitecustomize.py"),
@@ -2574,5 +2642,42 @@ mod tests {
             assert!(installed.stripped.is_empty(), "{file}");
             assert!(layout.scripts.join(file).exists(), "{file}");
         }
+    }
+
+    #[test]
+    fn deep_customize_counts_only_when_a_path_line_reaches_it() {
+        // opentelemetry-instrumentation ships one for its own launcher.
+        let tmp = tempfile::tempdir().unwrap();
+        let deep = "demo_pkg/auto/sitecustomize.py";
+        let whl = build(tmp.path(), &files(vec![f(deep, "import os\n")]), None);
+        let layout = layout(tmp.path());
+        let installed = install(&whl, &layout, PthMode::RefuseAll).unwrap();
+        assert!(installed.stripped.is_empty());
+        assert!(layout.purelib.join(deep).is_file());
+        let site = &layout.purelib;
+        assert!(
+            path_line_hooks(site, PthMode::RefuseAll)
+                .unwrap()
+                .is_empty()
+        );
+        // A path line (of any wheel) that puts that directory on sys.path.
+        std::fs::write(site.join("other.pth"), "# c\ndemo_pkg\ndemo_pkg/auto\n").unwrap();
+        let err = path_line_hooks(site, PthMode::RefuseExecutable).unwrap_err();
+        assert_eq!(err.kind, Kind::Unsafe, "{err}");
+        assert!(
+            err.message.contains("`other.pth` (line 3: `demo_pkg/auto`"),
+            "{err}"
+        );
+        let stripped = path_line_hooks(site, PthMode::Strip).unwrap();
+        assert_eq!(stripped.len(), 1, "{stripped:?}");
+        assert_eq!(
+            std::fs::read_to_string(site.join("other.pth")).unwrap(),
+            "demo_pkg\n"
+        );
+        assert!(
+            path_line_hooks(site, PthMode::RefuseExecutable)
+                .unwrap()
+                .is_empty()
+        );
     }
 }
