@@ -79,6 +79,7 @@ fn write_lockfile(dir: &Path, roots: usize, per: usize) -> (PathBuf, Vec<String>
             dependencies: (0..per.min(10))
                 .map(|d| (format!("dep-{d}"), "^1.0.0".to_string()))
                 .collect(),
+            bundled: Default::default(),
         }];
         for p in 1..per {
             let name = format!("dep-{p}");
@@ -88,6 +89,7 @@ fn write_lockfile(dir: &Path, roots: usize, per: usize) -> (PathBuf, Vec<String>
                 version: format!("1.{}.{}", p % 7, p % 13),
                 integrity: fake_integrity((r * 1000 + p) as u64),
                 dependencies: Default::default(),
+                bundled: Default::default(),
             });
         }
         lock.npm.push(NpmEntry {

@@ -24,6 +24,8 @@ pub struct Context {
     pub version: Option<String>,
     pub tree: Option<String>,
     pub packages: Option<usize>,
+    /// npm: the bundled packages of the tree, `name@version (in parent@version)`.
+    pub bundled: Vec<String>,
     pub args: Vec<String>,
     pub env_passed: Vec<String>,
     log: Option<PathBuf>,
@@ -95,6 +97,7 @@ impl Context {
             "version": self.version,
             "tree": self.tree,
             "packages": self.packages,
+            "bundled": self.bundled,
             "decision": decision,
             "reason": reason,
             "user": user(),

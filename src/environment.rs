@@ -125,7 +125,20 @@ pub async fn install_all(
             },
             Some(res) = tasks.join_next(), if !tasks.is_empty() => {
                 match res {
-                    Ok(Ok(i)) => done.push(i),
+                    Ok(Ok(i)) => {
+                        // Bundled packages are known once unpacked: the same
+                        // deny list and known-compromised list apply.
+                        for b in &i.inspection.bundled {
+                            if let Err(e) = policy.check_package(Ecosystem::Npm, &b.name, &b.version) {
+                                tasks.abort_all();
+                                return Err(Error {
+                                    message: format!("{} (bundled in `{}@{}`)", e.message, i.name, i.version),
+                                    ..e
+                                });
+                            }
+                        }
+                        done.push(i)
+                    }
                     Ok(Err(e)) => {
                         tasks.abort_all();
                         return Err(e);

@@ -1,6 +1,9 @@
 //! Looking inside an unpacked package before anything can run: its
 //! `package.json` *from the tarball* (the registry's copy can disagree:
-//! "manifest confusion"), its install-time hooks, and its `bin` entries.
+//! "manifest confusion"), its install-time hooks, its entry points (`bin`,
+//! `main`, `exports`, `imports`: all inside the package), and the
+//! `node_modules` it carries: only what its `bundleDependencies` declare is
+//! kept.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path};
@@ -21,6 +24,25 @@ pub struct Inspection {
     /// Bin name → path inside the package, both checked.
     pub bins: BTreeMap<String, String>,
     pub engines_node: Option<String>,
+    /// Packages its tarball carries under `node_modules/` that its
+    /// `bundleDependencies` declare (with what they need inside the
+    /// tarball), by path inside the package.
+    pub bundled: Vec<Bundled>,
+    /// What its tarball carried under `node_modules/` that no declaration
+    /// covers: removed, never installed. Paths inside the package.
+    pub dropped: Vec<String>,
+}
+
+/// A package shipped inside another's tarball, kept because declared.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Bundled {
+    /// Inside the carrying package: `node_modules/x`.
+    pub path: String,
+    /// The folder name Node loads it by.
+    pub name: String,
+    pub version: String,
+    /// As [`Inspection::install_code`], for this package.
+    pub install_code: Vec<String>,
 }
 
 /// Read and check `<dir>/package.json` of `name@version`.
@@ -50,6 +72,27 @@ pub fn npm_package(dir: &Path, name: &str, version: &str) -> Result<Inspection> 
         .with_hint("the registry metadata and the package disagree (manifest confusion); do not use this version"));
     }
 
+    let install_code = install_code(&pkg, dir);
+    let bins = bins(&pkg, name, &label)?;
+    entry_points(&pkg, &label)?;
+    let (bundled, dropped) = bundle(dir, &pkg, &label)?;
+    let engines_node = pkg
+        .get("engines")
+        .and_then(|e| e.get("node"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Ok(Inspection {
+        install_code,
+        bins,
+        engines_node,
+        bundled,
+        dropped,
+    })
+}
+
+/// The install hooks npm would run for the package in `dir`, and
+/// `binding.gyp` for its implicit `node-gyp rebuild`.
+fn install_code(pkg: &Value, dir: &Path) -> Vec<String> {
     let mut install_code = Vec::new();
     let scripts = pkg.get("scripts").and_then(Value::as_object);
     for hook in INSTALL_HOOKS {
@@ -67,18 +110,296 @@ pub fn npm_package(dir: &Path, name: &str, version: &str) -> Result<Inspection> 
     if !has_own_install && dir.join("binding.gyp").is_file() {
         install_code.push("binding.gyp".to_owned());
     }
+    install_code
+}
 
-    let bins = bins(&pkg, name, &label)?;
-    let engines_node = pkg
-        .get("engines")
-        .and_then(|e| e.get("node"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    Ok(Inspection {
-        install_code,
-        bins,
-        engines_node,
-    })
+/// `main`, and every target of `exports` and `imports` (all conditions,
+/// nested, arrays, subpath patterns), must stay inside the package.
+///
+/// Node loads `main` with no check at all (`require` joins it to the
+/// package directory; the ES loader resolves it as a URL, where `%2e%2e`
+/// and `\` mean `..` and `/`), so a dependency whose `main` is
+/// `../../x.js` runs a file it does not ship. Node itself refuses an
+/// `exports` target that does not start with `./` or has a `..` segment,
+/// but older versions did not: safex refuses every target that climbs out.
+/// npm accepts any of these; no working package needs one (what lies
+/// outside is another package's files), so this is a refusal, not a repair.
+/// `main` values that do work — `index`, `./lib`, `lib/index`, `./`, `.` —
+/// stay inside and are fine; so is an `imports` target that is a package
+/// name (Node resolves it as a dependency).
+fn entry_points(pkg: &Value, label: &str) -> Result<()> {
+    let refuse = |field: &str, target: &str| {
+        Error::unsafe_pkg(format!(
+            "`{label}` declares `{field}` as `{}`, outside the package",
+            shown(target)
+        ))
+        .with_hint("an entry point must stay inside its own package; this package is refused")
+    };
+    if let Some(main) = pkg.get("main").and_then(Value::as_str)
+        && escapes(main)
+    {
+        return Err(refuse("main", main));
+    }
+    for field in ["exports", "imports"] {
+        let mut targets = Vec::new();
+        if let Some(v) = pkg.get(field) {
+            collect_targets(v, 0, &mut targets);
+        }
+        for t in targets {
+            let relative = t.starts_with("./") || t.starts_with(".\\");
+            // A bare `imports` target is a package name, resolved by Node
+            // as a dependency: not a path into this package.
+            let bare = field == "imports" && !relative && !t.starts_with(['.', '/', '\\']);
+            if !bare && escapes(t) {
+                return Err(refuse(field, t));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every string in an `exports`/`imports` value (a target, an array of
+/// fallbacks, an object of subpaths or conditions), to a sane depth.
+fn collect_targets<'a>(v: &'a Value, depth: usize, out: &mut Vec<&'a str>) {
+    if depth > 32 {
+        return;
+    }
+    match v {
+        Value::String(s) => out.push(s),
+        Value::Array(a) => a.iter().for_each(|x| collect_targets(x, depth + 1, out)),
+        Value::Object(m) => m.values().for_each(|x| collect_targets(x, depth + 1, out)),
+        _ => {}
+    }
+}
+
+/// Whether the path `p`, taken relative to a package directory, leaves it:
+/// absolute, a drive or URL scheme, or more `..` than directories, with `\`
+/// read as `/` and `%2e`/`%2f`/`%5c` decoded (as a URL resolver reads them).
+fn escapes(p: &str) -> bool {
+    let mut decoded = p.to_owned();
+    for (enc, dec) in [
+        ("%2e", "."),
+        ("%2E", "."),
+        ("%2f", "/"),
+        ("%2F", "/"),
+        ("%5c", "/"),
+        ("%5C", "/"),
+    ] {
+        decoded = decoded.replace(enc, dec);
+    }
+    let unix = decoded.replace('\\', "/");
+    if unix.starts_with('/') || unix.contains('\0') {
+        return true;
+    }
+    // `C:`, `file:`, `node:`: not a path inside the package.
+    if let Some(first) = unix.split('/').next()
+        && first.contains(':')
+    {
+        return true;
+    }
+    let mut depth = 0usize;
+    for c in unix.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                if depth == 0 {
+                    return true;
+                }
+                depth -= 1;
+            }
+            _ => depth += 1,
+        }
+    }
+    false
+}
+
+/// The names `bundleDependencies` (or `bundledDependencies`) declares:
+/// an array of names, or `true` for every name in `dependencies`, as npm
+/// reads it.
+fn declared_bundle(pkg: &Value) -> Vec<String> {
+    let v = pkg
+        .get("bundleDependencies")
+        .or_else(|| pkg.get("bundledDependencies"));
+    match v {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::Bool(true)) => pkg
+            .get("dependencies")
+            .and_then(Value::as_object)
+            .map(|d| d.keys().cloned().collect())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// Keep of the tarball's `node_modules/` only the declared bundled packages
+/// and what they need from inside the tarball (their `dependencies`,
+/// `optionalDependencies` and `peerDependencies`, looked up as Node looks
+/// them up: the nearest `node_modules` upwards, inside the package); remove
+/// the rest. npm packs a bundle this way (npm-packlist includes a bundled
+/// package and its dependencies from the tree), so a real bundle loses
+/// nothing; anything else under `node_modules/` was put there by hand, is
+/// listed in no lock and would shadow what the lock lists.
+fn bundle(dir: &Path, pkg: &Value, label: &str) -> Result<(Vec<Bundled>, Vec<String>)> {
+    let nm = dir.join("node_modules");
+    if !std::fs::symlink_metadata(&nm).is_ok_and(|m| m.is_dir()) {
+        if nm.exists() {
+            fs_err::remove_file(&nm)?;
+            return Ok((Vec::new(), vec!["node_modules".to_owned()]));
+        }
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let mut reached: BTreeMap<String, Value> = BTreeMap::new();
+    let mut queue: Vec<(String, String)> = declared_bundle(pkg)
+        .into_iter()
+        .map(|n| (String::new(), n))
+        .collect();
+    while let Some((from, name)) = queue.pop() {
+        if crate::spec::NpmName::parse_legacy(&name).is_err() {
+            continue;
+        }
+        let Some(found) = lookup(dir, &from, &name) else {
+            continue;
+        };
+        if reached.contains_key(&found) {
+            continue;
+        }
+        let text =
+            std::fs::read_to_string(dir.join(&found).join("package.json")).map_err(|_| {
+                Error::unsafe_pkg(format!(
+                    "`{label}` bundles `{}` without a readable `package.json`",
+                    shown(&found)
+                ))
+            })?;
+        let inner: Value = serde_json::from_str(&text).map_err(|e| {
+            Error::unsafe_pkg(format!(
+                "`{label}` bundles `{}`, whose `package.json` is not valid JSON: {e}",
+                shown(&found)
+            ))
+        })?;
+        for field in ["dependencies", "optionalDependencies", "peerDependencies"] {
+            if let Some(deps) = inner.get(field).and_then(Value::as_object) {
+                queue.extend(deps.keys().map(|k| (found.clone(), k.clone())));
+            }
+        }
+        reached.insert(found, inner);
+    }
+    let mut dropped = Vec::new();
+    prune(dir, "node_modules", &reached, &mut dropped)?;
+    if std::fs::read_dir(&nm)?.next().is_none() {
+        fs_err::remove_dir(&nm)?;
+    }
+    let mut bundled = Vec::new();
+    for (path, inner) in &reached {
+        let inner_label = format!("{path} (bundled in {label})");
+        entry_points(inner, &inner_label)?;
+        let name = path
+            .rsplit_once("node_modules/")
+            .map_or(path.as_str(), |(_, n)| n)
+            .to_owned();
+        bundled.push(Bundled {
+            path: path.clone(),
+            name,
+            version: inner
+                .get("version")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            install_code: install_code(inner, &dir.join(path)),
+        });
+    }
+    Ok((bundled, dropped))
+}
+
+/// Where Node finds `name` required from the bundled package at `from`
+/// (`""`: the carrying package itself), without leaving the tarball.
+fn lookup(dir: &Path, from: &str, name: &str) -> Option<String> {
+    let mut at = from.to_owned();
+    loop {
+        let candidate = if at.is_empty() {
+            format!("node_modules/{name}")
+        } else {
+            format!("{at}/node_modules/{name}")
+        };
+        if std::fs::symlink_metadata(dir.join(&candidate)).is_ok_and(|m| m.is_dir()) {
+            return Some(candidate);
+        }
+        if at.is_empty() {
+            return None;
+        }
+        at = at
+            .rsplit_once("/node_modules/")
+            .map_or(String::new(), |(parent, _)| parent.to_owned());
+    }
+}
+
+/// Remove what is not `reached` under `dir/rel` (a `node_modules`), and
+/// recurse into the `node_modules` of what is.
+fn prune(
+    dir: &Path,
+    rel: &str,
+    reached: &BTreeMap<String, Value>,
+    dropped: &mut Vec<String>,
+) -> Result<()> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join(rel))?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<std::io::Result<_>>()?;
+    names.sort();
+    for n in names {
+        let path = format!("{rel}/{n}");
+        let full = dir.join(&path);
+        let is_dir = std::fs::symlink_metadata(&full).is_ok_and(|m| m.is_dir());
+        let scope_holds_reached = n.starts_with('@')
+            && is_dir
+            && reached.keys().any(|r| r.starts_with(&format!("{path}/")));
+        if scope_holds_reached {
+            for sub in std::fs::read_dir(&full)? {
+                let sub = sub?.file_name().to_string_lossy().into_owned();
+                let p = format!("{path}/{sub}");
+                keep_or_drop(dir, &p, reached, dropped)?;
+            }
+        } else if reached.contains_key(&path) {
+            keep_or_drop(dir, &path, reached, dropped)?;
+        } else {
+            remove(&full)?;
+            dropped.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn keep_or_drop(
+    dir: &Path,
+    path: &str,
+    reached: &BTreeMap<String, Value>,
+    dropped: &mut Vec<String>,
+) -> Result<()> {
+    let full = dir.join(path);
+    if reached.contains_key(path) {
+        let inner = format!("{path}/node_modules");
+        if std::fs::symlink_metadata(dir.join(&inner)).is_ok_and(|m| m.is_dir()) {
+            prune(dir, &inner, reached, dropped)?;
+            if std::fs::read_dir(dir.join(&inner))?.next().is_none() {
+                fs_err::remove_dir(dir.join(&inner))?;
+            }
+        }
+    } else {
+        remove(&full)?;
+        dropped.push(path.to_owned());
+    }
+    Ok(())
+}
+
+fn remove(p: &Path) -> Result<()> {
+    if std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()) {
+        fs_err::remove_dir_all(p)?;
+    } else {
+        fs_err::remove_file(p)?;
+    }
+    Ok(())
 }
 
 fn same_version(a: &str, b: &str) -> bool {
@@ -274,5 +595,151 @@ mod tests {
         // npm installs that bin as `x`; safex creates no link for it at all.
         let i = npm_package(d.path(), "a", "1.0.0").unwrap();
         assert_eq!(i.bins.get("x").map(String::as_str), Some("cli.js"));
+    }
+
+    #[test]
+    fn entry_point_paths_that_escape() {
+        for (p, out) in [
+            ("index", false),
+            ("./lib", false),
+            ("lib/index", false),
+            ("./", false),
+            (".", false),
+            ("", false),
+            ("lib/../index.js", false),
+            ("./dist/*.js", false),
+            ("../x.js", true),
+            ("./../x.js", true),
+            ("lib/../../x.js", true),
+            ("%2e%2e/x.js", true),
+            ("%2E%2e%2Fx.js", true),
+            ("..\\x.js", true),
+            ("/abs/x.js", true),
+            ("\\\\host\\share\\x.js", true),
+            ("C:/x.js", true),
+            ("file:///etc/passwd", true),
+            ("a\0b", true),
+        ] {
+            assert_eq!(escapes(p), out, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn exports_targets_are_all_walked() {
+        let check = |exports: Value| {
+            entry_points(&serde_json::json!({"exports": exports}), "x@1.0.0").is_ok()
+        };
+        assert!(check(
+            serde_json::json!({".": {"node": {"import": ["./a.mjs", null]}}})
+        ));
+        assert!(!check(
+            serde_json::json!({".": {"node": {"import": ["./a.mjs", "./../b.js"]}}})
+        ));
+        assert!(!check(serde_json::json!({"./*": {"default": "./../../*"}})));
+        // Not starting with `./`: Node refuses it itself; inside, so harmless.
+        assert!(check(serde_json::json!("index.js")));
+        let imports =
+            |v: Value| entry_points(&serde_json::json!({"imports": v}), "x@1.0.0").is_ok();
+        assert!(imports(serde_json::json!({"#dep": "some-package/sub"})));
+        assert!(!imports(serde_json::json!({"#x": "../y.js"})));
+    }
+
+    #[test]
+    fn bundle_keeps_the_declared_closure_and_drops_the_rest() {
+        let d = tempfile::tempdir().unwrap();
+        let write = |rel: &str, json: Value| {
+            let p = d.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, json.to_string()).unwrap();
+        };
+        write(
+            "package.json",
+            serde_json::json!({"name": "a", "version": "1.0.0", "dependencies": {"b": "1"}, "bundledDependencies": true}),
+        );
+        write(
+            "node_modules/b/package.json",
+            serde_json::json!({"name": "b", "version": "1.0.0", "dependencies": {"c": "1", "outside": "1"}}),
+        );
+        // `c` nested under `b` is found before a top-level one.
+        write(
+            "node_modules/b/node_modules/c/package.json",
+            serde_json::json!({"name": "c", "version": "2.0.0"}),
+        );
+        write(
+            "node_modules/b/node_modules/junk/package.json",
+            serde_json::json!({"name": "junk", "version": "1.0.0"}),
+        );
+        write(
+            "node_modules/c/package.json",
+            serde_json::json!({"name": "c", "version": "1.0.0"}),
+        );
+        write(
+            "node_modules/@s/x/package.json",
+            serde_json::json!({"name": "@s/x", "version": "1.0.0"}),
+        );
+        std::fs::write(d.path().join("node_modules/.package-lock.json"), "{}").unwrap();
+        let i = npm_package(d.path(), "a", "1.0.0").unwrap();
+        let kept: Vec<_> = i
+            .bundled
+            .iter()
+            .map(|b| (b.path.as_str(), b.name.as_str(), b.version.as_str()))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("node_modules/b", "b", "1.0.0"),
+                ("node_modules/b/node_modules/c", "c", "2.0.0")
+            ]
+        );
+        assert_eq!(
+            i.dropped,
+            [
+                "node_modules/.package-lock.json",
+                "node_modules/@s",
+                "node_modules/b/node_modules/junk",
+                "node_modules/c"
+            ]
+        );
+        assert!(
+            d.path()
+                .join("node_modules/b/node_modules/c/package.json")
+                .exists()
+        );
+        for gone in [
+            "node_modules/c",
+            "node_modules/@s",
+            "node_modules/b/node_modules/junk",
+        ] {
+            assert!(!d.path().join(gone).exists(), "{gone}");
+        }
+
+        // Nothing declared: the whole `node_modules` goes.
+        write(
+            "package.json",
+            serde_json::json!({"name": "a", "version": "1.0.0"}),
+        );
+        let i = npm_package(d.path(), "a", "1.0.0").unwrap();
+        assert!(i.bundled.is_empty());
+        assert_eq!(i.dropped, ["node_modules/b"]);
+        assert!(!d.path().join("node_modules").exists());
+    }
+
+    #[test]
+    fn hostile_bundle_names_are_not_followed() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("node_modules/ok")).unwrap();
+        std::fs::write(
+            d.path().join("package.json"),
+            serde_json::json!({"name": "a", "version": "1.0.0", "bundleDependencies": ["../../etc", "ok/../..", "ok"]}).to_string(),
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("node_modules/ok/package.json"),
+            r#"{"name":"ok","version":"1.0.0"}"#,
+        )
+        .unwrap();
+        let i = npm_package(d.path(), "a", "1.0.0").unwrap();
+        assert_eq!(i.bundled.len(), 1);
+        assert_eq!(i.bundled[0].path, "node_modules/ok");
     }
 }

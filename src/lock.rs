@@ -114,9 +114,44 @@ pub struct LockedPackage {
     /// Edges: installed name → version, as resolved.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dependencies: BTreeMap<String, String>,
+    /// Packages its tarball carries and its `bundleDependencies` declare:
+    /// path inside this package (`node_modules/x`) → version. They come
+    /// with this package's bytes (its hash pins them); nothing else under
+    /// its `node_modules/` is installed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bundled: BTreeMap<String, String>,
 }
 
 impl NpmEntry {
+    /// `(name, version)` of every package, the bundled ones included.
+    pub fn all_packages(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for p in &self.packages {
+            out.push((p.name.clone(), p.version.clone()));
+            for (path, version) in &p.bundled {
+                out.push((bundled_name(path).to_owned(), version.clone()));
+            }
+        }
+        out
+    }
+
+    /// The bundled packages, `name@version (in parent@version)`.
+    pub fn bundled_list(&self) -> Vec<String> {
+        self.packages
+            .iter()
+            .flat_map(|p| {
+                p.bundled.iter().map(move |(path, version)| {
+                    format!(
+                        "{}@{version} (in {}@{})",
+                        bundled_name(path),
+                        p.name,
+                        p.version
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// A stable digest of what the tree *is* (paths, names, versions, hashes):
     /// the key of its environment in the cache.
     pub fn digest(&self) -> String {
@@ -398,6 +433,7 @@ mod tests {
                 version: ver.into(),
                 integrity: "sha512-x".into(),
                 dependencies: BTreeMap::from([("b".into(), "1.0.0".into())]),
+                bundled: BTreeMap::new(),
             }],
         }
     }
@@ -486,8 +522,18 @@ mod tests {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     pub digest: String,
-    /// `(name, version)` of every package.
+    /// `(name, version)` of every package, bundled ones included.
     pub packages: Vec<(String, String)>,
+    /// The bundled packages, `name@version (in parent@version)`, for the
+    /// audit line.
+    #[serde(default)]
+    pub bundled: Vec<String>,
+}
+
+/// The folder name of a bundled package from its path inside the carrying
+/// package (`node_modules/x/node_modules/@s/y` → `@s/y`).
+pub fn bundled_name(path: &str) -> &str {
+    path.rsplit_once("node_modules/").map_or(path, |(_, n)| n)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -520,7 +566,7 @@ pub fn summary(
             }
         };
         let mut material = bytes.clone();
-        material.extend_from_slice(format!("\0{eco:?}\0{key}").as_bytes());
+        material.extend_from_slice(format!("\0{eco:?}\0{key}\0v2").as_bytes());
         let index = cache_v1
             .join("lockindex")
             .join(&crate::integrity::sha256_hex(&material)[..40]);
@@ -538,11 +584,8 @@ pub fn summary(
         let found = match eco {
             Eco::Npm => lock.find_npm(roots).map(|e| Summary {
                 digest: e.digest(),
-                packages: e
-                    .packages
-                    .iter()
-                    .map(|p| (p.name.clone(), p.version.clone()))
-                    .collect(),
+                packages: e.all_packages(),
+                bundled: e.bundled_list(),
             }),
             Eco::Pypi => lock.find_pypi(roots).map(|e| Summary {
                 digest: e.digest(),
@@ -551,6 +594,7 @@ pub fn summary(
                     .iter()
                     .map(|p| (p.name.clone(), p.version.clone()))
                     .collect(),
+                bundled: Vec::new(),
             }),
         };
         if let Ok(json) = serde_json::to_vec(&found)

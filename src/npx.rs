@@ -63,10 +63,10 @@ fn checked_roots(
 /// `packages.deny` and the known-compromised list over a whole locked tree:
 /// a policy made after the lock still applies at every launch.
 fn check_tree(settings: &Settings, entry: &NpmEntry) -> Result<()> {
-    for p in &entry.packages {
+    for (name, version) in entry.all_packages() {
         settings
             .policy
-            .check_package(Ecosystem::Npm, &p.name, &p.version)?;
+            .check_package(Ecosystem::Npm, &name, &version)?;
     }
     Ok(())
 }
@@ -91,6 +91,7 @@ pub fn run(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
             settings.policy.check_tree(Ecosystem::Npm, &s.packages)?;
             ctx.tree = Some(s.digest.clone());
             ctx.packages = Some(s.packages.len());
+            ctx.bundled = s.bundled.clone();
             (cache.npm_env(&s.digest), marker)
         }
         None => {
@@ -100,7 +101,8 @@ pub fn run(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
             }
             let (env_dir, entry) = prepare_cold(&settings, &roots, entry)?;
             ctx.tree = Some(entry.digest());
-            ctx.packages = Some(entry.packages.len());
+            ctx.packages = Some(entry.all_packages().len());
+            ctx.bundled = entry.bundled_list();
             // Derive the lock summary now (it is only a cache): the next
             // launch is then warm from its first instruction.
             let _ = lock::summary(&settings.lockfiles(), cache.root(), lock::Eco::Npm, &key);
@@ -141,7 +143,8 @@ pub fn lock(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
     }
     let (env_dir, entry) = prepare_cold(&settings, &roots, entry)?;
     ctx.tree = Some(entry.digest());
-    ctx.packages = Some(entry.packages.len());
+    ctx.packages = Some(entry.all_packages().len());
+    ctx.bundled = entry.bundled_list();
     if let Some(marker) = EnvMarker::read(&env_dir) {
         check_install_code(&settings, &marker)?;
     }
@@ -158,6 +161,14 @@ pub fn lock(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
             p.version,
             p.integrity
         ));
+        for (path, version) in &p.bundled {
+            out.push_str(&format!(
+                "{}{}@{}  (bundled)\n",
+                "  ".repeat(depth + 1),
+                lock::bundled_name(path),
+                spec::shown(version)
+            ));
+        }
     }
     print!("{out}");
     if !g.quiet {
@@ -499,6 +510,7 @@ fn prepare(
                 }
                 drop(tx);
                 let installed = join(installer).await?;
+                check_bundled(&entry, &installed)?;
                 Ok::<_, Error>((entry, installed))
             }
             None => {
@@ -542,6 +554,7 @@ fn prepare(
         entry
     };
 
+    warn_dropped(settings, &installed);
     environment::assemble(&staging, &installed)?;
     let digest = entry.digest();
     let marker = marker_for(&digest, roots, &installed);
@@ -652,12 +665,77 @@ fn entry_from(
             version: i.version.clone(),
             integrity: i.integrity.to_string(),
             dependencies: edges.get(&i.path).cloned().unwrap_or_default(),
+            bundled: bundled_of(i),
         })
         .collect();
     packages.sort();
     NpmEntry {
         roots: lock::roots_key(&roots.iter().map(|r| r.to_string()).collect::<Vec<_>>()),
         packages,
+    }
+}
+
+/// A package's bundled packages as the lock lists them: path → version.
+fn bundled_of(i: &Installed) -> std::collections::BTreeMap<String, String> {
+    i.inspection
+        .bundled
+        .iter()
+        .map(|b| (b.path.clone(), b.version.clone()))
+        .collect()
+}
+
+/// A locked tree is rebuilt from the same bytes, so each package's bundled
+/// packages are what its lock entry lists; a listing that disagrees was
+/// edited. (An entry without a listing predates it and is accepted.)
+fn check_bundled(entry: &NpmEntry, installed: &[Installed]) -> Result<()> {
+    for p in entry.packages.iter().filter(|p| !p.bundled.is_empty()) {
+        let Some(i) = installed.iter().find(|i| i.path == p.path) else {
+            continue;
+        };
+        let found = bundled_of(i);
+        if found != p.bundled {
+            let show = |m: &std::collections::BTreeMap<String, String>| {
+                m.iter()
+                    .map(|(k, v)| format!("{}@{}", lock::bundled_name(k), spec::shown(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(Error::integrity(format!(
+                "the lockfile entry for `{}@{}` lists the bundled packages [{}], but its verified tarball bundles [{}]",
+                spec::shown(&p.name),
+                spec::shown(&p.version),
+                show(&p.bundled),
+                show(&found)
+            ))
+            .with_hint(
+                "the lockfile was edited or damaged; restore it, or remove that entry to lock again",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Say, once, when the tree is built, what tarballs carried under
+/// `node_modules/` without declaring it.
+fn warn_dropped(settings: &Settings, installed: &[Installed]) {
+    if settings.quiet {
+        return;
+    }
+    for i in installed
+        .iter()
+        .filter(|i| !i.inspection.dropped.is_empty())
+    {
+        eprintln!(
+            "warning: `{}@{}` ships {} that its `bundleDependencies` do not declare: not installed",
+            i.name,
+            i.version,
+            i.inspection
+                .dropped
+                .iter()
+                .map(|d| format!("`{}`", spec::shown(d)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
 }
 
@@ -669,6 +747,17 @@ fn marker_for(digest: &str, roots: &[NpmSpec], installed: &[Installed]) -> EnvMa
                 format!("{}@{}", i.name, i.version),
                 i.inspection.install_code.clone(),
             );
+        }
+        for b in &i.inspection.bundled {
+            if !b.install_code.is_empty() {
+                skipped.insert(
+                    format!(
+                        "{}@{} (bundled in {}@{})",
+                        b.name, b.version, i.name, i.version
+                    ),
+                    b.install_code.clone(),
+                );
+            }
         }
     }
     let roots = roots

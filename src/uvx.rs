@@ -717,11 +717,15 @@ fn prepare(
         PthPolicy::RefuseExecutable => PthMode::RefuseExecutable,
         PthPolicy::RefuseAll => PthMode::RefuseAll,
     };
-    let (scripts, stripped) =
+    let (scripts, mut stripped) =
         install_wheels(&wheels, &layout, &root_names, pth, &settings.policy.limits)?;
+    stripped.extend(wheel::path_line_hooks(&layout.purelib, pth)?);
+    if layout.platlib != layout.purelib {
+        stripped.extend(wheel::path_line_hooks(&layout.platlib, pth)?);
+    }
     if !stripped.is_empty() && !settings.quiet {
         eprintln!(
-            "warning: start-up code not installed (safex never runs it; policy `python.pth = \"refuse\"` refuses such trees): {}",
+            "warning: start-up code not installed (safex never runs it; policy `python.pth = \"refuse\"` refuses start-up hooks instead): {}",
             stripped.join(", ")
         );
     }

@@ -422,6 +422,15 @@ fn deep_npm_package(
         ));
         return Ok(());
     }
+    // What the installer removes (undeclared bundled `node_modules`) is
+    // removed here too, by the same inspection; a refusal is damage.
+    if let Err(e) = crate::inspect::npm_package(&staging, &p.name, &p.version) {
+        problems.push(format!(
+            "the archive of `{label}` no longer passes inspection: {}",
+            e.message
+        ));
+        return Ok(());
+    }
     let installed = env.join(&p.path);
     for rel in files_under(&staging) {
         let want = file_sha256(&staging.join(&rel));
@@ -646,6 +655,10 @@ fn deep_record(env: &Path, site: &Path, dist_info: &str, problems: &mut Vec<Stri
             }
             // An executable-only `.pth` is not installed at all.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && path.ends_with(".pth") => {}
+            // A start-up hook or a module shadow in `bin/` is left out on install.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && crate::pypi::wheel::left_out_by_design(&path, dist_info) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 problems.push(format!("`{}` is missing", display(site, &file)))
             }

@@ -513,6 +513,330 @@ fn legacy_package_name_launches() {
 }
 
 // ---------------------------------------------------------------------------
+// `main` and `exports` escaping the package; undeclared bundled `node_modules`
+// ---------------------------------------------------------------------------
+
+/// A tree of `entry-root` → `entry-dep` (whose entry point is `field`) and
+/// `other` (which ships `evil.js`, never its own entry point).
+fn escaping_entry_tree(env: &TestEnv, field: &str, value: serde_json::Value) -> FixtureRegistry {
+    FixtureRegistry::builder()
+        .package(
+            forbidden_program(env, "entry-root")
+                .dep("entry-dep", "^1.0.0")
+                .dep("other", "^1.0.0"),
+        )
+        .package(
+            Pkg::new("entry-dep", "1.0.0")
+                .field(field, value)
+                .file("index.js", "module.exports = 'inside';"),
+        )
+        .package(
+            Pkg::new("other", "1.0.0")
+                .file("index.js", "module.exports = 1;")
+                .file("evil.js", js_touch(&marker(env, "program"))),
+        )
+        .build()
+}
+
+/// Node loads a dependency's `main` with no check: `../other/evil.js` runs a
+/// file of another package. Refused (exit 5), naming the package and field.
+#[test]
+fn dependency_main_outside_the_package_is_refused() {
+    for main in [
+        "../other/evil.js",
+        "./lib/../../other/evil.js",
+        "%2e%2e/other/evil.js",
+        "..\\other\\evil.js",
+        "/etc/passwd",
+    ] {
+        let env = TestEnv::new();
+        let reg = escaping_entry_tree(&env, "main", serde_json::json!(main));
+        assert_launch_refused(
+            &env,
+            &reg,
+            "entry-root@1.0.0",
+            5,
+            &["entry-dep@1.0.0", "`main`"],
+            &[],
+        );
+    }
+}
+
+/// `exports` targets in every shape: string, conditions, nested conditions,
+/// arrays of fallbacks, subpath patterns; and `imports`.
+#[test]
+fn exports_and_imports_targets_outside_the_package_are_refused() {
+    for (field, value) in [
+        ("exports", serde_json::json!("./../other/evil.js")),
+        (
+            "exports",
+            serde_json::json!({".": {"node": {"require": "./../other/evil.js"}, "default": "./index.js"}}),
+        ),
+        (
+            "exports",
+            serde_json::json!({"./x/*": "./../../other/*.js", ".": "./index.js"}),
+        ),
+        (
+            "exports",
+            serde_json::json!({".": ["./nope.js", "../other/evil.js"]}),
+        ),
+        (
+            "imports",
+            serde_json::json!({"#evil": "./../other/evil.js"}),
+        ),
+    ] {
+        let env = TestEnv::new();
+        let reg = escaping_entry_tree(&env, field, value.clone());
+        assert_launch_refused(
+            &env,
+            &reg,
+            "entry-root@1.0.0",
+            5,
+            &["entry-dep@1.0.0", &format!("`{field}`")],
+            &[],
+        );
+    }
+}
+
+/// The `main` and `exports` values real packages use all stay inside and
+/// keep working: no extension, a directory, `./`, nested conditions.
+#[test]
+fn real_world_main_and_exports_forms_work() {
+    let env = TestEnv::new();
+    let lib = |name: &str| Pkg::new(name, "1.0.0");
+    let reg = FixtureRegistry::builder()
+        .package(
+            Pkg::program(
+                "entry-forms",
+                "1.0.0",
+                "console.log(['m-noext','m-dir','m-dot','m-slash','x-cond','x-sub','i-bare'].map(n => require(n)).join(' '));",
+            )
+            .dep("m-noext", "^1.0.0")
+            .dep("m-dir", "^1.0.0")
+            .dep("m-dot", "^1.0.0")
+            .dep("m-slash", "^1.0.0")
+            .dep("x-cond", "^1.0.0")
+            .dep("x-sub", "^1.0.0")
+            .dep("i-bare", "^1.0.0"),
+        )
+        .package(lib("m-noext").field("main", "lib/main").file("lib/main.js", "module.exports = 'a';"))
+        .package(lib("m-dir").field("main", "./lib").file("lib/index.js", "module.exports = 'b';"))
+        .package(lib("m-dot").field("main", ".").file("index.js", "module.exports = 'c';"))
+        .package(lib("m-slash").field("main", "./").file("index.js", "module.exports = 'd';"))
+        .package(
+            lib("x-cond")
+                .field("exports", serde_json::json!({".": {"import": "./esm/i.mjs", "require": {"node": "./cjs/i.js", "default": "./cjs/i.js"}}, "./package.json": "./package.json"}))
+                .file("cjs/i.js", "module.exports = 'e';"),
+        )
+        .package(
+            lib("x-sub")
+                .field("exports", serde_json::json!({".": "./dist/index.js", "./feature/*": "./dist/feature/*.js", "./internal/*": null}))
+                .file("dist/index.js", "module.exports = 'f';"),
+        )
+        .package(
+            lib("i-bare")
+                .field("imports", serde_json::json!({"#dep": "m-dot", "#own": "./own.js"}))
+                .file("own.js", "module.exports = 'g';")
+                .file("index.js", "module.exports = require('#own');"),
+        )
+        .build();
+    assert_ran(
+        &reg.npx(&env, &["-y", "entry-forms@1.0.0"]),
+        "a b c d e f g\n",
+    );
+}
+
+/// A tree where `bundle-dep`'s tarball carries `node_modules/helper`, which
+/// its `bundleDependencies` do not declare, while the tree resolves the real
+/// `helper` beside it: Node would load the carried copy first.
+fn undeclared_bundle_tree(env: &TestEnv) -> FixtureRegistry {
+    FixtureRegistry::builder()
+        .package(
+            Pkg::program(
+                "bundle-root",
+                "1.0.0",
+                "console.log(require('bundle-dep'));",
+            )
+            .dep("bundle-dep", "^1.0.0")
+            .dep("helper", "^1.0.0"),
+        )
+        .package(
+            Pkg::new("bundle-dep", "1.0.0")
+                .file("index.js", "module.exports = require('helper');")
+                .file(
+                    "node_modules/helper/package.json",
+                    r#"{"name":"helper","version":"6.6.6"}"#,
+                )
+                .file(
+                    "node_modules/helper/index.js",
+                    format!(
+                        "{}\nmodule.exports = 'carried';",
+                        js_touch(&marker(env, "program"))
+                    ),
+                )
+                .file("node_modules/.bin/x", "#!/bin/sh\n"),
+        )
+        .package(Pkg::new("helper", "1.0.0").file("index.js", "module.exports = 'locked';"))
+        .build()
+}
+
+/// What runs is what the lock lists: the carried `helper` is not installed,
+/// and stderr names the package and what was dropped.
+#[test]
+fn undeclared_node_modules_in_a_tarball_are_not_installed() {
+    let env = TestEnv::new();
+    let reg = undeclared_bundle_tree(&env);
+    let out = reg.npx(&env, &["-y", "bundle-root@1.0.0"]);
+    assert_ran(&out, "locked\n");
+    assert!(!marker(&env, "program").exists(), "the carried copy ran");
+    assert_warning(
+        &out,
+        &[
+            "bundle-dep@1.0.0",
+            "node_modules/helper",
+            "node_modules/.bin",
+            "bundleDependencies",
+        ],
+    );
+    let carried: Vec<_> = support::env::files_under(&env.cache())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("bundle-dep/node_modules"))
+        .collect();
+    assert!(carried.is_empty(), "{carried:?}");
+    assert!(!support::env::read_lock(&env).contains("6.6.6"));
+    // Locked and rebuilt from the cache: the same.
+    std::fs::remove_dir_all(env.cache().join("v1/npm/env")).ok();
+    assert_ran(&reg.npx(&env, &["-y", "bundle-root@1.0.0"]), "locked\n");
+    assert!(!marker(&env, "program").exists());
+    // What was left out is not damage: `cache verify --deep` prunes alike.
+    let out = env
+        .safex()
+        .args(["cache", "verify", "--deep"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+}
+
+/// A declared bundle keeps working, with what its packages need from inside
+/// the tarball; it is listed in the lock entry and the audit line, and its
+/// packages' install scripts are reported like any dependency's (and refused
+/// under `scripts.mode = "refuse"`).
+#[test]
+fn declared_bundled_packages_are_locked_audited_and_their_scripts_covered() {
+    let env = TestEnv::new();
+    let ran = marker(&env, "install");
+    let reg = FixtureRegistry::builder()
+        .package(
+            Pkg::program("bundler-root", "1.0.0", "console.log(require('bundler'));")
+                .dep("bundler", "^1.0.0"),
+        )
+        .package(
+            Pkg::new("bundler", "1.0.0")
+                .dep("inner", "^2.0.0")
+                .bundle_deps(&["inner"])
+                .file("index.js", "module.exports = require('inner');")
+                .file(
+                    "node_modules/inner/package.json",
+                    serde_json::json!({"name": "inner", "version": "2.0.1", "dependencies": {"@s/deep": "1"},
+                        "scripts": {"postinstall": touch_script(&ran)}})
+                    .to_string(),
+                )
+                .file("node_modules/inner/index.js", "module.exports = require('@s/deep');")
+                .file("node_modules/@s/deep/package.json", r#"{"name":"@s/deep","version":"1.0.0"}"#)
+                .file("node_modules/@s/deep/index.js", "module.exports = 'deep inside';")
+                .file("node_modules/@s/stray/package.json", r#"{"name":"@s/stray","version":"1.0.0"}"#),
+        )
+        .build();
+    let out = reg.npx(&env, &["-y", "bundler-root@1.0.0"]);
+    assert_ran(&out, "deep inside\n");
+    assert_no_markers(&[&ran]);
+    assert_warning(
+        &out,
+        &["inner@2.0.1 (bundled in bundler@1.0.0)", "postinstall"],
+    );
+    assert_warning(&out, &["bundler@1.0.0", "node_modules/@s/stray"]);
+    let lock = support::env::read_lock(&env);
+    assert!(
+        lock.contains("\"node_modules/inner\" = \"2.0.1\""),
+        "{lock}"
+    );
+    assert!(
+        lock.contains("\"node_modules/@s/deep\" = \"1.0.0\""),
+        "{lock}"
+    );
+    assert!(!lock.contains("stray"), "{lock}");
+    // The warm launch's audit line lists them too.
+    assert_ran(
+        &reg.npx(&env, &["-y", "bundler-root@1.0.0"]),
+        "deep inside\n",
+    );
+    let audit = std::fs::read_to_string(env.audit_log()).unwrap();
+    let last = audit.lines().last().unwrap();
+    assert!(
+        last.contains("inner@2.0.1 (in bundler@1.0.0)") && last.contains("@s/deep@1.0.0"),
+        "{last}"
+    );
+
+    // Under `scripts.mode = "refuse"` the bundled hook refuses the tree.
+    let policy = env.root().join("scripts-refuse.toml");
+    std::fs::write(&policy, "[scripts]\nmode = \"refuse\"\n").unwrap();
+    let out =
+        run(reg
+            .safex(&env)
+            .env("SAFEX_POLICY", &policy)
+            .args(["npx", "-y", "bundler-root@1.0.0"]));
+    assert_refused(
+        &env,
+        &out,
+        3,
+        &["inner@2.0.1", "bundler@1.0.0", "postinstall"],
+        &[&ran],
+        &[&policy],
+    );
+}
+
+/// The lock lists a bundle's packages; an entry edited to list other
+/// versions disagrees with the verified tarball and is refused.
+#[test]
+fn edited_bundled_listing_in_the_lock_is_refused() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(
+            Pkg::program("bundler-root", "1.0.0", "console.log(require('bundler'));")
+                .dep("bundler", "^1.0.0"),
+        )
+        .package(
+            Pkg::new("bundler", "1.0.0")
+                .bundle_deps(&["inner"])
+                .file("index.js", "module.exports = require('inner');")
+                .file(
+                    "node_modules/inner/package.json",
+                    r#"{"name":"inner","version":"2.0.1"}"#,
+                )
+                .file("node_modules/inner/index.js", "module.exports = 'inner';"),
+        )
+        .build();
+    assert_ran(&reg.npx(&env, &["-y", "bundler-root@1.0.0"]), "inner\n");
+    let lock = support::env::read_lock(&env);
+    let edited = lock.replace(
+        "\"node_modules/inner\" = \"2.0.1\"",
+        "\"node_modules/inner\" = \"9.9.9\"",
+    );
+    assert_ne!(lock, edited, "{lock}");
+    std::fs::write(env.lockfile(), edited).unwrap();
+    std::fs::remove_dir_all(env.cache().join("v1/npm/env")).ok();
+    let out = reg.npx(&env, &["-y", "bundler-root@1.0.0"]);
+    assert_refused(
+        &env,
+        &out,
+        4,
+        &["bundler@1.0.0", "inner@9.9.9", "inner@2.0.1"],
+        &[],
+        &[],
+    );
+}
+
+// ---------------------------------------------------------------------------
 // Where tarballs come from
 // ---------------------------------------------------------------------------
 

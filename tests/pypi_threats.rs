@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use support::env::{TestEnv, stderr};
+use support::env::{TestEnv, stderr, stdout};
 use support::fixture::{
     assert_code, assert_no_markers, assert_nothing_written_outside_cache, assert_ran, describe,
     run, wait_with_timeout,
@@ -456,6 +456,260 @@ fn path_only_pth_is_accepted() {
         .build();
     assert_ran(&idx.uvx(&env, &["pth-paths==1.0.0"]), "from the pth dir\n");
     assert_nothing_written_outside_cache(&env, &[]);
+}
+
+/// Python 3.13 splits `.pth` files with `str.splitlines()`: a form feed (or
+/// `\x0b`, `\x1c`-`\x1e`, U+0085, U+2028, U+2029) starts a new line there,
+/// and a line after it that starts with `import` runs. Older versions see
+/// one harmless path line. The default strips it as 3.13 would see it; the
+/// path line before it is kept.
+#[test]
+fn pth_line_after_a_python313_line_break_is_stripped() {
+    let env = TestEnv::new();
+    let payload = pth_payload(&marker(&env, "pth"));
+    for brk in ["\x0c", "\x0b", "\u{85}", "\u{2028}", "\x1d"] {
+        let name = format!("ff-hook-{}", brk.len() + brk.as_bytes()[0] as usize);
+        let idx = PyIndex::builder()
+            .package(
+                PyPkg::program(&name, "1.0.0", "import extra_mod\nprint(extra_mod.VALUE)")
+                    .pth("ff_hook.pth", &format!("ff_hook_extra{brk}{payload}"))
+                    .file("ff_hook_extra/extra_mod.py", "VALUE = 'path line kept'\n"),
+            )
+            .build();
+        let spec = format!("{name}==1.0.0");
+        let out = idx.uvx(&env, &[&spec]);
+        assert_ran(&out, "path line kept\n");
+        assert!(stderr(&out).contains("ff_hook.pth"), "{}", describe(&out));
+        let installed: Vec<_> = support::env::files_under(&env.cache())
+            .into_iter()
+            .filter(|p| p.ends_with("ff_hook.pth"))
+            .collect();
+        assert!(!installed.is_empty(), "the path line went too");
+        for p in installed {
+            let text = std::fs::read(&p).unwrap();
+            assert_eq!(text, b"ff_hook_extra\n", "{brk:?}: {p:?}");
+        }
+        assert!(!marker(&env, "pth").exists());
+    }
+}
+
+#[test]
+fn pth_line_after_a_python313_line_break_is_refused_under_pth_refuse() {
+    let env = TestEnv::new();
+    let idx = PyIndex::builder()
+        .package(forbidden_program(&env, "ff-hook", "1.0.0").pth(
+            "ff_hook.pth",
+            &format!("ff_hook_extra\u{2029}{}", pth_payload(&marker(&env, "pth"))),
+        ))
+        .build();
+    assert_refused_under_pth_refuse(&env, &idx, &["ff-hook==1.0.0"], &["ff-hook", "ff_hook.pth"]);
+}
+
+// ---------------------------------------------------------------------------
+// `sitecustomize`/`usercustomize`, and modules shadowed from `bin/`
+// ---------------------------------------------------------------------------
+
+/// `site.py` imports `sitecustomize` and `usercustomize` from anywhere on
+/// `sys.path` at every start. Like executable `.pth` lines, the default
+/// installs the wheel without them and names them; the program runs, and
+/// the hooks did not.
+#[test]
+fn customize_modules_are_left_out_and_named() {
+    let env = TestEnv::new();
+    let hook = format!("{}\n", py_touch(&marker(&env, "pth")));
+    let idx = PyIndex::builder()
+        .package(
+            PyPkg::program("custom-hook", "1.0.0", "print('ran')")
+                .file("sitecustomize.py", hook.clone())
+                .file("usercustomize/__init__.py", hook.clone())
+                .data("platlib/sitecustomize.abi3.so", hook.clone())
+                .data("purelib/usercustomize.py", hook.clone()),
+        )
+        .build();
+    let out = idx.uvx(&env, &["custom-hook==1.0.0"]);
+    assert_ran(&out, "ran\n");
+    let err = stderr(&out);
+    for name in [
+        "`sitecustomize.py`",
+        "`usercustomize/__init__.py`",
+        "purelib/usercustomize.py",
+    ] {
+        assert!(err.contains(name), "{name} not named: {err}");
+    }
+    let left: Vec<_> = support::env::files_under(&env.cache())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("customize"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!marker(&env, "pth").exists(), "a customize hook ran");
+    assert_deep_verify_clean(&env);
+}
+
+/// What the installer leaves out by design is not damage to `cache verify --deep`.
+fn assert_deep_verify_clean(env: &TestEnv) {
+    let out = env
+        .safex()
+        .args(["cache", "verify", "--deep"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+/// A `sitecustomize` deep in a package is only a module (opentelemetry-
+/// instrumentation ships one for its own launcher) until a `.pth` path line,
+/// here of another wheel, puts its directory on `sys.path`: that line is
+/// left out by default, and refused under `python.pth = "refuse"`.
+#[test]
+fn path_line_that_reaches_a_deep_sitecustomize_is_stripped_or_refused() {
+    let env = TestEnv::new();
+    let build = |env: &TestEnv| {
+        PyIndex::builder()
+            .package(
+                PyPkg::program("deep-root", "1.0.0", "print('ran')")
+                    .dep("deep-hook>=1")
+                    .dep("deep-pth>=1"),
+            )
+            .package(PyPkg::library("deep-hook", "1.0.0", "").file(
+                "deep_hook/auto/sitecustomize.py",
+                format!("{}\n", py_touch(&marker(env, "pth"))),
+            ))
+            .package(
+                PyPkg::library("deep-pth", "1.0.0", "").pth("deep_pth.pth", "deep_hook/auto\n"),
+            )
+            .build()
+    };
+    let idx = build(&env);
+    let out = idx.uvx(&env, &["deep-root==1.0.0"]);
+    assert_ran(&out, "ran\n");
+    assert!(stderr(&out).contains("deep_pth.pth"), "{}", describe(&out));
+    assert!(!marker(&env, "pth").exists(), "the deep sitecustomize ran");
+    let kept: Vec<_> = support::env::files_under(&env.cache())
+        .into_iter()
+        .filter(|p| p.ends_with("deep_hook/auto/sitecustomize.py"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the module itself stays: {kept:?}");
+
+    let env = TestEnv::new();
+    let idx = build(&env);
+    assert_refused_under_pth_refuse(
+        &env,
+        &idx,
+        &["deep-root==1.0.0"],
+        &["deep_pth.pth", "sitecustomize"],
+    );
+}
+
+#[test]
+fn customize_module_is_refused_under_pth_refuse() {
+    let env = TestEnv::new();
+    let idx = PyIndex::builder()
+        .package(
+            forbidden_program(&env, "custom-hook", "1.0.0")
+                .data("purelib/sitecustomize.py", py_touch(&marker(&env, "pth"))),
+        )
+        .build();
+    assert_refused_under_pth_refuse(
+        &env,
+        &idx,
+        &["custom-hook==1.0.0"],
+        &["custom-hook", "sitecustomize.py"],
+    );
+}
+
+/// safex runs `python bin/<script>`, so `bin/` is `sys.path[0]`: a
+/// `.data/scripts/json.py` would be what `import json` loads in the program.
+/// It is left out and named; the program gets the real `json`.
+#[test]
+fn script_that_shadows_a_module_is_left_out_and_named() {
+    let env = TestEnv::new();
+    let idx = PyIndex::builder()
+        .package(
+            PyPkg::program("shadow-bin", "1.0.0", "import json\nprint(json.dumps([1]))")
+                .data(
+                    "scripts/json.py",
+                    format!("{}\n", py_touch(&marker(&env, "evil"))),
+                )
+                .data("scripts/shadow-tool", "#!python\nprint('tool')\n"),
+        )
+        .build();
+    let out = idx.uvx(&env, &["shadow-bin==1.0.0"]);
+    assert_ran(&out, "[1]\n");
+    assert!(!marker(&env, "evil").exists(), "bin/json.py was imported");
+    let err = stderr(&out);
+    assert!(
+        err.contains("scripts/json.py") && err.contains("`json`"),
+        "{err}"
+    );
+    let bin: Vec<_> = support::env::files_under(&env.cache())
+        .into_iter()
+        .filter(|p| p.ends_with("bin/json.py"))
+        .collect();
+    assert!(bin.is_empty(), "{bin:?}");
+    // The plain script beside it is installed.
+    let tool: Vec<_> = support::env::files_under(&env.cache())
+        .into_iter()
+        .filter(|p| p.ends_with("bin/shadow-tool"))
+        .collect();
+    assert_eq!(tool.len(), 1, "{tool:?}");
+    assert_deep_verify_clean(&env);
+}
+
+/// Under `python.pth = "refuse"` too: such a file is never what safex
+/// launches, so it is left out rather than refusing the tree.
+#[test]
+fn script_that_shadows_a_module_is_left_out_under_pth_refuse_too() {
+    let env = TestEnv::new();
+    let policy = pth_refuse_policy(&env);
+    let idx = PyIndex::builder()
+        .package(
+            PyPkg::program("shadow-bin", "1.0.0", "import typing\nprint('real typing')")
+                .data("scripts/typing.py", py_touch(&marker(&env, "evil"))),
+        )
+        .build();
+    let out = run(idx
+        .safex(&env)
+        .env("SAFEX_POLICY", &policy)
+        .args(["uvx", "shadow-bin==1.0.0"]));
+    assert_ran(&out, "real typing\n");
+    assert!(
+        stderr(&out).contains("scripts/typing.py"),
+        "{}",
+        describe(&out)
+    );
+    assert!(!marker(&env, "evil").exists());
+}
+
+/// A console script takes `bin/` off `sys.path` before it imports anything:
+/// a file there that no rule names (`importlib.import_module` accepts any
+/// string) is still not importable from the program.
+#[test]
+fn console_script_does_not_import_from_bin() {
+    let env = TestEnv::new();
+    let idx = PyIndex::builder()
+        .package(
+            PyPkg::program(
+                "bin-path",
+                "1.0.0",
+                "import importlib, sys\n\
+                 try:\n    importlib.import_module('bin-helper')\n    print('imported from bin')\n\
+                 except ImportError:\n    print('not importable')\n\
+                 print(any(p.endswith('/bin') for p in sys.path))",
+            )
+            .data(
+                "scripts/bin-helper.py",
+                format!("{}\n", py_touch(&marker(&env, "evil"))),
+            ),
+        )
+        .build();
+    let out = idx.uvx(&env, &["bin-path==1.0.0"]);
+    assert_ran(&out, "not importable\nFalse\n");
+    assert!(!marker(&env, "evil").exists());
 }
 
 // ---------------------------------------------------------------------------
