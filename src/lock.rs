@@ -196,7 +196,7 @@ impl LockFile {
                 .unwrap_or_default();
             let at = p
                 .package
-                .map(|pk| format!(", package `{}`", crate::spec::shown(&pk)))
+                .map(|pk| format!(", package `{}`,", crate::spec::shown(&pk)))
                 .unwrap_or_default();
             Error::io(format!(
                 "lockfile `{}{line}`: the entry for `{}`{at} has {}",

@@ -22,7 +22,7 @@
 //!
 //! Whether the recorded versions satisfy the ranges the packages declare is
 //! checked against the packages themselves once their archives are verified
-//! (`crate::npx::check_locked_ranges`): only hashed bytes can say that.
+//! ([`check_npm_ranges`]): only hashed bytes can say that.
 //!
 //! The cost is a few hash-map look-ups per package; it runs only when the
 //! lockfile is parsed, which the warm path skips (`lock::summary`).
@@ -60,8 +60,8 @@ impl Problem {
 /// The path Node's `require(folder)` would find from the package at `from`,
 /// among `present` paths: `from/node_modules/folder`, then each ancestor's,
 /// then the top `node_modules/folder`.
-pub fn node_lookup<'a>(
-    present: &HashMap<&'a str, usize>,
+pub fn node_lookup(
+    present: &HashMap<&str, usize>,
     from: &str,
     folder: &str,
 ) -> Option<usize> {
@@ -206,6 +206,110 @@ pub fn check_npm(entry: &NpmEntry) -> Result<(), Problem> {
                 shown(&p.version)
             ),
         ));
+    }
+    Ok(())
+}
+
+/// Does the package `target` (by name and version) satisfy the spec `raw`
+/// that a dependent declares for the folder `folder`? npm's rules, with
+/// [`spec::range_admits`] for build metadata; a dist-tag (`latest`) cannot
+/// be judged without the registry and is taken as the resolver took it.
+fn declared_admits(folder: &str, raw: &str, target_name: &str, target_version: &str) -> bool {
+    use crate::spec::DepSpec;
+    let Ok(v) = nodejs_semver::Version::parse(target_version) else {
+        return false;
+    };
+    let fits = |spec: &DepSpec| match spec {
+        DepSpec::Range(r) => spec::range_admits(r, &v),
+        DepSpec::Tag(_) => true,
+        DepSpec::Alias(..) => false,
+    };
+    match DepSpec::parse(raw) {
+        Ok(DepSpec::Alias(real, inner)) => real.as_str() == target_name && fits(&inner),
+        Ok(spec) => folder == target_name && fits(&spec),
+        Err(_) => false,
+    }
+}
+
+/// The versions of a locked npm tree against what each package declares in
+/// its own `package.json` (`declared`, by tree path, read from tarballs that
+/// were just verified against the entry's hashes):
+///
+/// - every edge is a dependency the package declares, and the package Node
+///   will load for it satisfies the declared spec (a dependency moved to
+///   another real, correctly hashed version is refused here);
+/// - a regular dependency with no edge (the registry did not list it, or the
+///   edge was deleted) must not resolve to a package that does not satisfy it.
+///
+/// Optional dependencies skipped for this platform, and peers left
+/// unresolved, have no edge and are not judged: npm installs such trees too.
+pub fn check_npm_ranges(
+    entry: &NpmEntry,
+    declared: &HashMap<&str, &crate::inspect::Declared>,
+) -> Result<(), Problem> {
+    use crate::inspect::DepKind;
+    let by_path: HashMap<&str, usize> = entry
+        .packages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.path.as_str(), i))
+        .collect();
+    for p in &entry.packages {
+        let Some(d) = declared.get(p.path.as_str()) else {
+            continue;
+        };
+        let label = format!("{}@{}", shown(&p.name), shown(&p.version));
+        for (folder, version) in &p.dependencies {
+            let Some((raw, _)) = d.deps.get(folder) else {
+                return Err(Problem::at(
+                    &p.path,
+                    format!(
+                        "a dependency `{}@{}` that `{label}` does not declare",
+                        shown(folder),
+                        shown(version)
+                    ),
+                ));
+            };
+            let Some(t) = node_lookup(&by_path, &p.path, folder) else {
+                continue; // `check_npm` refuses this already.
+            };
+            let target = &entry.packages[t];
+            if !declared_admits(folder, raw, &target.name, &target.version) {
+                return Err(Problem::at(
+                    &p.path,
+                    format!(
+                        "`{}@{}` for `{label}`, which declares `{}@{}`",
+                        shown(&target.name),
+                        shown(&target.version),
+                        shown(folder),
+                        shown(raw)
+                    ),
+                ));
+            }
+        }
+        for (folder, (raw, kind)) in &d.deps {
+            if *kind != DepKind::Prod
+                || p.dependencies.contains_key(folder)
+                || d.bundled.contains(folder)
+            {
+                continue;
+            }
+            if let Some(t) = node_lookup(&by_path, &p.path, folder) {
+                let target = &entry.packages[t];
+                if !declared_admits(folder, raw, &target.name, &target.version) {
+                    return Err(Problem::at(
+                        &p.path,
+                        format!(
+                            "no edge for `{}`, which `{label}` declares as `{}`, and Node would load `{}@{}` for it",
+                            shown(folder),
+                            shown(raw),
+                            shown(&target.name),
+                            shown(&target.version)
+                        ),
+                    ));
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -615,7 +719,7 @@ mod tests {
             + 1;
         assert!(
             err.message
-                .contains(&format!("safex.lock:{line}`: the entry for `@s/root@1.0.0-rc.1`, package `node_modules/@s/root`")),
+                .contains(&format!("safex.lock:{line}`: the entry for `@s/root@1.0.0-rc.1`, package `node_modules/@s/root`, has")),
             "{}\n{text}",
             err.message
         );
