@@ -60,11 +60,7 @@ impl Problem {
 /// The path Node's `require(folder)` would find from the package at `from`,
 /// among `present` paths: `from/node_modules/folder`, then each ancestor's,
 /// then the top `node_modules/folder`.
-pub fn node_lookup(
-    present: &HashMap<&str, usize>,
-    from: &str,
-    folder: &str,
-) -> Option<usize> {
+pub fn node_lookup(present: &HashMap<&str, usize>, from: &str, folder: &str) -> Option<usize> {
     let mut base = from;
     loop {
         let candidate = if base.is_empty() {
@@ -308,6 +304,111 @@ pub fn check_npm_ranges(
                         ),
                     ));
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Does the locked `version` satisfy `specs`? PEP 440, except that a local
+/// version (`1.0.0+x`) is admitted only by a specifier that names it exactly
+/// (`docs/pypi-contract.md`).
+fn pypi_admits(specs: &pep440_rs::VersionSpecifiers, version: &pep440_rs::Version) -> bool {
+    use pep440_rs::Operator;
+    if !specs.contains(version) {
+        return false;
+    }
+    !version.is_local()
+        || specs.iter().any(|s| {
+            matches!(s.operator(), Operator::Equal | Operator::ExactEqual) && s.version() == version
+        })
+}
+
+/// The versions of a locked PyPI tree against the `Requires-Dist` of each
+/// package's own (just verified) wheel, with markers evaluated for the
+/// interpreter that will run it and the extras the tree asks for. Python
+/// imports by name from one flat environment, so every requirement that
+/// applies here and names a package of the tree must be satisfied by it; a
+/// requirement naming a package the tree does not have (the lock was made
+/// for another interpreter's markers) is not judged here.
+pub fn check_pypi_ranges(
+    entry: &PypiEntry,
+    metadata: &HashMap<&str, &crate::pypi::metadata::Metadata>,
+    markers: &pep508_rs::MarkerEnvironment,
+) -> Result<(), Problem> {
+    use pep440_rs::Version;
+    use pep508_rs::{ExtraName, VersionOrUrl};
+    let versions: HashMap<&str, Version> = entry
+        .packages
+        .iter()
+        .filter_map(|p| Some((p.name.as_str(), Version::from_str(&p.version).ok()?)))
+        .collect();
+    // The extras each package is installed with: the roots', then what
+    // applicable requirements ask for, to a fixed point.
+    let mut extras: HashMap<String, HashSet<ExtraName>> = HashMap::new();
+    for root in &entry.roots {
+        if let Ok(Ok(spec)) = crate::pypi::spec::parse_root(root) {
+            extras
+                .entry(spec.name.to_string())
+                .or_default()
+                .extend(spec.extras);
+        }
+    }
+    let applies =
+        |req: &pep508_rs::Requirement, of: &str, extras: &HashMap<String, HashSet<ExtraName>>| {
+            let active: Vec<ExtraName> = extras
+                .get(of)
+                .map(|e| e.iter().cloned().collect())
+                .unwrap_or_default();
+            req.marker.evaluate(markers, &active)
+        };
+    loop {
+        let mut grew = false;
+        for p in &entry.packages {
+            let Some(meta) = metadata.get(p.name.as_str()) else {
+                continue;
+            };
+            for req in &meta.requires_dist {
+                if req.extras.is_empty() || !applies(req, &p.name, &extras) {
+                    continue;
+                }
+                let set = extras.entry(req.name.to_string()).or_default();
+                for e in &req.extras {
+                    grew |= set.insert(e.clone());
+                }
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    for p in &entry.packages {
+        let Some(meta) = metadata.get(p.name.as_str()) else {
+            continue;
+        };
+        for req in &meta.requires_dist {
+            let name = req.name.to_string();
+            let Some(locked) = versions.get(name.as_str()) else {
+                continue;
+            };
+            if !applies(req, &p.name, &extras) {
+                continue;
+            }
+            let ok = match &req.version_or_url {
+                None => !locked.is_local(),
+                Some(VersionOrUrl::VersionSpecifier(specs)) => pypi_admits(specs, locked),
+                Some(VersionOrUrl::Url(_)) => false,
+            };
+            if !ok {
+                return Err(Problem::at(
+                    &p.name,
+                    format!(
+                        "`{name}=={locked}` for `{}=={}`, which requires `{}`",
+                        p.name,
+                        shown(&p.version),
+                        shown(&req.to_string())
+                    ),
+                ));
             }
         }
     }
@@ -695,6 +796,52 @@ mod tests {
         let mut e = good_py();
         e.packages[2].name = "Typer".into();
         assert!(py_problem(&e).contains("not a normalized project name"));
+    }
+
+    /// The cost of the checks on a real lockfile:
+    /// `SAFEX_BENCH_LOCK=path cargo test --lib lock_check -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "needs a real lockfile in SAFEX_BENCH_LOCK"]
+    fn cost_on_a_real_lockfile() {
+        let Ok(path) = std::env::var("SAFEX_BENCH_LOCK") else {
+            eprintln!("SKIPPED: set SAFEX_BENCH_LOCK to a lockfile to measure");
+            return;
+        };
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lock: crate::lock::LockFile = toml::from_str(&text).unwrap();
+        let biggest = match std::env::var("SAFEX_BENCH_ROOT") {
+            Ok(root) => lock.npm.iter().find(|e| e.roots == [root.clone()]).unwrap(),
+            Err(_) => lock.npm.iter().max_by_key(|e| e.packages.len()).unwrap(),
+        };
+        let n = 200;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            check_npm(std::hint::black_box(biggest)).unwrap();
+        }
+        let one = t.elapsed() / n;
+        let t = std::time::Instant::now();
+        for _ in 0..20 {
+            for e in &lock.npm {
+                check_npm(e).unwrap();
+            }
+            for e in &lock.pypi {
+                check_pypi(e).unwrap();
+            }
+        }
+        let all = t.elapsed() / 20;
+        let t = std::time::Instant::now();
+        for _ in 0..20 {
+            let _: crate::lock::LockFile = toml::from_str(std::hint::black_box(&text)).unwrap();
+        }
+        let parse = t.elapsed() / 20;
+        eprintln!(
+            "check_npm on `{}` ({} packages): {one:?}; all {} npm + {} pypi entries: {all:?}; TOML parse of the file ({} bytes): {parse:?}",
+            biggest.roots.join(" "),
+            biggest.packages.len(),
+            lock.npm.len(),
+            lock.pypi.len(),
+            text.len()
+        );
     }
 
     #[test]

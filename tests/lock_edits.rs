@@ -414,3 +414,101 @@ fn pypi_local_version_named_exactly_is_taken() {
         .build();
     assert_ran(&idx.uvx(&env, &["pycpu==1.0.0+cpu"]), "cpu\n");
 }
+
+/// The `[[pypi.package]]` tables of the entry keyed `root`.
+fn py_packages<'a>(t: &'a mut toml::Table, root: &str) -> &'a mut Vec<toml::Value> {
+    let entry = t["pypi"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|e| e["roots"].as_array().unwrap()[0].as_str() == Some(root))
+        .expect("entry");
+    entry["package"].as_array_mut().unwrap()
+}
+
+/// `pyapp2==1.0.0` requires `pylib2>=1,<2`; `pyother==1.0.0` requires
+/// `pylib2==2.0.0` (hostile), so locking it records that version's real
+/// wheel and hash, ready to be pasted into `pyapp2`'s entry.
+#[test]
+fn pypi_dependency_edited_to_another_real_version_is_refused() {
+    let env = TestEnv::new();
+    let evil = py_touch(&py_marker(&env));
+    let idx = PyIndex::builder()
+        .package(
+            PyPkg::program("pyapp2", "1.0.0", "import pylib2; print(pylib2.WHO)")
+                .dep("pylib2>=1,<2"),
+        )
+        .package(PyPkg::library("pylib2", "1.0.0", "WHO = 'good'\n"))
+        .package(PyPkg::library(
+            "pylib2",
+            "2.0.0",
+            &format!("{evil}\nWHO = 'evil'\n"),
+        ))
+        .package(PyPkg::program("pyother", "1.0.0", "pass").dep("pylib2==2.0.0"))
+        .build();
+    assert_ran(&idx.uvx(&env, &["pyapp2==1.0.0"]), "good\n");
+    assert_code(
+        &run(idx.safex(&env).args(["lock", "uvx", "pyother==1.0.0"])),
+        0,
+    );
+    assert!(
+        !py_marker(&env).exists(),
+        "control: nothing hostile ran yet"
+    );
+
+    let mut t = lock(&env);
+    let hostile = py_packages(&mut t, "pyother==1.0.0")
+        .iter()
+        .find(|p| p["name"].as_str() == Some("pylib2"))
+        .unwrap()
+        .clone();
+    for p in py_packages(&mut t, "pyapp2==1.0.0").iter_mut() {
+        if p["name"].as_str() == Some("pylib2") {
+            *p = hostile.clone();
+        }
+    }
+    write_lock(&env, &t);
+    let before = std::fs::read(env.lockfile()).unwrap();
+    for mode in [
+        &[][..],
+        &[("SAFEX_LOCK_MODE", "frozen")],
+        &[("SAFEX_OFFLINE", "1")],
+    ] {
+        let mut cmd = idx.safex(&env);
+        cmd.args(["uvx", "pyapp2==1.0.0"]);
+        for (k, v) in mode {
+            cmd.env(k, v);
+        }
+        let out = run(&mut cmd);
+        assert_py_refused(
+            &env,
+            &out,
+            7,
+            &["lockfile", "pylib2==2.0.0", "pyapp2", "<2"],
+            &[&py_marker(&env)],
+            &[],
+        );
+        assert_eq!(std::fs::read(env.lockfile()).unwrap(), before, "{mode:?}");
+    }
+
+    // The root itself edited to another version than its key, and an extra
+    // package no edge reaches: refused when the lockfile is read.
+    let mut t: toml::Table = toml::from_str(std::str::from_utf8(&before).unwrap()).unwrap();
+    py_packages(&mut t, "pyapp2==1.0.0").push(
+        toml::from_str::<toml::Table>(
+            "name = \"sitecustomize-pkg\"\nversion = \"1.0\"\n[[wheel]]\nfile = \"sitecustomize_pkg-1.0-py3-none-any.whl\"\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\n",
+        )
+        .unwrap()
+        .into(),
+    );
+    write_lock(&env, &t);
+    let out = idx.uvx(&env, &["pyapp2==1.0.0"]);
+    assert_py_refused(
+        &env,
+        &out,
+        7,
+        &["sitecustomize-pkg", "no root depends on", "safex.lock:"],
+        &[&py_marker(&env)],
+        &[],
+    );
+}
