@@ -767,7 +767,7 @@ fn check_locked_ranges(
         p.what
     ))
     .with_hint(
-        "the entry does not agree with the packages it lists, so it was edited or damaged: restore the lockfile, or remove that entry and lock it again",
+        "the entry does not agree with the packages it lists, so it was edited or damaged, or locked for a Python whose markers select other versions: restore the lockfile, or remove that entry and lock it again with this Python",
     ))
 }
 
