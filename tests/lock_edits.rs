@@ -281,6 +281,37 @@ fn trees_safex_writes_launch_again_from_the_lock() {
     assert_ran(&run(&mut cmd), "2 2\n");
 }
 
+/// The same check on a freshly resolved tree: the registry's metadata says
+/// `dep@^2.0.0`, the tarball's own package.json says `^1.0.0`. What was
+/// resolved from the registry is not what the package asks for (manifest
+/// confusion), so nothing is recorded and nothing runs.
+#[test]
+fn registry_dependencies_that_the_tarball_does_not_declare_are_refused() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(
+            Pkg::program("confused", "1.0.0", "console.log(require('dep'));")
+                .dep("dep", "^1.0.0")
+                .registry_field("dependencies", serde_json::json!({ "dep": "^2.0.0" })),
+        )
+        .package(Pkg::new("dep", "1.0.0").file("index.js", "module.exports = 'good';"))
+        .package(Pkg::new("dep", "2.0.0").file(
+            "index.js",
+            format!("{} module.exports = 'evil';", js_touch(&marker(&env))),
+        ))
+        .build();
+    let out = reg.npx(&env, &["-y", "confused@1.0.0"]);
+    assert_refused(
+        &env,
+        &out,
+        5,
+        &["dep@2.0.0", "^1.0.0", "manifest confusion"],
+        &[&marker(&env)],
+        &[],
+    );
+    assert!(read_lock_text(&env).is_empty(), "nothing may be recorded");
+}
+
 // ---------------------------------------------------------------------------
 // Build metadata: `1.0.0` is never `1.0.0+x` (item 5)
 // ---------------------------------------------------------------------------
