@@ -31,6 +31,9 @@ pub struct Inspection {
     /// What its tarball carried under `node_modules/` that no declaration
     /// covers: removed, never installed. Paths inside the package.
     pub dropped: Vec<String>,
+    /// The dependencies the tarball's own `package.json` declares: what a
+    /// locked tree's versions are checked against.
+    pub declared: Declared,
 }
 
 /// A package shipped inside another's tarball, kept because declared.
@@ -43,6 +46,60 @@ pub struct Bundled {
     pub version: String,
     /// As [`Inspection::install_code`], for this package.
     pub install_code: Vec<String>,
+}
+
+/// A package's declared dependencies, from its (hash-verified) tarball.
+#[derive(Debug, Default, Clone)]
+pub struct Declared {
+    /// Name → spec, in npm's precedence: `optionalDependencies` over
+    /// `dependencies` over `peerDependencies`.
+    pub deps: BTreeMap<String, (String, DepKind)>,
+    /// Names the tarball bundles (`bundleDependencies`): not resolved.
+    pub bundled: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DepKind {
+    Prod,
+    Optional,
+    Peer,
+}
+
+impl Declared {
+    fn read(pkg: &Value) -> Declared {
+        let map = |key: &str| -> Vec<(String, String)> {
+            pkg.get(key)
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut deps = BTreeMap::new();
+        for (kind, key) in [
+            (DepKind::Peer, "peerDependencies"),
+            (DepKind::Prod, "dependencies"),
+            (DepKind::Optional, "optionalDependencies"),
+        ] {
+            for (k, v) in map(key) {
+                deps.insert(k, (v, kind));
+            }
+        }
+        let bundled = match pkg
+            .get("bundleDependencies")
+            .or_else(|| pkg.get("bundledDependencies"))
+        {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
+            Some(Value::Bool(true)) => map("dependencies").into_iter().map(|(k, _)| k).collect(),
+            _ => Vec::new(),
+        };
+        Declared { deps, bundled }
+    }
 }
 
 /// Read and check `<dir>/package.json` of `name@version`.
@@ -87,6 +144,7 @@ pub fn npm_package(dir: &Path, name: &str, version: &str) -> Result<Inspection> 
         engines_node,
         bundled,
         dropped,
+        declared: Declared::read(&pkg),
     })
 }
 

@@ -18,7 +18,7 @@ pub enum Algo {
 }
 
 impl Algo {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Algo::Sha1 => "sha1",
             Algo::Sha256 => "sha256",

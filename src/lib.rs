@@ -18,6 +18,7 @@ pub mod fetch;
 pub mod inspect;
 pub mod integrity;
 pub mod lock;
+pub mod lock_check;
 pub mod mcp;
 pub mod npx;
 pub mod policy;

@@ -218,7 +218,38 @@ impl LockFile {
             ))
             .with_hint("upgrade safex"));
         }
+        lock.check_entries(text, path)?;
         Ok(lock)
+    }
+
+    /// Every entry must agree with itself (`crate::lock_check`): one that
+    /// does not is damage, like a syntax error, and stops every reader.
+    fn check_entries(&self, text: &str, path: &Path) -> Result<()> {
+        let refused = |roots: &[String], p: crate::lock_check::Problem, field: &str| {
+            let line = crate::lock_check::locate(text, roots, p.package.as_deref(), field)
+                .map(|n| format!(":{n}"))
+                .unwrap_or_default();
+            let at = p
+                .package
+                .map(|pk| format!(", package `{}`,", crate::spec::shown(&pk)))
+                .unwrap_or_default();
+            Error::io(format!(
+                "lockfile `{}{line}`: the entry for `{}`{at} has {}",
+                path.display(),
+                crate::spec::shown(&roots.join(" ")),
+                p.what
+            ))
+            .with_hint(
+                "the entry does not agree with itself, so it was edited or damaged: restore the lockfile, or remove that entry and lock it again",
+            )
+        };
+        for e in &self.npm {
+            crate::lock_check::check_npm(e).map_err(|p| refused(&e.roots, p, "path"))?;
+        }
+        for e in &self.pypi {
+            crate::lock_check::check_pypi(e).map_err(|p| refused(&e.roots, p, "name"))?;
+        }
+        Ok(())
     }
 
     pub fn find_npm(&self, roots: &[String]) -> Option<&NpmEntry> {
@@ -424,17 +455,34 @@ impl Drop for FileLock {
 mod tests {
     use super::*;
 
+    /// A valid SRI sha512 value made of one repeated byte.
+    fn sri(byte: u8) -> String {
+        crate::integrity::Integrity::sha512(vec![byte; 64]).to_string()
+    }
+
+    /// `root` (`name@1.0.0`) at `ver`, depending on `b@1.0.0`.
     fn entry(root: &str, ver: &str) -> NpmEntry {
+        let name = root.rsplit_once('@').map(|(n, _)| n).unwrap_or(root);
         NpmEntry {
             roots: vec![root.into()],
-            packages: vec![LockedPackage {
-                path: "node_modules/a".into(),
-                name: "a".into(),
-                version: ver.into(),
-                integrity: "sha512-x".into(),
-                dependencies: BTreeMap::from([("b".into(), "1.0.0".into())]),
-                bundled: BTreeMap::new(),
-            }],
+            packages: vec![
+                LockedPackage {
+                    path: format!("node_modules/{name}"),
+                    name: name.into(),
+                    version: ver.into(),
+                    integrity: sri(1),
+                    dependencies: BTreeMap::from([("b".into(), "1.0.0".into())]),
+                    bundled: BTreeMap::new(),
+                },
+                LockedPackage {
+                    path: "node_modules/b".into(),
+                    name: "b".into(),
+                    version: "1.0.0".into(),
+                    integrity: sri(2),
+                    dependencies: BTreeMap::new(),
+                    bundled: BTreeMap::new(),
+                },
+            ],
         }
     }
 
@@ -444,8 +492,10 @@ mod tests {
         let path = dir.path().join("sub/safex.lock");
         record_npm(&path, entry("a@1.0.0", "1.0.0")).unwrap();
         record_npm(&path, entry("c@1.0.0", "1.0.0")).unwrap();
-        let kept = record_npm(&path, entry("a@1.0.0", "9.9.9")).unwrap();
-        assert_eq!(kept.packages[0].version, "1.0.0");
+        let mut other = entry("a@1.0.0", "1.0.0");
+        other.packages[1].integrity = sri(3);
+        let kept = record_npm(&path, other).unwrap();
+        assert_eq!(kept.packages[1].integrity, sri(2));
         let lock = LockFile::read(&path).unwrap();
         assert_eq!(lock.npm.len(), 2);
         assert_eq!(
@@ -461,7 +511,7 @@ mod tests {
     fn digest_changes_with_any_hash() {
         let a = entry("a@1.0.0", "1.0.0");
         let mut b = a.clone();
-        b.packages[0].integrity = "sha512-y".into();
+        b.packages[0].integrity = sri(9);
         assert_ne!(a.digest(), b.digest());
         assert_eq!(a.digest(), a.clone().digest());
     }
@@ -475,7 +525,13 @@ mod tests {
         record_npm(&path, entry("a@1.0.0", "1.0.0")).unwrap();
         let first = summary(&[&path], &cache, Eco::Npm, &key).unwrap().unwrap();
         assert_eq!(first.digest, entry("a@1.0.0", "1.0.0").digest());
-        assert_eq!(first.packages, vec![("a".to_owned(), "1.0.0".to_owned())]);
+        assert_eq!(
+            first.packages,
+            vec![
+                ("a".to_owned(), "1.0.0".to_owned()),
+                ("b".to_owned(), "1.0.0".to_owned())
+            ]
+        );
         // Served from the index the second time, with the same answer.
         assert_eq!(
             summary(&[&path], &cache, Eco::Npm, &key)
@@ -488,7 +544,7 @@ mod tests {
         // digest follows the edit (it names another environment).
         let text = std::fs::read_to_string(&path)
             .unwrap()
-            .replace("sha512-x", "sha512-y");
+            .replace(&sri(2), &sri(7));
         std::fs::write(&path, text).unwrap();
         let edited = summary(&[&path], &cache, Eco::Npm, &key).unwrap().unwrap();
         assert_ne!(edited.digest, first.digest);

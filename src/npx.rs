@@ -377,7 +377,7 @@ pub fn current_version(
                         .ok()
                         .map(|v| (v, k.clone()))
                 })
-                .filter(|(v, _)| r.satisfies(v))
+                .filter(|(v, _)| spec::range_admits(&r, v))
                 .max_by(|a, b| a.0.cmp(&b.0))
                 .map(|(_, k)| k),
             _ => p.dist_tags.get("latest").cloned(),
@@ -478,6 +478,7 @@ fn prepare(
     });
     let staging = cache.staging_dir("env")?;
     let mut guard = StagingGuard(Some(staging.clone()));
+    let from_lock = entry.is_some();
 
     let (entry, installed) = rt.block_on(async {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Placed>();
@@ -541,6 +542,8 @@ fn prepare(
         }
     })?;
 
+    check_ranges(settings, &entry, &installed, from_lock)?;
+
     // Record first (tofu): if a racing launch recorded this root already,
     // theirs is the lock in force, and we build from it instead.
     let entry = if find_locked(settings, roots)?.is_none() {
@@ -573,6 +576,50 @@ fn prepare(
         warn_engines(settings, &marker);
     }
     Ok((env_dir, entry))
+}
+
+/// The tree's versions against the ranges its packages declare in their
+/// own (just verified) `package.json` files (`lock_check::check_npm_ranges`).
+/// From the lock, a mismatch means the entry was edited: its hashes are
+/// honest but it runs versions its packages do not ask for. Freshly
+/// resolved, it means the registry's metadata and the tarballs disagree.
+fn check_ranges(
+    settings: &Settings,
+    entry: &NpmEntry,
+    installed: &[Installed],
+    from_lock: bool,
+) -> Result<()> {
+    let declared: std::collections::HashMap<&str, &crate::inspect::Declared> = installed
+        .iter()
+        .map(|i| (i.path.as_str(), &i.inspection.declared))
+        .collect();
+    let Err(p) = crate::lock_check::check_npm_ranges(entry, &declared) else {
+        return Ok(());
+    };
+    let at = p.package.unwrap_or_default();
+    let key = spec::shown(&entry.roots.join(" "));
+    if from_lock {
+        // Which lockfile holds it: the admin's is consulted first.
+        let file = settings
+            .system_lockfile
+            .as_ref()
+            .filter(|sys| LockFile::read(sys).is_ok_and(|l| l.find_npm(&entry.roots).is_some()))
+            .unwrap_or(&settings.lockfile);
+        Err(Error::io(format!(
+            "lockfile `{}`: the entry for `{key}`, package `{at}`, has {}",
+            file.display(),
+            p.what
+        ))
+        .with_hint(
+            "the entry does not agree with the packages it lists, so it was edited or damaged: restore the lockfile, or remove that entry and lock it again",
+        ))
+    } else {
+        Err(Error::unsafe_pkg(format!(
+            "the tree resolved for `{key}` gives `{at}` {}",
+            p.what
+        ))
+        .with_hint("the registry's metadata and the package's own `package.json` disagree (manifest confusion); do not use this version"))
+    }
 }
 
 /// `engines.node` that the running node does not satisfy is a warning, as

@@ -258,6 +258,17 @@ impl DepSpec {
     }
 }
 
+/// npm's `semver.satisfies`, except for build metadata. npm ignores it when
+/// comparing (`1.0.0+evil` satisfies `1.0.0`, and sorts equal to it), so a
+/// registry that lists `1.0.0+evil` beside or instead of `1.0.0` would get it
+/// picked for a dependency pinned to `1.0.0`, under a name every audit, lock
+/// review and deny list reads as `1.0.0`. Real registries strip build
+/// metadata on publish, so a version that carries it is never admitted by a
+/// range here: only an exactly pinned root names one.
+pub fn range_admits(range: &nodejs_semver::Range, version: &nodejs_semver::Version) -> bool {
+    version.build.is_empty() && range.satisfies(version)
+}
+
 /// dist-tags are URL-safe words that are not ranges (`latest`, `next`, `beta`).
 fn is_tag(s: &str) -> bool {
     !s.is_empty()

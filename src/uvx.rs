@@ -608,6 +608,7 @@ fn prepare(
                 &entry,
                 settings.offline,
             )?;
+            check_locked_ranges(settings, &entry, &wheels, &info)?;
             (entry, wheels)
         }
         None => {
@@ -758,6 +759,49 @@ fn prepare(
         eprintln!("{}", crate::npx::repaired_note(&final_dir));
     }
     Ok((final_dir, entry))
+}
+
+/// A locked tree's versions against the `Requires-Dist` of its own wheels,
+/// just verified against the entry's hashes (`lock_check::check_pypi_ranges`):
+/// an entry edited to another real, correctly hashed version that a package
+/// does not allow is refused as a damaged lock.
+fn check_locked_ranges(
+    settings: &Settings,
+    entry: &PypiEntry,
+    wheels: &[WheelToInstall],
+    info: &Info,
+) -> Result<()> {
+    let mut metas = Vec::with_capacity(wheels.len());
+    for (name, version, file, path) in wheels {
+        let label = format!("{name}=={version}");
+        let meta = crate::pypi::metadata::from_wheel(path.reader()?, &label, &settings.policy.limits)
+            .map_err(|e| Error {
+                message: format!("{} (reading `{file}`)", e.message),
+                ..e
+            })?;
+        metas.push((name.as_str(), meta));
+    }
+    let by_name: std::collections::HashMap<&str, &crate::pypi::metadata::Metadata> =
+        metas.iter().map(|(n, m)| (*n, m)).collect();
+    let markers = info.marker_env()?;
+    let Err(p) = crate::lock_check::check_pypi_ranges(entry, &by_name, &markers) else {
+        return Ok(());
+    };
+    let file = settings
+        .system_lockfile
+        .as_ref()
+        .filter(|sys| LockFile::read(sys).is_ok_and(|l| l.find_pypi(&entry.roots).is_some()))
+        .unwrap_or(&settings.lockfile);
+    Err(Error::io(format!(
+        "lockfile `{}`: the entry for `{}`, package `{}`, has {}",
+        file.display(),
+        crate::spec::shown(&entry.roots.join(" ")),
+        p.package.unwrap_or_default(),
+        p.what
+    ))
+    .with_hint(
+        "the entry does not agree with the packages it lists, so it was edited or damaged, or locked for a Python whose markers select other versions: restore the lockfile, or remove that entry and lock it again with this Python",
+    ))
 }
 
 /// One wheel to install: name, version, file name, verified blob.

@@ -143,8 +143,10 @@ pub fn parse_root(input: &str) -> Result<std::result::Result<PySpec, Floating>> 
             requested: Some(rest.to_owned()),
         }));
     }
+    // A local version (`1.0.0+cpu`) named exactly is an exact pin: it is
+    // the only way to ask for one (an exact public pin never selects it).
     match Version::from_str(version_str) {
-        Ok(version) if !version.is_local() => Ok(Ok(PySpec {
+        Ok(version) => Ok(Ok(PySpec {
             name,
             extras,
             version,
@@ -169,6 +171,8 @@ mod tests {
             ("pkg[cli]==1.0", "pkg[cli]==1.0"),
             ("pkg[b, a]==1.0rc1", "pkg[a,b]==1.0rc1"),
             ("pkg == 1.0.post1", "pkg==1.0.post1"),
+            ("pkg==1.0+cpu", "pkg==1.0+cpu"),
+            ("pkg@1.0.0+Cu121", "pkg==1.0.0+cu121"),
         ] {
             let spec = parse_root(input).unwrap().unwrap();
             assert_eq!(spec.to_string(), shown, "{input}");
@@ -186,7 +190,6 @@ mod tests {
             ("pkg===1.0", Some("===1.0")),
             ("pkg!=1.0", Some("!=1.0")),
             ("pkg==1.0,<2", Some("==1.0,<2")),
-            ("pkg==1.0+local", Some("==1.0+local")),
         ] {
             let got = parse_root(input).unwrap().expect_err(input);
             assert_eq!(got.requested.as_deref(), requested, "{input}");

@@ -30,7 +30,7 @@ use crate::integrity::Integrity;
 use crate::policy::{Cooldown, Ecosystem, Policy, UnknownAge};
 use crate::registry::npm::{Packument, Packuments, VersionMeta};
 use crate::settings::NpmConfig;
-use crate::spec::{DepSpec, NpmName, NpmSpec, shown};
+use crate::spec::{DepSpec, NpmName, NpmSpec, range_admits, shown};
 use crate::time::{Age, format_duration, format_rfc3339, too_young_error, unknown_age_error};
 
 /// A package placed in the tree, ready to fetch.
@@ -145,7 +145,7 @@ impl Resolver {
         };
         // A placed version that fits is most likely reused: nothing to fetch.
         if self.nodes.iter().any(|n| {
-            n.name == name && Version::parse(&n.version).is_ok_and(|v| range.satisfies(&v))
+            n.name == name && Version::parse(&n.version).is_ok_and(|v| range_admits(&range, &v))
         }) {
             return;
         }
@@ -219,11 +219,32 @@ impl Resolver {
                     .get("latest")
                     .map(String::as_str)
                     .unwrap_or("none");
+                // `1.0.0+x` is another version than `1.0.0` (see
+                // `spec::range_admits`): say so, and how to name it.
+                let with_build = p.versions.keys().find(|k| {
+                    semver::Version::parse(k).is_ok_and(|v| {
+                        !v.build.is_empty()
+                            && v.major == r.version.major
+                            && v.minor == r.version.minor
+                            && v.patch == r.version.patch
+                            && v.pre == r.version.pre
+                    })
+                });
+                let hint = match with_build {
+                    Some(b) => format!(
+                        "the registry has `{}@{}`, with build metadata: that is another version, never taken for `{version}`; launch `{}@{}` only if you mean exactly that one",
+                        r.name,
+                        shown(b),
+                        r.name,
+                        shown(b)
+                    ),
+                    None => format!("the current version is `{}@{latest}`", r.name),
+                };
                 return Err(Error::registry(format!(
                     "`{}` has no version `{version}` on the registry",
                     r.name
                 ))
-                .with_hint(format!("the current version is `{}@{latest}`", r.name)));
+                .with_hint(hint));
             };
             check_root_age(&p, &r.name, &version, &self.cooldown)?;
             let meta = Arc::new(meta.clone());
@@ -446,7 +467,7 @@ impl Resolver {
             return Ok(false);
         };
         Ok(match spec {
-            DepSpec::Range(r) => r.satisfies(&v),
+            DepSpec::Range(r) => range_admits(r, &v),
             DepSpec::Tag(t) => {
                 let p = self.packuments.get(name).await?;
                 pick_tag(&p, t, &self.cooldown).is_some_and(|tv| tv == node.version)
@@ -474,6 +495,15 @@ impl Resolver {
                     return Err(range_too_young(&p, name, r, c));
                 }
                 None => {
+                    if let Some(b) = p.versions.keys().find(|k| {
+                        Version::parse(k).is_ok_and(|v| !v.build.is_empty() && r.satisfies(&v))
+                    }) {
+                        return Err(Error::registry(format!(
+                            "no version of `{name}` satisfies `{r}`: the registry has `{}`, whose build metadata makes it another version",
+                            shown(b)
+                        ))
+                        .with_hint("safex never takes a `+build` version for a range (real registries strip build metadata on publish); the registry may be hostile or broken"));
+                    }
                     return Err(
                         Error::registry(format!("no version of `{name}` satisfies `{r}`"))
                             .with_hint(format!(
@@ -545,9 +575,9 @@ impl Resolver {
                     continue;
                 }
                 let ok = match spec {
-                    DepSpec::Range(r) => name.as_str() == folder && r.satisfies(&v),
+                    DepSpec::Range(r) => name.as_str() == folder && range_admits(r, &v),
                     DepSpec::Alias(real, inner) => {
-                        real == name && matches!(&**inner, DepSpec::Range(r) if r.satisfies(&v))
+                        real == name && matches!(&**inner, DepSpec::Range(r) if range_admits(r, &v))
                     }
                     DepSpec::Tag(_) => false,
                 };
@@ -603,7 +633,7 @@ fn admitted(p: &Packument, version: &str, c: &Cooldown) -> bool {
 fn pick_in_range(p: &Packument, r: &Range, c: &Cooldown) -> Option<String> {
     if let Some(latest) = p.dist_tags.get("latest")
         && p.versions.contains_key(latest)
-        && Version::parse(latest).is_ok_and(|v| r.satisfies(&v))
+        && Version::parse(latest).is_ok_and(|v| range_admits(r, &v))
         && admitted(p, latest, c)
     {
         return Some(latest.clone());
@@ -611,7 +641,7 @@ fn pick_in_range(p: &Packument, r: &Range, c: &Cooldown) -> Option<String> {
     p.versions
         .keys()
         .filter_map(|k| Version::parse(k).ok().map(|v| (v, k)))
-        .filter(|(v, k)| r.satisfies(v) && admitted(p, k, c))
+        .filter(|(v, k)| range_admits(r, v) && admitted(p, k, c))
         .max_by(|a, b| a.0.cmp(&b.0))
         .map(|(_, k)| k.clone())
 }
@@ -717,7 +747,7 @@ fn held_back_hint(name: &NpmName, held: (Option<(String, SystemTime)>, usize)) -
 }
 
 fn range_too_young(p: &Packument, name: &NpmName, r: &Range, c: &Cooldown) -> Error {
-    let fits = |k: &str| Version::parse(k).is_ok_and(|v| r.satisfies(&v));
+    let fits = |k: &str| Version::parse(k).is_ok_and(|v| range_admits(r, &v));
     Error::policy(format!(
         "no version of `{name}` that satisfies `{r}` is older than the policy's `release.min_age` of {}",
         format_duration(c.min_age)

@@ -592,6 +592,57 @@ fn cooldown_refusal(
     Ok(None)
 }
 
+/// An exact public pin (`==1.0.0`, root or dependency) that found no version
+/// while the index has `1.0.0+label`: say so, and how to name it.
+///
+/// PEP 440 lets a public `==1.0.0` match a candidate's local label, so pip
+/// and uv would install `1.0.0+evil` for it. safex does not (issue 11, see
+/// `docs/pypi-contract.md`): a local version is another build of the
+/// project, made by whoever published it, under a name every review, lock
+/// and deny list reads as `1.0.0`. It is taken only when named exactly
+/// (`==1.0.0+cpu`). The pin's range is PubGrub's singleton of the public
+/// version, which a local version is not in; this only explains the result.
+fn local_refusal(
+    provider: &Provider,
+    empty: &[(PackageName, Ranges<Version>)],
+) -> Result<Option<Error>> {
+    for (name, range) in empty {
+        let Some(pin) = range.as_singleton() else {
+            continue;
+        };
+        if pin.is_local() {
+            continue;
+        }
+        let project = provider.project(name)?;
+        let locals: Vec<String> = project
+            .keys()
+            .filter(|v| v.is_local() && &(*v).clone().without_local() == pin)
+            .map(|v| format!("`{name}=={v}`"))
+            .collect();
+        if let Some(first) = locals.first() {
+            let pinned_root = provider.pinned(name) == Some(pin);
+            let how = if pinned_root {
+                format!("launch {first} to take that one")
+            } else {
+                format!(
+                    "a dependency asks for `{name}=={pin}`; only the dependency's maintainer can ask for {first}"
+                )
+            };
+            return Ok(Some(
+                Error::registry(format!(
+                    "`{name}=={pin}` is not on the index; it has the local version{} {}, which `=={pin}` never selects",
+                    if locals.len() == 1 { "" } else { "s" },
+                    locals.join(", ")
+                ))
+                .with_hint(format!(
+                    "a local version (`+label`) is another build than the public one, and is taken only when named exactly: {how}"
+                )),
+            ));
+        }
+    }
+    Ok(None)
+}
+
 /// May the cooldown pick a version with these files?
 fn admitted(c: &Cooldown, files: &VersionFiles) -> bool {
     Age::of(c, files.published).admits(c)
@@ -750,6 +801,9 @@ pub fn resolve(provider: &Provider) -> Result<Vec<Resolved>> {
             let report = DefaultStringReporter::report(&tree)
                 .replace(&format!("{} 0", Pkg::Root), &Pkg::Root.to_string());
             if let Some(e) = cooldown_refusal(provider, &empty, &report)? {
+                return Err(e);
+            }
+            if let Some(e) = local_refusal(provider, &empty)? {
                 return Err(e);
             }
             return Err(Error::registry(format!(
