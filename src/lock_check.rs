@@ -596,6 +596,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect::<BTreeMap<_, _>>(),
+            bundled: BTreeMap::new(),
         }
     }
 
