@@ -64,6 +64,14 @@ fn fake_integrity(seed: u64) -> String {
 
 /// A lockfile with `roots` entries of `per` packages each; returns its path
 /// and the roots of the last entry (the worst case for a linear lookup).
+fn dep_version(p: usize) -> String {
+    format!("1.{}.{}", p % 7, p % 13)
+}
+
+fn dep_edge(p: usize) -> (String, String) {
+    (format!("dep-{p}"), dep_version(p))
+}
+
 fn write_lockfile(dir: &Path, roots: usize, per: usize) -> (PathBuf, Vec<String>) {
     let mut lock = LockFile {
         version: FORMAT_VERSION,
@@ -76,9 +84,10 @@ fn write_lockfile(dir: &Path, roots: usize, per: usize) -> (PathBuf, Vec<String>
             name: root.clone(),
             version: "1.0.0".into(),
             integrity: fake_integrity(r as u64 * 1000),
-            dependencies: (0..per.min(10))
-                .map(|d| (format!("dep-{d}"), "^1.0.0".to_string()))
-                .collect(),
+            // A self-consistent entry (the lock check refuses others): the
+            // root reaches dep-1..dep-10, dep-p reaches dep-(p+10); an edge
+            // records the version it resolved to.
+            dependencies: (1..per.min(11)).map(dep_edge).collect(),
             bundled: Default::default(),
         }];
         for p in 1..per {
@@ -86,9 +95,12 @@ fn write_lockfile(dir: &Path, roots: usize, per: usize) -> (PathBuf, Vec<String>
             packages.push(LockedPackage {
                 path: format!("node_modules/{name}"),
                 name,
-                version: format!("1.{}.{}", p % 7, p % 13),
+                version: dep_version(p),
                 integrity: fake_integrity((r * 1000 + p) as u64),
-                dependencies: Default::default(),
+                dependencies: (p + 10 < per)
+                    .then(|| dep_edge(p + 10))
+                    .into_iter()
+                    .collect(),
                 bundled: Default::default(),
             });
         }

@@ -774,11 +774,12 @@ fn check_locked_ranges(
     let mut metas = Vec::with_capacity(wheels.len());
     for (name, version, file, path) in wheels {
         let label = format!("{name}=={version}");
-        let meta = crate::pypi::metadata::from_wheel(path.reader()?, &label, &settings.policy.limits)
-            .map_err(|e| Error {
-                message: format!("{} (reading `{file}`)", e.message),
-                ..e
-            })?;
+        let meta =
+            crate::pypi::metadata::from_wheel(path.reader()?, &label, &settings.policy.limits)
+                .map_err(|e| Error {
+                    message: format!("{} (reading `{file}`)", e.message),
+                    ..e
+                })?;
         metas.push((name.as_str(), meta));
     }
     let by_name: std::collections::HashMap<&str, &crate::pypi::metadata::Metadata> =

@@ -807,13 +807,16 @@ mod tests {
                     while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
                         head.push(byte[0]);
                     }
-                    std::thread::sleep(Duration::from_millis(30));
+                    std::thread::sleep(Duration::from_millis(100));
+                    // Counted down before answering: the client can open its
+                    // next connection only once this answer is in, so a
+                    // loaded machine cannot make the count overshoot.
+                    open.fetch_sub(1, Ordering::SeqCst);
                     let _ = stream.write_all(
                         b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
                     );
                     let _ = stream.flush();
                     drop(stream);
-                    open.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
