@@ -240,7 +240,7 @@ enum Cached {
 /// times slower than sha256, and a wheel needs only sha256.)
 fn hash_handle(path: &Path, algo: Algo) -> std::io::Result<(std::fs::File, Vec<u8>)> {
     use sha2::Digest;
-    let mut file = std::fs::File::open(path)?;
+    let mut file = open_regular(path)?;
     let mut buf = vec![0u8; 256 * 1024];
     let mut feed = |update: &mut dyn FnMut(&[u8])| -> std::io::Result<()> {
         loop {
@@ -272,6 +272,31 @@ fn hash_handle(path: &Path, algo: Algo) -> std::io::Result<(std::fs::File, Vec<u
     Ok((file, digest))
 }
 
+/// Open `path` for reading only if it is a regular file: a planted symbolic
+/// link is not followed, and a FIFO or device (which would block a launch
+/// or never end) is not read. Either is reported as damage, and removed.
+fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use rustix::fs::OFlags;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32);
+    }
+    let file = options.open(path).map_err(|e| {
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+            return std::io::Error::other("it is a symbolic link");
+        }
+        e
+    })?;
+    if !file.metadata()?.file_type().is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    Ok(file)
+}
+
 /// Re-hash the blob at `path` against `expected` (blocking).
 fn check_cached(path: &Path, expected: &Integrity) -> Cached {
     let algo = expected.strongest.algo;
@@ -281,7 +306,7 @@ fn check_cached(path: &Path, expected: &Integrity) -> Cached {
             file,
         }),
         Ok((_, digest)) => Cached::Damaged(format!(
-            "its bytes hash to `{}`",
+            "its bytes hash to `{}`, not its name",
             crate::integrity::Hash {
                 algo,
                 bytes: digest
@@ -296,7 +321,7 @@ fn check_cached(path: &Path, expected: &Integrity) -> Cached {
 /// that ends the launch.
 fn damaged_offline(label: &str, path: &Path, why: &str) -> Error {
     Error::integrity(format!(
-        "archive `{label}` in the cache is damaged ({why}, not its name): removed `{}`",
+        "archive `{label}` in the cache is damaged ({why}): removed `{}`",
         path.display()
     ))
     .with_hint("run again with network access (without `--offline` / `SAFEX_OFFLINE`): safex downloads and verifies it again")
@@ -387,7 +412,7 @@ impl Fetcher {
                     return Err(damaged_offline(label, path, &why));
                 }
                 eprintln!(
-                    "warning: archive `{label}` in the cache is damaged ({why}, not its name): removed `{}`; downloading it again",
+                    "warning: archive `{label}` in the cache is damaged ({why}): removed `{}`; downloading it again",
                     path.display()
                 );
                 Ok(None)

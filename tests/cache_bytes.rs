@@ -114,6 +114,53 @@ fn npm_cached_tarball_replaced_by_another_is_downloaded_again() {
     );
 }
 
+/// A blob that is not a regular file is never read: a symbolic link (even
+/// to the right bytes: the link can be changed after the check) or a FIFO
+/// (which would hold the launch forever) is removed and fetched again.
+#[test]
+fn npm_cached_blob_that_is_a_link_or_a_fifo_is_replaced_not_read() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(Pkg::program("linked", "1.0.0", "console.log('original');"))
+        .build();
+    assert_ran(&reg.npx(&env, &["-y", "linked@1.0.0"]), "original\n");
+    let blob = only_blob(&env, "sha512");
+    let elsewhere = env.root().join("elsewhere.tgz");
+    std::fs::copy(&blob, &elsewhere).unwrap();
+
+    std::fs::remove_file(&blob).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &blob).unwrap();
+    remove_envs(&env);
+    let out = reg.npx(&env, &["-y", "linked@1.0.0"]);
+    assert_ran(&out, "original\n");
+    assert_warning(
+        &out,
+        &["linked@1.0.0", "symbolic link", "downloading it again"],
+    );
+    let meta = std::fs::symlink_metadata(&blob).unwrap();
+    assert!(
+        meta.file_type().is_file(),
+        "the blob is a regular file again"
+    );
+
+    std::fs::remove_file(&blob).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&blob)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo failed");
+    remove_envs(&env);
+    let started = std::time::Instant::now();
+    let out = reg.npx(&env, &["-y", "linked@1.0.0"]);
+    assert_ran(&out, "original\n");
+    assert_warning(&out, &["linked@1.0.0", "not a regular file"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "the launch waited on the FIFO"
+    );
+    assert_eq!(reg.tarball_hits("linked", "1.0.0"), 3, "{}", describe(&out));
+}
+
 /// A second root that shares a package builds a new tree from the blob
 /// store: the shared archive, replaced since, is re-hashed and fetched again,
 /// never unpacked.
