@@ -213,9 +213,18 @@ fn corpus_trees_lock() {
     );
 }
 
+/// The harness bounds each row itself (`SAFEX_CONFORMANCE_TIMEOUT_SECS`).
+/// A `dev` build is CPU-bound and several times slower than a release build
+/// on a tree of hundreds of packages, so safex's own cold-launch deadline
+/// (120 s by default) would measure the build profile, not the package: it
+/// is set above the harness's bound here (its own tests are in
+/// `tests/net_deadlines.rs`).
+const LAUNCH_TIMEOUT: &str = "900";
+
 fn lock_command(env: &TestEnv, row: &Row, registries: &Registries, cache: &Path) -> Command {
     let mut cmd = env.safex();
-    cmd.env("SAFEX_CACHE_DIR", cache);
+    cmd.env("SAFEX_CACHE_DIR", cache)
+        .env("SAFEX_LAUNCH_TIMEOUT", LAUNCH_TIMEOUT);
     match row.ecosystem {
         Ecosystem::Npm => cmd.args(["lock", "npx", "--registry", registries.npm()]),
         Ecosystem::Pypi => cmd.args(["lock", "uvx", "--index-url", registries.pypi()]),
@@ -608,7 +617,9 @@ fn mcp_servers_answer_initialize() {
 /// `safex uvx --index-url I [--from] name==version [command] args`.
 fn launch_command(env: &TestEnv, l: &Launch, registries: &Registries, cache: &Path) -> Command {
     let mut cmd = env.safex();
-    cmd.env("SAFEX_CACHE_DIR", cache).envs(&l.env);
+    cmd.env("SAFEX_CACHE_DIR", cache)
+        .env("SAFEX_LAUNCH_TIMEOUT", LAUNCH_TIMEOUT)
+        .envs(&l.env);
     let spec = l.ecosystem.spec(&l.name, &l.version);
     match (l.ecosystem, &l.command) {
         (Ecosystem::Npm, None) => cmd.args(["npx", "--registry", registries.npm(), "-y", &spec]),
