@@ -16,7 +16,7 @@
 //! downloaded again in the same launch, or, offline, refused with a message
 //! that says so.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -235,39 +235,11 @@ enum Cached {
     Damaged(String),
 }
 
-/// Open `path` and hash it, in `algo` only, through that handle; the handle
-/// is returned at its start. (One algorithm: sha512 in software is several
-/// times slower than sha256, and a wheel needs only sha256.)
+/// Open `path` (a regular file only) and hash it, in `algo` only, through
+/// that handle; the handle is returned at its start.
 fn hash_handle(path: &Path, algo: Algo) -> std::io::Result<(std::fs::File, Vec<u8>)> {
-    use sha2::Digest;
     let mut file = open_regular(path)?;
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut feed = |update: &mut dyn FnMut(&[u8])| -> std::io::Result<()> {
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                return Ok(());
-            }
-            update(&buf[..n]);
-        }
-    };
-    let digest = match algo {
-        Algo::Sha512 => {
-            let mut h = sha2::Sha512::new();
-            feed(&mut |b| h.update(b))?;
-            h.finalize().to_vec()
-        }
-        Algo::Sha256 => {
-            let mut h = sha2::Sha256::new();
-            feed(&mut |b| h.update(b))?;
-            h.finalize().to_vec()
-        }
-        Algo::Sha1 => {
-            let mut h = sha1::Sha1::new();
-            feed(&mut |b| h.update(b))?;
-            h.finalize().to_vec()
-        }
-    };
+    let digest = crate::integrity::digest_reader(&mut file, algo)?;
     file.seek(SeekFrom::Start(0))?;
     Ok((file, digest))
 }

@@ -245,20 +245,29 @@ impl Hasher {
     }
 }
 
-/// Hash a whole file (for `safex cache verify`).
-pub fn hash_file(path: &std::path::Path) -> Result<Computed> {
-    use std::io::Read;
-    let mut f = fs_err::File::open(path)?;
-    let mut h = Hasher::all();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
+/// The digest, in `algo` only, of everything `r` yields: cached archives
+/// re-hashed at use, downloads re-read from disk, `safex cache verify`.
+/// (One algorithm: sha512 in software is several times slower than sha256,
+/// and a wheel needs only sha256.)
+pub fn digest_reader(r: &mut dyn std::io::Read, algo: Algo) -> std::io::Result<Vec<u8>> {
+    use sha2::Digest;
+    fn feed(r: &mut dyn std::io::Read, h: &mut dyn sha2::digest::DynDigest) -> std::io::Result<()> {
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = r.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            h.update(&buf[..n]);
         }
-        h.update(&buf[..n]);
     }
-    Ok(h.finish())
+    let mut h: Box<dyn sha2::digest::DynDigest> = match algo {
+        Algo::Sha512 => Box::new(sha2::Sha512::new()),
+        Algo::Sha256 => Box::new(sha2::Sha256::new()),
+        Algo::Sha1 => Box::new(sha1::Sha1::new()),
+    };
+    feed(r, h.as_mut())?;
+    Ok(h.finalize().to_vec())
 }
 
 /// sha256 hex of a string: tree digests and cache keys.

@@ -169,7 +169,20 @@ pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     if c.at != s.len() {
         return None;
     }
-    let year = i64::from(year);
+    let seconds = civil_seconds(i64::from(year), month, day, hour, minute, second)? - offset;
+    from_unix(seconds, nanos)
+}
+
+/// Seconds since the Unix epoch of a UTC date and time, if each field is in
+/// range (a leap second, `:60`, is accepted).
+fn civil_seconds(
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+) -> Option<i64> {
     if !(1..=12).contains(&month)
         || day == 0
         || day > days_in_month(year, month)
@@ -179,10 +192,10 @@ pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     {
         return None;
     }
-    let seconds = days_from_civil(year, month, day) * DAY as i64
-        + i64::from(hour * 3600 + minute * 60 + second)
-        - offset;
-    from_unix(seconds, nanos)
+    Some(
+        days_from_civil(year, month, day) * DAY as i64
+            + i64::from(hour * 3600 + minute * 60 + second),
+    )
 }
 
 /// Parse an HTTP-date (RFC 9110 §5.6.7), as a `Retry-After` may carry it:
@@ -229,19 +242,10 @@ pub fn parse_http_date(s: &str) -> Option<SystemTime> {
         .split(':')
         .map(|p| (p.len() == 2).then(|| p.parse::<u32>().ok()).flatten());
     let (hour, minute, second) = (hms.next()??, hms.next()??, hms.next()??);
-    if hms.next().is_some()
-        || !(1..=12).contains(&month)
-        || day == 0
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
+    if hms.next().is_some() {
         return None;
     }
-    let seconds = days_from_civil(year, month, day) * DAY as i64
-        + i64::from(hour * 3600 + minute * 60 + second);
-    from_unix(seconds, 0)
+    from_unix(civil_seconds(year, month, day, hour, minute, second)?, 0)
 }
 
 /// `t` in UTC to the second: `2025-09-08T13:00:00Z` (fractions dropped).

@@ -19,13 +19,12 @@
 //! be using one); the output says what to do.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::cache::{Cache, ENV_MARKER, StagingGuard};
 use crate::environment::EnvMarker;
 use crate::error::{Error, Result};
-use crate::integrity::{Algo, Hasher, Integrity};
+use crate::integrity::{Algo, Integrity};
 use crate::lock::{LockFile, NpmEntry, PypiEntry};
 use crate::settings::Settings;
 
@@ -239,16 +238,8 @@ fn check_blob(path: &Path, name: &str, algo: Algo, hex_len: usize) -> Option<Str
 
 fn hash_path(path: &Path, expected: &Integrity) -> std::io::Result<bool> {
     let mut f = std::fs::File::open(path)?;
-    let mut h = Hasher::for_expected(Some(expected));
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(expected.matches(&h.finish()))
+    let digest = crate::integrity::digest_reader(&mut f, expected.strongest.algo)?;
+    Ok(digest == expected.strongest.bytes)
 }
 
 /// The directories of `v1/<eco>/env/`, or the reason they cannot be listed.
@@ -487,18 +478,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn file_sha256(path: &Path) -> std::io::Result<Vec<u8>> {
-    use sha2::Digest;
-    let mut f = std::fs::File::open(path)?;
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().to_vec())
+    crate::integrity::digest_reader(&mut std::fs::File::open(path)?, Algo::Sha256)
 }
 
 fn verify_pypi_envs(cache: &Cache, entries: &[PypiEntry], deep: bool, r: &mut Report) {
