@@ -13,8 +13,25 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::spec::shown;
 
-/// The hooks npm runs on install. safex runs none of them.
-pub const INSTALL_HOOKS: [&str; 4] = ["preinstall", "install", "postinstall", "prepare"];
+/// The lifecycle hooks npm runs when it installs a tarball from a registry.
+/// safex runs none of them. `prepare` (with `preprepare`/`postprepare`) is
+/// not among them: npm runs it only for git and directory sources, where it
+/// builds what a published tarball already holds.
+pub const INSTALL_HOOKS: [&str; 3] = ["preinstall", "install", "postinstall"];
+
+/// Whether a name recorded as install-time code is code npm would run when
+/// it installs a registry tarball: a hook of [`INSTALL_HOOKS`], the implicit
+/// `node-gyp rebuild` of a `binding.gyp`, or the registry's bare
+/// `hasInstallScript`. Environments built by earlier versions of safex also
+/// recorded `prepare`, which this leaves out.
+pub fn runs_at_install(code: &str) -> bool {
+    INSTALL_HOOKS.contains(&code) || code == BINDING_GYP || code == DECLARED_ONLY
+}
+
+/// How an implicit `node-gyp rebuild` is named in messages and markers.
+pub const BINDING_GYP: &str = "binding.gyp";
+/// How the registry's `hasInstallScript` without named hooks is named.
+pub const DECLARED_ONLY: &str = "install scripts";
 
 #[derive(Debug, Default, Clone)]
 pub struct Inspection {
@@ -165,8 +182,8 @@ fn install_code(pkg: &Value, dir: &Path) -> Vec<String> {
     let has_own_install = install_code
         .iter()
         .any(|h| h == "install" || h == "preinstall");
-    if !has_own_install && dir.join("binding.gyp").is_file() {
-        install_code.push("binding.gyp".to_owned());
+    if !has_own_install && dir.join(BINDING_GYP).is_file() {
+        install_code.push(BINDING_GYP.to_owned());
     }
     install_code
 }

@@ -201,10 +201,42 @@ pub fn check(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
         ));
     }
     let refuse_scripts = settings.policy.scripts == ScriptsMode::Refuse;
+    // A tree already built answers with what its launch read from the
+    // tarballs: the same decision, without the network.
+    let built = match &entry {
+        Some(e) => ready_env(
+            &Cache::new(&settings.cache_dir).npm_env(&e.digest()),
+            &e.digest(),
+        )?,
+        None => None,
+    };
     // (name, version, install hooks the registry declares)
-    let packages: Vec<(String, String, Vec<String>)> = if entry.is_none()
-        || (refuse_scripts && !settings.offline)
+    let packages: Vec<(String, String, Vec<String>)> = if let (Some(e), Some(m)) = (&entry, &built)
     {
+        let mut rows: Vec<_> = e
+            .packages
+            .iter()
+            .map(|p| {
+                let code = m
+                    .skipped_install_code
+                    .get(&format!("{}@{}", p.name, p.version))
+                    .cloned()
+                    .unwrap_or_default();
+                (p.name.clone(), p.version.clone(), code)
+            })
+            .collect();
+        // Bundled packages' hooks, named as the marker names them.
+        rows.extend(
+            m.skipped_install_code
+                .iter()
+                .filter(|(k, _)| k.contains(" (bundled in "))
+                .filter_map(|(k, code)| {
+                    let (name, version) = k.split_once(" (bundled in ")?.0.rsplit_once('@')?;
+                    Some((name.to_owned(), version.to_owned(), code.clone()))
+                }),
+        );
+        rows
+    } else if entry.is_none() || (refuse_scripts && !settings.offline) {
         let rt = runtime()?;
         let http = Arc::new(Http::new(&settings.npm.ca_files, &settings.deadlines)?);
         let npm = Arc::new(settings.npm.clone());
@@ -270,17 +302,14 @@ pub fn check(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
     };
     let mut refused = None;
     for (name, version, scripts) in &packages {
-        let decision = settings.policy.check_package(Ecosystem::Npm, name, version).and_then(|()| {
-            if refuse_scripts && !scripts.is_empty() {
-                Err(Error::policy(format!(
-                    "`{name}@{version}` has install-time code ({}), and the policy's `scripts.mode` is `refuse`",
-                    scripts.join(", ")
-                ))
-                    .with_hint("choose a package that needs no install step"))
-            } else {
-                Ok(())
-            }
-        });
+        let decision = settings
+            .policy
+            .check_package(Ecosystem::Npm, name, version)
+            .and_then(|()| {
+                settings
+                    .policy
+                    .check_install_code(&format!("{name}@{version}"), scripts)
+            });
         match decision {
             Ok(()) => println!("allow   {name}@{version}"),
             Err(e) => {
@@ -575,6 +604,10 @@ fn prepare(
     if !settings.quiet {
         warn_engines(settings, &marker);
     }
+    // A refusal comes from `check_install_code`, after the build.
+    if settings.policy.scripts == ScriptsMode::Strip {
+        warn_install_code(settings, &marker);
+    }
     Ok((env_dir, entry))
 }
 
@@ -827,27 +860,35 @@ fn marker_for(digest: &str, roots: &[NpmSpec], installed: &[Installed]) -> EnvMa
     }
 }
 
-/// Install-time code never runs. In `strip` mode say what was left out; in
-/// `refuse` mode refuse the tree.
+/// Install-time code never runs; `scripts.mode = "refuse"` refuses a tree
+/// that has some (decided on every launch: the policy can change).
 fn check_install_code(settings: &Settings, marker: &EnvMarker) -> Result<()> {
-    if marker.skipped_install_code.is_empty() {
-        return Ok(());
-    }
+    marker
+        .skipped_install_code
+        .iter()
+        .try_for_each(|(pkg, code)| settings.policy.check_install_code(pkg, code))
+}
+
+/// Said once, by the launch that built the tree: the install-time code that
+/// was left out.
+fn warn_install_code(settings: &Settings, marker: &EnvMarker) {
     let list = marker
         .skipped_install_code
         .iter()
-        .map(|(pkg, hooks)| format!("`{pkg}` ({})", hooks.join(", ")))
-        .collect::<Vec<_>>()
-        .join(", ");
-    match settings.policy.scripts {
-        ScriptsMode::Refuse => Err(Error::policy(format!("install-time code in the tree: {list}"))
-            .with_hint("the policy's `scripts.mode` is `refuse`; ask your admin, or choose a package that needs no build step")),
-        ScriptsMode::Strip => {
-            if !settings.quiet {
-                eprintln!("warning: install scripts not run (safex never runs them): {list}");
-            }
-            Ok(())
-        }
+        .filter_map(|(pkg, code)| {
+            let code: Vec<&str> = code
+                .iter()
+                .map(String::as_str)
+                .filter(|c| crate::inspect::runs_at_install(c))
+                .collect();
+            (!code.is_empty()).then(|| format!("`{pkg}` ({})", code.join(", ")))
+        })
+        .collect::<Vec<_>>();
+    if !list.is_empty() && !settings.quiet {
+        eprintln!(
+            "warning: install scripts not run (safex never runs them): {}",
+            list.join(", ")
+        );
     }
 }
 

@@ -1678,6 +1678,49 @@ fn policy_check_applies_scripts_refuse() {
     assert_no_markers(&[&program_marker(&env), &install_marker(&env)]);
 }
 
+/// `prepare` is not install-time code for a registry tarball (npm runs it
+/// for git and directory sources only): under `scripts.mode = "refuse"` a
+/// tree whose dependency has one is allowed by the launch and by `policy
+/// check`, before and after the tree is built; a real hook is refused by
+/// both, before and after.
+#[test]
+fn policy_check_and_launch_reach_one_decision_on_install_code() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(
+            Pkg::program("prep-app", "1.0.0", "console.log(require('prep-dep'));")
+                .dep("prep-dep", "^1.0.0"),
+        )
+        .package(lib("prep-dep", "1.0.3").script("prepare", &touch_script(&install_marker(&env))))
+        .package(forbidden(&env, "hooked-app", "1.0.0").dep("hook-dep", "^1.0.0"))
+        .package(
+            lib("hook-dep", "1.0.3").script("postinstall", &touch_script(&install_marker(&env))),
+        )
+        .build();
+    user_policy(&env, "[scripts]\nmode = \"refuse\"\n");
+    let check = |spec: &str| run(npm(&env, &reg).args(["policy", "check", "npx", spec]));
+    // Not built yet: decided from the registry's metadata.
+    assert_code(&check("prep-app@1.0.0"), 0);
+    assert_code(&check("hooked-app@1.0.0"), 3);
+    let out = npx(&env, &reg, &["-y", "prep-app@1.0.0"]);
+    assert_ran(&out, "1.0.3\n");
+    assert_policy_refused(
+        &env,
+        &npx(&env, &reg, &["-y", "hooked-app@1.0.0"]),
+        3,
+        &["hook-dep", "postinstall"],
+    );
+    // Built now (the refusal came after the build): the same answers, from
+    // what the launches read in the tarballs.
+    let out = check("prep-app@1.0.0");
+    assert_code(&out, 0);
+    assert_mentions(&out, &["prep-dep"]);
+    let out = check("hooked-app@1.0.0");
+    assert_code(&out, 3);
+    assert_mentions(&out, &["hook-dep", "postinstall"]);
+    assert_no_markers(&[&program_marker(&env), &install_marker(&env)]);
+}
+
 /// Likewise `lock.mode = "frozen"`: an unlocked root would be refused.
 #[test]
 fn policy_check_applies_frozen_lock_mode() {

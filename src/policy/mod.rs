@@ -284,6 +284,26 @@ impl Policy {
         Ok(())
     }
 
+    /// One package's install-time code (as recorded: hook names,
+    /// `binding.gyp`) under `scripts.mode`: the one decision that a launch,
+    /// `safex lock` and `safex policy check` all make. Only code npm would
+    /// run for a registry tarball counts (`inspect::runs_at_install`).
+    pub fn check_install_code(&self, package: &str, code: &[String]) -> Result<()> {
+        let code: Vec<&str> = code
+            .iter()
+            .map(String::as_str)
+            .filter(|c| crate::inspect::runs_at_install(c))
+            .collect();
+        if self.scripts == ScriptsMode::Refuse && !code.is_empty() {
+            return Err(Error::policy(format!(
+                "`{package}` has install-time code ({}), and the policy's `scripts.mode` is `refuse`",
+                code.join(", ")
+            ))
+            .with_hint("ask your admin, or choose a package that needs no install step"));
+        }
+        Ok(())
+    }
+
     /// `check_package` over every `(name, version)` of a tree.
     pub fn check_tree(&self, eco: Ecosystem, packages: &[(String, String)]) -> Result<()> {
         packages

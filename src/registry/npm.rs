@@ -78,6 +78,9 @@ pub struct VersionMeta {
     /// The registry's word that install scripts exist (abbreviated form).
     #[serde(rename = "hasInstallScript", default)]
     pub has_install_script: bool,
+    /// Set by npm at publish when the package has a `binding.gyp`.
+    #[serde(default)]
+    pub gypfile: bool,
     /// Scripts (full documents only).
     #[serde(default, deserialize_with = "string_map")]
     pub scripts: BTreeMap<String, String>,
@@ -120,17 +123,23 @@ pub struct Dist {
 }
 
 impl VersionMeta {
-    /// What the registry's metadata says about install-time code. Only a
-    /// hint for `policy check`: a launch judges the tarball's own
-    /// `package.json` (the metadata can lie).
+    /// What the registry's metadata says about install-time code, named as
+    /// a launch names what it finds in the tarball (`inspect::install_code`).
+    /// Used by `policy check` when the tree is not built yet; once it is,
+    /// the check reads what the launch read (the metadata can lie).
     pub fn declared_install_hooks(&self) -> Vec<String> {
-        let mut hooks: Vec<String> = ["preinstall", "install", "postinstall"]
+        use crate::inspect::{BINDING_GYP, DECLARED_ONLY, INSTALL_HOOKS};
+        let mut hooks: Vec<String> = INSTALL_HOOKS
             .iter()
             .filter(|h| self.scripts.contains_key(**h))
             .map(|h| h.to_string())
             .collect();
+        let own_install = hooks.iter().any(|h| h == "install" || h == "preinstall");
+        if self.gypfile && !own_install {
+            hooks.push(BINDING_GYP.to_owned());
+        }
         if hooks.is_empty() && self.has_install_script {
-            hooks.push("install scripts".to_owned());
+            hooks.push(DECLARED_ONLY.to_owned());
         }
         hooks
     }
