@@ -31,6 +31,11 @@ pub struct EnvMarker {
     /// `name@version` → install-time code that npm would have run.
     #[serde(default)]
     pub skipped_install_code: BTreeMap<String, Vec<String>>,
+    /// `node_modules/.bin/<bin>` links to the roots' bins exist (npm's
+    /// bin-links), so a program is started under its bin's name, as npx
+    /// starts it. Environments built before had none.
+    #[serde(default)]
+    pub bin_links: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -214,6 +219,40 @@ pub fn assemble(staging: &Path, installed: &[Installed]) -> Result<()> {
     }
     fs_err::remove_dir_all(staging.join(".unpacked"))?;
     Ok(())
+}
+
+/// Where a root's bin is linked under its own name: multi-call programs
+/// (`cowsay`/`cowthink`) read the name they were started as from
+/// `process.argv[1]`, which node takes from the path it is given without
+/// resolving links.
+pub const BIN_DIR: &str = "node_modules/.bin";
+
+/// Link every root's bins into [`BIN_DIR`] of the environment being built
+/// (relative links inside it; the first root to claim a name keeps it, as
+/// the bin chosen for that name is the first root's). Not on Windows, where
+/// npm writes shims instead and safex starts the script itself.
+pub fn link_bins(staging: &Path, roots: &[RootBins]) -> Result<bool> {
+    if !cfg!(unix) {
+        return Ok(false);
+    }
+    let dir = staging.join(BIN_DIR);
+    fs_err::create_dir_all(&dir)?;
+    for r in roots {
+        for (name, path) in &r.bins {
+            let link = dir.join(name);
+            if link.symlink_metadata().is_ok() {
+                continue;
+            }
+            // Both were checked when the package was inspected: the name is
+            // one path component, the path stays inside the package.
+            let target = Path::new("..")
+                .join(r.path.trim_start_matches("node_modules/"))
+                .join(path);
+            #[cfg(unix)]
+            fs_err::os::unix::fs::symlink(&target, &link)?;
+        }
+    }
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -117,9 +117,13 @@ pub fn run(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
         }
     };
     check_install_code(&settings, &marker)?;
-    let (root_path, bin) = pick_bin(&marker, &roots, command.as_deref())?;
+    let (root_path, name, bin) = pick_bin(&marker, &roots, command.as_deref())?;
     let node = exec::find_node(settings.node.as_deref())?;
-    let script = env_dir.join(&root_path).join(&bin);
+    let script = if marker.bin_links {
+        env_dir.join(environment::BIN_DIR).join(name)
+    } else {
+        env_dir.join(&root_path).join(&bin)
+    };
     let extra: Vec<String> = g.env.iter().chain(&a.env).cloned().collect();
     ctx.env_passed = extra.clone();
     let env = exec::program_env(
@@ -589,7 +593,8 @@ fn prepare(
     warn_dropped(settings, &installed);
     environment::assemble(&staging, &installed)?;
     let digest = entry.digest();
-    let marker = marker_for(&digest, roots, &installed);
+    let mut marker = marker_for(&digest, roots, &installed);
+    marker.bin_links = environment::link_bins(&staging, &marker.roots)?;
     let marker_json =
         serde_json::to_vec_pretty(&marker).map_err(|e| Error::internal(e.to_string()))?;
     fs_err::write(staging.join(cache::ENV_MARKER), marker_json)?;
@@ -857,6 +862,7 @@ fn marker_for(digest: &str, roots: &[NpmSpec], installed: &[Installed]) -> EnvMa
         digest: digest.to_owned(),
         roots,
         skipped_install_code: skipped,
+        bin_links: false,
     }
 }
 
@@ -898,7 +904,7 @@ fn pick_bin(
     marker: &EnvMarker,
     roots: &[NpmSpec],
     command: Option<&str>,
-) -> Result<(String, String)> {
+) -> Result<(String, String, String)> {
     let all_bins = || {
         marker
             .roots
@@ -914,7 +920,7 @@ fn pick_bin(
     if let Some(cmd) = command {
         for r in &marker.roots {
             if let Some(p) = r.bins.get(cmd) {
-                return Ok((r.path.clone(), p.clone()));
+                return Ok((r.path.clone(), cmd.to_owned(), p.clone()));
             }
         }
         return Err(Error::usage(format!(
@@ -931,14 +937,22 @@ fn pick_bin(
         )));
     };
     // libnpmexec: one bin, or several that are all aliases of one file.
+    // Started under the name npx would use: the package's own name when it
+    // is one of the aliases, else the first.
+    let unscoped = root.name.unscoped();
     let mut files = r.bins.values();
     if let Some(first) = files.next()
         && files.all(|p| p == first)
     {
-        return Ok((r.path.clone(), first.clone()));
+        let name = if r.bins.contains_key(unscoped) {
+            unscoped.to_owned()
+        } else {
+            r.bins.keys().next().cloned().unwrap_or_default()
+        };
+        return Ok((r.path.clone(), name, first.clone()));
     }
-    if let Some(p) = r.bins.get(root.name.unscoped()) {
-        return Ok((r.path.clone(), p.clone()));
+    if let Some(p) = r.bins.get(unscoped) {
+        return Ok((r.path.clone(), unscoped.to_owned(), p.clone()));
     }
     if r.bins.is_empty() {
         return Err(

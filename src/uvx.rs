@@ -422,9 +422,22 @@ fn pick_script(marker: &VenvMarker, req: &Launch) -> Result<String> {
         if marker.scripts.values().flatten().any(|s| s == cmd) {
             return Ok(cmd.clone());
         }
+        // As uvx (since uv 0.6): the command is never guessed. A project
+        // whose console script has another name (`mcp-use` provides only
+        // `create-mcp-use`) is run by naming that script.
         let root_scripts = marker.scripts.get(&root).cloned().unwrap_or_default();
-        if req.specs[0].name.as_ref() == cmd && root_scripts.len() == 1 {
-            return Ok(root_scripts[0].clone());
+        if req.specs[0].name.as_ref() == cmd && !root_scripts.is_empty() {
+            return Err(Error::usage(format!(
+                "`{}` provides no command named `{}`",
+                req.specs[0],
+                shown(cmd)
+            ))
+            .with_hint(format!(
+                "it provides {}; run one with `safex uvx --from {} {}`",
+                listed(),
+                req.specs[0],
+                root_scripts[0]
+            )));
         }
         return Err(Error::usage(format!(
             "`{}` provides no command named `{}`",

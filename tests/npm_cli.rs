@@ -98,6 +98,44 @@ fn package_option_picks_the_named_command() {
     );
 }
 
+/// A multi-call program (cowsay/cowthink, busybox-style) reads the name it
+/// was started as from `process.argv[1]`: safex starts each bin under its
+/// own name, as npx does, for `-p` commands, aliases, scoped packages, and
+/// warm launches as well as cold ones.
+#[test]
+fn a_bin_is_started_under_its_own_name() {
+    let env = TestEnv::new();
+    let js = "const p = require('path'); console.log(p.basename(process.argv[1]), require('fs').realpathSync(process.argv[1]) === __filename);";
+    let reg = FixtureRegistry::builder()
+        .package(
+            Pkg::new("multi-call", "1.0.0")
+                .bin("multi-call", "cli.js")
+                .bin("multi-think", "cli.js")
+                .file("cli.js", js),
+        )
+        .package(
+            Pkg::new("@corp/aliased", "2.0.0")
+                .bin("say-it", "lib/cli.js")
+                .bin("think-it", "lib/cli.js")
+                .file("lib/cli.js", js),
+        )
+        .build();
+    for _ in 0..2 {
+        assert_ran(
+            &reg.npx(&env, &["-y", "-p", "multi-call@1.0.0", "multi-think", "x"]),
+            "multi-think true\n",
+        );
+        assert_ran(
+            &reg.npx(&env, &["-y", "multi-call@1.0.0"]),
+            "multi-call true\n",
+        );
+        assert_ran(
+            &reg.npx(&env, &["-y", "-p", "@corp/aliased@2.0.0", "think-it"]),
+            "think-it true\n",
+        );
+    }
+}
+
 #[test]
 fn several_packages_make_each_bin_available() {
     let env = TestEnv::new();

@@ -162,18 +162,36 @@ fn from_option_runs_the_named_command() {
     assert_ran(&idx.uvx(&env, &["multi-tool==1.0.0"]), "main\n");
 }
 
-/// A project with one console script named unlike the project runs it.
+/// A project whose one console script is named unlike the project is not
+/// guessed (uvx refuses it since uv 0.6): the hint names the `--from` form,
+/// which runs it. The script is started under its own name (`sys.argv[0]`),
+/// as uvx starts it.
 #[test]
-fn single_script_named_unlike_the_project_runs() {
+fn single_script_named_unlike_the_project_is_named_with_from() {
     let env = TestEnv::new();
     let idx = PyIndex::builder()
         .package(
             PyPkg::new("oddly-named", "1.0.0")
-                .module("oddly/__init__.py", "def go():\n    print('odd')\n")
+                .module(
+                    "oddly/__init__.py",
+                    "import os, sys\ndef go():\n    print('odd', os.path.basename(sys.argv[0]))\n",
+                )
                 .console_script("odd-cmd", "oddly:go"),
         )
         .build();
-    assert_ran(&idx.uvx(&env, &["oddly-named==1.0.0"]), "odd\n");
+    let out = idx.uvx(&env, &["oddly-named==1.0.0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(stdout(&out).is_empty(), "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("no command named `oddly-named`")
+            && err.contains("safex uvx --from oddly-named==1.0.0 odd-cmd"),
+        "{err}"
+    );
+    assert_ran(
+        &idx.uvx(&env, &["--from", "oddly-named==1.0.0", "odd-cmd"]),
+        "odd odd-cmd\n",
+    );
 }
 
 /// `--with other==v` adds a pinned package to the environment.
