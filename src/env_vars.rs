@@ -78,6 +78,13 @@ pub const REGISTRY_CREDENTIAL_VARS: &[&str] = &[
 /// the program gets them with the userinfo removed. `npm_config_*registry`
 /// (any case, scoped `npm_config_@scope:registry` too) is matched by shape.
 pub const INDEX_URL_VARS: &[&str] = &[
+    // Proxies: behind an intercepting proxy (the corporate case) a server
+    // that makes its own HTTPS calls needs them; their `user:password@` is
+    // the user's, not the program's.
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
     "PIP_INDEX_URL",
     "PIP_EXTRA_INDEX_URL",
     "PIP_FIND_LINKS",
@@ -103,4 +110,27 @@ pub fn get_any(names: &[&str]) -> Option<String> {
 /// A boolean variable: `1`, `true`, `yes` (any case) are true.
 pub fn flag(name: &str) -> bool {
     get(name).is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+}
+
+/// Paths to CA bundles: not secrets, and without them a server behind an
+/// intercepting proxy fails every HTTPS call with a certificate error. Part
+/// of the declared environment's base set.
+pub const CA_BUNDLE_VARS: &[&str] = &[
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "NODE_EXTRA_CA_CERTS",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "PIP_CERT",
+    "UV_NATIVE_TLS",
+    "GIT_SSL_CAINFO",
+    "AWS_CA_BUNDLE",
+];
+
+/// The proxy variables (any case: curl, Python and Node read both), passed
+/// in the declared environment with their userinfo removed.
+pub fn is_proxy_var(name: &str) -> bool {
+    ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"]
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case(name))
 }

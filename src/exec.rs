@@ -218,6 +218,8 @@ pub fn program_env(
             let wanted = !declared
                 || BASE_VARS.contains(&name)
                 || name.starts_with("LC_")
+                || crate::env_vars::CA_BUNDLE_VARS.contains(&name)
+                || crate::env_vars::is_proxy_var(name)
                 || pass.iter().any(|p| matches(name, p))
                 || extra.iter().any(|p| p == name);
             if !wanted {

@@ -192,6 +192,85 @@ fn inherit_mode_passes_the_session() {
     assert_has(&vars, "EDITOR", Some("vi"));
 }
 
+/// Behind an intercepting proxy (the corporate case) a server that makes
+/// its own HTTPS calls needs the CA bundle paths and the proxy: they are
+/// part of the declared environment, the proxy without its credentials
+/// (unless `pass` names it exactly), in both ecosystems.
+#[test]
+fn declared_mode_passes_ca_bundles_and_proxies_without_credentials() {
+    let env = TestEnv::new();
+    let reg = env_registry();
+    let idx = py_env_index();
+    let ca = env.root().join("corp-ca.pem");
+    std::fs::write(&ca, "not a real bundle").unwrap();
+    let ca = ca.to_str().unwrap();
+    let proxied = |cmd: &mut Command| {
+        session(&env, cmd);
+        cmd.env("SSL_CERT_FILE", ca)
+            .env("SSL_CERT_DIR", "/etc/ssl/certs")
+            .env("NODE_EXTRA_CA_CERTS", ca)
+            .env("REQUESTS_CA_BUNDLE", ca)
+            .env("CURL_CA_BUNDLE", ca)
+            .env("PIP_CERT", ca)
+            .env(
+                "HTTPS_PROXY",
+                format!("http://proxyuser:{SECRET}@proxy.corp.example:3128"),
+            )
+            .env("http_proxy", "http://proxy.corp.example:3128")
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("no_proxy", "127.0.0.1,localhost");
+    };
+    for policy in [
+        "[env]\nmode = \"declared\"\n",
+        "[env]\nmode = \"inherit\"\n",
+    ] {
+        user_policy(&env, policy);
+        let mut npm_cmd = npm(&env, &reg);
+        proxied(&mut npm_cmd);
+        let mut py_cmd = safex(&env);
+        py_cmd.env("SAFEX_PYPI_INDEX", idx.url());
+        proxied(&mut py_cmd);
+        for vars in [
+            program_env(&run(npm_cmd.args(["npx", "-y", "env-dump@1.0.0"]))),
+            program_env(&run(py_cmd.args(["uvx", "env-dump==1.0.0"]))),
+        ] {
+            for name in [
+                "SSL_CERT_FILE",
+                "NODE_EXTRA_CA_CERTS",
+                "REQUESTS_CA_BUNDLE",
+                "CURL_CA_BUNDLE",
+                "PIP_CERT",
+            ] {
+                assert_has(&vars, name, Some(ca));
+            }
+            assert_has(&vars, "SSL_CERT_DIR", Some("/etc/ssl/certs"));
+            assert_has(&vars, "HTTPS_PROXY", Some("http://proxy.corp.example:3128"));
+            assert_has(&vars, "http_proxy", Some("http://proxy.corp.example:3128"));
+            assert_has(&vars, "NO_PROXY", Some("127.0.0.1,localhost"));
+            assert_has(&vars, "no_proxy", Some("127.0.0.1,localhost"));
+            if policy.contains("declared") {
+                assert_lacks(&vars, "MY_SECRET");
+            }
+        }
+    }
+    // Named exactly in `pass`: the proxy's credentials are the policy's
+    // decision, passed verbatim.
+    user_policy(
+        &env,
+        "[env]\nmode = \"declared\"\npass = [\"HTTPS_PROXY\"]\n",
+    );
+    let mut cmd = npm(&env, &reg);
+    proxied(&mut cmd);
+    let vars = program_env(&run(cmd.args(["npx", "-y", "env-dump@1.0.0"])));
+    assert_has(
+        &vars,
+        "HTTPS_PROXY",
+        Some(&format!(
+            "http://proxyuser:{SECRET}@proxy.corp.example:3128"
+        )),
+    );
+}
+
 #[test]
 fn declared_mode_passes_names_and_prefixes_listed_in_pass() {
     let env = TestEnv::new();
