@@ -499,8 +499,9 @@ fn prepare(
         hosts: crate::fetch::FileHosts {
             other_indexes: settings
                 .npm
-                .registry
-                .iter()
+                .default_registry()
+                .ok()
+                .into_iter()
                 .map(|(u, _)| u)
                 .chain(settings.npm.scoped.values())
                 .cloned()

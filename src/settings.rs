@@ -14,6 +14,7 @@ use crate::env_vars as ev;
 use crate::error::{Error, Result};
 use crate::policy::{LockMode, Policy};
 use crate::registry::http::Deadlines;
+use std::sync::{Arc, OnceLock};
 
 /// The user config file (`SAFEX_CONFIG`, default `<config dir>/safex/config.toml`).
 #[derive(Debug, Default, Deserialize)]
@@ -71,9 +72,7 @@ pub struct Overrides {
 impl Settings {
     pub fn load(over: &Overrides) -> Result<Settings> {
         let dirs = directories::ProjectDirs::from("", "", "safex");
-        let config_path = ev::get(ev::SAFEX_CONFIG)
-            .map(PathBuf::from)
-            .or_else(|| dirs.as_ref().map(|d| d.config_dir().join("config.toml")));
+        let config_path = config_path();
         let config = match &config_path {
             Some(p) => read_config(p)?,
             None => ConfigFile::default(),
@@ -191,6 +190,13 @@ impl Settings {
         };
         let mut npm =
             NpmConfig::load(explicit_registry, ca_files, policy.allowed_hosts.as_deref())?;
+        if !policy.require_configured {
+            npm.discovery = Some(Arc::new(Discovery {
+                quiet: over.quiet,
+                allowed_hosts: policy.allowed_hosts.clone(),
+                found: OnceLock::new(),
+            }));
+        }
         // A mandatory registry covers every scope: a user's
         // `@scope:registry=` must not route packages around it.
         if policy.mandatory.contains("registries.npm") && !npm.scoped.is_empty() {
@@ -349,6 +355,16 @@ fn system_lockfile() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
+/// safex's own config file: `SAFEX_CONFIG`, else `config.toml` in the
+/// platform's config directory (`$XDG_CONFIG_HOME/safex` or
+/// `~/.config/safex` on Linux, `~/Library/Application Support/safex` on
+/// macOS, `%APPDATA%\safex\config` on Windows).
+pub fn config_path() -> Option<PathBuf> {
+    ev::get(ev::SAFEX_CONFIG).map(PathBuf::from).or_else(|| {
+        directories::ProjectDirs::from("", "", "safex").map(|d| d.config_dir().join("config.toml"))
+    })
+}
+
 /// Credentials for one registry origin and path prefix, from `.npmrc`.
 #[derive(Clone)]
 pub enum Credential {
@@ -363,11 +379,84 @@ impl std::fmt::Debug for Credential {
     }
 }
 
+/// Asking the `npm` on `PATH` which registry it uses, when nothing names
+/// one (and `registries.require_configured` is not set): done at most once,
+/// only when a cold path needs the registry, and said on stderr.
+#[derive(Debug)]
+pub struct Discovery {
+    quiet: bool,
+    allowed_hosts: Option<Vec<String>>,
+    /// The answer, or why there is none (for the error).
+    found: OnceLock<std::result::Result<(Url, String), String>>,
+}
+
+/// Where the answer of `npm config get registry` is said to come from.
+pub const NPM_ASKED: &str = "`npm config get registry`";
+
+impl Discovery {
+    fn get(&self) -> &std::result::Result<(Url, String), String> {
+        self.found.get_or_init(|| {
+            let found = ask_npm_registry().and_then(|raw| {
+                parse_registry_url(&raw, NPM_ASKED, self.allowed_hosts.as_deref())
+                    .map_err(|e| e.message)
+            });
+            if let Ok(url) = &found
+                && !self.quiet
+            {
+                eprintln!(
+                    "note: no npm registry is configured for safex; using the one npm uses, `{}` ({NPM_ASKED})",
+                    crate::redact::url(url)
+                );
+            }
+            found.map(|u| (u, NPM_ASKED.to_owned()))
+        })
+    }
+}
+
+/// `npm config get registry`, as the user's own `npx` would resolve it
+/// (their `.npmrc` files, the project's, npm's built-in default), bounded
+/// in time: a hung npm must not hold the launch.
+fn ask_npm_registry() -> std::result::Result<String, String> {
+    let npm = if cfg!(windows) { "npm.cmd" } else { "npm" };
+    let mut child = std::process::Command::new(npm)
+        .args(["config", "get", "registry"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("`npm` could not be started ({e})"))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("`npm config get registry` did not answer within 20 s".into());
+            }
+        }
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("`npm config get registry` failed: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if !out.status.success() || text.is_empty() || text == "undefined" {
+        return Err("`npm config get registry` gave no registry".into());
+    }
+    Ok(text)
+}
+
 /// Registry settings in npm's terms.
 #[derive(Debug, Default, Clone)]
 pub struct NpmConfig {
-    /// Default registry and where that setting came from.
+    /// Default registry and where that setting came from. When none is
+    /// configured, [`NpmConfig::default_registry`] may find npm's own.
     pub registry: Option<(Url, String)>,
+    /// How to learn the default registry when `registry` is unset.
+    pub discovery: Option<Arc<Discovery>>,
     /// `@scope:registry=` entries.
     pub scoped: BTreeMap<String, Url>,
     /// `//host[:port]/path/:_authToken=` entries, keyed by "nerf dart"
@@ -446,10 +535,23 @@ impl NpmConfig {
         {
             return Ok(url);
         }
-        self.registry
-            .as_ref()
-            .map(|(u, _)| u)
-            .ok_or_else(no_registry_error)
+        match self.default_registry() {
+            Ok((u, _)) => Ok(u),
+            Err(why) => Err(no_registry_error(why)),
+        }
+    }
+
+    /// The default registry: configured, else the one npm uses (asked once,
+    /// on the path that needs it); `Err` says what was tried.
+    pub fn default_registry(&self) -> std::result::Result<&(Url, String), Option<&str>> {
+        if let Some(r) = &self.registry {
+            return Ok(r);
+        }
+        match self.discovery.as_deref().map(Discovery::get) {
+            Some(Ok(r)) => Ok(r),
+            Some(Err(why)) => Err(Some(why.as_str())),
+            None => Err(None),
+        }
     }
 
     /// The credential for a URL: the longest configured prefix it lies under.
@@ -466,12 +568,23 @@ impl NpmConfig {
     }
 }
 
-pub fn no_registry_error() -> Error {
-    Error::usage("no npm registry is configured")
-        .with_hint(format!(
-            "pass `--registry URL`, set `{}`, set `npm_registry` in safex's config file, or set `registry=` in your `.npmrc`",
-            ev::SAFEX_NPM_REGISTRY
-        ))
+/// `asked`: what asking npm gave, when it was asked (`None`: the policy's
+/// `registries.require_configured` forbids asking).
+pub fn no_registry_error(asked: Option<&str>) -> Error {
+    let what = match asked {
+        Some(why) => {
+            format!("no npm registry is configured, and npm could not say which it uses: {why}")
+        }
+        None => {
+            "no npm registry is configured (the policy's `registries.require_configured` is set)"
+                .to_owned()
+        }
+    };
+    Error::usage(what).with_hint(format!(
+        "pass `--registry URL`, set `{}`, set `npm_registry` in safex's config file (`{}`), or set `registry=` in your `.npmrc`",
+        ev::SAFEX_NPM_REGISTRY,
+        config_path().map(|p| p.display().to_string()).unwrap_or_else(|| "config.toml".into())
+    ))
 }
 
 /// Variables an `.npmrc` line interpolates into a credential: every

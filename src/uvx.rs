@@ -346,7 +346,8 @@ fn parse_spec(settings: &Settings, raw: &str) -> Result<PySpec> {
 
 /// The newest final, unyanked version on the index, for the hint.
 pub fn current_version(settings: &Settings, name: &pep508_rs::PackageName) -> Option<String> {
-    let config = Arc::new(PypiConfig::load(settings.pypi_index.clone()).ok()?);
+    let python = interpreter::find(&Request::Default).ok()?;
+    let config = Arc::new(index_config(settings, &python).ok()?);
     config.index.as_ref()?;
     let rt = runtime().ok()?;
     rt.block_on(async {
@@ -907,10 +908,7 @@ type Parts = (
 /// version manager's shim can take longer to start it than the index takes
 /// to answer).
 fn provider_for(settings: &Settings, cache: &Cache, req: &Launch, ahead: &[&str]) -> Result<Parts> {
-    let config = Arc::new(PypiConfig::load(settings.pypi_index.clone())?);
-    if config.index.is_none() && !settings.offline {
-        return Err(no_index_error());
-    }
+    let config = Arc::new(index_config(settings, &req.python)?);
     let rt = runtime()?;
     let http = Arc::new(Http::new(&settings.npm.ca_files, &settings.deadlines)?);
     let index = SimpleIndex::new(http.clone(), config.clone());
@@ -1031,10 +1029,43 @@ fn frozen_error(label: &str) -> Error {
     ))
 }
 
-fn no_index_error() -> Error {
-    Error::usage("no Python package index is configured")
-        .with_hint(format!(
-            "pass `--index-url URL`, set `{}`, set `pypi_index` in safex's config file, or set `PIP_INDEX_URL` / `index-url` in pip.conf",
-            crate::env_vars::SAFEX_PYPI_INDEX
-        ))
+/// The index configuration for a cold path: safex's settings, pip's and
+/// uv's; when none names an index, the one `python`'s pip uses (as the
+/// user's own pip would), said on stderr — unless the policy's
+/// `registries.require_configured` is set.
+fn index_config(settings: &Settings, python: &Path) -> Result<PypiConfig> {
+    let config = PypiConfig::load(settings.pypi_index.clone())?;
+    if config.index.is_some() || settings.offline {
+        return Ok(config);
+    }
+    if settings.policy.require_configured {
+        return Err(no_index_error(None));
+    }
+    let (url, source) = interpreter::pip_index(python).map_err(|why| no_index_error(Some(&why)))?;
+    let config = PypiConfig::load(Some((url, source.clone())))?;
+    if let Some((u, _)) = &config.index
+        && !settings.quiet
+    {
+        eprintln!(
+            "note: no Python package index is configured for safex; using the one pip uses, `{}` ({source})",
+            crate::redact::url(u)
+        );
+    }
+    Ok(config)
+}
+
+/// `asked`: why pip could not name an index, when it was asked (`None`:
+/// `registries.require_configured` forbids asking).
+fn no_index_error(asked: Option<&str>) -> Error {
+    let what = match asked {
+        Some(why) => format!("no Python package index is configured, and pip could not say which it uses: {why}"),
+        None => "no Python package index is configured (the policy's `registries.require_configured` is set)".to_owned(),
+    };
+    Error::usage(what).with_hint(format!(
+        "pass `--index-url URL`, set `{}`, set `pypi_index` in safex's config file (`{}`), or set `PIP_INDEX_URL` / `index-url` in pip.conf",
+        crate::env_vars::SAFEX_PYPI_INDEX,
+        crate::settings::config_path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "config.toml".into())
+    ))
 }

@@ -228,23 +228,107 @@ fn unknown_option_is_named() {
 // Where the registry comes from
 // ---------------------------------------------------------------------------
 
-#[test]
-fn no_registry_configured_says_how_to_configure_one() {
-    let env = TestEnv::new();
-    let out = run(env.safex().args(["npx", "-y", "argv-echo@1.0.0"]));
-    assert!(
-        matches!(out.status.code(), Some(2 | 6)),
-        "expected exit 2 or 6\n{}",
-        describe(&out)
+/// A `bin` directory first on `PATH` with an `npm` that logs its arguments
+/// and answers `config get registry` with `answer` (or fails when `None`).
+fn fake_npm(env: &TestEnv, answer: Option<&str>) -> (String, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = env.root().join("fake-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = env.root().join("npm-calls.log");
+    let reply = match answer {
+        Some(url) => format!("echo '{url}'"),
+        None => "echo 'npm ERR! broken' >&2; exit 1".to_owned(),
+    };
+    let npm = bin.join("npm");
+    std::fs::write(
+        &npm,
+        format!("#!/bin/sh\necho \"$*\" >> '{}'\n{reply}\n", log.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&npm, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
     );
+    (path, log)
+}
+
+/// With no registry configured for safex, the registry is the one the
+/// user's `npx` would use: safex asks the `npm` on `PATH`, on a cold launch
+/// only, and says so. When npm cannot answer, the error says what was tried
+/// and how to configure one; `registries.require_configured` keeps npm out.
+#[test]
+fn no_registry_configured_asks_npm_once_on_the_cold_path() {
+    let env = TestEnv::new();
+    let reg = echo_registry();
+    let (path, log) = fake_npm(&env, Some(&reg.url()));
+    let launch = || {
+        run(env
+            .safex()
+            .env("PATH", &path)
+            .args(["npx", "-y", "argv-echo@1.0.0", "a"]))
+    };
+    let out = launch();
+    assert_ran(&out, &json_line(&["a"]));
     let err = stderr(&out);
     assert!(
-        err.contains("SAFEX_NPM_REGISTRY") || err.contains("--registry"),
-        "the error should say how to configure a registry\n{}",
-        describe(&out)
+        err.contains("npm config get registry") && err.contains(&reg.url()),
+        "the registry used and where it came from are said\n{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "config get registry\n"
+    );
+    // Warm: npm is not asked, nothing is said.
+    let out = launch();
+    assert_ran(&out, &json_line(&["a"]));
+    assert!(stderr(&out).is_empty(), "{}", describe(&out));
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "config get registry\n"
+    );
+    let fake_bin = env.root().join("fake-bin");
+    assert_nothing_written_outside_cache(&env, &[&fake_bin, &fake_bin.join("npm"), &log]);
+
+    // npm fails: the error names it and the ways to configure a registry.
+    let env = TestEnv::new();
+    let (path, _) = fake_npm(&env, None);
+    let out = run(env
+        .safex()
+        .env("PATH", &path)
+        .args(["npx", "-y", "argv-echo@1.0.0"]));
+    assert_code(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("no npm registry is configured")
+            && err.contains("npm config get registry")
+            && err.contains("SAFEX_NPM_REGISTRY")
+            && err.contains("config.toml"),
+        "{err}"
     );
     assert!(out.stdout.is_empty());
-    assert_nothing_written_outside_cache(&env, &[]);
+
+    // The policy forbids asking: refused, npm never started.
+    let env = TestEnv::new();
+    let (path, log) = fake_npm(&env, Some(&reg.url()));
+    let policy = env.root().join("strict.toml");
+    std::fs::write(&policy, "[registries]\nrequire_configured = true\n").unwrap();
+    let out = run(env
+        .safex()
+        .env("PATH", &path)
+        .env("SAFEX_POLICY", &policy)
+        .args(["npx", "-y", "argv-echo@1.0.0"]));
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).contains("require_configured"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        !log.exists(),
+        "npm was asked although the policy forbids it"
+    );
 }
 
 #[test]

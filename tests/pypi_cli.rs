@@ -363,23 +363,100 @@ fn unknown_option_is_named() {
 // Where the index comes from
 // ---------------------------------------------------------------------------
 
+/// An executable `python3` in the test's root that runs the real one with
+/// `vars` set: what its pip sees, and safex does not.
+fn python_with(env: &TestEnv, name: &str, vars: &[(&str, &str)]) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let real = String::from_utf8(
+        std::process::Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .expect("python3 runs")
+            .stdout,
+    )
+    .unwrap();
+    let sets: String = vars.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
+    let path = env.root().join(name);
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\n{sets}exec '{}' \"$@\"\n", real.trim()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// With no index configured for safex, the index is the one the selected
+/// interpreter's pip would use (here `PIP_INDEX_URL` set only for that
+/// interpreter), said on stderr; a Python without pip gives an error that
+/// says what was tried and how to configure one; the policy's
+/// `registries.require_configured` keeps today's refusal.
 #[test]
-fn no_index_configured_says_how_to_configure_one() {
+fn no_index_configured_uses_the_index_of_the_interpreters_pip() {
+    let idx = echo_index();
     let env = TestEnv::new();
-    let out = run(env.safex().args(["uvx", "argv-echo==1.0.0"]));
-    assert!(
-        matches!(out.status.code(), Some(2 | 6)),
-        "expected exit 2 or 6\n{}",
-        describe(&out)
-    );
+    let py = python_with(&env, "py-with-index", &[("PIP_INDEX_URL", &idx.url())]);
+    let py = py.to_str().unwrap();
+    let out = run(env
+        .safex()
+        .args(["uvx", "--python", py, "argv-echo==1.0.0", "x"]));
+    assert_ran(&out, &json_line(&["x"]));
     let err = stderr(&out);
     assert!(
-        err.contains("SAFEX_PYPI_INDEX") || err.contains("--index-url"),
-        "the error should say how to configure an index\n{}",
-        describe(&out)
+        err.contains(&idx.url()) && err.contains("pip's configuration"),
+        "the index used and where it came from are said\n{err}"
+    );
+    // Warm: nothing asked, nothing said.
+    let out = run(env
+        .safex()
+        .args(["uvx", "--python", py, "argv-echo==1.0.0", "x"]));
+    assert_ran(&out, &json_line(&["x"]));
+    assert!(stderr(&out).is_empty(), "{}", describe(&out));
+
+    let env = TestEnv::new();
+    let policy = env.root().join("strict.toml");
+    std::fs::write(&policy, "[registries]\nrequire_configured = true\n").unwrap();
+    let py = python_with(&env, "py-with-index", &[("PIP_INDEX_URL", &idx.url())]);
+    let out = run(env.safex().env("SAFEX_POLICY", &policy).args([
+        "uvx",
+        "--python",
+        py.to_str().unwrap(),
+        "argv-echo==1.0.0",
+    ]));
+    assert_code(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("no Python package index is configured")
+            && err.contains("require_configured")
+            && err.contains("SAFEX_PYPI_INDEX"),
+        "{err}"
     );
     assert!(out.stdout.is_empty());
-    assert_nothing_written_outside_cache(&env, &[]);
+
+    // A venv without pip: its pip cannot be asked.
+    let env = TestEnv::new();
+    let venv = env.root().join("no-pip");
+    let made = std::process::Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .unwrap();
+    assert!(made.success(), "python3 -m venv --without-pip failed");
+    let out = run(env.safex().args([
+        "uvx",
+        "--python",
+        venv.join("bin/python3").to_str().unwrap(),
+        "argv-echo==1.0.0",
+    ]));
+    assert_code(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("pip could not say")
+            && err.contains("--index-url")
+            && err.contains("config.toml"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
 }
 
 #[test]

@@ -31,6 +31,7 @@ pub struct RawRegistries {
     pub pypi: Option<Spanned<String>>,
     pub allowed_hosts: Option<Spanned<Vec<String>>>,
     pub file_hosts: Option<Spanned<Vec<String>>>,
+    pub require_configured: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -172,6 +172,12 @@ shown_enum!(LockMode, LockMode::Tofu => "tofu", LockMode::Frozen => "frozen");
 shown_enum!(EnvMode, EnvMode::Inherit => "inherit", EnvMode::Declared => "declared");
 shown_enum!(UnknownAge, UnknownAge::Allow => "allow", UnknownAge::Refuse => "refuse");
 
+impl Shown for bool {
+    fn shown(&self) -> String {
+        format!("`{self}`")
+    }
+}
+
 impl Shown for u64 {
     fn shown(&self) -> String {
         format!("`{self}`")
@@ -302,6 +308,7 @@ pub fn from_layers(layers: Vec<Layer>) -> Result<Policy> {
             pypi_index: None,
             allowed_hosts: None,
             file_hosts: None,
+            require_configured: false,
             allow: Vec::new(),
             deny: Vec::new(),
             min_age: Duration::ZERO,
@@ -355,6 +362,15 @@ pub fn from_layers(layers: Vec<Layer>) -> Result<Policy> {
             }
             if let Some(v) = &r.file_hosts {
                 m.set_hosts("registries.file_hosts", layer, |p| &mut p.file_hosts, v);
+            }
+            if let Some(v) = &r.require_configured {
+                m.set(
+                    "registries.require_configured",
+                    layer,
+                    |p| &mut p.require_configured,
+                    *v.get_ref(),
+                    |a, b| a >= b,
+                );
             }
         }
         if let Some(pk) = &raw.packages {
@@ -611,6 +627,10 @@ pub fn show(p: &Policy) -> String {
             .as_deref()
             .map(list)
             .unwrap_or("(unset: any https host, by the registry's hash)".into()),
+    );
+    line(
+        "registries.require_configured",
+        p.require_configured.to_string(),
     );
     let allow = if p.allow.is_empty() {
         "(unset: any root)".to_owned()

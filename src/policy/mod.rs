@@ -186,6 +186,9 @@ pub struct Policy {
     /// Hosts archives may come from besides the registry's own; `None`: any
     /// HTTPS host, when the registry declares a strong hash.
     pub file_hosts: Option<Vec<String>>,
+    /// `registries.require_configured`: with no registry or index configured
+    /// anywhere, refuse rather than ask `npm` / pip which one they use.
+    pub require_configured: bool,
     /// One list per layer that set one: a root must match every list.
     pub allow: Vec<Vec<Pattern>>,
     pub deny: Vec<Pattern>,

@@ -189,6 +189,76 @@ fn is_executable(p: &Path) -> bool {
     }
 }
 
+/// What this interpreter's pip reads as its index: `index-url` from every
+/// configuration pip loads (site, global, user files, `PIP_*`), ranked as
+/// pip ranks them for `pip install`, else pip's built-in default index.
+const PIP_INDEX_PROBE: &str = r#"
+import json
+try:
+    from pip._internal.configuration import Configuration
+    from pip._internal.models.index import PyPI
+except Exception as e:
+    print(json.dumps({"error": "pip cannot be imported (%s)" % e}))
+    raise SystemExit(0)
+rank = {"global": 0, "install": 1, ":env:": 2}
+best = None
+try:
+    c = Configuration(isolated=False)
+    c.load()
+    for key, value in c.items():
+        section, _, name = key.partition(".")
+        if name == "index-url" and section in rank:
+            if best is None or rank[section] >= best[0]:
+                best = (rank[section], value)
+except Exception as e:
+    print(json.dumps({"error": "pip's configuration cannot be read (%s)" % e}))
+    raise SystemExit(0)
+if best is not None:
+    print(json.dumps({"index": best[1], "configured": True}))
+else:
+    print(json.dumps({"index": PyPI.simple_url, "configured": False}))
+"#;
+
+/// The index the pip of `python` would install from, and how to name where
+/// it came from; `Err` says why there is none. Runs the interpreter once,
+/// isolated (`-I`: no current directory or user site on `sys.path`), so
+/// only the interpreter's own pip is imported.
+pub fn pip_index(python: &Path) -> std::result::Result<(String, String), String> {
+    #[derive(Deserialize)]
+    struct Answer {
+        index: Option<String>,
+        #[serde(default)]
+        configured: bool,
+        error: Option<String>,
+    }
+    let out = Command::new(python)
+        .args(["-I", "-c", PIP_INDEX_PROBE])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("`{}` could not be run ({e})", python.display()))?;
+    let answer: Answer = serde_json::from_slice(&out.stdout).map_err(|_| {
+        format!(
+            "`{}` could not say which index its pip uses",
+            python.display()
+        )
+    })?;
+    match (answer.index, answer.error) {
+        (_, Some(e)) => Err(format!("the pip of `{}`: {e}", python.display())),
+        (Some(i), None) if !i.trim().is_empty() => {
+            let how = if answer.configured {
+                "index-url in pip's configuration"
+            } else {
+                "pip's default index"
+            };
+            Ok((
+                i,
+                format!("{how}, as `{} -m pip` reads it", python.display()),
+            ))
+        }
+        _ => Err(format!("the pip of `{}` names no index", python.display())),
+    }
+}
+
 /// The facts safex needs about an interpreter, read by running it once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Info {
