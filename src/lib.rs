@@ -28,6 +28,7 @@ pub mod registry;
 pub mod resolve;
 pub mod settings;
 pub mod spec;
+pub mod spelling;
 pub mod time;
 pub mod uvx;
 pub mod verify;
@@ -37,9 +38,10 @@ use std::ffi::OsString;
 use clap::Parser;
 
 use cache::Cache;
-use cli::{CacheAction, Cli, Command, Globals, LockTool, PolicyAction};
+use cli::{CacheAction, Cli, Command, Globals, NpxArgs, PolicyAction, UvxArgs};
 use error::{Error, Result};
 use settings::{Overrides, Settings};
+use spelling::{Parsed, Tool, Verb};
 
 /// Run safex with these arguments; the return value is the exit code.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
@@ -69,13 +71,18 @@ fn run(cli: Cli) -> Result<i32> {
         policy: cli.policy.clone(),
         env: cli.env.clone(),
     };
+    if !g.env.is_empty() && !matches!(cli.command, Command::Launch(_)) {
+        return Err(Error::usage(
+            "`--env` passes a variable to a launched program, and this command launches none",
+        )
+        .with_hint("put it on a launch: `safex npx --env NAME <name>@<x.y.z>`"));
+    }
     match cli.command {
-        Command::Npx { args } => audited("npm", |ctx| npx::run(cli::parse_npx(&args)?, &g, ctx)),
-        Command::Uvx { args } => audited("pypi", |ctx| uvx::run(cli::parse_uvx(&args)?, &g, ctx)),
-        Command::Lock { tool } => lock_or_check(tool, &g, false),
+        Command::Launch(l) => spelled(&l.first, &l.args, Verb::Run, &g),
+        Command::Lock { tool } => spelled(&tool.first, &tool.args, Verb::Lock, &g),
         Command::Policy {
             action: PolicyAction::Check { tool },
-        } => lock_or_check(tool, &g, true),
+        } => spelled(&tool.first, &tool.args, Verb::Check, &g),
         Command::Policy {
             action: PolicyAction::Show,
         } => {
@@ -120,39 +127,93 @@ fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-/// `safex lock ...` and `safex policy check ...`: one spec, no program arguments.
-fn lock_or_check(tool: LockTool, g: &Globals, check: bool) -> Result<i32> {
-    let verb = if check { "policy check" } else { "lock" };
-    match tool {
-        LockTool::Npx { args } => audited("npm", |ctx| {
-            let a = cli::parse_npx(&args)?;
-            if !a.program_args.is_empty() {
-                return Err(Error::usage(format!(
-                    "`safex {verb} npx` takes one package spec and no program arguments"
-                ))
-                .with_hint(format!("usage: safex {verb} npx <name>@<exact-version>")));
-            }
-            if check {
-                npx::check(a, g, ctx)
-            } else {
-                npx::lock(a, g, ctx)
+/// A launcher spelling (`npx`, `npm exec`, `uv tool run`, ...) to run, lock
+/// or check: the spelling's table parses it, then the npm or PyPI pipeline.
+fn spelled(first: &str, args: &[OsString], verb: Verb, g: &Globals) -> Result<i32> {
+    let Some((sp, rest)) = spelling::find(first, args, str::to_owned) else {
+        return not_a_spelling(first, args, verb);
+    };
+    let once = |program_args: bool, env: &[String]| -> Result<()> {
+        let lockish = format!("safex {}{}", verb.prefix(), sp.name());
+        if verb != Verb::Run && !env.is_empty() {
+            return Err(Error::usage(format!(
+                "`--env` passes a variable to a launched program; `{lockish}` launches nothing"
+            )));
+        }
+        if verb != Verb::Run && program_args {
+            return Err(Error::usage(format!(
+                "`{lockish}` takes one package spec and no program arguments"
+            ))
+            .with_hint(format!("see `{lockish} --help`")));
+        }
+        Ok(())
+    };
+    match sp.tool {
+        Tool::Npx => audited("npm", |ctx| {
+            let a = match spelling::parse::<NpxArgs>(sp, rest)? {
+                Parsed::Help => return help(sp, verb),
+                Parsed::Args(a) => a,
+            };
+            once(!a.program_args.is_empty(), &a.env)?;
+            let g = &with_quiet(g, a.quiet);
+            match verb {
+                Verb::Run => npx::run(a, g, ctx),
+                Verb::Lock => npx::lock(a, g, ctx),
+                Verb::Check => npx::check(a, g, ctx),
             }
         }),
-        LockTool::Uvx { args } => audited("pypi", |ctx| {
-            let a = cli::parse_uvx(&args)?;
-            if !a.program_args.is_empty() && a.from.is_none() {
-                return Err(Error::usage(format!(
-                    "`safex {verb} uvx` takes one package spec and no program arguments"
-                ))
-                .with_hint(format!("usage: safex {verb} uvx <name>==<exact-version>")));
-            }
-            if check {
-                uvx::check(a, g, ctx)
-            } else {
-                uvx::lock(a, g, ctx)
+        Tool::Uvx => audited("pypi", |ctx| {
+            let a = match spelling::parse::<UvxArgs>(sp, rest)? {
+                Parsed::Help => return help(sp, verb),
+                Parsed::Args(a) => a,
+            };
+            once(!a.program_args.is_empty() && a.from.is_none(), &a.env)?;
+            let g = &with_quiet(g, a.quiet);
+            match verb {
+                Verb::Run => uvx::run(a, g, ctx),
+                Verb::Lock => uvx::lock(a, g, ctx),
+                Verb::Check => uvx::check(a, g, ctx),
             }
         }),
     }
+}
+
+fn help(sp: &spelling::Spelling, verb: Verb) -> Result<i32> {
+    print!("{}", spelling::help(sp, verb));
+    Ok(0)
+}
+
+fn with_quiet(g: &Globals, quiet: bool) -> Globals {
+    Globals {
+        quiet: g.quiet || quiet,
+        ..g.clone()
+    }
+}
+
+/// `safex npm install ...`: `npm` is a first word, but not of a launch.
+fn not_a_spelling(first: &str, args: &[OsString], verb: Verb) -> Result<i32> {
+    let names: Vec<String> = spelling::starting_with(first)
+        .iter()
+        .map(|s| format!("`safex {}{}`", verb.prefix(), s.name()))
+        .collect();
+    let text = format!(
+        "`safex {}{first}` accepts {}",
+        verb.prefix(),
+        names.join(", ")
+    );
+    if args.first().is_some_and(|a| a == "-h" || a == "--help") {
+        println!("{text}; each has its own `--help`.");
+        return Ok(0);
+    }
+    let typed = args
+        .first()
+        .map(|a| a.to_string_lossy())
+        .unwrap_or_default();
+    Err(Error::usage(format!(
+        "`safex {}{first} {typed}` is not a launcher safex knows",
+        verb.prefix()
+    ))
+    .with_hint(text))
 }
 
 /// Run a launch, lock or check, and log a refusal to the audit log.

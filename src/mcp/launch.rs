@@ -4,26 +4,7 @@
 
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tool {
-    Npx,
-    Uvx,
-}
-
-impl Tool {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tool::Npx => "npx",
-            Tool::Uvx => "uvx",
-        }
-    }
-    pub fn ecosystem(self) -> &'static str {
-        match self {
-            Tool::Npx => "npm",
-            Tool::Uvx => "pypi",
-        }
-    }
-}
+pub use crate::spelling::Tool;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Launcher {
