@@ -85,7 +85,7 @@ impl Does {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Opt {
     pub names: &'static [&'static str],
     /// The value's name, when the option takes one.
@@ -313,7 +313,7 @@ const UVX: &[Opt] = &[
 ];
 
 /// One way users type a launcher.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Spelling {
     /// As typed: `["npm", "exec"]`.
     pub words: &'static [&'static str],
