@@ -18,7 +18,8 @@ use crate::spelling::{self, Parsed, SPELLINGS, To, ToolArgs, Verb};
     name = "safex",
     version,
     about = "Launch pinned npm and PyPI packages safely: exact versions, verified hashes, no install scripts",
-    after_help = top_after_help()
+    after_help = top_after_help(),
+    disable_help_subcommand = true
 )]
 pub struct Cli {
     /// Say nothing but errors.
@@ -49,7 +50,7 @@ pub enum Command {
     #[command(flatten)]
     Launch(Launch<RunVerb>),
     /// Resolve, fetch, verify and record a package in the lockfile; print its tree.
-    #[command(after_help = Verb::Lock.also_accepted())]
+    #[command(after_help = Verb::Lock.also_accepted(), disable_help_subcommand = true)]
     Lock {
         #[command(subcommand)]
         tool: Launch<LockVerb>,
@@ -69,6 +70,11 @@ pub enum Command {
         #[command(subcommand)]
         action: crate::mcp::McpCommand,
     },
+    /// Print the help of a command: `safex help lock npm exec`.
+    Help {
+        #[arg(num_args = 0.., value_name = "COMMAND")]
+        words: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,7 +82,7 @@ pub enum PolicyAction {
     /// Every key, its value and the layer it came from.
     Show,
     /// The decision for a package and its whole tree, without launching it.
-    #[command(after_help = Verb::Check.also_accepted())]
+    #[command(after_help = Verb::Check.also_accepted(), disable_help_subcommand = true)]
     Check {
         #[command(subcommand)]
         tool: Launch<CheckVerb>,

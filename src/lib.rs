@@ -47,14 +47,7 @@ use spelling::{Parsed, Tool, Verb};
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                error::Kind::Usage.exit_code()
-            } else {
-                0
-            };
-        }
+        Err(e) => return clap_exit(e),
     };
     match run(cli) {
         Ok(code) => code,
@@ -95,6 +88,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Mcp { action } => mcp::run(action, &g),
+        Command::Help { words } => help_of(&words),
         Command::Cache { action } => {
             let settings = Settings::load(&Overrides {
                 quiet: g.quiet,
@@ -183,6 +177,39 @@ fn help(sp: &spelling::Spelling, verb: Verb) -> Result<i32> {
     Ok(0)
 }
 
+/// `safex help WORDS...`: a launcher spelling's help is safex's own (it
+/// knows the options); every other command's is clap's.
+fn help_of(words: &[String]) -> Result<i32> {
+    let (verb, rest) = match words {
+        [w, rest @ ..] if w == "lock" => (Verb::Lock, rest),
+        [p, c, rest @ ..] if p == "policy" && c == "check" => (Verb::Check, rest),
+        rest => (Verb::Run, rest),
+    };
+    if let Some(first) = rest
+        .first()
+        .filter(|f| !spelling::starting_with(f).is_empty())
+    {
+        return match spelling::find(first, &rest[1..], str::to_owned) {
+            Some((sp, [])) => help(sp, verb),
+            _ => not_a_spelling(first, &[OsString::from("--help")], verb),
+        };
+    }
+    let argv = std::iter::once("safex")
+        .chain(words.iter().map(String::as_str))
+        .chain(["--help"]);
+    Ok(Cli::try_parse_from(argv).map_or_else(clap_exit, |_| 0))
+}
+
+/// Print clap's help or usage error; help is exit 0, an error is usage.
+fn clap_exit(e: clap::Error) -> i32 {
+    let _ = e.print();
+    if e.use_stderr() {
+        error::Kind::Usage.exit_code()
+    } else {
+        0
+    }
+}
+
 fn with_quiet(g: &Globals, quiet: bool) -> Globals {
     Globals {
         quiet: g.quiet || quiet,
@@ -205,15 +232,11 @@ fn not_a_spelling(first: &str, args: &[OsString], verb: Verb) -> Result<i32> {
         println!("{text}; each has its own `--help`.");
         return Ok(0);
     }
-    let typed = args
-        .first()
-        .map(|a| a.to_string_lossy())
-        .unwrap_or_default();
-    Err(Error::usage(format!(
-        "`safex {}{first} {typed}` is not a launcher safex knows",
-        verb.prefix()
-    ))
-    .with_hint(text))
+    let typed = match args.first() {
+        Some(a) => format!("`safex {}{first} {}`", verb.prefix(), a.to_string_lossy()),
+        None => format!("`safex {}{first}`", verb.prefix()),
+    };
+    Err(Error::usage(format!("{typed} is not a launcher safex knows")).with_hint(text))
 }
 
 /// Run a launch, lock or check, and log a refusal to the audit log.

@@ -316,6 +316,12 @@ fn launcher_help_is_usage_on_stdout_and_exit_zero() {
             &["Check an npm package", "Also accepted"],
         ),
         (&["--help"], &["config.toml", "uv tool run"]),
+        (&["help", "npx"], &["Usage: safex npx ", "--no-install"]),
+        (
+            &["help", "lock", "uv", "tool", "run"],
+            &["Usage: safex lock uv tool run "],
+        ),
+        (&["npm", "--help"], &["safex npm exec", "safex npm x"]),
     ] {
         let out = safex_run(&env, &reg, args);
         assert_code(&out, 0);
@@ -330,6 +336,9 @@ fn launcher_help_is_usage_on_stdout_and_exit_zero() {
     }
     let out = safex_run(&env, &reg, &["policy", "check", "--help"]);
     assert!(!stdout(&out).contains("Lock an"), "{}", describe(&out));
+    let out = safex_run(&env, &reg, &["npm", "install", "argv-echo@1.0.0"]);
+    assert_code(&out, 2);
+    assert_mentions(&out, &["`safex npm install`", "`safex npm exec`"]);
     assert!(reg.requests().is_empty(), "{:?}", reg.request_lines());
 }
 
