@@ -304,7 +304,7 @@ pub fn parse_uvx(args: &[OsString]) -> Result<UvxArgs> {
 
 /// Parse one spelling's arguments as a launch; help is not a launch.
 pub fn parse_as<T: ToolArgs>(sp: &spelling::Spelling, args: &[OsString]) -> Result<T> {
-    match spelling::parse(sp, args)? {
+    match spelling::parse(sp, Verb::Run, args)? {
         Parsed::Args(a) => Ok(a),
         Parsed::Help => Err(Error::usage(format!(
             "`{} --help` asks for help, not a launch",

@@ -144,7 +144,7 @@ fn spelled(first: &str, args: &[OsString], verb: Verb, g: &Globals) -> Result<i3
     };
     match sp.tool {
         Tool::Npx => audited("npm", |ctx| {
-            let a = match spelling::parse::<NpxArgs>(sp, rest)? {
+            let a = match spelling::parse::<NpxArgs>(sp, verb, rest)? {
                 Parsed::Help => return help(sp, verb),
                 Parsed::Args(a) => a,
             };
@@ -157,7 +157,7 @@ fn spelled(first: &str, args: &[OsString], verb: Verb, g: &Globals) -> Result<i3
             }
         }),
         Tool::Uvx => audited("pypi", |ctx| {
-            let a = match spelling::parse::<UvxArgs>(sp, rest)? {
+            let a = match spelling::parse::<UvxArgs>(sp, verb, rest)? {
                 Parsed::Help => return help(sp, verb),
                 Parsed::Args(a) => a,
             };

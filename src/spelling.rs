@@ -610,8 +610,9 @@ impl<T> Parsed<T> {
 
 /// Parse a spelling's arguments: options first; the first non-option (or
 /// whatever follows `--`) is the spec or command; the rest is the program's.
-pub fn parse<T: ToolArgs>(sp: &Spelling, args: &[OsString]) -> Result<Parsed<T>> {
-    let usage = || help_hint(sp);
+/// `verb` only shapes the usage line of an error.
+pub fn parse<T: ToolArgs>(sp: &Spelling, verb: Verb, args: &[OsString]) -> Result<Parsed<T>> {
+    let usage = || help_hint(sp, verb);
     let mut out = T::default();
     let mut call = None;
     let mut dashdash = false;
@@ -702,12 +703,12 @@ fn utf8(arg: &OsString) -> Result<&str> {
     })
 }
 
-fn help_hint(sp: &Spelling) -> String {
+fn help_hint(sp: &Spelling, verb: Verb) -> String {
+    let cmd = format!("safex {}{}", verb.prefix(), sp.name());
+    let args = if verb == Verb::Run { " [ARGS...]" } else { "" };
     format!(
-        "usage: safex {} [OPTIONS] {} [ARGS...]; see `safex {} --help`",
-        sp.name(),
-        sp.tool.spec(),
-        sp.name()
+        "usage: {cmd} [OPTIONS] {}{args}; see `{cmd} --help`",
+        sp.tool.spec()
     )
 }
 
@@ -984,7 +985,7 @@ mod tests {
     }
 
     fn spelling_parse<T: ToolArgs>(sp: &Spelling, args: &[&str]) -> Result<Parsed<T>> {
-        parse(sp, &os(args))
+        parse(sp, Verb::Run, &os(args))
     }
 
     /// What the arguments parse to without their first option.
@@ -1064,6 +1065,12 @@ mod tests {
             assert_eq!(e.kind, Kind::Usage);
             assert!(e.message.contains(says), "{words} {args:?}: {}", e.message);
         }
+        let e = parse::<NpxArgs>(spelled("npx"), Verb::Lock, &[]).unwrap_err();
+        let hint = e.hint.unwrap_or_default();
+        assert!(
+            hint.contains("usage: safex lock npx [OPTIONS] <name>@<x.y.z>;"),
+            "{hint}"
+        );
         let e = npm("npx", &["--bogus", "a@1.0.0"]).unwrap_err();
         let hint = e.hint.unwrap_or_default();
         assert!(
@@ -1113,8 +1120,12 @@ mod tests {
         for sp in SPELLINGS {
             for h in ["-h", "--help"] {
                 let got = match sp.tool {
-                    Tool::Npx => parse::<NpxArgs>(sp, &os(&[h])).map(|p| p == Parsed::Help),
-                    Tool::Uvx => parse::<UvxArgs>(sp, &os(&[h])).map(|p| p == Parsed::Help),
+                    Tool::Npx => {
+                        parse::<NpxArgs>(sp, Verb::Run, &os(&[h])).map(|p| p == Parsed::Help)
+                    }
+                    Tool::Uvx => {
+                        parse::<UvxArgs>(sp, Verb::Run, &os(&[h])).map(|p| p == Parsed::Help)
+                    }
                 };
                 assert!(got.unwrap(), "{} {h}", sp.name());
             }
