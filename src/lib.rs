@@ -127,18 +127,18 @@ fn spelled(first: &str, args: &[OsString], verb: Verb, g: &Globals) -> Result<i3
     let Some((sp, rest)) = spelling::find(first, args, str::to_owned) else {
         return not_a_spelling(first, args, verb);
     };
-    let once = |program_args: bool, env: &[String]| -> Result<()> {
-        let lockish = format!("safex {}{}", verb.prefix(), sp.name());
+    let fits_verb = |program_args: bool, env: &[String]| -> Result<()> {
+        let shown = format!("safex {}{}", verb.prefix(), sp.name());
         if verb != Verb::Run && !env.is_empty() {
             return Err(Error::usage(format!(
-                "`--env` passes a variable to a launched program; `{lockish}` launches nothing"
+                "`--env` passes a variable to a launched program; `{shown}` launches nothing"
             )));
         }
         if verb != Verb::Run && program_args {
             return Err(Error::usage(format!(
-                "`{lockish}` takes one package spec and no program arguments"
+                "`{shown}` takes one package spec and no program arguments"
             ))
-            .with_hint(format!("see `{lockish} --help`")));
+            .with_hint(format!("see `{shown} --help`")));
         }
         Ok(())
     };
@@ -148,7 +148,7 @@ fn spelled(first: &str, args: &[OsString], verb: Verb, g: &Globals) -> Result<i3
                 Parsed::Help => return help(sp, verb),
                 Parsed::Args(a) => a,
             };
-            once(!a.program_args.is_empty(), &a.env)?;
+            fits_verb(!a.program_args.is_empty(), &a.env)?;
             let g = &with_quiet(g, a.quiet);
             match verb {
                 Verb::Run => npx::run(a, g, ctx),
@@ -161,7 +161,7 @@ fn spelled(first: &str, args: &[OsString], verb: Verb, g: &Globals) -> Result<i3
                 Parsed::Help => return help(sp, verb),
                 Parsed::Args(a) => a,
             };
-            once(!a.program_args.is_empty() && a.from.is_none(), &a.env)?;
+            fits_verb(!a.program_args.is_empty() && a.from.is_none(), &a.env)?;
             let g = &with_quiet(g, a.quiet);
             match verb {
                 Verb::Run => uvx::run(a, g, ctx),
