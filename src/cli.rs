@@ -1,19 +1,25 @@
-//! Command line: clap for safex's own commands; a hand-written parser for the
-//! `npx` argument forms, because everything after the package spec belongs to
-//! the launched program verbatim, and an option safex does not know must be a
-//! clear error rather than a package name.
+//! Command line: clap for safex's own commands; every launcher spelling
+//! (`npx`, `npm exec`, `bunx`, `uvx`, `uv tool run`, ...) is a subcommand
+//! whose arguments clap leaves alone and `crate::spelling` reads, because
+//! everything after the package spec belongs to the launched program
+//! verbatim, and an option safex does not know must be a clear error rather
+//! than a package name.
 
-use clap::{Parser, Subcommand};
 use std::ffi::OsString;
+use std::marker::PhantomData;
+
+use clap::{Arg, ArgMatches, FromArgMatches, Parser, Subcommand};
 
 use crate::error::{Error, Result};
+use crate::spelling::{self, Parsed, SPELLINGS, To, ToolArgs, Verb};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "safex",
     version,
-    about = "Launch pinned npm packages safely: exact versions, verified hashes, no install scripts",
-    after_help = "Examples:\n  safex npx @modelcontextprotocol/server-memory@2025.11.25\n  safex lock npx cowsay@1.6.0\n  safex cache verify"
+    about = "Launch pinned npm and PyPI packages safely: exact versions, verified hashes, no install scripts",
+    after_help = top_after_help(),
+    disable_help_subcommand = true
 )]
 pub struct Cli {
     /// Say nothing but errors.
@@ -22,34 +28,32 @@ pub struct Cli {
     /// A policy file for the command-line layer (also `SAFEX_POLICY`).
     #[arg(long, global = true, value_name = "FILE")]
     pub policy: Option<std::path::PathBuf>,
-    /// Pass this environment variable to the program (repeatable); with
-    /// `env.mode = "declared"` only declared variables reach it.
-    #[arg(long = "env", global = true, value_name = "NAME")]
+    /// Launch commands only: pass this environment variable to the program
+    /// (repeatable); with `env.mode = "declared"` only declared variables
+    /// reach it. Also accepted after the launcher: `safex npx --env NAME ...`.
+    #[arg(long = "env", value_name = "NAME")]
     pub env: Vec<String>,
     #[command(subcommand)]
     pub command: Command,
 }
 
+fn top_after_help() -> String {
+    format!(
+        "{}\n\nExamples:\n  safex npx @modelcontextprotocol/server-memory@2025.11.25\n  safex uvx mcp-server-time==2025.9.25\n  safex lock npx cowsay@1.6.0\n  safex cache verify\n\nConfig file: `$SAFEX_CONFIG`, else `~/.config/safex/config.toml` (`$XDG_CONFIG_HOME/safex/config.toml`\nwhen set; macOS: `~/Library/Application Support/safex/config.toml`; Windows:\n`%APPDATA%\\safex\\config\\config.toml`).",
+        Verb::Run.also_accepted()
+    )
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a pinned npm package, as `npx` would (without install scripts).
-    #[command(disable_help_flag = true)]
-    Npx {
-        /// npx options, the package spec, then the program's arguments.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
-        args: Vec<OsString>,
-    },
-    /// Run a pinned PyPI package, as `uvx` would (wheels only, no build backend).
-    #[command(disable_help_flag = true)]
-    Uvx {
-        /// uvx options, the package spec, then the program's arguments.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
-        args: Vec<OsString>,
-    },
+    /// `npx ...`, `uvx ...` and the other launcher spellings.
+    #[command(flatten)]
+    Launch(Launch<RunVerb>),
     /// Resolve, fetch, verify and record a package in the lockfile; print its tree.
+    #[command(after_help = Verb::Lock.also_accepted(), disable_help_subcommand = true)]
     Lock {
         #[command(subcommand)]
-        tool: LockTool,
+        tool: Launch<LockVerb>,
     },
     /// Show the effective policy, or check a package against it.
     Policy {
@@ -66,21 +70,10 @@ pub enum Command {
         #[command(subcommand)]
         action: crate::mcp::McpCommand,
     },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum LockTool {
-    /// Lock an npm package: `safex lock npx <name>@<version>`.
-    #[command(disable_help_flag = true)]
-    Npx {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
-        args: Vec<OsString>,
-    },
-    /// Lock a PyPI package: `safex lock uvx <name>==<version>`.
-    #[command(disable_help_flag = true)]
-    Uvx {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
-        args: Vec<OsString>,
+    /// Print the help of a command: `safex help lock npm exec`.
+    Help {
+        #[arg(num_args = 0.., value_name = "COMMAND")]
+        words: Vec<String>,
     },
 }
 
@@ -89,9 +82,10 @@ pub enum PolicyAction {
     /// Every key, its value and the layer it came from.
     Show,
     /// The decision for a package and its whole tree, without launching it.
+    #[command(after_help = Verb::Check.also_accepted(), disable_help_subcommand = true)]
     Check {
         #[command(subcommand)]
-        tool: LockTool,
+        tool: Launch<CheckVerb>,
     },
 }
 
@@ -111,6 +105,100 @@ pub enum CacheAction {
     },
 }
 
+/// What a [`Launch`] subcommand does: run, lock or check.
+pub trait VerbOf {
+    const VERB: Verb;
+}
+#[derive(Debug)]
+pub struct RunVerb;
+#[derive(Debug)]
+pub struct LockVerb;
+#[derive(Debug)]
+pub struct CheckVerb;
+impl VerbOf for RunVerb {
+    const VERB: Verb = Verb::Run;
+}
+impl VerbOf for LockVerb {
+    const VERB: Verb = Verb::Lock;
+}
+impl VerbOf for CheckVerb {
+    const VERB: Verb = Verb::Check;
+}
+
+/// A launcher spelling's first word and its raw arguments (`npm` +
+/// `exec -y -- a@1.0.0`). One clap subcommand per first word in
+/// [`SPELLINGS`]; `npx` and `uvx` are listed, the others named in the help's
+/// footer. Help is not clap's: `crate::spelling::help` knows the options.
+#[derive(Debug)]
+pub struct Launch<V> {
+    pub first: String,
+    pub args: Vec<OsString>,
+    verb: PhantomData<V>,
+}
+
+impl<V> Launch<V> {
+    pub fn new(first: &str, args: Vec<OsString>) -> Launch<V> {
+        Launch {
+            first: first.to_owned(),
+            args,
+            verb: PhantomData,
+        }
+    }
+}
+
+impl<V: VerbOf> FromArgMatches for Launch<V> {
+    fn from_arg_matches(m: &ArgMatches) -> std::result::Result<Self, clap::Error> {
+        let Some((name, sub)) = m.subcommand() else {
+            return Err(clap::Error::new(clap::error::ErrorKind::MissingSubcommand));
+        };
+        let args = sub
+            .get_many::<OsString>("args")
+            .map(|v| v.cloned().collect())
+            .unwrap_or_default();
+        Ok(Launch::new(name, args))
+    }
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> std::result::Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl<V: VerbOf> Subcommand for Launch<V> {
+    fn augment_subcommands(mut cmd: clap::Command) -> clap::Command {
+        let mut firsts: Vec<&str> = Vec::new();
+        for sp in SPELLINGS {
+            if !firsts.contains(&sp.words[0]) {
+                firsts.push(sp.words[0]);
+            }
+        }
+        for first in firsts {
+            let canonical = spelling::starting_with(first)
+                .iter()
+                .any(|s| s.is_canonical());
+            cmd = cmd.subcommand(
+                clap::Command::new(first)
+                    .about(V::VERB.about(first))
+                    .hide(!canonical)
+                    .disable_help_flag(true)
+                    .arg(
+                        Arg::new("args")
+                            .num_args(0..)
+                            .trailing_var_arg(true)
+                            .allow_hyphen_values(true)
+                            .value_parser(clap::value_parser!(OsString)),
+                    ),
+            );
+        }
+        cmd
+    }
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_subcommands(cmd)
+    }
+    fn has_subcommand(name: &str) -> bool {
+        SPELLINGS.iter().any(|s| s.words[0] == name)
+    }
+}
+
 /// Options that apply to every command.
 #[derive(Debug, Default, Clone)]
 pub struct Globals {
@@ -119,7 +207,7 @@ pub struct Globals {
     pub env: Vec<String>,
 }
 
-/// `safex npx ...` after parsing: the options npx users put in MCP configs.
+/// `safex npx ...` (or another npm spelling) after parsing.
 #[derive(Debug, Default, PartialEq)]
 pub struct NpxArgs {
     /// `-p/--package` specs; when present the first positional is a command.
@@ -130,96 +218,34 @@ pub struct NpxArgs {
     pub program_args: Vec<OsString>,
     pub registry: Option<String>,
     pub offline: bool,
+    /// `--quiet`, `--silent`, `--loglevel silent`: safex's `-q`.
+    pub quiet: bool,
     /// `--env NAME` given among the npx options.
     pub env: Vec<String>,
 }
 
-pub const NPX_USAGE: &str = "usage: safex npx [-y] [--registry URL] [--offline] <name>@<exact-version> [ARGS...]\n       safex npx [-y] -p <name>@<exact-version> [-p ...] <command> [ARGS...]";
-
-/// Parse npx's argument forms. Options come first; the first non-option (or
-/// whatever follows `--`) is the spec or command; the rest is the program's.
-pub fn parse_npx(args: &[OsString]) -> Result<NpxArgs> {
-    let mut out = NpxArgs::default();
-    let mut i = 0;
-    let value = |i: &mut usize, name: &str| -> Result<String> {
-        *i += 1;
-        args.get(*i)
-            .and_then(|v| v.to_str())
-            .map(str::to_owned)
-            .ok_or_else(|| Error::usage(format!("`{name}` needs a value")).with_hint(NPX_USAGE))
-    };
-    while i < args.len() {
-        let Some(arg) = args[i].to_str() else {
-            return Err(Error::usage(format!(
-                "argument `{}` is not valid UTF-8",
-                args[i].to_string_lossy()
-            )));
-        };
-        if arg == "--" {
-            i += 1;
-            break;
+impl ToolArgs for NpxArgs {
+    fn set(&mut self, to: To, value: Option<String>) {
+        let v = value.unwrap_or_default();
+        match to {
+            To::Package => self.packages.push(v),
+            To::Registry => self.registry = Some(v),
+            To::Offline => self.offline = true,
+            To::Quiet => self.quiet = true,
+            To::Env => self.env.push(v),
+            _ => debug_assert!(false, "{to:?} is not an npm option"),
         }
-        if !arg.starts_with('-') || arg == "-" {
-            break;
-        }
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
-            _ => (arg, None),
-        };
-        match flag {
-            "-y" | "--yes" => {}
-            "--offline" => out.offline = true,
-            // safex is always cache-first: a locked, cached tree never touches the network.
-            "--prefer-offline" | "--prefer-online" => {}
-            "-p" | "--package" => {
-                let v = match inline {
-                    Some(v) => v,
-                    None => value(&mut i, flag)?,
-                };
-                out.packages.push(v);
-            }
-            "--registry" => {
-                let v = match inline {
-                    Some(v) => v,
-                    None => value(&mut i, flag)?,
-                };
-                out.registry = Some(v);
-            }
-            "--env" => {
-                let v = match inline {
-                    Some(v) => v,
-                    None => value(&mut i, flag)?,
-                };
-                out.env.push(v);
-            }
-            "-c" | "--call" => {
-                return Err(Error::usage(format!(
-                    "`{flag}` runs a shell string, which safex does not do"
-                ))
-                .with_hint("name the package and its arguments instead: `safex npx <name>@<version> [ARGS...]`"));
-            }
-            "-h" | "--help" => {
-                return Err(Error::usage("help requested").with_hint(NPX_USAGE));
-            }
-            _ => {
-                return Err(Error::usage(format!("unsupported npx option `{flag}`"))
-                    .with_hint(format!("safex accepts `-y`, `-p/--package`, `--registry`, `--offline`, `--prefer-offline` before the package\n{NPX_USAGE}")));
-            }
-        }
-        i += 1;
     }
-    let Some(target) = args.get(i) else {
-        return Err(Error::usage("no package given").with_hint(NPX_USAGE));
-    };
-    out.target = target
-        .to_str()
-        .ok_or_else(|| Error::usage("the package spec is not valid UTF-8"))?
-        .to_owned();
-    out.program_args = args[i + 1..].to_vec();
-    Ok(out)
+    fn finish(&mut self, target: String, program_args: Vec<OsString>) {
+        self.target = target;
+        self.program_args = program_args;
+    }
+    fn packages(&self) -> &[String] {
+        &self.packages
+    }
 }
 
-/// `safex uvx ...` after parsing.
+/// `safex uvx ...` (or `uv tool run`) after parsing.
 #[derive(Debug, Default, PartialEq)]
 pub struct UvxArgs {
     /// `--from SPEC`: the package; the first positional is then the command.
@@ -232,6 +258,8 @@ pub struct UvxArgs {
     /// `--index`, repeatable: extra indexes, consulted first.
     pub extra_index: Vec<String>,
     pub offline: bool,
+    /// `-q/--quiet`: safex's `-q`.
+    pub quiet: bool,
     /// `--env NAME` given among the uvx options.
     pub env: Vec<String>,
     /// The package spec (no `--from`) or the command name (with `--from`).
@@ -239,73 +267,50 @@ pub struct UvxArgs {
     pub program_args: Vec<OsString>,
 }
 
-pub const UVX_USAGE: &str = "usage: safex uvx [--python PY] [--index-url URL] [--offline] <name>==<exact-version> [ARGS...]\n       safex uvx --from <name>==<exact-version> [--with <name>==<version>] <command> [ARGS...]";
-
-/// Parse uvx's argument forms, as MCP configs use them.
-pub fn parse_uvx(args: &[OsString]) -> Result<UvxArgs> {
-    let mut out = UvxArgs::default();
-    let mut i = 0;
-    let value = |i: &mut usize, name: &str| -> Result<String> {
-        *i += 1;
-        args.get(*i)
-            .and_then(|v| v.to_str())
-            .map(str::to_owned)
-            .ok_or_else(|| Error::usage(format!("`{name}` needs a value")).with_hint(UVX_USAGE))
-    };
-    while i < args.len() {
-        let Some(arg) = args[i].to_str() else {
-            return Err(Error::usage(format!(
-                "argument `{}` is not valid UTF-8",
-                args[i].to_string_lossy()
-            )));
-        };
-        if arg == "--" {
-            i += 1;
-            break;
+impl ToolArgs for UvxArgs {
+    fn set(&mut self, to: To, value: Option<String>) {
+        let v = value.unwrap_or_default();
+        match to {
+            To::From => self.from = Some(v),
+            To::With => self.with.push(v),
+            To::Python => self.python = Some(v),
+            To::IndexUrl => self.index_url = Some(v),
+            To::ExtraIndex => self.extra_index.push(v),
+            To::Offline => self.offline = true,
+            To::Quiet => self.quiet = true,
+            To::Env => self.env.push(v),
+            _ => debug_assert!(false, "{to:?} is not a PyPI option"),
         }
-        if !arg.starts_with('-') || arg == "-" {
-            break;
-        }
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
-            _ => (arg, None),
-        };
-        let take = |i: &mut usize| -> Result<String> {
-            match inline.clone() {
-                Some(v) => Ok(v),
-                None => value(i, flag),
-            }
-        };
-        match flag {
-            "--from" => out.from = Some(take(&mut i)?),
-            "--with" | "-w" => out.with.push(take(&mut i)?),
-            "--python" | "-p" => out.python = Some(take(&mut i)?),
-            "--index-url" | "-i" | "--default-index" => out.index_url = Some(take(&mut i)?),
-            "--index" | "--extra-index-url" => out.extra_index.push(take(&mut i)?),
-            "--offline" => out.offline = true,
-            "--env" => out.env.push(take(&mut i)?),
-            // No-ops: safex is always isolated and never builds.
-            "--isolated" | "--no-build" | "--no-cache" | "-q" | "--quiet" => {}
-            "-h" | "--help" => {
-                return Err(Error::usage("help requested").with_hint(UVX_USAGE));
-            }
-            _ => {
-                return Err(Error::usage(format!("unsupported uvx option `{flag}`")).with_hint(
-                    format!("safex accepts `--from`, `--with`, `--python`, `--index-url`, `--default-index`, `--index`, `--offline`, `--isolated`, `--no-build` before the package\n{UVX_USAGE}"),
-                ));
-            }
-        }
-        i += 1;
     }
-    let Some(target) = args.get(i) else {
-        return Err(Error::usage("no package given").with_hint(UVX_USAGE));
-    };
-    out.target = target
-        .to_str()
-        .ok_or_else(|| Error::usage("the package spec is not valid UTF-8"))?
-        .to_owned();
-    out.program_args = args[i + 1..].to_vec();
-    Ok(out)
+    fn finish(&mut self, target: String, program_args: Vec<OsString>) {
+        self.target = target;
+        self.program_args = program_args;
+    }
+    fn packages(&self) -> &[String] {
+        &[]
+    }
+}
+
+/// Parse `npx`'s argument forms (for callers that hold an `npx` argument
+/// list, such as `safex mcp pin`); help is not a launch.
+pub fn parse_npx(args: &[OsString]) -> Result<NpxArgs> {
+    parse_as(&SPELLINGS[0], args)
+}
+
+/// Parse `uvx`'s argument forms, as MCP configs use them.
+pub fn parse_uvx(args: &[OsString]) -> Result<UvxArgs> {
+    parse_as(&SPELLINGS[1], args)
+}
+
+/// Parse one spelling's arguments as a launch; help is not a launch.
+pub fn parse_as<T: ToolArgs>(sp: &spelling::Spelling, args: &[OsString]) -> Result<T> {
+    match spelling::parse(sp, Verb::Run, args)? {
+        Parsed::Args(a) => Ok(a),
+        Parsed::Help => Err(Error::usage(format!(
+            "`{} --help` asks for help, not a launch",
+            sp.name()
+        ))),
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ pub mod registry;
 pub mod resolve;
 pub mod settings;
 pub mod spec;
+pub mod spelling;
 pub mod time;
 pub mod uvx;
 pub mod verify;
@@ -37,22 +38,16 @@ use std::ffi::OsString;
 use clap::Parser;
 
 use cache::Cache;
-use cli::{CacheAction, Cli, Command, Globals, LockTool, PolicyAction};
+use cli::{CacheAction, Cli, Command, Globals, NpxArgs, PolicyAction, UvxArgs};
 use error::{Error, Result};
 use settings::{Overrides, Settings};
+use spelling::{Parsed, Tool, Verb};
 
 /// Run safex with these arguments; the return value is the exit code.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                error::Kind::Usage.exit_code()
-            } else {
-                0
-            };
-        }
+        Err(e) => return clap_exit(e),
     };
     match run(cli) {
         Ok(code) => code,
@@ -69,13 +64,18 @@ fn run(cli: Cli) -> Result<i32> {
         policy: cli.policy.clone(),
         env: cli.env.clone(),
     };
+    if !g.env.is_empty() && !matches!(cli.command, Command::Launch(_)) {
+        return Err(Error::usage(
+            "`--env` passes a variable to a launched program, and this command launches none",
+        )
+        .with_hint("put it on a launch: `safex npx --env NAME <name>@<x.y.z>`"));
+    }
     match cli.command {
-        Command::Npx { args } => audited("npm", |ctx| npx::run(cli::parse_npx(&args)?, &g, ctx)),
-        Command::Uvx { args } => audited("pypi", |ctx| uvx::run(cli::parse_uvx(&args)?, &g, ctx)),
-        Command::Lock { tool } => lock_or_check(tool, &g, false),
+        Command::Launch(l) => spelled(&l.first, &l.args, Verb::Run, &g),
+        Command::Lock { tool } => spelled(&tool.first, &tool.args, Verb::Lock, &g),
         Command::Policy {
             action: PolicyAction::Check { tool },
-        } => lock_or_check(tool, &g, true),
+        } => spelled(&tool.first, &tool.args, Verb::Check, &g),
         Command::Policy {
             action: PolicyAction::Show,
         } => {
@@ -88,6 +88,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Mcp { action } => mcp::run(action, &g),
+        Command::Help { words } => help_of(&words),
         Command::Cache { action } => {
             let settings = Settings::load(&Overrides {
                 quiet: g.quiet,
@@ -120,39 +121,122 @@ fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-/// `safex lock ...` and `safex policy check ...`: one spec, no program arguments.
-fn lock_or_check(tool: LockTool, g: &Globals, check: bool) -> Result<i32> {
-    let verb = if check { "policy check" } else { "lock" };
-    match tool {
-        LockTool::Npx { args } => audited("npm", |ctx| {
-            let a = cli::parse_npx(&args)?;
-            if !a.program_args.is_empty() {
-                return Err(Error::usage(format!(
-                    "`safex {verb} npx` takes one package spec and no program arguments"
-                ))
-                .with_hint(format!("usage: safex {verb} npx <name>@<exact-version>")));
-            }
-            if check {
-                npx::check(a, g, ctx)
-            } else {
-                npx::lock(a, g, ctx)
+/// A launcher spelling (`npx`, `npm exec`, `uv tool run`, ...) to run, lock
+/// or check: the spelling's table parses it, then the npm or PyPI pipeline.
+fn spelled(first: &str, args: &[OsString], verb: Verb, g: &Globals) -> Result<i32> {
+    let Some((sp, rest)) = spelling::find(first, args, str::to_owned) else {
+        return not_a_spelling(first, args, verb);
+    };
+    let fits_verb = |program_args: bool, env: &[String]| -> Result<()> {
+        let shown = format!("safex {}{}", verb.prefix(), sp.name());
+        if verb != Verb::Run && !env.is_empty() {
+            return Err(Error::usage(format!(
+                "`--env` passes a variable to a launched program; `{shown}` launches nothing"
+            )));
+        }
+        if verb != Verb::Run && program_args {
+            return Err(Error::usage(format!(
+                "`{shown}` takes one package spec and no program arguments"
+            ))
+            .with_hint(format!("see `{shown} --help`")));
+        }
+        Ok(())
+    };
+    match sp.tool {
+        Tool::Npx => audited("npm", |ctx| {
+            let a = match spelling::parse::<NpxArgs>(sp, verb, rest)? {
+                Parsed::Help => return help(sp, verb),
+                Parsed::Args(a) => a,
+            };
+            fits_verb(!a.program_args.is_empty(), &a.env)?;
+            let g = &with_quiet(g, a.quiet);
+            match verb {
+                Verb::Run => npx::run(a, g, ctx),
+                Verb::Lock => npx::lock(a, g, ctx),
+                Verb::Check => npx::check(a, g, ctx),
             }
         }),
-        LockTool::Uvx { args } => audited("pypi", |ctx| {
-            let a = cli::parse_uvx(&args)?;
-            if !a.program_args.is_empty() && a.from.is_none() {
-                return Err(Error::usage(format!(
-                    "`safex {verb} uvx` takes one package spec and no program arguments"
-                ))
-                .with_hint(format!("usage: safex {verb} uvx <name>==<exact-version>")));
-            }
-            if check {
-                uvx::check(a, g, ctx)
-            } else {
-                uvx::lock(a, g, ctx)
+        Tool::Uvx => audited("pypi", |ctx| {
+            let a = match spelling::parse::<UvxArgs>(sp, verb, rest)? {
+                Parsed::Help => return help(sp, verb),
+                Parsed::Args(a) => a,
+            };
+            fits_verb(!a.program_args.is_empty() && a.from.is_none(), &a.env)?;
+            let g = &with_quiet(g, a.quiet);
+            match verb {
+                Verb::Run => uvx::run(a, g, ctx),
+                Verb::Lock => uvx::lock(a, g, ctx),
+                Verb::Check => uvx::check(a, g, ctx),
             }
         }),
     }
+}
+
+fn help(sp: &spelling::Spelling, verb: Verb) -> Result<i32> {
+    print!("{}", spelling::help(sp, verb));
+    Ok(0)
+}
+
+/// `safex help WORDS...`: a launcher spelling's help is safex's own (it
+/// knows the options); every other command's is clap's.
+fn help_of(words: &[String]) -> Result<i32> {
+    let (verb, rest) = match words {
+        [w, rest @ ..] if w == "lock" => (Verb::Lock, rest),
+        [p, c, rest @ ..] if p == "policy" && c == "check" => (Verb::Check, rest),
+        rest => (Verb::Run, rest),
+    };
+    if let Some(first) = rest
+        .first()
+        .filter(|f| !spelling::starting_with(f).is_empty())
+    {
+        return match spelling::find(first, &rest[1..], str::to_owned) {
+            Some((sp, [])) => help(sp, verb),
+            _ => not_a_spelling(first, &[OsString::from("--help")], verb),
+        };
+    }
+    let argv = std::iter::once("safex")
+        .chain(words.iter().map(String::as_str))
+        .chain(["--help"]);
+    Ok(Cli::try_parse_from(argv).map_or_else(clap_exit, |_| 0))
+}
+
+/// Print clap's help or usage error; help is exit 0, an error is usage.
+fn clap_exit(e: clap::Error) -> i32 {
+    let _ = e.print();
+    if e.use_stderr() {
+        error::Kind::Usage.exit_code()
+    } else {
+        0
+    }
+}
+
+fn with_quiet(g: &Globals, quiet: bool) -> Globals {
+    Globals {
+        quiet: g.quiet || quiet,
+        ..g.clone()
+    }
+}
+
+/// `safex npm install ...`: `npm` is a first word, but not of a launch.
+fn not_a_spelling(first: &str, args: &[OsString], verb: Verb) -> Result<i32> {
+    let names: Vec<String> = spelling::starting_with(first)
+        .iter()
+        .map(|s| format!("`safex {}{}`", verb.prefix(), s.name()))
+        .collect();
+    let text = format!(
+        "`safex {}{first}` accepts {}",
+        verb.prefix(),
+        names.join(", ")
+    );
+    if args.first().is_some_and(|a| a == "-h" || a == "--help") {
+        println!("{text}; each has its own `--help`.");
+        return Ok(0);
+    }
+    let typed = match args.first() {
+        Some(a) => format!("`safex {}{first} {}`", verb.prefix(), a.to_string_lossy()),
+        None => format!("`safex {}{first}`", verb.prefix()),
+    };
+    Err(Error::usage(format!("{typed} is not a launcher safex knows")).with_hint(text))
 }
 
 /// Run a launch, lock or check, and log a refusal to the audit log.

@@ -398,6 +398,60 @@ fn pin_records_its_rewrites_in_the_baseline() {
 }
 
 #[test]
+fn every_launcher_spelling_is_scanned_and_pinned() {
+    let w = World::new();
+    let servers = r#"    "memory": { "command": "bunx", "args": ["@modelcontextprotocol/server-memory@1.0.0"] },
+    "github": { "command": "pnpm", "args": ["dlx", "@modelcontextprotocol/server-github"] },
+    "everything": { "command": "npm", "args": ["exec", "-y", "--", "@modelcontextprotocol/server-everything@3.0.0"] },
+    "time": { "command": "uv", "args": ["tool", "run", "mcp-server-time==2025.2.0"] },
+    "bun": { "command": "bunx", "args": ["--bun", "@modelcontextprotocol/server-slack@0.6.2"] }"#;
+    w.place(DESKTOP, &desktop(servers));
+    let out = w.mcp(&["scan", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let server = |name: &str| {
+        v["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["server"] == name)
+            .cloned()
+            .unwrap()
+    };
+    for (name, launcher, package) in [
+        ("memory", "bunx", "@modelcontextprotocol/server-memory"),
+        ("github", "pnpm dlx", "@modelcontextprotocol/server-github"),
+        (
+            "everything",
+            "npm exec",
+            "@modelcontextprotocol/server-everything",
+        ),
+        ("time", "uv tool run", "mcp-server-time"),
+    ] {
+        let s = server(name);
+        assert_eq!(s["launcher"], launcher, "{s}");
+        assert_eq!(s["package"], package, "{s}");
+    }
+    assert!(findings(&out, "github").contains(&"unpinned".to_owned()));
+    assert!(findings(&out, "bun").contains(&"bad-args".to_owned()));
+
+    code(&w.mcp(&["pin", "--write"]), 0);
+    let after = w.read(DESKTOP);
+    for want in [
+        r#""command": "safex", "args": ["bunx", "@modelcontextprotocol/server-memory@1.0.0"]"#,
+        r#""command": "safex", "args": ["pnpm", "dlx", "@modelcontextprotocol/server-github@1.1.0"]"#,
+        r#""command": "safex", "args": ["npm", "exec", "-y", "--", "@modelcontextprotocol/server-everything@3.0.0"]"#,
+        r#""command": "safex", "args": ["uv", "tool", "run", "mcp-server-time==2025.2.0"]"#,
+        r#""command": "bunx", "args": ["--bun""#,
+    ] {
+        assert!(after.contains(want), "no `{want}` in\n{after}");
+    }
+    let out = w.mcp(&["scan", "--json"]);
+    for name in ["memory", "github", "everything", "time"] {
+        assert_eq!(findings(&out, name), Vec::<String>::new(), "{name}");
+    }
+}
+
+#[test]
 fn write_keeps_permissions_and_follows_symlinks() {
     let w = World::new();
     let real = w.env.root().join("dotfiles/claude.json");

@@ -224,6 +224,204 @@ fn unknown_option_is_named() {
     assert!(reg.requests().is_empty(), "{:?}", reg.request_lines());
 }
 
+/// `safex ARGS` against `reg`, run to completion.
+fn safex_run(env: &TestEnv, reg: &FixtureRegistry, args: &[&str]) -> Output {
+    run(reg.safex(env).args(args))
+}
+
+#[test]
+fn every_npm_launcher_spelling_runs_what_npx_runs() {
+    let env = TestEnv::new();
+    let reg = echo_registry();
+    let want = json_line(&["a", "--help"]);
+    for args in [
+        &["npx", "-y", "argv-echo@1.0.0", "a", "--help"][..],
+        &["npm", "exec", "-y", "--", "argv-echo@1.0.0", "a", "--help"],
+        &[
+            "npm",
+            "x",
+            "--package=argv-echo@1.0.0",
+            "--",
+            "argv-echo",
+            "a",
+            "--help",
+        ],
+        &["pnpm", "dlx", "argv-echo@1.0.0", "a", "--help"],
+        &[
+            "pnpx",
+            "--package",
+            "argv-echo@1.0.0",
+            "argv-echo",
+            "a",
+            "--help",
+        ],
+        &["bunx", "-p", "argv-echo@1.0.0", "argv-echo", "a", "--help"],
+        &["bun", "x", "argv-echo@1.0.0", "a", "--help"],
+    ] {
+        let out = safex_run(&env, &reg, args);
+        assert_eq!(stdout(&out), want, "{args:?}\n{}", describe(&out));
+        assert_code(&out, 0);
+    }
+    // Lock and policy check take the same spellings.
+    let out = safex_run(
+        &env,
+        &reg,
+        &["lock", "npm", "exec", "--", "argv-echo@1.0.0"],
+    );
+    assert_code(&out, 0);
+    assert!(
+        stdout(&out).contains("argv-echo@1.0.0"),
+        "{}",
+        describe(&out)
+    );
+    for spelled in [&["bunx"][..], &["pnpm", "dlx"], &["npm", "x"]] {
+        let mut args = vec!["policy", "check"];
+        args.extend(spelled);
+        args.push("argv-echo@1.0.0");
+        assert_code(&safex_run(&env, &reg, &args), 0);
+    }
+}
+
+#[test]
+fn npx_options_that_configs_carry_are_accepted() {
+    let env = TestEnv::new();
+    let reg = FixtureRegistry::builder()
+        .package(Pkg::program("noisy", "1.0.0", ECHO_ARGV).script("postinstall", "exit 0"))
+        .build();
+    let cache = env.root().join("npm-cache");
+    let launch = |level: &str| {
+        let level = format!("--loglevel={level}");
+        reg.npx(
+            &env,
+            &[
+                "--no-install",
+                "--ignore-existing",
+                "--cache",
+                cache.to_str().unwrap(),
+                &level,
+                "noisy@1.0.0",
+                "x",
+            ],
+        )
+    };
+    // A level that is not quiet leaves the warning on; `silent` is `-q`.
+    let out = launch("info");
+    assert_ran(&out, &json_line(&["x"]));
+    assert!(stderr(&out).contains("warning:"), "{}", describe(&out));
+    let out = launch("silent");
+    assert_ran(&out, &json_line(&["x"]));
+    assert!(!stderr(&out).contains("warning:"), "{}", describe(&out));
+    assert!(!cache.exists(), "npm's `--cache` is not used");
+    assert_ran(&reg.npx(&env, &["--no", "--yes", "noisy@1.0.0"]), "[]\n");
+}
+
+#[test]
+fn launcher_help_is_usage_on_stdout_and_exit_zero() {
+    let env = TestEnv::new();
+    let reg = echo_registry();
+    for (args, says) in [
+        (
+            &["npx", "--help"][..],
+            &[
+                "Usage: safex npx ",
+                "--no-install",
+                "Refused:",
+                "-c, --call",
+            ][..],
+        ),
+        (&["npx", "-y", "-h"], &["Usage: safex npx "]),
+        (&["uvx", "--help"], &["Usage: safex uvx ", "--from"]),
+        (
+            &["npm", "exec", "--help"],
+            &["Usage: safex npm exec ", "--parseable"],
+        ),
+        (&["bunx", "--help"], &["--bun", "Node.js"]),
+        (
+            &["lock", "npx", "--help"],
+            &["Usage: safex lock npx ", "lockfile"],
+        ),
+        (&["lock", "uvx", "-h"], &["Usage: safex lock uvx "]),
+        (
+            &["policy", "check", "npx", "--help"],
+            &["Usage: safex policy check npx ", "policy's decision"],
+        ),
+        (
+            &["policy", "check", "uvx", "--help"],
+            &["Usage: safex policy check uvx "],
+        ),
+        (
+            &["policy", "check", "--help"],
+            &["Check an npm package", "Also accepted"],
+        ),
+        (&["--help"], &["config.toml", "uv tool run"]),
+        (&["help", "npx"], &["Usage: safex npx ", "--no-install"]),
+        (
+            &["help", "lock", "uv", "tool", "run"],
+            &["Usage: safex lock uv tool run "],
+        ),
+        (&["npm", "--help"], &["safex npm exec", "safex npm x"]),
+    ] {
+        let out = safex_run(&env, &reg, args);
+        assert_code(&out, 0);
+        for w in says {
+            assert!(
+                stdout(&out).contains(w),
+                "{args:?}: no `{w}`\n{}",
+                describe(&out)
+            );
+        }
+        assert_eq!(stderr(&out), "", "{args:?}");
+    }
+    let out = safex_run(&env, &reg, &["policy", "check", "--help"]);
+    assert!(!stdout(&out).contains("Lock an"), "{}", describe(&out));
+    let out = safex_run(&env, &reg, &["npm", "install", "argv-echo@1.0.0"]);
+    assert_code(&out, 2);
+    assert_mentions(&out, &["`safex npm install`", "`safex npm exec`"]);
+    assert!(reg.requests().is_empty(), "{:?}", reg.request_lines());
+}
+
+#[test]
+fn env_flag_only_where_a_program_is_launched() {
+    let env = TestEnv::new();
+    let reg = echo_registry();
+    let help = safex_run(&env, &reg, &["cache", "dir", "--help"]);
+    assert_code(&help, 0);
+    assert!(!stdout(&help).contains("--env"), "{}", describe(&help));
+    for args in [
+        &["cache", "dir", "--env", "X"][..],
+        &["--env", "X", "cache", "dir"],
+        &["policy", "show", "--env", "X"],
+        &["lock", "npx", "--env", "X", "argv-echo@1.0.0"],
+    ] {
+        let out = safex_run(&env, &reg, args);
+        assert_code(&out, 2);
+        assert!(
+            stderr(&out).contains("--env"),
+            "{args:?}\n{}",
+            describe(&out)
+        );
+    }
+    assert!(reg.requests().is_empty(), "{:?}", reg.request_lines());
+}
+
+#[test]
+fn shell_string_is_refused_with_the_package_form() {
+    let env = TestEnv::new();
+    let reg = echo_registry();
+    let out = reg.npx(&env, &["-p", "cowsay@1.6.0", "-c", "cowsay hi"]);
+    assert_refused(
+        &env,
+        &out,
+        2,
+        &["-c", "safex npx -p cowsay@1.6.0 cowsay hi"],
+        &[],
+        &[],
+    );
+    let out = safex_run(&env, &reg, &["npm", "exec", "-c", "cowsay 'hi there'"]);
+    assert_mentions(&out, &["safex npx -p <name>@<x.y.z> cowsay 'hi there'"]);
+    assert!(reg.requests().is_empty(), "{:?}", reg.request_lines());
+}
+
 // ---------------------------------------------------------------------------
 // Where the registry comes from
 // ---------------------------------------------------------------------------

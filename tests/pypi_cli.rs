@@ -51,6 +51,40 @@ fn python3_path() -> PathBuf {
 // ---------------------------------------------------------------------------
 
 #[test]
+fn uv_tool_run_runs_what_uvx_runs() {
+    let env = TestEnv::new();
+    let idx = echo_index();
+    let want = json_line(&["--flag", "x"]);
+    for args in [
+        &["uvx", "argv-echo==1.0.0", "--flag", "x"][..],
+        &["uv", "tool", "run", "argv-echo==1.0.0", "--flag", "x"],
+        &[
+            "uv",
+            "tool",
+            "run",
+            "--from",
+            "argv-echo==1.0.0",
+            "argv-echo",
+            "--flag",
+            "x",
+        ],
+    ] {
+        assert_ran(&run(idx.safex(&env).args(args)), &want);
+    }
+    let out = run(idx
+        .safex(&env)
+        .args(["lock", "uv", "tool", "run", "argv-echo==1.0.0"]));
+    assert_code(&out, 0);
+    let out = run(idx.safex(&env).args(["uv", "tool", "run", "--help"]));
+    assert_code(&out, 0);
+    assert!(
+        stdout(&out).contains("Usage: safex uv tool run "),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
 fn arguments_after_the_spec_pass_verbatim() {
     let env = TestEnv::new();
     let idx = echo_index();

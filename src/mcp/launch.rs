@@ -1,47 +1,31 @@
-//! What launches a server: `npx`, `cmd /c npx`, `uvx`, `safex npx`, docker,
-//! a local program, a remote URL; and for `npx`/`uvx` forms, where the
-//! package specs sit among the arguments.
+//! What launches a server: `npx`, `cmd /c npx`, `uvx`, `safex npx`, every
+//! other spelling of `crate::spelling` (`npm exec`, `pnpm dlx`, `bunx`,
+//! `uv tool run`, ...), docker, a local program, a remote URL; and for the
+//! launcher forms, where the package specs sit among the arguments.
 
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tool {
-    Npx,
-    Uvx,
-}
-
-impl Tool {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tool::Npx => "npx",
-            Tool::Uvx => "uvx",
-        }
-    }
-    pub fn ecosystem(self) -> &'static str {
-        match self {
-            Tool::Npx => "npm",
-            Tool::Uvx => "pypi",
-        }
-    }
-}
+pub use crate::spelling::Tool;
+use crate::spelling::{self, Does, Spelling, To};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Launcher {
-    /// `npx ...` / `uvx ...` (also `npx.cmd`, `uvx.exe`, absolute paths):
-    /// `cmd` is true for `cmd /c npx ...`. The tool's arguments start at
-    /// `args[tail]`.
+    /// `npx ...`, `pnpm dlx ...`, `uv tool run ...` (also `npx.cmd`,
+    /// `uvx.exe`, absolute paths): `cmd` is true for `cmd /c npx ...`. The
+    /// tool's arguments start at `args[tail]`.
     Direct {
-        tool: Tool,
+        spelling: &'static Spelling,
         cmd: bool,
         tail: usize,
     },
-    /// `safex npx ...` / `safex uvx ...`.
+    /// `safex npx ...`, `safex bunx ...`: the tool's arguments start after
+    /// the spelling's words.
     Safex {
-        tool: Tool,
+        spelling: &'static Spelling,
     },
-    /// Registry launchers safex does not rewrite: `bunx`, `pnpm dlx`, `uv tool run`.
+    /// Registry launchers safex does not run: `yarn dlx`.
     Other(&'static str),
-    /// `safex` with something other than `npx`/`uvx`.
+    /// `safex` with something other than a launcher spelling.
     SafexOther,
     Docker,
     /// A program on disk or on `PATH` (`node /x/index.js`, `python -m m`).
@@ -52,14 +36,27 @@ pub enum Launcher {
     Missing,
 }
 
+impl Launcher {
+    /// The spelling of a launcher safex runs, and where its arguments start.
+    pub fn spelled(&self) -> Option<(&'static Spelling, usize)> {
+        match *self {
+            Launcher::Direct { spelling, tail, .. } => Some((spelling, tail)),
+            Launcher::Safex { spelling } => Some((spelling, spelling.words.len())),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Launcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Launcher::Direct {
-                tool, cmd: true, ..
-            } => write!(f, "cmd /c {}", tool.as_str()),
-            Launcher::Direct { tool, .. } => f.write_str(tool.as_str()),
-            Launcher::Safex { tool } => write!(f, "safex {}", tool.as_str()),
+                spelling,
+                cmd: true,
+                ..
+            } => write!(f, "cmd /c {}", spelling.name()),
+            Launcher::Direct { spelling, .. } => f.write_str(&spelling.name()),
+            Launcher::Safex { spelling } => write!(f, "safex {}", spelling.name()),
             Launcher::Other(s) => f.write_str(s),
             Launcher::SafexOther => f.write_str("safex"),
             Launcher::Docker => f.write_str("docker"),
@@ -92,42 +89,34 @@ pub fn classify(command: Option<&str>, args: &[String], url: Option<&str>) -> La
     };
     let prog = program_name(command);
     let arg = |i: usize| args.get(i).map(|a| program_name(a)).unwrap_or_default();
+    let spelled =
+        |first: &str, rest: &[String]| spelling::find(first, rest, program_name).map(|(s, _)| s);
+    if let Some(spelling) = spelled(command, args) {
+        return Launcher::Direct {
+            spelling,
+            cmd: false,
+            tail: spelling.words.len() - 1,
+        };
+    }
     match prog.as_str() {
-        "npx" => Launcher::Direct {
-            tool: Tool::Npx,
-            cmd: false,
-            tail: 0,
-        },
-        "uvx" => Launcher::Direct {
-            tool: Tool::Uvx,
-            cmd: false,
-            tail: 0,
-        },
         "cmd" if args.first().is_some_and(|a| a.eq_ignore_ascii_case("/c")) => {
-            match arg(1).as_str() {
-                "npx" => Launcher::Direct {
-                    tool: Tool::Npx,
+            match args.get(1).and_then(|a| spelled(a, &args[2..])) {
+                Some(spelling) => Launcher::Direct {
+                    spelling,
                     cmd: true,
-                    tail: 2,
+                    tail: 1 + spelling.words.len(),
                 },
-                "uvx" => Launcher::Direct {
-                    tool: Tool::Uvx,
-                    cmd: true,
-                    tail: 2,
-                },
-                _ => Launcher::Local,
+                None => Launcher::Local,
             }
         }
-        "safex" => match args.first().map(String::as_str) {
-            Some("npx") => Launcher::Safex { tool: Tool::Npx },
-            Some("uvx") => Launcher::Safex { tool: Tool::Uvx },
-            _ => Launcher::SafexOther,
+        "safex" => match args
+            .first()
+            .and_then(|a| spelling::find(a, &args[1..], str::to_owned))
+        {
+            Some((spelling, _)) => Launcher::Safex { spelling },
+            None => Launcher::SafexOther,
         },
-        "bunx" => Launcher::Other("bunx"),
-        "bun" if arg(0) == "x" => Launcher::Other("bunx"),
-        "pnpm" if arg(0) == "dlx" => Launcher::Other("pnpm dlx"),
         "yarn" if arg(0) == "dlx" => Launcher::Other("yarn dlx"),
-        "uv" if arg(0) == "tool" && arg(1) == "run" => Launcher::Other("uv tool run"),
         "docker" | "podman" => Launcher::Docker,
         _ => Launcher::Local,
     }
@@ -151,46 +140,11 @@ pub struct Plan {
     pub tool_args: usize,
 }
 
-/// Read the options the way `safex npx`/`safex uvx` will. An option safex
-/// does not accept is an error here too: the rewritten entry would not start.
-pub fn plan(tool: Tool, args: &[String]) -> Result<Plan, String> {
-    let with_value: &[&str] = match tool {
-        Tool::Npx => &["-p", "--package", "--registry", "--env"],
-        Tool::Uvx => &[
-            "--from",
-            "--with",
-            "-w",
-            "--python",
-            "-p",
-            "--index-url",
-            "-i",
-            "--default-index",
-            "--index",
-            "--extra-index-url",
-            "--env",
-        ],
-    };
-    let no_value: &[&str] = match tool {
-        Tool::Npx => &[
-            "-y",
-            "--yes",
-            "--offline",
-            "--prefer-offline",
-            "--prefer-online",
-        ],
-        Tool::Uvx => &[
-            "--offline",
-            "--isolated",
-            "--no-build",
-            "--no-cache",
-            "-q",
-            "--quiet",
-        ],
-    };
-    let spec_opts: &[&str] = match tool {
-        Tool::Npx => &["-p", "--package"],
-        Tool::Uvx => &["--from", "--with", "-w"],
-    };
+/// Read the options the way `safex <spelling>` will, from the same table.
+/// An option safex does not accept (or refuses) is an error here too: the
+/// rewritten entry would not start.
+pub fn plan(sp: &Spelling, args: &[String]) -> Result<Plan, String> {
+    let name = sp.name();
     let mut specs = Vec::new();
     let mut i = 0;
     let mut has_pkg_opt = false;
@@ -207,16 +161,16 @@ pub fn plan(tool: Tool, args: &[String]) -> Result<Plan, String> {
             Some((f, v)) if f.starts_with("--") => (f, Some(v)),
             _ => (a, None),
         };
-        if no_value.contains(&flag) {
+        let Some(o) = sp
+            .option(flag)
+            .filter(|o| matches!(o.does, Does::Map(_) | Does::Ignore))
+        else {
+            return Err(format!("`{name} {a}` is an option safex does not accept"));
+        };
+        let Some(_) = o.value else {
             i += 1;
             continue;
-        }
-        if !with_value.contains(&flag) {
-            return Err(format!(
-                "`{} {a}` is an option safex does not accept",
-                tool.as_str()
-            ));
-        }
+        };
         let (value, index, prefix) = match inline {
             Some(v) => (v.to_owned(), i, format!("{flag}=")),
             None => {
@@ -227,14 +181,14 @@ pub fn plan(tool: Tool, args: &[String]) -> Result<Plan, String> {
                 (v.clone(), i, String::new())
             }
         };
-        if spec_opts.contains(&flag) {
-            has_pkg_opt |= matches!(flag, "-p" | "--package" | "--from");
+        if let Does::Map(to @ (To::Package | To::From | To::With)) = o.does {
+            has_pkg_opt |= to != To::With;
             let spec = SpecAt {
                 index,
                 prefix,
                 spec: value,
             };
-            if flag == "--from" {
+            if to == To::From {
                 specs.insert(0, spec);
             } else {
                 specs.push(spec);
@@ -243,7 +197,7 @@ pub fn plan(tool: Tool, args: &[String]) -> Result<Plan, String> {
         i += 1;
     }
     if i >= args.len() {
-        return Err(format!("`{}` names no package", tool.as_str()));
+        return Err(format!("`{name}` names no package"));
     }
     if !has_pkg_opt {
         // The first positional is the package; with `-p`/`--from` it is a command.
@@ -282,6 +236,16 @@ mod tests {
             ("docker", &["run", "-i", "x"], "docker"),
             ("node", &["/x/index.js"], "local"),
             ("pnpm", &["dlx", "a"], "pnpm dlx"),
+            ("pnpx.cmd", &["a"], "pnpx"),
+            ("npm", &["exec", "--", "a"], "npm exec"),
+            ("npm", &["x", "a"], "npm x"),
+            ("npm", &["install", "a"], "local"),
+            ("bunx", &["a"], "bunx"),
+            ("bun", &["x", "a"], "bun x"),
+            ("cmd", &["/c", "pnpm", "dlx", "a"], "cmd /c pnpm dlx"),
+            ("safex", &["bun", "x", "a@1.0.0"], "safex bun x"),
+            ("safex", &["npm", "install"], "safex"),
+            ("yarn", &["dlx", "a"], "yarn dlx"),
             ("uv", &["tool", "run", "--from", "a", "a"], "uv tool run"),
         ] {
             assert_eq!(
@@ -295,12 +259,18 @@ mod tests {
 
     #[test]
     fn spec_positions() {
-        let p = plan(Tool::Npx, &v(&["-y", "@a/b", "--port", "1"])).unwrap();
+        let sp = |words: &str| {
+            spelling::SPELLINGS
+                .iter()
+                .find(|s| s.name() == words)
+                .unwrap()
+        };
+        let p = plan(sp("npx"), &v(&["-y", "@a/b", "--port", "1"])).unwrap();
         assert_eq!(
             (p.specs[0].index, p.specs[0].spec.as_str(), p.tool_args),
             (1, "@a/b", 2)
         );
-        let p = plan(Tool::Npx, &v(&["--package=a", "-p", "b@1.0.0", "cmd"])).unwrap();
+        let p = plan(sp("npx"), &v(&["--package=a", "-p", "b@1.0.0", "cmd"])).unwrap();
         assert_eq!(p.specs.len(), 2);
         assert_eq!(
             (p.specs[0].index, p.specs[0].prefix.as_str()),
@@ -308,14 +278,30 @@ mod tests {
         );
         assert_eq!(p.specs[1].index, 2);
         let p = plan(
-            Tool::Uvx,
+            sp("uvx"),
             &v(&["--with", "w", "--from", "f[x]", "cmd", "--from"]),
         )
         .unwrap();
         assert_eq!(p.specs[0].spec, "f[x]");
         assert_eq!(p.specs[1].spec, "w");
         assert_eq!(p.tool_args, 5);
-        assert!(plan(Tool::Npx, &v(&["-c", "echo"])).is_err());
-        assert!(plan(Tool::Npx, &v(&["-y"])).is_err());
+        assert!(plan(sp("npx"), &v(&["-c", "echo"])).is_err());
+        assert!(plan(sp("npx"), &v(&["-y"])).is_err());
+        // Each spelling's own options, from the same table as the command line.
+        let p = plan(sp("npm exec"), &v(&["-y", "--", "a@1.0.0", "x"])).unwrap();
+        assert_eq!((p.specs[0].index, p.tool_args), (2, 3));
+        let p = plan(sp("pnpm dlx"), &v(&["--package", "a@1.0.0", "cmd"])).unwrap();
+        assert_eq!((p.specs[0].index, p.specs[0].spec.as_str()), (1, "a@1.0.0"));
+        let p = plan(sp("bunx"), &v(&["-p", "a@1.0.0", "cmd"])).unwrap();
+        assert_eq!(p.specs[0].spec, "a@1.0.0");
+        let p = plan(
+            sp("npx"),
+            &v(&["--loglevel", "warn", "--no-install", "a@1.0.0"]),
+        )
+        .unwrap();
+        assert_eq!(p.specs[0].index, 3);
+        let e = plan(sp("bunx"), &v(&["--bun", "a@1.0.0"])).unwrap_err();
+        assert!(e.contains("`bunx --bun`"), "{e}");
+        assert!(plan(sp("npm exec"), &v(&["-p", "a@1.0.0", "cmd"])).is_err());
     }
 }

@@ -14,6 +14,7 @@ use std::process::{Command, Stdio};
 use serde::Serialize;
 
 use crate::cli::Globals;
+use crate::cli::{NpxArgs, UvxArgs};
 use crate::error::{Error, Kind, Result};
 use crate::lock::LockFile;
 use crate::mcp::clients;
@@ -21,6 +22,7 @@ use crate::mcp::launch::{self, Launcher, Tool};
 use crate::mcp::model::{self, Edit, Server};
 use crate::mcp::{Loaded, PinArgs, baseline, diff, rewrite};
 use crate::settings::{Overrides, Settings};
+use crate::spelling::Spelling;
 
 #[derive(Debug, Serialize)]
 struct EntryOut {
@@ -253,15 +255,11 @@ fn label(path: &Path, root: Option<&Path>) -> String {
 
 fn plan(g: &Globals, settings: &Settings, lock: &LockFile, l: &Loaded, s: &Server) -> Result<Plan> {
     let launcher = launch::classify(s.command.as_deref(), &s.args, s.url.as_deref());
-    let (tool, offset) = match launcher {
-        Launcher::Direct { tool, tail, .. } => (tool, tail),
-        Launcher::Safex { tool } => (tool, 1),
-        other => {
-            return Ok(Plan::Leave(
-                "skipped",
-                format!("launched by `{other}`, which `safex mcp pin` does not rewrite"),
-            ));
-        }
+    let Some((spelling, offset)) = launcher.spelled() else {
+        return Ok(Plan::Leave(
+            "skipped",
+            format!("launched by `{launcher}`, which `safex mcp pin` does not rewrite"),
+        ));
     };
     let Some(spans) = &s.spans else {
         return Ok(Plan::Leave(
@@ -269,12 +267,13 @@ fn plan(g: &Globals, settings: &Settings, lock: &LockFile, l: &Loaded, s: &Serve
             "its layout is not one safex rewrites; edit it by hand".into(),
         ));
     };
+    let tool = spelling.tool;
     let tool_args = &s.args[offset..];
-    let p = match launch::plan(tool, tool_args) {
+    let p = match launch::plan(spelling, tool_args) {
         Ok(p) => p,
         Err(why) => return Ok(Plan::Leave("skipped", why)),
     };
-    let settings_here = entry_settings(g, tool, tool_args)?;
+    let settings_here = entry_settings(g, spelling, tool_args)?;
     let settings = settings_here.as_ref().unwrap_or(settings);
     let mut new_args = tool_args.to_vec();
     let mut keys = Vec::new();
@@ -293,18 +292,19 @@ fn plan(g: &Globals, settings: &Settings, lock: &LockFile, l: &Loaded, s: &Serve
     // The rewritten entry must be one `safex` accepts as it stands.
     let os: Vec<OsString> = new_args.iter().map(OsString::from).collect();
     let parsed = match tool {
-        Tool::Npx => crate::cli::parse_npx(&os).map(|_| ()),
-        Tool::Uvx => crate::cli::parse_uvx(&os).map(|_| ()),
+        Tool::Npx => crate::cli::parse_as::<NpxArgs>(spelling, &os).map(|_| ()),
+        Tool::Uvx => crate::cli::parse_as::<UvxArgs>(spelling, &os).map(|_| ()),
     };
     if let Err(e) = parsed {
         return Ok(Plan::Leave(
             "skipped",
-            format!("`safex {}` would refuse it: {}", tool.as_str(), e.message),
+            format!("`safex {}` would refuse it: {}", spelling.name(), e.message),
         ));
     }
-    let mut argv = vec!["safex".to_owned(), tool.as_str().to_owned()];
-    argv.extend(new_args.iter().cloned());
-    let lock_args: Vec<String> = std::iter::once(tool.as_str().to_owned())
+    let words = spelling.words.iter().map(|w| w.to_string());
+    let mut argv = vec!["safex".to_owned()];
+    argv.extend(words.clone().chain(new_args.iter().cloned()));
+    let lock_args: Vec<String> = words
         .chain(new_args[..p.tool_args].iter().cloned())
         .collect();
     let is_safex = matches!(launcher, Launcher::Safex { .. });
@@ -328,7 +328,7 @@ fn plan(g: &Globals, settings: &Settings, lock: &LockFile, l: &Loaded, s: &Serve
         &l.text,
         spans,
         &launcher,
-        tool,
+        spelling.words[0],
         offset,
         &p.specs,
         &new_args,
@@ -347,17 +347,17 @@ fn plan(g: &Globals, settings: &Settings, lock: &LockFile, l: &Loaded, s: &Serve
 }
 
 /// Settings for an entry that names its own registry or index.
-fn entry_settings(g: &Globals, tool: Tool, args: &[String]) -> Result<Option<Settings>> {
+fn entry_settings(g: &Globals, spelling: &Spelling, args: &[String]) -> Result<Option<Settings>> {
     let os: Vec<OsString> = args.iter().map(OsString::from).collect();
-    let over = match tool {
-        Tool::Npx => crate::cli::parse_npx(&os)
+    let over = match spelling.tool {
+        Tool::Npx => crate::cli::parse_as::<NpxArgs>(spelling, &os)
             .ok()
             .and_then(|a| a.registry)
             .map(|r| Overrides {
                 registry: Some(r),
                 ..Default::default()
             }),
-        Tool::Uvx => crate::cli::parse_uvx(&os)
+        Tool::Uvx => crate::cli::parse_as::<UvxArgs>(spelling, &os)
             .ok()
             .and_then(|a| a.index_url)
             .map(|i| Overrides {

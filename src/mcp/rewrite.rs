@@ -7,17 +7,18 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::mcp::clients::Format;
 use crate::mcp::formats::{jsonc, toml, yaml};
-use crate::mcp::launch::{self, Launcher, Tool};
+use crate::mcp::launch::{self, Launcher};
 use crate::mcp::model::{self, Edit, Layout, Quote, Spans};
 
-/// Splices that turn the entry into `safex <tool> <new args>`.
+/// Splices that turn the entry into `safex <tool> <new args>`; `tool` is the
+/// spelling's first word (`npx`, `pnpm`, `bunx`).
 #[allow(clippy::too_many_arguments)]
 pub fn edits(
     format: Format,
     text: &str,
     sp: &Spans,
     launcher: &Launcher,
-    tool: Tool,
+    tool: &str,
     offset: usize,
     specs: &[launch::SpecAt],
     new_args: &[String],
@@ -48,14 +49,14 @@ pub fn edits(
                 range: drop,
                 text: String::new(),
             });
-            if items[1].value != tool.as_str() {
+            if items[1].value != tool {
                 out.push(Edit {
                     range: items[1].span.clone(),
-                    text: render(tool.as_str(), items[1].quote),
+                    text: render(tool, items[1].quote),
                 });
             }
         } else {
-            let word = render(tool.as_str(), first.quote);
+            let word = render(tool, first.quote);
             let (at, text) = match sp.layout {
                 Layout::Flow => {
                     // One item per line: a new line, indented alike (so a

@@ -12,6 +12,7 @@ use crate::mcp::model::Server;
 use crate::mcp::{Loaded, ScanArgs, secrets};
 use crate::policy::{Ecosystem, LockMode};
 use crate::settings::Settings;
+use crate::spelling::Spelling;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -228,15 +229,17 @@ fn entry(settings: &Settings, locks: &[&LockFile], s: &Server) -> Entry {
         .map(launch::program_name)
         .unwrap_or_default();
     match &launcher {
-        Launcher::Direct { tool, tail, .. } => {
+        Launcher::Direct { spelling, tail, .. } => {
             e.findings.push(finding(
                 Level::Medium,
                 "not-safex",
                 format!("launched by `{launcher}`, not through safex: no lockfile, no hash check, install scripts run"),
             ));
-            specs(settings, locks, *tool, &s.args[*tail..], false, &mut e);
+            specs(settings, locks, spelling, &s.args[*tail..], false, &mut e);
         }
-        Launcher::Safex { tool } => specs(settings, locks, *tool, &s.args[1..], true, &mut e),
+        Launcher::Safex { spelling } => {
+            specs(settings, locks, spelling, &s.args[spelling.words.len()..], true, &mut e)
+        }
         Launcher::Other(name) => e.findings.push(finding(
             Level::Medium,
             "not-safex",
@@ -245,7 +248,7 @@ fn entry(settings: &Settings, locks: &[&LockFile], s: &Server) -> Entry {
         Launcher::SafexOther => e.findings.push(finding(
             Level::Low,
             "bad-args",
-            "`safex` here runs neither `npx` nor `uvx`".into(),
+            "`safex` here runs no launcher (`npx`, `uvx`, `npm exec`, ...)".into(),
         )),
         Launcher::Docker => e.findings.push(finding(
             Level::Info,
@@ -278,24 +281,25 @@ fn entry(settings: &Settings, locks: &[&LockFile], s: &Server) -> Entry {
     e
 }
 
-/// Findings about the package specs of an `npx`/`uvx` argument list.
+/// Findings about the package specs of a launcher's argument list.
 fn specs(
     settings: &Settings,
     locks: &[&LockFile],
-    tool: Tool,
+    spelling: &Spelling,
     args: &[String],
     safex: bool,
     e: &mut Entry,
 ) {
+    let tool = spelling.tool;
     e.ecosystem = Some(tool.ecosystem());
-    let plan = match launch::plan(tool, args) {
+    let plan = match launch::plan(spelling, args) {
         Ok(p) => p,
         Err(why) => {
             let level = if safex { Level::High } else { Level::Medium };
             e.findings.push(finding(
                 level,
                 "bad-args",
-                format!("{why}; `safex {}` refuses this entry", tool.as_str()),
+                format!("{why}; `safex {}` refuses this entry", spelling.name()),
             ));
             return;
         }
