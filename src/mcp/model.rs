@@ -38,6 +38,19 @@ pub struct Spans {
     pub command: Str,
     pub args: Vec<Str>,
     pub layout: Layout,
+    /// Where a variable can be added to the entry's `env`; `None` when this
+    /// format or layout gets no automatic addition (the user is told what
+    /// to add by hand).
+    pub env: Option<EnvSlot>,
+}
+
+/// An addition to `env`: `range` (empty, or an empty `{}`) is replaced by
+/// `before`, the new `"NAME": "value"` member, then `after`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvSlot {
+    pub range: Range<usize>,
+    pub before: String,
+    pub after: String,
 }
 
 /// One server entry as the file declares it.

@@ -39,6 +39,7 @@ pub fn servers(text: &str) -> Result<Vec<Server>, String> {
                 command: cmd.clone(),
                 args: args.clone(),
                 layout: Layout::Flow,
+                env: None,
             });
         }
         out.push(s);

@@ -155,6 +155,7 @@ fn item(text: &str, ls: &[Line], col: usize) -> Server {
             command,
             args,
             layout,
+            env: None,
         });
     }
     s
