@@ -26,7 +26,6 @@ use crate::cli::Globals;
 use crate::error::{Error, Kind, Result};
 use crate::lock::LockFile;
 use crate::mcp::clients;
-use crate::mcp::formats::jsonc;
 use crate::mcp::launch::{self, Launcher, Tool};
 use crate::mcp::model::{self, Edit, Server};
 use crate::mcp::{Loaded, PinArgs, baseline, diff, gui, rewrite};
@@ -569,16 +568,7 @@ fn record_registry(
         ));
         return Ok(r);
     };
-    r.edit = Some(Edit {
-        range: slot.range.clone(),
-        text: format!(
-            "{}{}: {}{}",
-            slot.before,
-            jsonc::render(var),
-            jsonc::render(&value),
-            slot.after
-        ),
-    });
+    r.edit = Some(slot.edit(var, &value));
     r.note = Some(format!(
         "records `{var}={value}` in `env` (from `{source}`, which a GUI client's environment does not have)"
     ));

@@ -411,11 +411,7 @@ fn server(text: &str, name: &str, scope: &str, v: &Node) -> Server {
 fn env_slot(text: &str, launch: &Node, outer: &Node) -> Option<EnvSlot> {
     let after_last = |members: &[(String, Node)], obj: &Range<usize>| {
         let last = members.last()?.1.span();
-        let ls = model::line_start(text, last.start);
-        let indent: String = text[ls..last.start]
-            .chars()
-            .take_while(|c| *c == ' ' || *c == '\t')
-            .collect();
+        let indent = model::indent_at(text, last.start);
         let before = if text[obj.start..last.start].contains('\n') {
             format!(",\n{indent}")
         } else {
@@ -426,14 +422,16 @@ fn env_slot(text: &str, launch: &Node, outer: &Node) -> Option<EnvSlot> {
     match launch.get("env").or_else(|| outer.get("env")) {
         Some(Node::Object(m, r)) if m.is_empty() => Some(EnvSlot {
             range: r.clone(),
-            before: "{ ".into(),
+            before: "{ \"".into(),
+            sep: "\": ",
             after: " }".into(),
         }),
         Some(Node::Object(m, r)) => {
             let (at, before) = after_last(m, r)?;
             Some(EnvSlot {
                 range: at..at,
-                before,
+                before: format!("{before}\""),
+                sep: "\": ",
                 after: String::new(),
             })
         }
@@ -445,7 +443,8 @@ fn env_slot(text: &str, launch: &Node, outer: &Node) -> Option<EnvSlot> {
             let (at, before) = after_last(m, r)?;
             Some(EnvSlot {
                 range: at..at,
-                before: format!("{before}\"env\": {{ "),
+                before: format!("{before}\"env\": {{ \""),
+                sep: "\": ",
                 after: " }".into(),
             })
         }
@@ -520,11 +519,7 @@ mod tests {
         let add = |text: &str| {
             let s = servers(text, &parse(text).unwrap(), "");
             let slot = s[0].spans.as_ref().unwrap().env.clone().unwrap();
-            let e = model::Edit {
-                range: slot.range,
-                text: format!("{}\"R\": \"u\"{}", slot.before, slot.after),
-            };
-            let out = model::apply(text, &[e]);
+            let out = model::apply(text, &[slot.edit("R", "u")]);
             let back = servers(&out, &parse(&out).unwrap(), "");
             assert_eq!(
                 back[0].env.last().unwrap(),
