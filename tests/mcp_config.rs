@@ -830,3 +830,35 @@ fn the_dry_run_fails_an_entry_the_lock_would_refuse() {
             .contains(r#""args": ["-y", "mcp-bad-bytes"]"#)
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_read_only_lockfile_refuses_in_the_dry_run_as_in_the_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    w.place(
+        DESKTOP,
+        &desktop(r#"    "memory": { "command": "npx", "args": ["@modelcontextprotocol/server-memory"] }"#),
+    );
+    std::fs::write(w.env.lockfile(), "version = 1\n").unwrap();
+    std::fs::set_permissions(w.env.lockfile(), std::fs::Permissions::from_mode(0o444)).unwrap();
+    for args in [&["pin", "--json"][..], &["pin", "--write", "--json"]] {
+        let out = w.mcp(args);
+        code(&out, 3);
+        assert_eq!(
+            statuses(&out),
+            [("claude-desktop/memory".to_owned(), "refused".to_owned())]
+        );
+        // The message names the user's lockfile, not the dry run's copy.
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let msg = v["entries"][0]["message"].as_str().unwrap();
+        assert!(
+            msg.contains(&format!(
+                "the lockfile `{}` is read-only",
+                w.env.lockfile().display()
+            )),
+            "{msg}"
+        );
+    }
+    assert_eq!(std::fs::read(w.env.lockfile()).unwrap(), b"version = 1\n");
+}

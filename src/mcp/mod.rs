@@ -14,6 +14,7 @@ pub mod diff;
 pub mod formats;
 pub mod gui;
 pub mod launch;
+pub mod locker;
 pub mod model;
 pub mod pin;
 pub mod rewrite;

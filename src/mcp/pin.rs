@@ -18,7 +18,6 @@
 
 use std::ffi::OsString;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use serde::Serialize;
 
@@ -27,6 +26,7 @@ use crate::error::{Error, Kind, Result};
 use crate::lock::LockFile;
 use crate::mcp::clients;
 use crate::mcp::launch::{self, Launcher, Tool};
+use crate::mcp::locker::Locker;
 use crate::mcp::model::{self, Edit, Server};
 use crate::mcp::{Loaded, PinArgs, baseline, diff, gui, rewrite};
 use crate::settings::{Overrides, Settings};
@@ -678,106 +678,4 @@ fn satisfies(req: &str, v: &str) -> bool {
         return false;
     };
     spec.contains(&ver)
-}
-
-/// Runs `safex lock <tool> ...` as a child process of this same binary, for
-/// the write and the dry run alike, so that the dry run refuses what the
-/// write would (fetching, verifying, unpacking and inspecting included, not
-/// only the policy's lists). A dry run locks into a scratch copy of the
-/// lockfile (read-only when the real one is), so the real one is never
-/// written; the cache does get what was fetched.
-struct Locker {
-    policy: Option<std::path::PathBuf>,
-    /// The scratch directory of a dry run, and the real lockfile.
-    scratch: Option<(std::path::PathBuf, std::path::PathBuf)>,
-}
-
-impl Locker {
-    fn new(g: &Globals, write: bool, lockfile: &Path) -> Result<Locker> {
-        let mut l = Locker {
-            policy: g.policy.clone(),
-            scratch: None,
-        };
-        if write {
-            return Ok(l);
-        }
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("safex-pin-{}-{stamp}", std::process::id()));
-        crate::cache::create_private_dirs(&dir)?;
-        l.scratch = Some((dir.clone(), lockfile.to_path_buf()));
-        let copy = dir.join("safex.lock");
-        match std::fs::read(lockfile) {
-            Ok(bytes) => fs_err::write(&copy, bytes)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(Error::io(format!(
-                    "cannot read the lockfile `{}`: {e}",
-                    lockfile.display()
-                )));
-            }
-        }
-        if crate::lock::why_read_only(lockfile).is_some() {
-            if !copy.exists() {
-                fs_err::write(&copy, "")?;
-            }
-            let mut perms = fs_err::metadata(&copy)?.permissions();
-            perms.set_readonly(true);
-            fs_err::set_permissions(&copy, perms)?;
-        }
-        Ok(l)
-    }
-
-    /// `Err((exit code, the child's last error line))`.
-    fn lock(&self, args: &[String]) -> std::result::Result<(), (i32, String)> {
-        let exe = std::env::current_exe().map_err(|e| {
-            (
-                Kind::Internal.exit_code(),
-                format!("cannot find the safex executable: {e}"),
-            )
-        })?;
-        let mut cmd = Command::new(exe);
-        if let Some(p) = &self.policy {
-            cmd.arg("--policy").arg(p);
-        }
-        if let Some((dir, _)) = &self.scratch {
-            cmd.env(crate::env_vars::SAFEX_LOCKFILE, dir.join("safex.lock"))
-                .env(crate::env_vars::SAFEX_AUDIT_LOG, dir.join("audit.log"));
-        }
-        let out = cmd
-            .arg("lock")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| (Kind::Internal.exit_code(), format!("cannot run safex: {e}")))?;
-        if out.status.success() {
-            return Ok(());
-        }
-        let err = String::from_utf8_lossy(&out.stderr);
-        let why: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
-        let mut why = if why.is_empty() {
-            err.trim().to_owned()
-        } else {
-            why.join("; ").replace("error: ", "")
-        };
-        // Say which lockfile the write would use, not the scratch copy.
-        if let Some((dir, real)) = &self.scratch {
-            why = why.replace(
-                &dir.join("safex.lock").display().to_string(),
-                &real.display().to_string(),
-            );
-        }
-        Err((out.status.code().unwrap_or(Kind::Internal.exit_code()), why))
-    }
-}
-
-impl Drop for Locker {
-    fn drop(&mut self) {
-        if let Some((dir, _)) = &self.scratch {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
 }
