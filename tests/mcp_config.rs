@@ -759,6 +759,14 @@ fn an_immutable_file_is_reported_and_the_others_are_written() {
     // The dry run and the write give the same verdict per entry.
     let dry = w.mcp(&["pin", "--json"]);
     code(&dry, 7);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&dry)).unwrap();
+    assert_eq!(v["files"][0]["client"], "claude-desktop", "{v}");
+    assert!(
+        v["files"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be written")
+    );
     assert_eq!(
         statuses(&dry),
         [

@@ -161,8 +161,10 @@ pub fn run(a: &PinArgs, g: &Globals) -> Result<i32> {
                 Ok(Plan::Act(act)) => act,
             };
             if let (false, Some(why)) = (act.edits.is_empty(), &unwritable) {
+                let e = format!("`{file}` cannot be written: {why}");
                 out.status = "failed";
-                out.message = format!("left as it was: `{file}` cannot be written: {why}");
+                out.message = format!("left as it was: {e}");
+                fo.error = Some(e);
                 exit = worse(exit, Kind::Io.exit_code());
                 outs.push(out);
                 continue;
@@ -250,7 +252,7 @@ pub fn run(a: &PinArgs, g: &Globals) -> Result<i32> {
             }
         }
         entries.extend(outs);
-        if !edits.is_empty() {
+        if !edits.is_empty() || fo.error.is_some() {
             files.push(fo);
         }
     }
