@@ -559,6 +559,7 @@ fn an_unreadable_config_is_reported_not_fatal() {
 // GUI clients: the command and the registry a minimal environment lacks
 // ---------------------------------------------------------------------------
 
+#[cfg(unix)]
 /// `safex` as a shell runs it: HOME and the shell's PATH, safex's cache,
 /// lockfile and config at their defaults under HOME (what a GUI client's
 /// safex finds too), plus `vars`.
@@ -575,6 +576,8 @@ fn shell_safex(w: &World, vars: &[(&str, String)]) -> Command {
     c
 }
 
+/// Unix: there GUI clients get `gui::GUI_PATH` (on Windows, the user's `PATH`).
+#[cfg(unix)]
 #[test]
 fn pin_records_a_shell_registry_and_the_entry_launches_from_a_gui() {
     let w = World::new();
