@@ -326,6 +326,23 @@ fn remove_killed_writes(path: &Path) {
     }
 }
 
+/// Why an existing file cannot be written in place, if it cannot: its
+/// mode says read-only (even to root), or opening it for writing fails (an
+/// immutable file, a read-only mount). `None` for a missing file.
+pub fn why_read_only(path: &Path) -> Option<String> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => Some(e.to_string()),
+        Ok(m) if m.permissions().readonly() => Some(mode_of(&m)),
+        // Opened, never written: an immutable file or a read-only mount
+        // says no here even to root.
+        Ok(_) => match std::fs::OpenOptions::new().write(true).open(path) {
+            Ok(_) => None,
+            Err(e) => Some(format!("cannot open it for writing: {e}")),
+        },
+    }
+}
+
 /// A read-only lockfile is never replaced (`docs/lockfile.md`): the user or
 /// admin who made it so wants it left as it is, so safex treats it as
 /// frozen for a root it has no entry for, and says so before any download.
@@ -336,18 +353,7 @@ fn remove_killed_writes(path: &Path) {
 /// (an immutable file, a read-only mount, another user's file). A missing
 /// lockfile is writable: the first launch creates it.
 pub fn check_writable(path: &Path, roots: &str) -> Result<()> {
-    let why = match std::fs::metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => Some(e.to_string()),
-        Ok(m) if m.permissions().readonly() => Some(mode_of(&m)),
-        // Opened, never written: an immutable file or a read-only mount
-        // says no here even to root.
-        Ok(_) => match std::fs::OpenOptions::new().write(true).open(path) {
-            Ok(_) => None,
-            Err(e) => Some(format!("cannot open it for writing: {e}")),
-        },
-    };
-    let Some(why) = why else {
+    let Some(why) = why_read_only(path) else {
         return Ok(());
     };
     let shown = path.display();

@@ -13,7 +13,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::env::{TestEnv, stderr, stdout};
+use support::env::{TestEnv, files_under, stderr, stdout};
 use support::fixture::{FixtureRegistry, Pkg};
 use support::pyfixture::{PyIndex, PyPkg, python3};
 
@@ -38,6 +38,9 @@ const PYPI: &[(&str, &str)] = &[
     ("mcp-server-git", "0.6.2"),
     ("awslabs.aws-documentation-mcp-server", "1.1.0"),
 ];
+
+/// The binary under test; `pin` writes this path as the command.
+const SAFEX: &str = env!("CARGO_BIN_EXE_safex");
 
 struct World {
     env: TestEnv,
@@ -78,10 +81,19 @@ impl World {
         self.env.root().join("baseline.json")
     }
 
+    /// safex with the registry and index in its config file, which a GUI
+    /// client's safex reads as well (so `pin` records neither in `env`).
     fn safex(&self) -> Command {
+        std::fs::write(
+            self.env.root().join("config.toml"),
+            format!(
+                "npm_registry = \"{}\"\npypi_index = \"{}\"\n",
+                self.npm.url(),
+                self.py.url()
+            ),
+        )
+        .unwrap();
         let mut c = self.env.safex();
-        c.env("SAFEX_NPM_REGISTRY", self.npm.url())
-            .env("SAFEX_PYPI_INDEX", self.py.url());
         if let Some(py) = python3() {
             c.env("SAFEX_PYTHON", py);
         }
@@ -90,8 +102,12 @@ impl World {
 
     /// `safex mcp ARGS --root <home> --baseline <file>`.
     fn mcp(&self, args: &[&str]) -> Output {
-        let out = self
-            .safex()
+        self.mcp_by(self.safex(), args)
+    }
+
+    /// [`World::mcp`] with this `safex` command (its options, environment).
+    fn mcp_by(&self, mut safex: Command, args: &[&str]) -> Output {
+        let out = safex
             .arg("mcp")
             .args(args)
             .arg("--root")
@@ -115,10 +131,14 @@ impl World {
         p
     }
 
+    /// The file under the home, with the home as `@HOME@` and this test
+    /// binary's absolute path (which `pin` writes: it is not on the GUI
+    /// `PATH`) as `safex`, as the golden files show it.
     fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.home().join(rel))
             .unwrap()
             .replace(&self.home().display().to_string(), "@HOME@")
+            .replace(SAFEX, "safex")
     }
 
     fn normalize(&self, s: &str) -> String {
@@ -161,6 +181,12 @@ fn code(out: &Output, want: i32) {
         stdout(out),
         stderr(out)
     );
+}
+
+/// Its stderr holds `text`.
+#[track_caller]
+fn says(out: &Output, text: &str) {
+    assert!(stderr(out).contains(text), "{}", stderr(out));
 }
 
 fn backups(dir: &Path) -> Vec<PathBuf> {
@@ -477,9 +503,9 @@ fn write_keeps_permissions_and_follows_symlinks() {
     code(&w.mcp(&["pin", "--write"]), 0);
     let text = std::fs::read_to_string(&link).unwrap();
     assert!(
-        text.contains(
-            r#""command": "safex", "args": ["npx", "@modelcontextprotocol/server-memory@1.0.0"]"#
-        ),
+        text.contains(&format!(
+            r#""command": "{SAFEX}", "args": ["npx", "@modelcontextprotocol/server-memory@1.0.0"]"#
+        )),
         "{text}"
     );
     #[cfg(unix)]
@@ -521,16 +547,9 @@ fn a_policy_refusal_leaves_the_entry_as_it_was() {
         "[packages]\ndeny = [\"@modelcontextprotocol/server-slack\"]\n",
     )
     .unwrap();
-    let out = w
-        .safex()
-        .arg("--policy")
-        .arg(&policy)
-        .args(["mcp", "pin", "--write", "--root"])
-        .arg(w.home())
-        .arg("--baseline")
-        .arg(w.baseline())
-        .output()
-        .unwrap();
+    let mut safex = w.safex();
+    safex.arg("--policy").arg(&policy);
+    let out = w.mcp_by(safex, &["pin", "--write"]);
     code(&out, 3);
     let after = w.read(DESKTOP);
     assert!(
@@ -579,6 +598,332 @@ fn an_unreadable_config_is_reported_not_fatal() {
             .contains("end of file")
     );
     assert_eq!(v["servers"].as_array().unwrap().len(), 1);
-    code(&w.mcp(&["pin", "--write"]), 0);
+    // `pin` reports it (exit 7), and still locks the other file's entry.
+    let out = w.mcp(&["pin", "--write"]);
+    code(&out, 7);
+    says(
+        &out,
+        "claude_desktop_config.json` is not valid JSON for Claude Desktop: unexpected end of file at line 1 col 24; fix it and run again",
+    );
+    says(&out, "locked `memory`");
     assert_eq!(w.read(DESKTOP), "{ \"mcpServers\": { \"x\": ");
+}
+
+// ---------------------------------------------------------------------------
+// GUI clients: the command and the registry a minimal environment lacks
+// ---------------------------------------------------------------------------
+
+#[cfg(unix)]
+/// `safex` as a shell runs it: HOME and the shell's PATH, safex's cache,
+/// lockfile and config at their defaults under HOME (what a GUI client's
+/// safex finds too), plus `vars`.
+fn shell_safex(w: &World, vars: &[(&str, String)]) -> Command {
+    let mut c = Command::new(SAFEX);
+    c.env_clear()
+        .env("HOME", w.home())
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .current_dir(w.env.work());
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    c
+}
+
+/// Unix: there GUI clients get `gui::GUI_PATH` (on Windows, the user's `PATH`).
+#[cfg(unix)]
+#[test]
+fn pin_records_a_shell_registry_and_the_entry_launches_from_a_gui() {
+    let w = World::new();
+    let file = w.place(
+        DESKTOP,
+        &desktop(concat!(
+            r#"    "memory": { "command": "npx", "args": ["-y", "@modelcontextprotocol/server-memory"] },"#,
+            "\n",
+            r#"    "fetch": { "command": "uvx", "args": ["mcp-server-fetch"] }"#
+        )),
+    );
+    let shell = [
+        ("SAFEX_NPM_REGISTRY", w.npm.url()),
+        ("SAFEX_PYPI_INDEX", w.py.url()),
+    ];
+    let out = w.mcp_by(shell_safex(&w, &shell), &["pin", "--write"]);
+    code(&out, 0);
+    says(
+        &out,
+        &format!(
+            "records `SAFEX_NPM_REGISTRY={}` in `env` (from `SAFEX_NPM_REGISTRY`, which a GUI client's environment does not have)",
+            w.npm.url()
+        ),
+    );
+    says(&out, "records `SAFEX_PYPI_INDEX=");
+    says(&out, "entries get its absolute path");
+
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    for (server, var, url) in [
+        ("memory", "SAFEX_NPM_REGISTRY", w.npm.url()),
+        ("fetch", "SAFEX_PYPI_INDEX", w.py.url()),
+    ] {
+        let entry = &v["mcpServers"][server];
+        // The test binary is under `target/`, not on the GUI PATH.
+        assert_eq!(entry["command"], SAFEX, "{entry}");
+        let recorded = entry["env"][var].as_str().unwrap();
+        assert_eq!(recorded.trim_end_matches('/'), url.trim_end_matches('/'));
+        let args: Vec<&str> = entry["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        // What a GUI client does: the entry's command, args and env, over
+        // a minimal environment, with a clean cache (a cold launch: only
+        // the recorded registry has these packages).
+        let clean = shell_safex(&w, &[]).args(["cache", "clean"]).output();
+        code(&clean.unwrap(), 0);
+        let mut gui = Command::new(entry["command"].as_str().unwrap());
+        gui.args(&args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", w.home())
+            .current_dir(w.env.work());
+        for (k, val) in entry["env"].as_object().unwrap() {
+            gui.env(k, val.as_str().unwrap());
+        }
+        let out = gui.output().unwrap();
+        code(&out, 0);
+        assert_eq!(stdout(&out).trim(), "ok", "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_registry_from_a_file_the_gui_reads_is_not_recorded() {
+    let w = World::new();
+    let file = w.place(
+        DESKTOP,
+        &desktop(r#"    "memory": { "command": "npx", "args": ["@modelcontextprotocol/server-memory"] }"#),
+    );
+    // `World::safex` names the registry in safex's config file.
+    code(&w.mcp(&["pin", "--write"]), 0);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains("\"env\""), "{text}");
+}
+
+// ---------------------------------------------------------------------------
+// pin: files it must leave alone, and a dry run that tells the truth
+// ---------------------------------------------------------------------------
+
+const VSCODE: &str = ".config/Code/User/mcp.json";
+
+#[test]
+fn a_trailing_comma_in_a_strict_client_file_is_reported_and_left_alone() {
+    let w = World::new();
+    let broken = "{\n  \"mcpServers\": {\n    \"memory\": { \"command\": \"npx\", \"args\": [\"@modelcontextprotocol/server-memory\"] },\n  }\n}\n";
+    let desktop_file = w.place(DESKTOP, broken);
+    // VS Code reads JSONC: the same trailing comma is fine there.
+    w.place(
+        VSCODE,
+        "{\n  \"servers\": {\n    \"memory\": { \"command\": \"npx\", \"args\": [\"@modelcontextprotocol/server-memory\"] },\n  },\n}\n",
+    );
+    for args in [&["pin"][..], &["pin", "--write"]] {
+        let out = w.mcp(args);
+        code(&out, 7);
+        says(
+            &out,
+            &format!(
+                "`{}` is not valid JSON for Claude Desktop: trailing comma at line 3 col 84; fix it and run again",
+                desktop_file.display()
+            ),
+        );
+    }
+    assert_eq!(std::fs::read(&desktop_file).unwrap(), broken.as_bytes());
+    assert!(backups(desktop_file.parent().unwrap()).is_empty());
+    let vscode = w.read(VSCODE);
+    assert!(
+        vscode.contains(
+            r#""command": "safex", "args": ["npx", "@modelcontextprotocol/server-memory@1.0.0"] },"#
+        ),
+        "{vscode}"
+    );
+    // The scan says the same about the file.
+    let out = w.mcp(&["scan", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(
+        v["files"][0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("not valid JSON for Claude Desktop: trailing comma"),
+        "{v}"
+    );
+}
+
+/// Makes a file immutable (`chattr +i`, which even root cannot write
+/// through) and makes it mutable again when dropped.
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn set(p: &Path) -> Option<Immutable> {
+        let ok = Command::new("chattr")
+            .arg("+i")
+            .arg(p)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Immutable(p.to_path_buf()))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+fn statuses(out: &Output) -> Vec<(String, String)> {
+    let v: serde_json::Value = serde_json::from_str(&stdout(out)).unwrap();
+    v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                format!(
+                    "{}/{}",
+                    e["client"].as_str().unwrap(),
+                    e["server"].as_str().unwrap()
+                ),
+                e["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn an_immutable_file_is_reported_and_the_others_are_written() {
+    let w = World::new();
+    let entry =
+        r#"    "memory": { "command": "npx", "args": ["@modelcontextprotocol/server-memory"] }"#;
+    let stuck = w.place(DESKTOP, &desktop(entry));
+    w.place(".cursor/mcp.json", &desktop(entry));
+    let before = std::fs::read(&stuck).unwrap();
+    let Some(_guard) = Immutable::set(&stuck) else {
+        eprintln!(
+            "SKIPPED an_immutable_file_is_reported_and_the_others_are_written: `chattr +i` is not possible here, so no file can be made unwritable for root"
+        );
+        return;
+    };
+    let dir_before = files_under(stuck.parent().unwrap());
+
+    // The dry run and the write give the same verdict per entry.
+    let dry = w.mcp(&["pin", "--json"]);
+    code(&dry, 7);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&dry)).unwrap();
+    assert_eq!(v["files"][0]["client"], "claude-desktop", "{v}");
+    assert!(
+        v["files"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be written")
+    );
+    assert_eq!(
+        statuses(&dry),
+        [
+            ("claude-desktop/memory".to_owned(), "failed".to_owned()),
+            ("cursor/memory".to_owned(), "would-rewrite".to_owned()),
+        ]
+    );
+    let out = w.mcp(&["pin", "--write"]);
+    code(&out, 7);
+    says(
+        &out,
+        &format!(
+            "failed `memory` (claude-desktop): left as it was: `{}` cannot be written: it is read-only (cannot open it for writing: Operation not permitted",
+            stuck.display()
+        ),
+    );
+    assert_eq!(std::fs::read(&stuck).unwrap(), before);
+    assert_eq!(
+        files_under(stuck.parent().unwrap()),
+        dir_before,
+        "left a file behind"
+    );
+    assert!(w.read(".cursor/mcp.json").contains(
+        r#""command": "safex", "args": ["npx", "@modelcontextprotocol/server-memory@1.0.0"]"#
+    ));
+}
+
+#[test]
+fn the_dry_run_fails_an_entry_the_lock_would_refuse() {
+    let w = World::new();
+    // The registry declares other bytes than it serves: only fetching and
+    // verifying finds out, which `safex policy check` never does.
+    w.npm.publish(
+        Pkg::program("mcp-bad-bytes", "1.0.0", "console.log('ok')")
+            .integrity("sha512-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="),
+    );
+    w.place(
+        DESKTOP,
+        &desktop(concat!(
+            r#"    "bad": { "command": "npx", "args": ["-y", "mcp-bad-bytes"] },"#,
+            "\n",
+            r#"    "memory": { "command": "npx", "args": ["-y", "@modelcontextprotocol/server-memory"] }"#
+        )),
+    );
+    let dry = w.mcp(&["pin", "--json"]);
+    let write = w.mcp(&["pin", "--write", "--json"]);
+    for out in [&dry, &write] {
+        code(out, 4);
+    }
+    assert_eq!(
+        statuses(&dry),
+        [
+            ("claude-desktop/bad".to_owned(), "failed".to_owned()),
+            (
+                "claude-desktop/memory".to_owned(),
+                "would-rewrite".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(
+        statuses(&write),
+        [
+            ("claude-desktop/bad".to_owned(), "failed".to_owned()),
+            ("claude-desktop/memory".to_owned(), "rewritten".to_owned()),
+        ]
+    );
+    assert!(
+        w.read(DESKTOP)
+            .contains(r#""args": ["-y", "mcp-bad-bytes"]"#)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_read_only_lockfile_refuses_in_the_dry_run_as_in_the_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    w.place(
+        DESKTOP,
+        &desktop(r#"    "memory": { "command": "npx", "args": ["@modelcontextprotocol/server-memory"] }"#),
+    );
+    std::fs::write(w.env.lockfile(), "version = 1\n").unwrap();
+    std::fs::set_permissions(w.env.lockfile(), std::fs::Permissions::from_mode(0o444)).unwrap();
+    for args in [&["pin", "--json"][..], &["pin", "--write", "--json"]] {
+        let out = w.mcp(args);
+        code(&out, 3);
+        assert_eq!(
+            statuses(&out),
+            [("claude-desktop/memory".to_owned(), "refused".to_owned())]
+        );
+        // The message names the user's lockfile, not the dry run's copy.
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let msg = v["entries"][0]["message"].as_str().unwrap();
+        assert!(
+            msg.contains(&format!(
+                "the lockfile `{}` is read-only",
+                w.env.lockfile().display()
+            )),
+            "{msg}"
+        );
+    }
+    assert_eq!(std::fs::read(w.env.lockfile()).unwrap(), b"version = 1\n");
 }

@@ -114,7 +114,15 @@ fn pinned_entry_answers_initialize_with_the_clients_minimal_environment() {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
     let entry = &v["mcpServers"]["memory"];
-    assert_eq!(entry["command"], "safex");
+    // The test binary is not on the PATH a GUI client has: its absolute
+    // path is written; the registry came from the shell's environment: it
+    // is recorded in the entry's `env`.
+    assert_eq!(entry["command"], env!("CARGO_BIN_EXE_safex"));
+    assert_eq!(
+        entry["env"]["SAFEX_NPM_REGISTRY"],
+        registry.url(),
+        "{entry}"
+    );
     let args: Vec<String> = entry["args"]
         .as_array()
         .unwrap()
@@ -125,13 +133,10 @@ fn pinned_entry_answers_initialize_with_the_clients_minimal_environment() {
     let lock = std::fs::read_to_string(env.lockfile()).unwrap();
     assert!(lock.contains(&format!("\"{NAME}@{VERSION}\"")), "{lock}");
 
-    // Start it as a GUI client would: `safex` found on a minimal PATH.
+    // Start it as a GUI client would: the entry's command, args and env,
+    // over a minimal environment (`node` on PATH; not safex).
     registry.clear_log();
-    let safex_dir = Path::new(env!("CARGO_BIN_EXE_safex"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = std::env::join_paths([safex_dir, node.parent().unwrap().to_path_buf()]).unwrap();
+    let path = node.parent().unwrap().to_path_buf();
     let mut cmd = Command::new(entry["command"].as_str().unwrap());
     cmd.args(&args)
         .env_clear()
@@ -141,7 +146,6 @@ fn pinned_entry_answers_initialize_with_the_clients_minimal_environment() {
         .env("PATH", &path)
         .env("SHELL", "/bin/sh")
         .env("TERM", "dumb")
-        .env("SAFEX_NPM_REGISTRY", registry.url())
         .env("SAFEX_CACHE_DIR", env.cache())
         .env("SAFEX_LOCKFILE", env.lockfile())
         .env("SAFEX_CONFIG", env.root().join("config.toml"))

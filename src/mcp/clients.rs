@@ -7,7 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::mcp::formats::{jsonc, toml, yaml};
+use crate::mcp::formats::jsonc::{self, Dialect};
+use crate::mcp::formats::{toml, yaml};
 use crate::mcp::model::Server;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -41,6 +42,43 @@ impl Client {
             Client::Other => "other",
         }
     }
+
+    /// The product's name, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Client::ClaudeDesktop => "Claude Desktop",
+            Client::ClaudeCode => "Claude Code",
+            Client::Cursor => "Cursor",
+            Client::VsCode => "VS Code",
+            Client::Windsurf => "Windsurf",
+            Client::Cline => "Cline",
+            Client::Zed => "Zed",
+            Client::Continue => "Continue",
+            Client::Codex => "Codex",
+            Client::Gemini => "Gemini CLI",
+            Client::Other => "an unknown client",
+        }
+    }
+
+    /// How the client reads its JSON files. VS Code and Zed read JSONC;
+    /// Gemini CLI strips comments, then uses `JSON.parse`; Claude Desktop,
+    /// Claude Code and Cline use `JSON.parse` as it is. A client not known
+    /// to be lenient (Cursor, Windsurf, Continue) is taken as strict: a file
+    /// it may not read is then reported, never rewritten. Files of an
+    /// unknown client are read leniently (nothing to say they are wrong).
+    pub fn dialect(self) -> Dialect {
+        match self {
+            Client::VsCode | Client::Zed | Client::Other => Dialect::Jsonc,
+            Client::Gemini => Dialect::Comments,
+            Client::ClaudeDesktop
+            | Client::ClaudeCode
+            | Client::Cursor
+            | Client::Windsurf
+            | Client::Cline
+            | Client::Continue
+            | Client::Codex => Dialect::Strict,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,10 +106,18 @@ pub fn format_of(path: &Path) -> Format {
     }
 }
 
-/// Parse a file's text into its server entries.
-pub fn read(format: Format, scope: &str, text: &str) -> Result<Vec<Server>, String> {
-    let mut servers = match format {
-        Format::Json => jsonc::parse(text).map(|root| jsonc::servers(&root, scope))?,
+/// Parse a file's text into its server entries, as its client reads it.
+pub fn read(target: &Target, text: &str) -> Result<Vec<Server>, String> {
+    let scope = target.scope;
+    let mut servers = match target.format {
+        Format::Json => {
+            let dialect = target.client.dialect();
+            let root = jsonc::parse_as(text, dialect).map_err(|e| match dialect {
+                Dialect::Jsonc => e,
+                _ => format!("not valid JSON for {}: {e}", target.client.name()),
+            })?;
+            jsonc::servers(text, &root, scope)
+        }
         Format::Toml => toml::servers(text)?,
         Format::Yaml => yaml::servers(text)?,
     };
@@ -231,11 +277,11 @@ fn claude_projects(claude_json: &Path) -> Vec<PathBuf> {
     let Ok(text) = std::fs::read_to_string(claude_json) else {
         return Vec::new();
     };
-    let Ok(jsonc::Node::Object(top)) = jsonc::parse(&text) else {
+    let Ok(jsonc::Node::Object(top, _)) = jsonc::parse(&text) else {
         return Vec::new();
     };
     match top.iter().find(|(k, _)| k == "projects") {
-        Some((_, jsonc::Node::Object(m))) => m
+        Some((_, jsonc::Node::Object(m, _))) => m
             .iter()
             .map(|(k, _)| PathBuf::from(k))
             .filter(|p| p.is_dir())

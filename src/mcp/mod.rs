@@ -12,7 +12,9 @@ pub mod baseline;
 pub mod clients;
 pub mod diff;
 pub mod formats;
+pub mod gui;
 pub mod launch;
+pub mod locker;
 pub mod model;
 pub mod pin;
 pub mod rewrite;
@@ -117,7 +119,7 @@ pub fn load(c: &Common) -> Result<Vec<Loaded>> {
             let (text, servers) = match std::fs::read(&target.path) {
                 Ok(bytes) => match String::from_utf8(bytes) {
                     Ok(text) => {
-                        let servers = clients::read(target.format, target.scope, &text);
+                        let servers = clients::read(&target, &text);
                         (text, servers)
                     }
                     Err(_) => (String::new(), Err("the file is not UTF-8".to_owned())),

@@ -38,6 +38,57 @@ pub struct Spans {
     pub command: Str,
     pub args: Vec<Str>,
     pub layout: Layout,
+    /// Where a variable can be added to the entry's `env`; `None` when this
+    /// format or layout gets no automatic addition (the user is told what
+    /// to add by hand).
+    pub env: Option<EnvSlot>,
+}
+
+/// An addition to `env`: `range` (empty, or an empty `{}`) is replaced by
+/// `before`, the new member (`NAME`, `sep`, `"value"`), then `after`. The
+/// value is written in JSON's double quotes, which TOML and YAML read alike;
+/// the name (`[A-Z0-9_]`, safex's own variables) is quoted in JSON only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvSlot {
+    pub range: Range<usize>,
+    pub before: String,
+    /// `": "` (JSON), `: ` (YAML) or ` = ` (TOML), with the name's closing
+    /// quote in JSON.
+    pub sep: &'static str,
+    pub after: String,
+}
+
+impl EnvSlot {
+    /// The edit that adds `name = value`.
+    pub fn edit(&self, name: &str, value: &str) -> Edit {
+        let value = serde_json::to_string(value).unwrap_or_else(|_| format!("\"{value}\""));
+        Edit {
+            range: self.range.clone(),
+            text: format!("{}{name}{}{value}{}", self.before, self.sep, self.after),
+        }
+    }
+
+    /// A new block of lines at `at` (the start of a line, or the end of a
+    /// file that may lack its last newline).
+    pub fn lines_at(
+        text: &str,
+        at: usize,
+        before: String,
+        sep: &'static str,
+        after: &str,
+    ) -> EnvSlot {
+        let nl = if at > 0 && !text[..at].ends_with('\n') {
+            "\n"
+        } else {
+            ""
+        };
+        EnvSlot {
+            range: at..at,
+            before: format!("{nl}{before}"),
+            sep,
+            after: after.to_owned(),
+        }
+    }
 }
 
 /// One server entry as the file declares it.
@@ -120,6 +171,12 @@ pub fn apply(text: &str, edits: &[Edit]) -> String {
 /// The start of the line that holds byte `at`.
 pub fn line_start(text: &str, at: usize) -> usize {
     text[..at].rfind('\n').map_or(0, |i| i + 1)
+}
+
+/// The spaces and tabs that start the line holding byte `at`.
+pub fn indent_at(text: &str, at: usize) -> &str {
+    let line = &text[line_start(text, at)..at];
+    &line[..line.len() - line.trim_start_matches([' ', '\t']).len()]
 }
 
 /// The start of the line after the one that holds byte `at`.

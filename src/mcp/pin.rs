@@ -3,13 +3,21 @@
 //!
 //! The exact version is what the entry's spec resolves to now on the
 //! configured registry. Locking runs this same binary (`safex lock ...`), so
-//! the policy (cooldown, deny lists, known-compromised versions) applies
-//! exactly as at launch; an entry the policy refuses is reported and left as
-//! it was. A dry run asks `safex policy check` instead and writes nothing.
+//! the policy (cooldown, deny lists, known-compromised versions) and every
+//! check of a cold launch (hashes, archive safety, install-time code) apply
+//! exactly as at launch; an entry that is refused is reported and left as it
+//! was. A dry run makes the same plan and runs the same lock, into a scratch
+//! copy of the lockfile, and writes no config: what it announces is what
+//! `--write` does. A file its client could not read (strict JSON), or one
+//! that cannot be written, is reported and left alone; the others are still
+//! done.
+//!
+//! Entries are written for GUI clients (`gui`): the absolute path of safex
+//! when `safex` is not on their minimal `PATH`, and the registry in `env`
+//! when only the shell knew it.
 
 use std::ffi::OsString;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use serde::Serialize;
 
@@ -19,8 +27,9 @@ use crate::error::{Error, Kind, Result};
 use crate::lock::LockFile;
 use crate::mcp::clients;
 use crate::mcp::launch::{self, Launcher, Tool};
+use crate::mcp::locker::Locker;
 use crate::mcp::model::{self, Edit, Server};
-use crate::mcp::{Loaded, PinArgs, baseline, diff, rewrite};
+use crate::mcp::{Loaded, PinArgs, baseline, diff, gui, rewrite};
 use crate::settings::{Overrides, Settings};
 use crate::spelling::Spelling;
 
@@ -38,6 +47,13 @@ struct EntryOut {
     message: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     argv: Vec<String>,
+    /// Variables added to the entry's `env` (`NAME=value`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    env: Vec<String>,
+    /// What the user has to do by hand for the entry to start from a GUI
+    /// client.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -49,20 +65,30 @@ struct FileOut {
     backup: Option<String>,
     #[serde(skip_serializing_if = "String::is_empty")]
     diff: String,
+    /// Why the file was left alone: it cannot be read as its client reads
+    /// it, cannot be written, or the rewrite did not read back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
-/// What to do with one entry.
+/// What to do with one entry. Built the same way for a dry run and for
+/// `--write`, so that what the dry run announces is what the write does.
 enum Plan {
     /// Nothing to do, and why.
     Leave(&'static str, String),
-    /// Run `safex lock`/`policy check` with these arguments, then apply the
-    /// edits (none when only the lock was missing).
-    Act {
-        lock_args: Vec<String>,
-        edits: Vec<Edit>,
-        argv: Vec<String>,
-        what: String,
-    },
+    /// Run `safex lock` with these arguments (none: the entry is locked
+    /// already), then apply the edits (none when only the lock was missing).
+    Act(Act),
+}
+
+struct Act {
+    lock_args: Option<Vec<String>>,
+    edits: Vec<Edit>,
+    argv: Vec<String>,
+    /// `NAME=value` added to `env`.
+    env: Vec<(String, String)>,
+    warnings: Vec<String>,
+    what: String,
 }
 
 pub fn run(a: &PinArgs, g: &Globals) -> Result<i32> {
@@ -71,21 +97,40 @@ pub fn run(a: &PinArgs, g: &Globals) -> Result<i32> {
     let loaded = crate::mcp::load(&a.common)?;
     let bpath = crate::mcp::baseline_path(&a.common)?;
     let mut base = baseline::load(&bpath)?;
+    let locker = Locker::new(g, a.write, &settings.lockfile)?;
+    let (command, note) = gui::safex_command();
+    let human = !g.quiet && !a.common.json;
     let (mut entries, mut files) = (Vec::new(), Vec::new());
     let mut exit = 0;
     for l in &loaded {
         let file = l.target.path.display().to_string();
         let client = l.target.client.id();
+        let mut fo = FileOut {
+            client,
+            file: file.clone(),
+            changed: false,
+            backup: None,
+            diff: String::new(),
+            error: None,
+        };
         let servers = match &l.servers {
             Ok(s) => s,
             Err(why) => {
-                eprintln!("warning: skipping `{file}`: {why}");
+                let e = file_error(&file, why, "fix it and run again");
+                if human {
+                    eprintln!("error: {e}");
+                }
+                fo.error = Some(e);
+                files.push(fo);
+                exit = worse(exit, Kind::Io.exit_code());
                 continue;
             }
         };
+        let unwritable = rewrite::why_unwritable(&l.target.path);
         let mut edits = Vec::new();
         let mut expected: Vec<Server> = servers.iter().map(Server::values).collect();
         let mut accepted = Vec::new();
+        let mut outs = Vec::new();
         for (i, s) in servers.iter().enumerate() {
             let mut out = EntryOut {
                 client,
@@ -95,8 +140,10 @@ pub fn run(a: &PinArgs, g: &Globals) -> Result<i32> {
                 status: "unchanged",
                 message: String::new(),
                 argv: Vec::new(),
+                env: Vec::new(),
+                warnings: Vec::new(),
             };
-            match plan(g, &settings, &lock, l, s) {
+            let act = match plan(g, &settings, &lock, l, s, &command) {
                 Err(e) => {
                     out.status = "failed";
                     out.message = match &e.hint {
@@ -104,52 +151,96 @@ pub fn run(a: &PinArgs, g: &Globals) -> Result<i32> {
                         None => e.message.clone(),
                     };
                     exit = worse(exit, e.exit_code());
+                    outs.push(out);
+                    continue;
                 }
                 Ok(Plan::Leave(status, why)) => {
                     out.status = status;
                     out.message = why;
+                    outs.push(out);
+                    continue;
                 }
-                Ok(Plan::Act {
-                    lock_args,
-                    edits: e,
-                    argv,
-                    what,
-                }) => match safex_lock(g, a.write, &lock_args) {
-                    Err((code, why)) => {
-                        out.status = if code == Kind::Policy.exit_code() {
-                            "refused"
-                        } else {
-                            "failed"
-                        };
-                        out.message = format!("left as it was: {why}");
-                        exit = worse(exit, code);
-                    }
-                    Ok(()) => {
-                        out.status = match (e.is_empty(), a.write) {
-                            (true, true) => "locked",
-                            (true, false) => "would-lock",
-                            (false, true) => "rewritten",
-                            (false, false) => "would-rewrite",
-                        };
-                        out.message = what;
-                        if !e.is_empty() {
-                            let mut new = s.values();
-                            new.command = argv.first().cloned();
-                            new.args = argv[1..].to_vec();
-                            accepted.push((
-                                s.scope.clone(),
-                                s.name.clone(),
-                                s.command_hash(),
-                                new.command_hash(),
-                            ));
-                            expected[i] = new;
-                            edits.extend(e);
-                        }
-                        out.argv = argv;
-                    }
-                },
+                Ok(Plan::Act(act)) => act,
+            };
+            if let (false, Some(why)) = (act.edits.is_empty(), &unwritable) {
+                let e = format!("`{file}` cannot be written: {why}");
+                out.status = "failed";
+                out.message = format!("left as it was: {e}");
+                fo.error = Some(e);
+                exit = worse(exit, Kind::Io.exit_code());
+                outs.push(out);
+                continue;
             }
-            if !g.quiet && !a.common.json && out.status != "unchanged" {
+            if let Some(args) = &act.lock_args
+                && let Err((code, why)) = locker.lock(args)
+            {
+                out.status = if code == Kind::Policy.exit_code() {
+                    "refused"
+                } else {
+                    "failed"
+                };
+                out.message = format!("left as it was: {why}");
+                exit = worse(exit, code);
+                outs.push(out);
+                continue;
+            }
+            out.status = match (act.edits.is_empty(), a.write) {
+                (true, true) => "locked",
+                (true, false) => "would-lock",
+                (false, true) => "rewritten",
+                (false, false) => "would-rewrite",
+            };
+            out.message = act.what;
+            out.warnings = act.warnings;
+            out.env = act.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            if !act.edits.is_empty() {
+                let mut new = s.values();
+                new.command = act.argv.first().cloned();
+                new.args = act.argv[1..].to_vec();
+                new.env.extend(act.env.iter().cloned());
+                accepted.push((
+                    s.scope.clone(),
+                    s.name.clone(),
+                    s.command_hash(),
+                    new.command_hash(),
+                ));
+                expected[i] = new;
+                edits.extend(act.edits);
+            }
+            out.argv = act.argv;
+            outs.push(out);
+        }
+        let failure = if edits.is_empty() {
+            None
+        } else {
+            write_file(a, l, &edits, &expected, &mut fo)
+        };
+        if let Some((code, why)) = failure {
+            // Nothing was written: what was to be rewritten is not.
+            for o in outs
+                .iter_mut()
+                .filter(|o| matches!(o.status, "rewritten" | "would-rewrite"))
+            {
+                o.status = "failed";
+                o.message = format!("left as it was: {why}");
+            }
+            if human {
+                eprintln!("error: {why}");
+            }
+            fo.error = Some(why);
+            exit = worse(exit, code);
+        } else if fo.changed {
+            if let Some(b) = &mut base {
+                for (scope, name, old, new) in &accepted {
+                    b.accept(&file, scope, name, old, new);
+                }
+            }
+            if human && let Some(b) = &fo.backup {
+                eprintln!("wrote `{file}` (backup `{b}`)");
+            }
+        }
+        if human {
+            for out in outs.iter().filter(|o| o.status != "unchanged") {
                 eprintln!(
                     "{} `{}` ({client}): {}{}",
                     out.status,
@@ -157,51 +248,15 @@ pub fn run(a: &PinArgs, g: &Globals) -> Result<i32> {
                     out.message,
                     shown_argv(&out.argv)
                 );
-            }
-            entries.push(out);
-        }
-        if edits.is_empty() {
-            continue;
-        }
-        let new_text = model::apply(&l.text, &edits);
-        let reread = clients::read(l.target.format, l.target.scope, &new_text)
-            .map(|v| v.iter().map(Server::values).collect::<Vec<_>>());
-        if reread.as_ref() != Ok(&expected) {
-            eprintln!(
-                "error: the rewrite of `{file}` does not read back as intended; nothing written\nhint: please report this with the entry that failed"
-            );
-            exit = worse(exit, Kind::Internal.exit_code());
-            continue;
-        }
-        let d = diff::unified(
-            &label(&l.target.path, a.common.root.as_deref()),
-            &l.text,
-            &edits,
-        );
-        if !a.common.json {
-            print!("{d}");
-        }
-        let mut fo = FileOut {
-            client,
-            file: file.clone(),
-            changed: false,
-            backup: None,
-            diff: d,
-        };
-        if a.write {
-            let backup = rewrite::write(&l.target.path, &l.text, &new_text)?;
-            if let Some(b) = &mut base {
-                for (scope, name, old, new) in &accepted {
-                    b.accept(&file, scope, name, old, new);
+                for w in &out.warnings {
+                    eprintln!("  warning: {w}");
                 }
             }
-            fo.changed = true;
-            fo.backup = Some(backup.display().to_string());
-            if !g.quiet && !a.common.json {
-                eprintln!("wrote `{file}` (backup `{}`)", backup.display());
-            }
         }
-        files.push(fo);
+        entries.extend(outs);
+        if !edits.is_empty() || fo.error.is_some() {
+            files.push(fo);
+        }
     }
     if let Some(b) = &base
         && a.write
@@ -209,25 +264,97 @@ pub fn run(a: &PinArgs, g: &Globals) -> Result<i32> {
         b.save(&bpath)?;
     }
     if a.common.json {
-        let v = serde_json::json!({ "version": 1, "write": a.write, "entries": entries, "files": files });
+        let v = serde_json::json!({
+            "version": 1,
+            "write": a.write,
+            "command": command,
+            "entries": entries,
+            "files": files,
+        });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else if !g.quiet {
-        let n = entries
-            .iter()
-            .filter(|e| e.status.ends_with("rewrite") || e.status == "rewritten")
-            .count();
+        let rewritten = |e: &&EntryOut| matches!(e.status, "would-rewrite" | "rewritten");
+        if let Some(n) = &note
+            && entries
+                .iter()
+                .filter(rewritten)
+                .any(|e| e.argv.first() == Some(&command))
+        {
+            eprintln!("note: {n}");
+        }
+        let n = entries.iter().filter(rewritten).count();
+        let written = files.iter().filter(|f| f.changed).count();
         if a.write {
-            eprintln!("{n} entries rewritten in {} files", files.len());
+            eprintln!("{n} entries rewritten in {written} files");
         } else if n > 0 {
             eprintln!(
                 "dry run: {n} entries would be rewritten in {} files; nothing was written\nhint: run `safex mcp pin --write` to apply (a backup of each file is kept next to it)",
-                files.len()
+                files.iter().filter(|f| f.error.is_none()).count()
             );
         } else {
             eprintln!("nothing to rewrite");
         }
     }
     Ok(exit)
+}
+
+/// A file left alone, for the report: ``file` is not valid JSON for
+/// Claude Desktop: trailing comma at line 3 col 14; fix it and run again`.
+fn file_error(file: &str, why: &str, todo: &str) -> String {
+    if why.starts_with("not valid") {
+        format!("`{file}` is {why}; {todo}")
+    } else {
+        format!("`{file}` cannot be read: {why}; {todo}")
+    }
+}
+
+/// Check that the edited text reads back as intended, show the diff, and
+/// with `--write` put it in place. `Some((exit code, why))` when nothing
+/// was written.
+fn write_file(
+    a: &PinArgs,
+    l: &Loaded,
+    edits: &[Edit],
+    expected: &[Server],
+    fo: &mut FileOut,
+) -> Option<(i32, String)> {
+    let new_text = model::apply(&l.text, edits);
+    let reread = clients::read(&l.target, &new_text)
+        .map(|v| v.iter().map(Server::values).collect::<Vec<_>>());
+    if reread.as_deref() != Ok(expected) {
+        return Some((
+            Kind::Internal.exit_code(),
+            format!(
+                "the rewrite of `{}` does not read back as intended; nothing written (please report this with the entry that failed)",
+                fo.file
+            ),
+        ));
+    }
+    fo.diff = diff::unified(
+        &label(&l.target.path, a.common.root.as_deref()),
+        &l.text,
+        edits,
+    );
+    if !a.common.json {
+        print!("{}", fo.diff);
+    }
+    if !a.write {
+        return None;
+    }
+    match rewrite::write(&l.target.path, &l.text, &new_text) {
+        Ok(backup) => {
+            fo.changed = true;
+            fo.backup = Some(backup.display().to_string());
+            None
+        }
+        Err(e) => Some((
+            e.exit_code(),
+            match &e.hint {
+                Some(h) => format!("{}; {h}", e.message),
+                None => e.message,
+            },
+        )),
+    }
 }
 
 /// The first failure sets the code; a policy refusal is the usual one.
@@ -253,7 +380,14 @@ fn label(path: &Path, root: Option<&Path>) -> String {
         .replace('\\', "/")
 }
 
-fn plan(g: &Globals, settings: &Settings, lock: &LockFile, l: &Loaded, s: &Server) -> Result<Plan> {
+fn plan(
+    g: &Globals,
+    settings: &Settings,
+    lock: &LockFile,
+    l: &Loaded,
+    s: &Server,
+    command: &str,
+) -> Result<Plan> {
     let launcher = launch::classify(s.command.as_deref(), &s.args, s.url.as_deref());
     let Some((spelling, offset)) = launcher.spelled() else {
         return Ok(Plan::Leave(
@@ -301,49 +435,145 @@ fn plan(g: &Globals, settings: &Settings, lock: &LockFile, l: &Loaded, s: &Serve
             format!("`safex {}` would refuse it: {}", spelling.name(), e.message),
         ));
     }
+    let is_safex = matches!(launcher, Launcher::Safex { .. });
     let words = spelling.words.iter().map(|w| w.to_string());
-    let mut argv = vec!["safex".to_owned()];
+    let mut argv = vec![if is_safex {
+        s.command.clone().unwrap_or_default()
+    } else {
+        command.to_owned()
+    }];
     argv.extend(words.clone().chain(new_args.iter().cloned()));
     let lock_args: Vec<String> = words
         .chain(new_args[..p.tool_args].iter().cloned())
         .collect();
-    let is_safex = matches!(launcher, Launcher::Safex { .. });
     let locked = match tool {
         Tool::Npx => lock.find_npm(&keys).is_some(),
         Tool::Uvx => lock.find_pypi(&keys).is_some(),
     };
-    if is_safex && pinned_any.is_empty() {
-        if locked {
-            return Ok(Plan::Leave("unchanged", "pinned and locked".into()));
-        }
-        return Ok(Plan::Act {
-            lock_args,
-            edits: Vec::new(),
-            argv,
-            what: format!("pinned; locking `{}`", keys.join(" ")),
-        });
-    }
-    let edits = rewrite::edits(
-        l.target.format,
-        &l.text,
-        spans,
-        &launcher,
-        spelling.words[0],
-        offset,
-        &p.specs,
-        &new_args,
-    );
-    let what = if pinned_any.is_empty() {
-        "launched through safex".to_owned()
+    let Recorded {
+        env,
+        edit: env_edit,
+        warnings,
+        note: recorded,
+    } = record_registry(settings, tool, &keys, s, spans)?;
+    let edits = if is_safex && pinned_any.is_empty() {
+        Vec::new()
     } else {
-        pinned_any.join(", ")
+        rewrite::edits(
+            l.target.format,
+            &l.text,
+            spans,
+            &launcher,
+            spelling.words[0],
+            offset,
+            &p.specs,
+            &new_args,
+            command,
+        )
     };
-    Ok(Plan::Act {
-        lock_args,
+    let edits: Vec<Edit> = edits.into_iter().chain(env_edit).collect();
+    let what = if !pinned_any.is_empty() {
+        pinned_any.join(", ")
+    } else if !is_safex {
+        "launched through safex".to_owned()
+    } else if !locked {
+        format!("pinned; locking `{}`", keys.join(" "))
+    } else if edits.is_empty() {
+        return Ok(Plan::Leave("unchanged", "pinned and locked".into()));
+    } else {
+        "pinned and locked".to_owned()
+    };
+    let what = std::iter::once(what)
+        .chain(recorded)
+        .collect::<Vec<_>>()
+        .join("; ");
+    Ok(Plan::Act(Act {
+        lock_args: (!is_safex || !pinned_any.is_empty() || !locked).then_some(lock_args),
         edits,
         argv,
+        env,
+        warnings,
         what,
-    })
+    }))
+}
+
+/// What [`record_registry`] adds to an entry.
+#[derive(Default)]
+struct Recorded {
+    /// `(NAME, value)` added to `env`.
+    env: Vec<(String, String)>,
+    edit: Option<Edit>,
+    /// What the user must do by hand.
+    warnings: Vec<String>,
+    /// For the entry's report line: what was recorded, and why.
+    note: Option<String>,
+}
+
+/// The registry (npm) or index (PyPI) the entry was pinned against, as an
+/// `env` addition when a GUI client's safex would not know it
+/// ([`gui::records_registry`]), never with credentials. Nothing when the
+/// entry's `env` names that variable already.
+fn record_registry(
+    settings: &Settings,
+    tool: Tool,
+    keys: &[String],
+    s: &Server,
+    spans: &model::Spans,
+) -> Result<Recorded> {
+    let mut r = Recorded::default();
+    let (var, chosen) = match tool {
+        Tool::Npx => {
+            let scoped = keys.iter().any(|k| {
+                k.split_once('/')
+                    .is_some_and(|(scope, _)| settings.npm.scoped.contains_key(scope))
+            });
+            // A scoped registry comes from `.npmrc`, which the GUI reads too.
+            // Configured, else npm's answer (asked here as the lock asks it).
+            let chosen = if scoped {
+                None
+            } else {
+                settings.npm.default_registry().ok().cloned()
+            };
+            (crate::env_vars::SAFEX_NPM_REGISTRY, chosen)
+        }
+        Tool::Uvx => (
+            crate::env_vars::SAFEX_PYPI_INDEX,
+            crate::registry::pypi::PypiConfig::load(settings.pypi_index.clone())?.index,
+        ),
+    };
+    let Some((url, source)) = chosen.filter(|(_, src)| gui::records_registry(src)) else {
+        return Ok(r);
+    };
+    if s.env.iter().any(|(k, _)| k == var) {
+        return Ok(r);
+    }
+    let value = gui::shareable(&url).unwrap_or_else(|stripped| {
+        r.warnings.push(format!(
+            "the URL from `{source}` carries credentials; they are not written into the config: the client's environment must supply them (`.npmrc`, `.netrc` or the client's `env`)"
+        ));
+        stripped
+    });
+    if tool == Tool::Npx
+        && settings.npm.credential_for(&url).is_some()
+        && !settings.npm.secret_vars.is_empty()
+    {
+        r.warnings.push(format!(
+            "`.npmrc` takes the registry's credentials from `{}`: a GUI client's environment needs them too",
+            settings.npm.secret_vars.join("`, `")
+        ));
+    }
+    let Some(slot) = &spans.env else {
+        r.warnings.push(format!(
+            "the registry came from `{source}`, which a GUI client's environment does not have: add `{var} = \"{value}\"` to the entry's `env` by hand"
+        ));
+        return Ok(r);
+    };
+    r.edit = Some(slot.edit(var, &value));
+    r.note = Some(format!(
+        "records `{var}={value}` in `env` (from `{source}`, which a GUI client's environment does not have)"
+    ));
+    r.env.push((var.to_owned(), value));
+    Ok(r)
 }
 
 /// Settings for an entry that names its own registry or index.
@@ -448,42 +678,4 @@ fn satisfies(req: &str, v: &str) -> bool {
         return false;
     };
     spec.contains(&ver)
-}
-
-/// `safex lock <tool> ...` (or `safex policy check ...` in a dry run) as a
-/// child process of this same binary; `Err((exit code, what it said))`.
-fn safex_lock(g: &Globals, write: bool, args: &[String]) -> std::result::Result<(), (i32, String)> {
-    let exe = std::env::current_exe().map_err(|e| {
-        (
-            Kind::Internal.exit_code(),
-            format!("cannot find the safex executable: {e}"),
-        )
-    })?;
-    let mut cmd = Command::new(exe);
-    if let Some(p) = &g.policy {
-        cmd.arg("--policy").arg(p);
-    }
-    if write {
-        cmd.arg("lock");
-    } else {
-        cmd.args(["policy", "check"]);
-    }
-    let out = cmd
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| (Kind::Internal.exit_code(), format!("cannot run safex: {e}")))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    let err = String::from_utf8_lossy(&out.stderr);
-    let why: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
-    let why = if why.is_empty() {
-        err.trim().to_owned()
-    } else {
-        why.join("; ").replace("error: ", "")
-    };
-    Err((out.status.code().unwrap_or(Kind::Internal.exit_code()), why))
 }

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::mcp::model::{Layout, Quote, Server, Spans, Str};
+use crate::mcp::model::{EnvSlot, Layout, Quote, Server, Spans, Str, indent_at};
 
 pub fn servers(text: &str) -> Result<Vec<Server>, String> {
     let doc: toml::Table = text
@@ -35,10 +35,20 @@ pub fn servers(text: &str) -> Result<Vec<Server>, String> {
             && let Some(args) = &sp.1
             && args.iter().map(|a| &a.value).eq(s.args.iter())
         {
+            // Without an `env` (inline or `[...env]` table): a new line
+            // `env = { "NAME" = "value" }` after `args`, indented alike.
+            let env = (v.get("env").is_none())
+                .then_some(sp.3)
+                .flatten()
+                .map(|at| {
+                    let indent = indent_at(text, cmd.span.start);
+                    EnvSlot::lines_at(text, at, format!("{indent}env = {{ "), " = ", " }\n")
+                });
             s.spans = Some(Spans {
                 command: cmd.clone(),
                 args: args.clone(),
                 layout: Layout::Flow,
+                env,
             });
         }
         out.push(s);
@@ -62,8 +72,9 @@ fn table_pairs(v: Option<&toml::Value>) -> Vec<(String, String)> {
     }
 }
 
-/// Per server: `command`, `args`, and where its table header is.
-type Found = BTreeMap<String, (Option<Str>, Option<Vec<Str>>, usize)>;
+/// Per server: `command`, `args`, where its table header is, and the start
+/// of the line after `args`.
+type Found = BTreeMap<String, (Option<Str>, Option<Vec<Str>>, usize, Option<usize>)>;
 
 /// Positions of `command` and `args` under each `[mcp_servers.<name>]`.
 fn scan(text: &str) -> Found {
@@ -81,19 +92,20 @@ fn scan(text: &str) -> Found {
                 _ => None,
             });
             if let Some(name) = &current {
-                found.entry(name.clone()).or_insert((None, None, pos));
+                found.entry(name.clone()).or_insert((None, None, pos, None));
             }
         } else if let Some(name) = &current
             && let Some((key, after)) = key_value(trimmed)
         {
             let at = pos + indent + after;
-            let entry = found.entry(name.clone()).or_insert((None, None, pos));
+            let entry = found.entry(name.clone()).or_insert((None, None, pos, None));
             match key.as_str() {
                 "command" => entry.0 = string_at(text, skip_ws(text, at)),
                 "args" => {
                     if let Some((items, close)) = array_at(text, skip_ws(text, at)) {
                         entry.1 = Some(items);
                         pos = crate::mcp::model::next_line(text, close);
+                        entry.3 = Some(pos);
                         continue;
                     }
                 }
@@ -261,6 +273,31 @@ mod tests {
         let sp = s[0].spans.as_ref().unwrap();
         assert_eq!(&text[sp.command.span.clone()], "'npx'");
         assert_eq!(&text[sp.args[1].span.clone()], "'@x/y'");
+        // It has an `env` table: nothing is added to it automatically.
+        assert!(sp.env.is_none());
+    }
+
+    #[test]
+    fn env_goes_on_a_line_after_args() {
+        for (text, want) in [
+            (
+                "[mcp_servers.m]\ncommand = \"npx\"\nargs = [\n  \"y\",\n] # c\nx = 1\n",
+                "[mcp_servers.m]\ncommand = \"npx\"\nargs = [\n  \"y\",\n] # c\nenv = { R = \"u\" }\nx = 1\n",
+            ),
+            (
+                "[mcp_servers.m]\ncommand = \"npx\"\nargs = [\"y\"]",
+                "[mcp_servers.m]\ncommand = \"npx\"\nargs = [\"y\"]\nenv = { R = \"u\" }\n",
+            ),
+        ] {
+            let s = servers(text).unwrap();
+            let slot = s[0].spans.as_ref().unwrap().env.clone().unwrap();
+            let out = crate::mcp::model::apply(text, &[slot.edit("R", "u")]);
+            assert_eq!(out, want);
+            assert_eq!(
+                servers(&out).unwrap()[0].env,
+                [("R".to_owned(), "u".to_owned())]
+            );
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! understand (anchors, multi-line scalars, tags) leaves the entry without
 //! spans, so it is reported and never rewritten.
 
-use crate::mcp::model::{Layout, Quote, Server, Spans, Str, next_line};
+use crate::mcp::model::{EnvSlot, Layout, Quote, Server, Spans, Str, next_line};
 
 struct Line<'a> {
     start: usize,
@@ -96,6 +96,9 @@ fn item(text: &str, ls: &[Line], col: usize) -> Server {
     let mut command: Option<Str> = None;
     let mut args: Option<(Vec<Str>, Layout)> = None;
     let mut ok = true;
+    let mut has_env = false;
+    // The start of the line after `args` when `args` ends on a line of its own.
+    let mut after_args = None;
     for (i, l) in ls.iter().enumerate() {
         // The key's own text and where it starts in the file.
         let (body, at) = if i == 0 {
@@ -123,11 +126,17 @@ fn item(text: &str, ls: &[Line], col: usize) -> Server {
                 ok &= command.is_some();
             }
             "args" if inline.starts_with('[') => match flow(text, skip_sp(text, vat)) {
-                Some(v) => args = Some((v, Layout::Flow)),
+                Some(v) => {
+                    after_args = inline.ends_with(']').then(|| next_line(text, vat));
+                    args = Some((v, Layout::Flow));
+                }
                 None => ok = false,
             },
             "args" if inline.is_empty() => match block_list(text, &ls[i + 1..], col) {
-                Some(v) => args = Some((v, Layout::Block)),
+                Some(v) => {
+                    after_args = v.last().map(|x| next_line(text, x.span.end));
+                    args = Some((v, Layout::Block));
+                }
                 None => ok = false,
             },
             "args" => ok = false,
@@ -138,6 +147,7 @@ fn item(text: &str, ls: &[Line], col: usize) -> Server {
                     flow_map(inline)
                 };
                 if key == "env" {
+                    has_env = true;
                     s.env = pairs;
                 } else {
                     s.headers = pairs;
@@ -151,10 +161,16 @@ fn item(text: &str, ls: &[Line], col: usize) -> Server {
         s.args = a.iter().map(|x| x.value.clone()).collect();
     }
     if ok && let (Some(command), Some((args, layout))) = (command, args) {
+        // Without an `env`: a block mapping after `args`, at the keys' column.
+        let env = after_args.filter(|_| !has_env).map(|at| {
+            let sp = " ".repeat(col);
+            EnvSlot::lines_at(text, at, format!("{sp}env:\n{sp}  "), ": ", "\n")
+        });
         s.spans = Some(Spans {
             command,
             args,
             layout,
+            env,
         });
     }
     s
@@ -388,6 +404,34 @@ mod tests {
         assert_eq!(s[1].args, vec!["mcp-server-time", "--local-timezone=UTC"]);
         let sp = s[1].spans.as_ref().unwrap();
         assert_eq!(&text[sp.command.span.clone()], "'uvx'");
+        // A has an `env` already: nothing is added to it automatically.
+        assert!(s[0].spans.as_ref().unwrap().env.is_none());
+    }
+
+    #[test]
+    fn env_goes_after_args_at_the_keys_column() {
+        let text = "mcpServers:\n  - name: A\n    command: npx\n    args:\n      - -y\n      - \"@a/b\"\n  - command: uvx\n    args: [x] # c\n    name: B";
+        let s = servers(text).unwrap();
+        let edits: Vec<_> = s
+            .iter()
+            .map(|x| {
+                x.spans
+                    .as_ref()
+                    .unwrap()
+                    .env
+                    .clone()
+                    .unwrap()
+                    .edit("R", "u")
+            })
+            .collect();
+        let out = crate::mcp::model::apply(text, &edits);
+        assert_eq!(
+            out,
+            "mcpServers:\n  - name: A\n    command: npx\n    args:\n      - -y\n      - \"@a/b\"\n    env:\n      R: \"u\"\n  - command: uvx\n    args: [x] # c\n    env:\n      R: \"u\"\n    name: B"
+        );
+        for x in servers(&out).unwrap() {
+            assert_eq!(x.env, [("R".to_owned(), "u".to_owned())], "{out}");
+        }
     }
 
     #[test]
