@@ -31,6 +31,11 @@ pub struct EnvMarker {
     /// `name@version` → install-time code that npm would have run.
     #[serde(default)]
     pub skipped_install_code: BTreeMap<String, Vec<String>>,
+    /// The node chosen when the tree was built, where it is not the one
+    /// found without searching (`PATH`'s): a version manager's that meets
+    /// `engines.node`, or one found with no `node` on `PATH`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
