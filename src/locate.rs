@@ -29,6 +29,10 @@ struct Layout {
     env_sub: &'static str,
     homes: &'static [&'static str],
     exe: &'static str,
+    /// The manager's default, relative to the versions directory: nvm's
+    /// `alias/default` (a version, or another alias's name), fnm's
+    /// `aliases/default` (a link to the install); `""` for none.
+    default: &'static str,
 }
 
 /// The layouts each manager documents (nvm's README, fnm's `FNM_DIR`
@@ -42,6 +46,7 @@ const LAYOUTS: &[Layout] = &[
         env_sub: "versions/node",
         homes: &[".nvm/versions/node"],
         exe: "bin/node",
+        default: "../../alias/default",
     },
     Layout {
         manager: "fnm",
@@ -54,6 +59,7 @@ const LAYOUTS: &[Layout] = &[
             "Library/Application Support/fnm/node-versions",
         ],
         exe: "installation/bin/node",
+        default: "../aliases/default",
     },
     Layout {
         manager: "volta",
@@ -62,6 +68,7 @@ const LAYOUTS: &[Layout] = &[
         env_sub: "tools/image/node",
         homes: &[".volta/tools/image/node"],
         exe: "bin/node",
+        default: "",
     },
     Layout {
         manager: "asdf",
@@ -70,6 +77,7 @@ const LAYOUTS: &[Layout] = &[
         env_sub: "installs/nodejs",
         homes: &[".asdf/installs/nodejs"],
         exe: "bin/node",
+        default: "",
     },
     Layout {
         manager: "mise",
@@ -78,6 +86,7 @@ const LAYOUTS: &[Layout] = &[
         env_sub: "installs/node",
         homes: &[".local/share/mise/installs/node"],
         exe: "bin/node",
+        default: "",
     },
     Layout {
         manager: "pyenv",
@@ -86,6 +95,7 @@ const LAYOUTS: &[Layout] = &[
         env_sub: "versions",
         homes: &[".pyenv/versions"],
         exe: "bin/python3",
+        default: "",
     },
     Layout {
         manager: "uv",
@@ -94,6 +104,7 @@ const LAYOUTS: &[Layout] = &[
         env_sub: "",
         homes: &[".local/share/uv/python"],
         exe: "bin/python3",
+        default: "",
     },
     Layout {
         manager: "asdf",
@@ -102,6 +113,7 @@ const LAYOUTS: &[Layout] = &[
         env_sub: "installs/python",
         homes: &[".asdf/installs/python"],
         exe: "bin/python3",
+        default: "",
     },
     Layout {
         manager: "mise",
@@ -110,6 +122,7 @@ const LAYOUTS: &[Layout] = &[
         env_sub: "installs/python",
         homes: &[".local/share/mise/installs/python"],
         exe: "bin/python3",
+        default: "",
     },
 ];
 
@@ -130,11 +143,13 @@ pub struct Install {
 }
 
 /// Every install of `tool` in the managers' directories, newest first, one
-/// per real executable; `looked` gets each versions directory consulted.
+/// per real executable, a manager's default first of all (what its shell
+/// hook would put on `PATH`); `looked` gets each versions directory.
 pub fn installs(tool: Tool, looked: &mut Vec<PathBuf>) -> Vec<Install> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let xdg = ev::get(ev::XDG_DATA_HOME).map(PathBuf::from);
     let mut found = Vec::new();
+    let mut defaults = Vec::new();
     for l in LAYOUTS.iter().filter(|l| l.tool == tool) {
         let mut dirs: Vec<PathBuf> = Vec::new();
         if let Some(root) = ev::get(l.env) {
@@ -153,10 +168,61 @@ pub fn installs(tool: Tool, looked: &mut Vec<PathBuf>) -> Vec<Install> {
                 continue;
             }
             scan(&dir, l, &mut found);
+            if !l.default.is_empty()
+                && let Some(d) = default_of(&dir.join(l.default))
+            {
+                defaults.push(d);
+            }
             looked.push(dir);
         }
     }
-    newest_first(found)
+    let mut found = newest_first(found);
+    // Stable: the newest of a manager's defaults first.
+    found.sort_by_key(|i| !defaults.iter().any(|d| d.picks(i)));
+    found
+}
+
+/// A manager's default install: a version prefix (nvm's `22`, `v22.1.0`)
+/// or the directory it links to (fnm).
+enum Preferred {
+    Version(Vec<u64>),
+    Dir(PathBuf),
+}
+
+impl Preferred {
+    fn picks(&self, i: &Install) -> bool {
+        match self {
+            Preferred::Version(v) => i.version.starts_with(v),
+            Preferred::Dir(d) => std::fs::canonicalize(&i.path).is_ok_and(|p| p.starts_with(d)),
+        }
+    }
+}
+
+/// Read a default alias: a link to an install, or text naming a version or
+/// another alias beside it (nvm's `default` → `lts/*` → `lts/jod` →
+/// `v22.12.0`), followed a few steps. `node`, `stable`, `system` and other
+/// names that nvm computes are no default here (newest first applies).
+fn default_of(alias: &Path) -> Option<Preferred> {
+    let meta = std::fs::symlink_metadata(alias).ok()?;
+    if meta.file_type().is_symlink() {
+        let target = std::fs::canonicalize(alias).ok()?;
+        if target.is_dir() {
+            return Some(Preferred::Dir(target));
+        }
+    }
+    let aliases = alias.parent()?;
+    let mut text = std::fs::read_to_string(alias).ok()?;
+    for _ in 0..4 {
+        let name = text.trim();
+        if let Some(v) = version_of_name(name) {
+            return Some(Preferred::Version(v));
+        }
+        if name.is_empty() || name.contains("..") {
+            return None;
+        }
+        text = std::fs::read_to_string(aliases.join(name)).ok()?;
+    }
+    None
 }
 
 fn scan(dir: &Path, l: &Layout, found: &mut Vec<Install>) {

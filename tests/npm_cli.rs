@@ -1354,3 +1354,41 @@ fn no_node_anywhere_lists_the_places_tried() {
     }
     assert!(stdout(&out).is_empty());
 }
+
+/// A manager's default comes before its newer installs, as its shell hook
+/// would have it: nvm's `alias/default` (here through `lts/iron`) and fnm's
+/// `aliases/default` link.
+#[test]
+fn a_version_managers_default_comes_before_newer_installs() {
+    let env = TestEnv::new();
+    let reg = which_node(None);
+    let nvm = env.home().join(".nvm");
+    fake_node(&nvm, "versions/node/v22.1.0/bin/node", "22.1.0");
+    let default = fake_node(&nvm, "versions/node/v20.1.0/bin/node", "20.1.0");
+    std::fs::create_dir_all(nvm.join("alias/lts")).unwrap();
+    std::fs::write(nvm.join("alias/default"), "lts/iron\n").unwrap();
+    std::fs::write(nvm.join("alias/lts/iron"), "v20.1.0\n").unwrap();
+    let out = launch_with_path(&reg, &env, &env.root().join("empty"));
+    assert_ran(&out, &format!("{}\n", default.display()));
+
+    let env = TestEnv::new();
+    let fnm = env.home().join(".local/share/fnm");
+    fake_node(
+        &fnm,
+        "node-versions/v22.1.0/installation/bin/node",
+        "22.1.0",
+    );
+    let default = fake_node(
+        &fnm,
+        "node-versions/v20.1.0/installation/bin/node",
+        "20.1.0",
+    );
+    std::fs::create_dir_all(fnm.join("aliases")).unwrap();
+    std::os::unix::fs::symlink(
+        fnm.join("node-versions/v20.1.0/installation"),
+        fnm.join("aliases/default"),
+    )
+    .unwrap();
+    let out = launch_with_path(&reg, &env, &env.root().join("empty"));
+    assert_ran(&out, &format!("{}\n", default.display()));
+}

@@ -1714,7 +1714,8 @@ fn a_python_that_fits_requires_python_is_found() {
     assert!(stderr(&out).contains(">=3.12"), "{}", describe(&out));
 }
 
-/// No Python on the machine fits: refused, listing what was tried.
+/// No Python on the machine fits: refused, listing what was tried, the
+/// ones that do not run among them.
 #[test]
 fn no_python_that_fits_lists_what_was_tried() {
     let (py311, py312) = pythons_311_312();
@@ -1723,6 +1724,11 @@ fn no_python_that_fits_lists_what_was_tried() {
         .build();
     let env = TestEnv::new();
     let bin = python_home(&env, &py311, "3.12.96", &py312);
+    // A pyenv shim for a version that is not global: it does not run.
+    support::env::script(
+        &bin.join("python3.13"),
+        "echo 'pyenv: python3.13: command not found' >&2\nexit 127\n",
+    );
     let out = run(idx
         .safex(&env)
         .env("PATH", &bin)
@@ -1738,6 +1744,7 @@ fn no_python_that_fits_lists_what_was_tried() {
         err.contains("also tried") && err.contains(".pyenv/versions/3.12.96/bin/python3"),
         "{err}"
     );
+    assert!(err.contains("python3.13` (does not run)"), "{err}");
 }
 
 /// pyenv's shims on `PATH` name its root when neither `PYENV_ROOT` nor the
