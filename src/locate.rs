@@ -388,13 +388,20 @@ pub fn not_found(what: &str, looked: &[PathBuf]) -> Error {
         .iter()
         .map(|d| d.display().to_string())
         .collect();
-    let others: Vec<String> = looked.iter().map(|d| d.display().to_string()).collect();
+    let others: Vec<String> = looked
+        .iter()
+        .map(|d| format!("`{}`", d.display()))
+        .collect();
+    let others = if others.is_empty() {
+        String::new()
+    } else {
+        format!(" and in {}", others.join(", "))
+    };
     Error::new(
         Kind::Runtime,
         format!(
-            "`{what}` was not found: looked on PATH (`{}`) and in `{}`",
-            path.join(":"),
-            others.join("`, `")
+            "`{what}` was not found: looked on PATH (`{}`){others}",
+            path.join(":")
         ),
     )
 }

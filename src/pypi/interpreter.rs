@@ -510,6 +510,17 @@ mod tests {
     }
 
     #[test]
+    fn a_version_request_admits_only_that_version() {
+        let r = Request::parse("3.12");
+        assert!(r.admits_version("3.12.1") && !r.admits_version("3.11.7"));
+        assert!(!r.admits_version("3.1.2") && !r.admits_version("garbage"));
+        let any3 = Request::parse("3");
+        assert!(any3.admits_version("3.11.7") && !any3.admits_version("2.7.18"));
+        assert!(Request::Default.admits_version("3.9.0"));
+        assert!(Request::parse("/usr/bin/python3").admits_version("3.9.0"));
+    }
+
+    #[test]
     fn probe_the_python_on_path() {
         let Ok(py) = find(&Request::Default) else {
             return;
