@@ -17,10 +17,11 @@ pub const SAFEX_LOCKFILE: &str = "SAFEX_LOCKFILE";
 pub const SAFEX_OFFLINE: &str = "SAFEX_OFFLINE";
 /// `tofu` (record on first launch) or `frozen` (refuse roots not in the lock).
 pub const SAFEX_LOCK_MODE: &str = "SAFEX_LOCK_MODE";
-/// Path of the `node` executable; default: `node` on `PATH`.
+/// Path of the `node` executable; default: `node` on `PATH`, else the
+/// newest install of a version manager (`locate`).
 pub const SAFEX_NODE: &str = "SAFEX_NODE";
 /// The Python to run PyPI packages with (path or version like `3.12`);
-/// default: `python3` on `PATH`. `--python` wins.
+/// default: `python3` on `PATH`, else a version manager's. `--python` wins.
 pub const SAFEX_PYTHON: &str = "SAFEX_PYTHON";
 /// Extra CA certificates (PEM) added to the system trust store.
 pub const SAFEX_CA_FILE: &str = "SAFEX_CA_FILE";
@@ -50,6 +51,19 @@ pub const SAFEX_POLICY: &str = "SAFEX_POLICY";
 pub const SAFEX_SYSTEM_POLICY: &str = "SAFEX_SYSTEM_POLICY";
 /// The audit log file when no policy layer sets `audit.log`.
 pub const SAFEX_AUDIT_LOG: &str = "SAFEX_AUDIT_LOG";
+
+/// Where the version managers a login shell sets up keep their runtimes
+/// (`locate`): each overrides its manager's default directory.
+pub const NVM_DIR: &str = "NVM_DIR";
+pub const FNM_DIR: &str = "FNM_DIR";
+pub const VOLTA_HOME: &str = "VOLTA_HOME";
+pub const ASDF_DATA_DIR: &str = "ASDF_DATA_DIR";
+pub const MISE_DATA_DIR: &str = "MISE_DATA_DIR";
+pub const PYENV_ROOT: &str = "PYENV_ROOT";
+pub const UV_PYTHON_INSTALL_DIR: &str = "UV_PYTHON_INSTALL_DIR";
+/// The XDG data directory (default `~/.local/share`): fnm's, mise's and
+/// uv's default homes are below it.
+pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
 
 /// npm's own: the registry (`npm_config_registry`, either case).
 pub const NPM_CONFIG_REGISTRY: [&str; 2] = ["npm_config_registry", "NPM_CONFIG_REGISTRY"];

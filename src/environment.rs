@@ -36,6 +36,11 @@ pub struct EnvMarker {
     /// starts it. Environments built before had none.
     #[serde(default)]
     pub bin_links: bool,
+    /// The node chosen when the tree was built, where it is not the one
+    /// found without searching (`PATH`'s): a version manager's that meets
+    /// `engines.node`, or one found with no `node` on `PATH`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -17,6 +17,7 @@ pub mod exec;
 pub mod fetch;
 pub mod inspect;
 pub mod integrity;
+pub mod locate;
 pub mod lock;
 pub mod lock_check;
 pub mod mcp;

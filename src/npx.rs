@@ -2,7 +2,7 @@
 //! → exec. Cold path: resolve (or read the lock) → fetch + verify → unpack →
 //! inspect → record → assemble → exec.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::audit;
@@ -17,7 +17,7 @@ use crate::registry::npm::{Packuments, conventional_tarball_url};
 use crate::resolve::npm::{Placed, Resolver};
 use crate::settings::{self, Overrides, Settings};
 use crate::spec::{self, NpmName, NpmSpec, Unpinned};
-use crate::{exec, fetch, integrity, runtime};
+use crate::{exec, fetch, integrity, locate, runtime};
 
 /// The roots to launch and, with `-p`, the command to run.
 fn roots_of(a: &NpxArgs) -> (Vec<String>, Option<String>) {
@@ -118,7 +118,7 @@ pub fn run(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
     };
     check_install_code(&settings, &marker)?;
     let (root_path, name, bin) = pick_bin(&marker, &roots, command.as_deref())?;
-    let node = exec::find_node(settings.node.as_deref())?;
+    let node = locate::node(settings.node.as_deref(), marker.node.as_deref())?;
     let script = if marker.bin_links {
         env_dir.join(environment::BIN_DIR).join(name)
     } else {
@@ -596,6 +596,7 @@ fn prepare(
     let digest = entry.digest();
     let mut marker = marker_for(&digest, roots, &installed);
     marker.bin_links = environment::link_bins(&staging, &marker.roots)?;
+    marker.node = node_for(settings, &marker.roots);
     let marker_json =
         serde_json::to_vec_pretty(&marker).map_err(|e| Error::internal(e.to_string()))?;
     fs_err::write(staging.join(cache::ENV_MARKER), marker_json)?;
@@ -606,9 +607,6 @@ fn prepare(
     guard.0 = None;
     if repaired && !settings.quiet {
         eprintln!("{}", repaired_note(&env_dir));
-    }
-    if !settings.quiet {
-        warn_engines(settings, &marker);
     }
     // A refusal comes from `check_install_code`, after the build.
     if settings.policy.scripts == ScriptsMode::Strip {
@@ -661,32 +659,136 @@ fn check_ranges(
     }
 }
 
-/// `engines.node` that the running node does not satisfy is a warning, as
-/// with npm. Checked once, when the tree is built, not on every launch.
-fn warn_engines(settings: &Settings, marker: &EnvMarker) {
-    let Ok(node) = exec::find_node(settings.node.as_deref()) else {
-        return;
+/// The node for a tree being built (cold path), to be remembered in its
+/// marker when it is not the one the warm path finds by itself: the
+/// setting wins; else `PATH`'s, unless the roots' `engines.node` excludes
+/// it and a version manager has one that fits (then that one, said on
+/// stderr); with no `node` on `PATH`, the newest a manager has (one that
+/// fits first). No node fits: a warning, as with npm, and the default runs.
+fn node_for(settings: &Settings, roots: &[RootBins]) -> Option<PathBuf> {
+    let ranges: Vec<(&RootBins, nodejs_semver::Range)> = roots
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r,
+                nodejs_semver::Range::parse(r.engines_node.as_ref()?).ok()?,
+            ))
+        })
+        .collect();
+    let fits = |v: &nodejs_semver::Version| ranges.iter().all(|(_, r)| r.satisfies(v));
+    let on_path = locate::path_node();
+    let default = match settings.node.as_deref() {
+        Some(p) => Some(p.to_path_buf()),
+        None => on_path.clone(),
     };
-    let Ok(out) = std::process::Command::new(&node).arg("--version").output() else {
-        return;
+    if ranges.is_empty() && default.is_some() {
+        return None;
+    }
+    let default_version = default.as_deref().and_then(node_version);
+    if settings.node.is_some() || default_version.as_ref().is_some_and(&fits) {
+        warn_engines(
+            settings,
+            &ranges,
+            default.as_deref(),
+            default_version.as_ref(),
+        );
+        return None;
+    }
+    let mut looked = Vec::new();
+    let installs = locate::node_installs(&mut looked);
+    let same = |p: &Path| {
+        default
+            .as_deref()
+            .is_some_and(|d| std::fs::canonicalize(d).ok() == std::fs::canonicalize(p).ok())
     };
-    let version = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .trim_start_matches('v')
-        .to_owned();
-    let Ok(v) = nodejs_semver::Version::parse(&version) else {
-        return;
-    };
-    for r in &marker.roots {
-        if let Some(req) = &r.engines_node
-            && let Ok(range) = nodejs_semver::Range::parse(req)
-            && !range.satisfies(&v)
+    for i in installs.iter().filter(|i| !same(&i.path)) {
+        // The directory's name rules out most without running them.
+        if let Some(v) = semver_of(&i.version)
+            && !fits(&v)
         {
+            continue;
+        }
+        let Some(v) = node_version(&i.path) else {
+            continue;
+        };
+        if !fits(&v) {
+            continue;
+        }
+        if !settings.quiet {
+            let why = match (&default, &default_version, ranges.first()) {
+                (Some(d), Some(dv), Some((r, _))) => format!(
+                    "`{}@{}` wants node `{}`, and PATH's is v{dv} (`{}`)",
+                    r.name,
+                    r.version,
+                    spec::shown(r.engines_node.as_deref().unwrap_or_default()),
+                    d.display()
+                ),
+                _ => "no `node` is on PATH".to_owned(),
+            };
             eprintln!(
-                "warning: `{}@{}` wants node `{}`, this is node `{version}` (`{}`)",
+                "note: {why}; using {}'s `{}` (v{v})",
+                i.manager,
+                i.path.display()
+            );
+        }
+        return Some(i.path.clone());
+    }
+    // None fits: PATH's node, else the newest install, with the warning.
+    let (chosen, remember) = match default {
+        Some(d) => (Some(d), None),
+        None => match installs.first() {
+            Some(i) => (Some(i.path.clone()), Some(i.path.clone())),
+            None => (None, None),
+        },
+    };
+    let version = chosen.as_deref().and_then(node_version);
+    warn_engines(settings, &ranges, chosen.as_deref(), version.as_ref());
+    remember
+}
+
+/// `node --version`, parsed (cold path only).
+fn node_version(node: &Path) -> Option<nodejs_semver::Version> {
+    let out = std::process::Command::new(node)
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    nodejs_semver::Version::parse(text.trim().trim_start_matches('v')).ok()
+}
+
+/// `[22, 1]` as `22.1.0`.
+fn semver_of(v: &[u64]) -> Option<nodejs_semver::Version> {
+    let at = |i: usize| v.get(i).copied().unwrap_or(0);
+    (!v.is_empty()).then(|| nodejs_semver::Version {
+        major: at(0),
+        minor: at(1),
+        patch: at(2),
+        build: Vec::new(),
+        pre_release: Vec::new(),
+    })
+}
+
+/// `engines.node` that the node chosen does not satisfy is a warning, as
+/// with npm. Said once, when the tree is built, not on every launch.
+fn warn_engines(
+    settings: &Settings,
+    ranges: &[(&RootBins, nodejs_semver::Range)],
+    node: Option<&Path>,
+    version: Option<&nodejs_semver::Version>,
+) {
+    let (Some(node), Some(v)) = (node, version) else {
+        return;
+    };
+    if settings.quiet {
+        return;
+    }
+    for (r, range) in ranges {
+        if !range.satisfies(v) {
+            eprintln!(
+                "warning: `{}@{}` wants node `{}`, this is node `{v}` (`{}`)",
                 r.name,
                 r.version,
-                spec::shown(req),
+                spec::shown(r.engines_node.as_deref().unwrap_or_default()),
                 node.display()
             );
         }
@@ -864,6 +966,7 @@ fn marker_for(digest: &str, roots: &[NpmSpec], installed: &[Installed]) -> EnvMa
         roots,
         skipped_install_code: skipped,
         bin_links: false,
+        node: None,
     }
 }
 

@@ -48,9 +48,21 @@ struct Launch {
     key: Vec<String>,
     command: Option<String>,
     python: PathBuf,
-    /// The Python was asked for (`--python`, `SAFEX_PYTHON`, config): never
-    /// replaced by another that fits better.
-    python_explicit: bool,
+    /// What was asked for (`--python`, `SAFEX_PYTHON`, config).
+    python_req: Request,
+    /// `python` described, once it has been run (cold path only).
+    probed: Option<Info>,
+}
+
+impl Launch {
+    /// A Python asked for by path, name or `X.Y` is never replaced by
+    /// another that fits `Requires-Python` better; the default and `3` may be.
+    fn python_explicit(&self) -> bool {
+        !matches!(
+            self.python_req,
+            Request::Default | Request::Version(_, None)
+        )
+    }
 }
 
 /// Parse the request and judge its roots by the policy before any work.
@@ -96,26 +108,32 @@ pub fn run(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
     )?;
     // One `lstat` of the venv (ours, private, else refused) and its marker,
     // read anyway; a missing or damaged one goes cold and is rebuilt.
+    // A venv on another version than `--python X.Y` asks for is not one
+    // (the name found on PATH is only a guess): its marker says.
     let ready = |python: &Path, digest: &str| -> Result<Option<VenvMarker>> {
         let dir = env_dir_for(&cache, digest, python);
         Ok(match Cache::env_state(&dir)? {
-            EnvState::Dir => read_marker(&dir).ok().filter(|m| m.digest == digest),
+            EnvState::Dir => read_marker(&dir)
+                .ok()
+                .filter(|m| m.digest == digest && req.python_req.admits_version(&m.python_version)),
             EnvState::Missing | EnvState::NotDir => None,
         })
     };
     let mut warm = None;
     if let Some(s) = summary {
         if let Some(m) = ready(&req.python, &s.digest)? {
-            warm = Some((s, m));
+            warm = Some((s, m, None));
         } else if let Some(p) = remembered_python(&cache, &req)
             && let Some(m) = ready(&p, &s.digest)?
         {
-            req.python = p;
-            warm = Some((s, m));
+            warm = Some((s, m, Some(p)));
         }
     }
     let (dir, marker) = match warm {
-        Some((s, marker)) => {
+        Some((s, marker, remembered)) => {
+            if let Some(p) = remembered {
+                req.python = p;
+            }
             settings.policy.check_tree(Ecosystem::Pypi, &s.packages)?;
             ctx.tree = Some(s.digest.clone());
             ctx.packages = Some(s.packages.len());
@@ -227,9 +245,10 @@ pub fn check(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
                     provider_for(&settings, &cache, req, &[])?;
                 crate::resolve::pypi::resolve(&provider)
             };
+            settle_python(&settings, &mut req)?;
             let resolved = match resolve(&req) {
                 Err(e) => {
-                    req.python = fitting_python(&settings, &req, e)?;
+                    fitting_python(&settings, &mut req, e)?;
                     resolve(&req)?
                 }
                 ok => ok?,
@@ -307,14 +326,14 @@ fn request(settings: &Settings, a: &UvxArgs) -> Result<Launch> {
         Some(p) => Request::parse(p),
         None => Request::Default,
     };
-    let python_explicit = python_req != Request::Default;
     let python = interpreter::find(&python_req)?;
     Ok(Launch {
         specs,
         key,
         command,
         python,
-        python_explicit,
+        python_req,
+        probed: None,
     })
 }
 
@@ -480,35 +499,57 @@ fn prepare_fitting(
     req: &mut Launch,
     entry: Option<PypiEntry>,
 ) -> Result<(PathBuf, PypiEntry)> {
-    let err = match prepare(settings, cache, req, entry.clone()) {
-        Err(e) => e,
-        ok => return ok,
+    let found = req.python.clone();
+    settle_python(settings, req)?;
+    let done = match prepare(settings, cache, req, entry.clone()) {
+        Err(err) => {
+            fitting_python(settings, req, err)?;
+            prepare(settings, cache, req, entry)?
+        }
+        ok => ok?,
     };
-    req.python = fitting_python(settings, req, err)?;
-    let done = prepare(settings, cache, req, entry)?;
-    remember_python(cache, req);
+    if req.python != found {
+        remember_python(cache, req);
+    }
     Ok(done)
+}
+
+/// Run the Python found for the request ([`interpreter::select`]): for
+/// `--python X.Y` (and the default) one that runs and is that version,
+/// else the refusal listing what was found.
+fn settle_python(settings: &Settings, req: &mut Launch) -> Result<()> {
+    let (python, info) = interpreter::select(&req.python_req, &req.python, settings.quiet)?;
+    req.python = python;
+    req.probed = Some(info);
+    Ok(())
 }
 
 /// After `err`: the newest other Python that meets the `Requires-Python`
 /// it names, said on stderr; else `err` again, its hint listing what was
-/// tried. Only when `err` is about the Python and none was asked for.
-fn fitting_python(settings: &Settings, req: &Launch, err: Error) -> Result<PathBuf> {
+/// tried (those that do not run among them). Only when `err` is about the
+/// Python and none was asked for by path, name or `X.Y`.
+fn fitting_python(settings: &Settings, req: &mut Launch, err: Error) -> Result<()> {
     let Some(Need::Python(range)) = err.needs.clone() else {
         return Err(err);
     };
     let wanted = match pep440_rs::VersionSpecifiers::from_str(&range) {
-        Ok(w) if !req.python_explicit => w,
+        Ok(w) if !req.python_explicit() => w,
         _ => return Err(err),
     };
     let default = std::fs::canonicalize(&req.python).ok();
     let mut tried = Vec::new();
     for cand in interpreter::candidates() {
+        let cand = cand.path;
         if std::fs::canonicalize(&cand).ok() == default {
             continue;
         }
-        let Ok(info) = Info::probe(&cand) else {
-            continue;
+        let info = match Info::probe(&cand) {
+            Ok(i) if req.python_req.admits(i.major, i.minor) => i,
+            Ok(_) => continue,
+            Err(_) => {
+                tried.push(format!("`{}` (does not run)", cand.display()));
+                continue;
+            }
         };
         tried.push(format!("`{}` ({})", cand.display(), info.full_version));
         if !wanted.contains(&info.version()) {
@@ -522,7 +563,9 @@ fn fitting_python(settings: &Settings, req: &Launch, err: Error) -> Result<PathB
                 info.full_version
             );
         }
-        return Ok(cand);
+        req.python = cand;
+        req.probed = Some(info);
+        return Ok(());
     }
     let tried = if tried.is_empty() {
         "no other Python was found".to_owned()
@@ -537,15 +580,21 @@ fn fitting_python(settings: &Settings, req: &Launch, err: Error) -> Result<PathB
     })
 }
 
+/// Where the Python chosen for these roots and this request is remembered:
+/// the default's and `--python 3.12`'s are kept apart.
 fn python_choice_path(cache: &Cache, req: &Launch) -> PathBuf {
-    let key = integrity::sha256_hex(req.key.join(" ").as_bytes());
+    let mut key = req.key.join(" ");
+    if let Request::Version(m, n) = &req.python_req {
+        key.push_str(&format!("\0python={m}.{n:?}"));
+    }
+    let key = integrity::sha256_hex(key.as_bytes());
     cache.pypi_python_choice(&key[..40])
 }
 
-/// The Python chosen for this root on an earlier launch, if the default
-/// was not asked to be replaced and the file still names an interpreter.
+/// The Python chosen for these roots on an earlier launch, when it was not
+/// asked for by path or name and the file still names an interpreter.
 fn remembered_python(cache: &Cache, req: &Launch) -> Option<PathBuf> {
-    if req.python_explicit {
+    if matches!(req.python_req, Request::Path(_) | Request::Name(_)) {
         return None;
     }
     let text = std::fs::read_to_string(python_choice_path(cache, req)).ok()?;
@@ -918,7 +967,10 @@ fn provider_for(settings: &Settings, cache: &Cache, req: &Launch, ahead: &[&str]
             index.prefetch(name);
         }
     }
-    let info = Info::probe(&req.python)?;
+    let info = match &req.probed {
+        Some(i) => i.clone(),
+        None => Info::probe(&req.python)?,
+    };
     let fetcher = Arc::new(Fetcher {
         http,
         npm: Arc::new(Default::default()),

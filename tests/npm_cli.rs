@@ -1534,3 +1534,181 @@ fn offline_rebuild_from_cached_archives_needs_no_registry() {
         reg.request_lines()
     );
 }
+
+// ---------------------------------------------------------------------------
+// Finding node as a login shell would (a GUI client's minimal PATH)
+// ---------------------------------------------------------------------------
+
+/// The real `node` on this machine: the fake ones hand over to it.
+fn real_node() -> PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("node"))
+        .find(|p| p.is_file())
+        .expect("these tests need a real `node` on PATH to hand over to")
+}
+
+/// A fake `node` at `home/rel` that reports `version` and otherwise runs
+/// the real node with `FAKE_NODE` set to its own path (what programs print).
+fn fake_node(dir: &Path, rel: &str, version: &str) -> PathBuf {
+    let path = dir.join(rel);
+    let body = format!(
+        "if [ \"$1\" = --version ]; then echo v{version}; exit 0; fi\nFAKE_NODE=\"$0\" exec {} \"$@\"\n",
+        real_node().display()
+    );
+    support::env::script(&path, &body);
+    path
+}
+
+/// A program that prints which (fake) node runs it.
+fn which_node(engines: Option<&str>) -> FixtureRegistry {
+    let mut pkg = Pkg::program(
+        "which-node",
+        "1.0.0",
+        "console.log(process.env.FAKE_NODE || 'real');",
+    );
+    if let Some(e) = engines {
+        pkg = pkg.field("engines", serde_json::json!({ "node": e }));
+    }
+    FixtureRegistry::builder().package(pkg).build()
+}
+
+/// `safex npx which-node@1.0.0` with `PATH` = `path` only (an empty
+/// directory: no `node`, as under a GUI client where `/usr/bin` has none).
+fn launch_with_path(reg: &FixtureRegistry, env: &TestEnv, path: &Path) -> Output {
+    std::fs::create_dir_all(path).unwrap();
+    run(reg
+        .safex(env)
+        .env("PATH", path)
+        .env_remove("FAKE_NODE")
+        .args(["npx", "which-node@1.0.0"]))
+}
+
+/// With no `node` on `PATH`, each version manager's install is found where
+/// it keeps it, and the warm launch runs the same one.
+#[test]
+fn node_is_found_in_each_version_managers_directory() {
+    for rel in [
+        ".nvm/versions/node/v22.1.0/bin/node",
+        ".local/share/fnm/node-versions/v22.1.0/installation/bin/node",
+        ".volta/tools/image/node/22.1.0/bin/node",
+        ".asdf/installs/nodejs/22.1.0/bin/node",
+        ".local/share/mise/installs/node/22.1.0/bin/node",
+    ] {
+        let env = TestEnv::new();
+        let reg = which_node(None);
+        let node = fake_node(&env.home(), rel, "22.1.0");
+        let empty = env.root().join("empty");
+        let out = launch_with_path(&reg, &env, &empty);
+        assert_ran(&out, &format!("{}\n", node.display()));
+        assert!(
+            stderr(&out).contains("no `node` is on PATH"),
+            "{}",
+            describe(&out)
+        );
+        let warm = launch_with_path(&reg, &env, &empty);
+        assert_ran(&warm, &format!("{}\n", node.display()));
+        assert!(!stderr(&warm).contains("note:"), "{}", describe(&warm));
+    }
+}
+
+/// Newest first among the managers' installs, unless the root's
+/// `engines.node` excludes it: PATH's node (20) does not fit `^18`, nvm's
+/// (22) is newer but does not either, volta's 18 does and is taken, said on
+/// stderr, and remembered for the warm launch.
+#[test]
+fn a_node_that_fits_engines_is_taken_from_a_version_manager() {
+    let env = TestEnv::new();
+    let reg = which_node(Some("^18"));
+    let bin = env.root().join("bin");
+    let on_path = fake_node(&bin, "node", "20.5.0");
+    fake_node(&env.home(), ".nvm/versions/node/v22.1.0/bin/node", "22.1.0");
+    let volta = fake_node(
+        &env.home(),
+        ".volta/tools/image/node/18.19.0/bin/node",
+        "18.19.0",
+    );
+    let out = launch_with_path(&reg, &env, &bin);
+    assert_ran(&out, &format!("{}\n", volta.display()));
+    let err = stderr(&out);
+    assert!(
+        err.contains("wants node `^18`")
+            && err.contains(&on_path.display().to_string())
+            && err.contains("volta"),
+        "{err}"
+    );
+    assert!(!err.contains("warning:"), "{err}");
+    let warm = launch_with_path(&reg, &env, &bin);
+    assert_ran(&warm, &format!("{}\n", volta.display()));
+    assert!(stderr(&warm).is_empty(), "{}", describe(&warm));
+
+    // No install fits: PATH's node runs, with npm's warning.
+    let env = TestEnv::new();
+    let reg = which_node(Some(">=99"));
+    let on_path = fake_node(&env.root().join("bin"), "node", "20.5.0");
+    fake_node(&env.home(), ".nvm/versions/node/v22.1.0/bin/node", "22.1.0");
+    let out = launch_with_path(&reg, &env, &env.root().join("bin"));
+    assert_ran(&out, &format!("{}\n", on_path.display()));
+    assert_warning(&out, &["which-node@1.0.0", ">=99"]);
+}
+
+/// No node anywhere: a missing runtime (exit 8), naming each place looked
+/// at and how to point safex at one.
+#[test]
+fn no_node_anywhere_lists_the_places_tried() {
+    let env = TestEnv::new();
+    let reg = which_node(None);
+    let out = launch_with_path(&reg, &env, &env.root().join("empty"));
+    assert_code(&out, 8);
+    let err = stderr(&out);
+    for place in [
+        "empty",
+        ".nvm/versions/node",
+        ".local/share/fnm/node-versions",
+        ".volta/tools/image/node",
+        ".asdf/installs/nodejs",
+        ".local/share/mise/installs/node",
+        "/opt/homebrew/bin",
+        "SAFEX_NODE",
+    ] {
+        assert!(err.contains(place), "stderr does not name `{place}`\n{err}");
+    }
+    assert!(stdout(&out).is_empty());
+}
+
+/// A manager's default comes before its newer installs, as its shell hook
+/// would have it: nvm's `alias/default` (here through `lts/iron`) and fnm's
+/// `aliases/default` link.
+#[test]
+fn a_version_managers_default_comes_before_newer_installs() {
+    let env = TestEnv::new();
+    let reg = which_node(None);
+    let nvm = env.home().join(".nvm");
+    fake_node(&nvm, "versions/node/v22.1.0/bin/node", "22.1.0");
+    let default = fake_node(&nvm, "versions/node/v20.1.0/bin/node", "20.1.0");
+    std::fs::create_dir_all(nvm.join("alias/lts")).unwrap();
+    std::fs::write(nvm.join("alias/default"), "lts/iron\n").unwrap();
+    std::fs::write(nvm.join("alias/lts/iron"), "v20.1.0\n").unwrap();
+    let out = launch_with_path(&reg, &env, &env.root().join("empty"));
+    assert_ran(&out, &format!("{}\n", default.display()));
+
+    let env = TestEnv::new();
+    let fnm = env.home().join(".local/share/fnm");
+    fake_node(
+        &fnm,
+        "node-versions/v22.1.0/installation/bin/node",
+        "22.1.0",
+    );
+    let default = fake_node(
+        &fnm,
+        "node-versions/v20.1.0/installation/bin/node",
+        "20.1.0",
+    );
+    std::fs::create_dir_all(fnm.join("aliases")).unwrap();
+    std::os::unix::fs::symlink(
+        fnm.join("node-versions/v20.1.0/installation"),
+        fnm.join("aliases/default"),
+    )
+    .unwrap();
+    let out = launch_with_path(&reg, &env, &env.root().join("empty"));
+    assert_ran(&out, &format!("{}\n", default.display()));
+}

@@ -1768,6 +1768,20 @@ fn real_python(minor: &str) -> Option<PathBuf> {
     })
 }
 
+/// Real Pythons 3.11 and 3.12: pyenv has both on the machines these tests
+/// run on, so their absence fails loudly rather than skipping.
+fn pythons_311_312() -> (PathBuf, PathBuf) {
+    match (real_python("11"), real_python("12")) {
+        (Some(a), Some(b)) => (a, b),
+        _ => panic!("this test needs Python 3.11 and 3.12 (pyenv has both on these machines)"),
+    }
+}
+
+/// `safex uvx ARGS` with `PATH` = `path` only.
+fn uvx_on(idx: &PyIndex, env: &TestEnv, path: &Path, args: &[&str]) -> std::process::Output {
+    run(idx.safex(env).env("PATH", path).arg("uvx").args(args))
+}
+
 /// A `PATH` directory whose only `python3` is `default`, and in `env`'s home
 /// a pyenv version `version` that is `other`. Returns the directory.
 fn python_home(env: &TestEnv, default: &Path, version: &str, other: &Path) -> PathBuf {
@@ -1786,9 +1800,7 @@ fn python_home(env: &TestEnv, default: &Path, version: &str, other: &Path) -> Pa
 /// for.
 #[test]
 fn a_python_that_fits_requires_python_is_found() {
-    let (Some(py311), Some(py312)) = (real_python("11"), real_python("12")) else {
-        panic!("this test needs Python 3.11 and 3.12 (pyenv has both on these machines)");
-    };
+    let (py311, py312) = pythons_311_312();
     let idx = PyIndex::builder()
         .package(
             PyPkg::program(
@@ -1802,14 +1814,8 @@ fn a_python_that_fits_requires_python_is_found() {
     let env = TestEnv::new();
     // PATH has only a `python3` that is 3.11; HOME has pyenv's 3.12.
     let bin = python_home(&env, &py311, "3.12.99", &py312);
-    let launch = |extra: &[&str]| {
-        run(idx
-            .safex(&env)
-            .env("PATH", &bin)
-            .arg("uvx")
-            .args(extra)
-            .arg("needs-new==1.0.0"))
-    };
+    let launch =
+        |extra: &[&str]| uvx_on(&idx, &env, &bin, &[extra, &["needs-new==1.0.0"]].concat());
     let out = launch(&[]);
     assert_ran(&out, "(3, 12)\n");
     let err = stderr(&out);
@@ -1837,17 +1843,21 @@ fn a_python_that_fits_requires_python_is_found() {
     assert!(stderr(&out).contains(">=3.12"), "{}", describe(&out));
 }
 
-/// No Python on the machine fits: refused, listing what was tried.
+/// No Python on the machine fits: refused, listing what was tried, the
+/// ones that do not run among them.
 #[test]
 fn no_python_that_fits_lists_what_was_tried() {
-    let (Some(py311), Some(py312)) = (real_python("11"), real_python("12")) else {
-        panic!("this test needs Python 3.11 and 3.12 (pyenv has both on these machines)");
-    };
+    let (py311, py312) = pythons_311_312();
     let idx = PyIndex::builder()
         .package(PyPkg::program("needs-future", "1.0.0", "print('x')").requires_python(">=3.99"))
         .build();
     let env = TestEnv::new();
     let bin = python_home(&env, &py311, "3.12.96", &py312);
+    // A pyenv shim for a version that is not global: it does not run.
+    support::env::script(
+        &bin.join("python3.13"),
+        "echo 'pyenv: python3.13: command not found' >&2\nexit 127\n",
+    );
     let out = run(idx
         .safex(&env)
         .env("PATH", &bin)
@@ -1863,6 +1873,7 @@ fn no_python_that_fits_lists_what_was_tried() {
         err.contains("also tried") && err.contains(".pyenv/versions/3.12.96/bin/python3"),
         "{err}"
     );
+    assert!(err.contains("python3.13` (does not run)"), "{err}");
 }
 
 /// pyenv's shims on `PATH` name its root when neither `PYENV_ROOT` nor the
@@ -1870,9 +1881,7 @@ fn no_python_that_fits_lists_what_was_tried() {
 /// found there.
 #[test]
 fn pyenv_versions_are_found_from_its_shims_on_path() {
-    let (Some(py311), Some(py312)) = (real_python("11"), real_python("12")) else {
-        panic!("this test needs Python 3.11 and 3.12 (pyenv has both on these machines)");
-    };
+    let (py311, py312) = pythons_311_312();
     let idx = PyIndex::builder()
         .package(
             PyPkg::program(
@@ -1909,9 +1918,7 @@ fn pyenv_versions_are_found_from_its_shims_on_path() {
 /// judges the same tree.
 #[test]
 fn policy_check_finds_a_python_that_fits_as_a_launch_does() {
-    let (Some(py311), Some(py312)) = (real_python("11"), real_python("12")) else {
-        panic!("this test needs Python 3.11 and 3.12 (pyenv has both on these machines)");
-    };
+    let (py311, py312) = pythons_311_312();
     let idx = PyIndex::builder()
         .package(PyPkg::program("needs-check", "1.0.0", "print('x')").requires_python(">=3.12"))
         .build();
@@ -1929,4 +1936,144 @@ fn policy_check_finds_a_python_that_fits_as_a_launch_does() {
         "{}",
         describe(&out)
     );
+}
+
+/// A script at `path` that appends a line to `log` each time it is run and
+/// hands over to `real`: a pyenv-installed Python whose probes are counted.
+fn logged_python(path: &Path, real: &Path, log: &Path) {
+    let body = format!(
+        "echo run >> '{}'\nexec '{}' \"$@\"\n",
+        log.display(),
+        real.display()
+    );
+    support::env::script(path, &body);
+}
+
+fn runs(log: &Path) -> usize {
+    std::fs::read_to_string(log).map_or(0, |t| t.lines().count())
+}
+
+fn which_python() -> PyIndex {
+    PyIndex::builder()
+        .package(PyPkg::program(
+            "which-python",
+            "1.0.0",
+            "import sys\nprint(sys.version_info[:2])",
+        ))
+        .build()
+}
+
+/// `--python 3.12` under a minimal `PATH` whose `python3.12` is a pyenv
+/// shim that fails (3.12 is not pyenv's global): the shim is passed over
+/// and pyenv's 3.12 install runs, said on stderr; the warm launch runs it
+/// again without starting any Python to look (nothing probed).
+#[test]
+fn python_version_request_passes_over_a_failing_shim() {
+    let (py311, py312) = pythons_311_312();
+    let env = TestEnv::new();
+    let idx = which_python();
+    let bin = env.root().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(&py311, bin.join("python3")).unwrap();
+    let shim_log = env.root().join("shim.log");
+    support::env::script(
+        &bin.join("python3.12"),
+        &format!(
+            "echo run >> '{}'\necho 'pyenv: python3.12: command not found' >&2\nexit 127\n",
+            shim_log.display()
+        ),
+    );
+    let probes = env.root().join("probes.log");
+    let installed = env.home().join(".pyenv/versions/3.12.93/bin/python3");
+    logged_python(&installed, &py312, &probes);
+    let launch = || {
+        run(idx.safex(&env).env("PATH", &bin).args([
+            "uvx",
+            "--python",
+            "3.12",
+            "which-python==1.0.0",
+        ]))
+    };
+    let out = launch();
+    assert_ran(&out, "(3, 12)\n");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&installed.display().to_string()) && err.contains("does not run"),
+        "{err}"
+    );
+    let (shim_runs, probe_runs) = (runs(&shim_log), runs(&probes));
+    assert!(shim_runs >= 1 && probe_runs >= 1);
+    let warm = launch();
+    assert_ran(&warm, "(3, 12)\n");
+    assert!(stderr(&warm).is_empty(), "{}", describe(&warm));
+    assert_eq!(
+        (runs(&shim_log), runs(&probes)),
+        (shim_runs, probe_runs),
+        "the warm launch started a Python to look"
+    );
+    // `--python 3` is any 3.x, the default first.
+    let out = run(idx.safex(&env).env("PATH", &bin).args([
+        "uvx",
+        "--python",
+        "3",
+        "which-python==1.0.0",
+    ]));
+    assert_ran(&out, "(3, 11)\n");
+}
+
+/// `--python 3.99`: no interpreter of that version, so refused (missing
+/// runtime) listing each one found with the version it reported, not run
+/// on the default; a warm venv of the default is not taken either.
+#[test]
+fn python_version_that_no_interpreter_has_is_refused_listing_them() {
+    let (py311, py312) = pythons_311_312();
+    let env = TestEnv::new();
+    let idx = which_python();
+    let bin = python_home(&env, &py311, "3.12.92", &py312);
+    let launch = |extra: &[&str]| {
+        uvx_on(
+            &idx,
+            &env,
+            &bin,
+            &[extra, &["which-python==1.0.0"]].concat(),
+        )
+    };
+    assert_ran(&launch(&[]), "(3, 11)\n");
+    let out = launch(&["--python", "3.99"]);
+    let created = [
+        bin.join("python3"),
+        env.home().join(".pyenv/versions/3.12.92/bin/python3"),
+    ];
+    let created: Vec<&Path> = created.iter().map(|p| p.as_path()).collect();
+    assert_py_refused(&env, &out, 8, &["3.99"], &[], &created);
+    let err = stderr(&out);
+    assert!(
+        err.contains(".pyenv/versions/3.12.92/bin/python3` (3.12")
+            && err.contains(&format!("{}` (3.11", bin.join("python3").display()))
+            && err.contains("safex never downloads a Python"),
+        "{err}"
+    );
+    let out = run(idx
+        .safex(&env)
+        .env("PATH", &bin)
+        .env("SAFEX_PYTHON", "3.99")
+        .args(["uvx", "which-python==1.0.0"]));
+    assert_code(&out, 8);
+}
+
+/// No Python on a GUI client's `PATH`: the one pyenv installed runs.
+#[test]
+fn python_is_found_in_pyenv_when_path_has_none() {
+    let Some(py312) = real_python("12") else {
+        panic!("this test needs Python 3.12 (pyenv has it on these machines)");
+    };
+    let env = TestEnv::new();
+    let idx = which_python();
+    let empty = env.root().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let pyenv = env.home().join(".pyenv/versions/3.12.91/bin");
+    std::fs::create_dir_all(&pyenv).unwrap();
+    std::os::unix::fs::symlink(&py312, pyenv.join("python3")).unwrap();
+    let out = uvx_on(&idx, &env, &empty, &["which-python==1.0.0"]);
+    assert_ran(&out, "(3, 12)\n");
 }

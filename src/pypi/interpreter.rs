@@ -1,7 +1,9 @@
 //! Finding and describing the Python that will run the program. safex never
 //! downloads a Python: it takes `--python`, `SAFEX_PYTHON` / the `python`
-//! setting, or `python3` on `PATH`. Describing it means running it once (on
-//! the cold path only) to read its version, markers and platform.
+//! setting (a path, a name, or a version such as `3.12`), else `python3` on
+//! `PATH`, else one where a login shell's version managers keep theirs.
+//! Describing it means running it once (on the cold path only) to read its
+//! version, markers and platform; that also confirms a requested version.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,6 +13,7 @@ use pep508_rs::{MarkerEnvironment, MarkerEnvironmentBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Kind, Result};
+use crate::locate;
 use crate::pypi::tags::{Os, Platform, Tags};
 
 /// What the user asked for: a path, a version (`3.12`), or the default.
@@ -39,9 +42,32 @@ impl Request {
     }
 }
 
-/// Find the executable for a request on `PATH` (no process is started).
+impl Request {
+    /// For `--python 3.12` / `3`: does this version answer it?
+    pub fn admits(&self, major: u8, minor: u8) -> bool {
+        match self {
+            Request::Version(m, Some(n)) => (*m, *n) == (major, minor),
+            Request::Version(m, None) => *m == major,
+            _ => true,
+        }
+    }
+
+    /// Whether a venv built on `version` (`3.12.1`) answers this request;
+    /// read from its marker on the warm path, so no process is started.
+    pub fn admits_version(&self, version: &str) -> bool {
+        let mut parts = version.split('.').map(|p| p.parse::<u8>());
+        match (parts.next(), parts.next()) {
+            (Some(Ok(m)), Some(Ok(n))) => self.admits(m, n),
+            _ => !matches!(self, Request::Version(..)),
+        }
+    }
+}
+
+/// The executable for a request, without starting a process. For a version
+/// this is a first guess (`python3.12` on `PATH`, else an install named
+/// for it, else the default) that the cold path confirms ([`select`]).
 pub fn find(request: &Request) -> Result<PathBuf> {
-    let names: Vec<String> = match request {
+    let name = match request {
         Request::Path(p) => {
             return if p.is_file() {
                 Ok(p.clone())
@@ -53,48 +79,145 @@ pub fn find(request: &Request) -> Result<PathBuf> {
                 .with_hint("pass an existing interpreter to `--python`"))
             };
         }
-        Request::Default => vec!["python3".into(), "python".into()],
-        Request::Version(m, Some(n)) => vec![format!("python{m}.{n}"), format!("python{m}")],
-        Request::Version(m, None) => vec![format!("python{m}")],
-        Request::Name(n) => vec![n.clone()],
+        Request::Name(n) => {
+            return locate::on_path(&[n]).ok_or_else(|| {
+                locate::not_found(n, &[]).with_hint(
+                    "install it, or pass its path with `--python`; safex never downloads a Python",
+                )
+            });
+        }
+        Request::Version(m, Some(n)) => Some(format!("python{m}.{n}")),
+        Request::Version(..) | Request::Default => None,
     };
-    if let Some(path) = std::env::var_os("PATH") {
-        for name in &names {
-            for dir in std::env::split_paths(&path) {
-                let cand = dir.join(name);
-                if is_executable(&cand) {
-                    return Ok(cand);
-                }
+    if let Some(p) = name.and_then(|n| locate::on_path(&[&n])) {
+        return Ok(p);
+    }
+    if let Some(p) = locate::on_path(&["python3", "python"]) {
+        return Ok(p);
+    }
+    // No Python on PATH (a GUI client's): where a login shell would look.
+    let mut looked = Vec::new();
+    let all = candidates_in(&mut looked);
+    let named = all
+        .iter()
+        .find(|c| request.admits(c.version[0] as u8, c.version[1] as u8));
+    match named.or(all.first()) {
+        Some(c) => Ok(c.path.clone()),
+        None => Err(locate::not_found("python3", &looked).with_hint(format!(
+            "install Python 3, or pass its path with `--python` (or `{}`, or `python` in safex's config file); safex never downloads a Python",
+            crate::env_vars::SAFEX_PYTHON
+        ))),
+    }
+}
+
+/// The interpreter that answers `request`, confirmed by running it (cold
+/// path only), starting from `first` (from [`find`]). A path or a name is
+/// taken as it is. For a version (and the default) every candidate is tried
+/// in turn, the ones named for that version first: one that does not run
+/// (a pyenv shim for a version that is not global) or reports another
+/// version is passed over, and when none answers, the error lists each with
+/// what it said; the one taken, if not `first`, is said on stderr.
+pub fn select(request: &Request, first: &Path, quiet: bool) -> Result<(PathBuf, Info)> {
+    if matches!(request, Request::Path(_) | Request::Name(_)) {
+        return Ok((first.to_path_buf(), Info::probe(first)?));
+    }
+    // The one found first, most often right, before looking any further.
+    let mut seen = Vec::new();
+    let mut tried = Vec::new();
+    let mut answers = |cand: &Path| -> Option<Info> {
+        let real = std::fs::canonicalize(cand).unwrap_or_else(|_| cand.to_path_buf());
+        if !locate::is_executable(cand) || seen.contains(&real) {
+            return None;
+        }
+        seen.push(real);
+        match Info::probe(cand) {
+            Ok(info) if request.admits(info.major, info.minor) => return Some(info),
+            Ok(info) => tried.push(format!("`{}` ({})", cand.display(), info.full_version)),
+            Err(_) => tried.push(format!("`{}` (does not run)", cand.display())),
+        }
+        None
+    };
+    if let Some(info) = answers(first) {
+        return Ok((first.to_path_buf(), info));
+    }
+    let mut looked = Vec::new();
+    let mut order: Vec<PathBuf> = Vec::new();
+    if let Request::Version(m, Some(n)) = request {
+        let name = format!("python{m}.{n}");
+        order.extend(locate::path_dirs().iter().map(|d| d.join(&name)));
+    }
+    let (named, others): (Vec<_>, Vec<_>) = candidates_in(&mut looked)
+        .into_iter()
+        .partition(|c| request.admits(c.version[0] as u8, c.version[1] as u8));
+    order.extend(named.into_iter().chain(others).map(|c| c.path));
+    for cand in order {
+        if let Some(info) = answers(&cand) {
+            if !quiet {
+                eprintln!(
+                    "note: using `{}` ({}) for Python {}; passed over {}",
+                    cand.display(),
+                    info.full_version,
+                    wanted(request),
+                    tried.join(", ")
+                );
             }
+            return Ok((cand, info));
         }
     }
+    let found = if tried.is_empty() {
+        "none was found".to_owned()
+    } else {
+        format!("found {}", tried.join(", "))
+    };
+    let shown = |d: &[PathBuf], sep: &str| {
+        d.iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(sep)
+    };
     Err(Error::new(
         Kind::Runtime,
-        format!(
-            "no Python found on PATH (looked for `{}`)",
-            names.join("`, `")
-        ),
+        format!("no Python {} was found: {found}", wanted(request)),
     )
-    .with_hint(
-        "install Python 3, or pass its path with `--python`; safex never downloads a Python",
-    ))
+    .with_hint(format!(
+        "looked on PATH (`{}`) and in `{}`; install Python {}, or pass an interpreter's path with `--python`; safex never downloads a Python",
+        shown(&locate::path_dirs(), ":"),
+        shown(&looked, "`, `"),
+        wanted(request)
+    )))
+}
+
+fn wanted(request: &Request) -> String {
+    match request {
+        Request::Version(m, Some(n)) => format!("{m}.{n}"),
+        Request::Version(m, None) => format!("{m}"),
+        _ => "3".to_owned(),
+    }
+}
+
+/// A Python found without running it; `version` (at least major and
+/// minor) is read from its name, which is no proof.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub path: PathBuf,
+    pub version: Vec<u64>,
 }
 
 /// Every other Python this machine has where uv and a login shell would look,
-/// newest first, without running any: `python3.X` on `PATH`, then pyenv's
-/// versions (`$PYENV_ROOT`, `~/.pyenv`), uv-managed Pythons, and the system
-/// and Homebrew locations. Used when the default `python3` does not fit a
-/// package's `Requires-Python`.
-pub fn candidates() -> Vec<PathBuf> {
-    let mut found: Vec<((u8, u8, u16), PathBuf)> = Vec::new();
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.extend(
-        ["/usr/local/bin", "/usr/bin", "/opt/homebrew/bin"]
-            .iter()
-            .map(PathBuf::from),
-    );
+/// newest first, without running any: `python3.X` on `PATH` and in
+/// Homebrew's directories, the version managers' installs (pyenv, uv, asdf,
+/// mise: [`locate::installs`]), and the `versions` of a pyenv whose shims
+/// are on `PATH`. Used when the default `python3` does not fit a package's
+/// `Requires-Python`, and for `--python 3.X`.
+pub fn candidates() -> Vec<Candidate> {
+    candidates_in(&mut Vec::new())
+}
+
+fn candidates_in(looked: &mut Vec<PathBuf>) -> Vec<Candidate> {
+    let mut found: Vec<locate::Install> = Vec::new();
+    let path = locate::path_dirs();
+    let mut dirs = path.clone();
+    dirs.extend(locate::HOMEBREW_BINS.iter().map(PathBuf::from));
     for dir in &dirs {
         let Ok(read) = std::fs::read_dir(dir) else {
             continue;
@@ -109,84 +232,58 @@ pub fn candidates() -> Vec<PathBuf> {
                 continue;
             };
             let path = e.path();
-            if is_executable(&path) {
-                found.push(((v.0, v.1, 0), path));
+            if locate::is_executable(&path) {
+                found.push(locate::Install {
+                    path,
+                    version: vec![v.0.into(), v.1.into()],
+                    manager: "PATH",
+                });
             }
         }
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let mut roots: Vec<PathBuf> = Vec::new();
-    if let Some(r) = std::env::var_os("PYENV_ROOT") {
-        roots.push(PathBuf::from(r).join("versions"));
-    }
-    if let Some(h) = &home {
-        roots.push(h.join(".pyenv/versions"));
-        roots.push(h.join(".local/share/uv/python"));
-    }
+    looked.extend(locate::HOMEBREW_BINS.iter().map(PathBuf::from));
+    found.extend(locate::installs(locate::Tool::Python, looked));
     // pyenv's shims on PATH name its root even where `PYENV_ROOT` and the
     // home are not the shell's (an MCP client's minimal environment); a
     // shim runs only the versions made global, the versions run directly.
-    for dir in &dirs {
+    for dir in &path {
         if dir.ends_with("shims")
             && let Some(root) = dir.parent()
         {
-            roots.push(root.join("versions"));
-        }
-    }
-    for root in &roots {
-        let Ok(read) = std::fs::read_dir(root) else {
-            continue;
-        };
-        for e in read.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            // pyenv: `3.12.7`; uv: `cpython-3.12.7-linux-x86_64-gnu`.
-            let version = name.strip_prefix("cpython-").unwrap_or(&name);
-            let mut parts = version.split(['.', '-']);
-            let (Some(Ok(major)), Some(Ok(minor))) = (
-                parts.next().map(str::parse::<u8>),
-                parts.next().map(str::parse::<u8>),
-            ) else {
-                continue;
-            };
-            let micro = parts
-                .next()
-                .and_then(|p| p.parse::<u16>().ok())
-                .unwrap_or(0);
-            let path = e.path().join("bin/python3");
-            if is_executable(&path) {
-                found.push(((major, minor, micro), path));
+            let versions = root.join("versions");
+            if let Ok(read) = std::fs::read_dir(&versions) {
+                for e in read.flatten() {
+                    let Some(version) = e.file_name().to_str().and_then(locate::version_of_name)
+                    else {
+                        continue;
+                    };
+                    let path = e.path().join("bin/python3");
+                    if locate::is_executable(&path) {
+                        found.push(locate::Install {
+                            path,
+                            version,
+                            manager: "pyenv",
+                        });
+                    }
+                }
             }
+            looked.push(versions);
         }
     }
-    found.sort_by_key(|f| std::cmp::Reverse(f.0));
-    let mut seen = Vec::new();
-    let mut out = Vec::new();
-    for (_, path) in found {
-        let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        if !seen.contains(&real) {
-            seen.push(real);
-            out.push(path);
-        }
-    }
-    out
+    found.retain(|i| i.version.len() >= 2 && i.version[0] < 256 && i.version[1] < 256);
+    locate::newest_first(found)
+        .into_iter()
+        .map(|i| Candidate {
+            path: i.path,
+            version: i.version,
+        })
+        .collect()
 }
 
 /// `3.12` (and nothing else) as `(3, 12)`.
 fn parse_minor(v: &str) -> Option<(u8, u8)> {
     let (major, minor) = v.split_once('.')?;
     Some((major.parse().ok()?, minor.parse().ok()?))
-}
-
-fn is_executable(p: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    }
-    #[cfg(not(unix))]
-    {
-        p.is_file()
-    }
 }
 
 /// What this interpreter's pip reads as its index: `index-url` from every
@@ -480,6 +577,17 @@ mod tests {
             Request::Path("/usr/bin/python3".into())
         );
         assert_eq!(Request::parse("pypy3"), Request::Name("pypy3".into()));
+    }
+
+    #[test]
+    fn a_version_request_admits_only_that_version() {
+        let r = Request::parse("3.12");
+        assert!(r.admits_version("3.12.1") && !r.admits_version("3.11.7"));
+        assert!(!r.admits_version("3.1.2") && !r.admits_version("garbage"));
+        let any3 = Request::parse("3");
+        assert!(any3.admits_version("3.11.7") && !any3.admits_version("2.7.18"));
+        assert!(Request::Default.admits_version("3.9.0"));
+        assert!(Request::parse("/usr/bin/python3").admits_version("3.9.0"));
     }
 
     #[test]
