@@ -255,7 +255,7 @@ pub struct UvxArgs {
     pub python: Option<String>,
     /// `--index-url` / `--default-index`.
     pub index_url: Option<String>,
-    /// `--index`, repeatable: extra indexes, consulted first.
+    /// `--index`: taken as the index when it is the only one given.
     pub extra_index: Vec<String>,
     pub offline: bool,
     /// `-q/--quiet`: safex's `-q`.

@@ -283,7 +283,7 @@ const UVX: &[Opt] = &[
         &["-p", "--python"],
         Some("VERSION"),
         Map(To::Python),
-        "the Python to run on",
+        "the Python: a version (`3.12`: one that reports it, or a refusal listing those found), a path, or a name",
     ),
     opt(
         &["-i", "--index-url", "--default-index"],
@@ -295,7 +295,7 @@ const UVX: &[Opt] = &[
         &["--index", "--extra-index-url"],
         URL,
         Map(To::ExtraIndex),
-        "one more index, consulted first (repeatable)",
+        "the package index when it is the only one given (safex reads one index; several are refused)",
     ),
     opt(
         &["--offline"],
