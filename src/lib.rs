@@ -46,17 +46,71 @@ use spelling::{Parsed, Tool, Verb};
 
 /// Run safex with these arguments; the return value is the exit code.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(c) => c,
-        Err(e) => return clap_exit(e),
+    let result = match launch_words(&args) {
+        Some((g, at)) => {
+            let first = args[at].to_str().unwrap_or_default();
+            spelled(first, &args[at + 1..], Verb::Run, &g)
+        }
+        None => match Cli::try_parse_from(args) {
+            Ok(c) => run(c),
+            Err(e) => return clap_exit(e),
+        },
     };
-    match run(cli) {
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{e}");
             e.exit_code()
         }
     }
+}
+
+/// The launch form MCP clients run (`safex [-q] [--policy FILE] [--env
+/// NAME]... <spelling> ...`), read without building clap's command tree of
+/// every subcommand and spelling: that is on the warm path (a third of a
+/// million instructions). Its globals and the index of the spelling's first
+/// word; `None` for anything else, and for a launch whose later words clap
+/// would read as its own global flags, so that both readings agree.
+fn launch_words(args: &[OsString]) -> Option<(Globals, usize)> {
+    let mut g = Globals::default();
+    let mut i = 1;
+    loop {
+        let a = args.get(i)?.to_str()?;
+        match a {
+            "-q" | "--quiet" => g.quiet = true,
+            "--policy" => {
+                i += 1;
+                g.policy = Some(std::path::PathBuf::from(args.get(i)?));
+            }
+            "--env" => {
+                i += 1;
+                g.env.push(args.get(i)?.to_str()?.to_owned());
+            }
+            _ => {
+                if let Some(p) = a.strip_prefix("--policy=") {
+                    g.policy = Some(p.into());
+                } else if let Some(e) = a.strip_prefix("--env=") {
+                    g.env.push(e.to_owned());
+                } else {
+                    break;
+                }
+            }
+        }
+        i += 1;
+    }
+    let first = args[i].to_str()?;
+    if spelling::starting_with(first).is_empty() {
+        return None;
+    }
+    let clap_global = |a: &OsString| {
+        a.to_str().is_none_or(|a| {
+            matches!(a, "-q" | "--quiet" | "--policy") || a.starts_with("--policy=")
+        })
+    };
+    if args[i + 1..].iter().any(clap_global) {
+        return None;
+    }
+    Some((g, i))
 }
 
 fn run(cli: Cli) -> Result<i32> {
@@ -260,4 +314,61 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    /// The launch form read without clap gives what clap gives: the same
+    /// globals, the same spelling and the same tool arguments; every other
+    /// form is left to clap.
+    #[test]
+    fn launch_words_agree_with_clap() {
+        for argv in [
+            &["safex", "npx", "-y", "a@1.0.0", "x"][..],
+            &[
+                "safex", "-q", "--policy", "p.toml", "--env", "A", "npx", "a@1.0.0",
+            ],
+            &[
+                "safex",
+                "--policy=p.toml",
+                "--env=A",
+                "--quiet",
+                "uvx",
+                "a==1",
+            ],
+            &["safex", "uv", "tool", "run", "a==1", "--env", "B"],
+            &["safex", "npm", "exec", "--", "a@1.0.0"],
+            &["safex", "bunx", "a@1.0.0", "--help"],
+        ] {
+            let argv = os(argv);
+            let (g, at) = launch_words(&argv).unwrap_or_else(|| panic!("{argv:?}"));
+            let cli = Cli::try_parse_from(argv.clone()).unwrap();
+            assert_eq!(g.quiet, cli.quiet, "{argv:?}");
+            assert_eq!(g.policy, cli.policy, "{argv:?}");
+            assert_eq!(g.env, cli.env, "{argv:?}");
+            let Command::Launch(l) = cli.command else {
+                panic!("clap reads {argv:?} as another command");
+            };
+            assert_eq!(argv[at], OsString::from(&l.first), "{argv:?}");
+            assert_eq!(argv[at + 1..], l.args[..], "{argv:?}");
+        }
+        for argv in [
+            &["safex"][..],
+            &["safex", "-q"],
+            &["safex", "cache", "dir"],
+            &["safex", "lock", "npx", "a@1.0.0"],
+            &["safex", "--version"],
+            &["safex", "npx", "a@1.0.0", "-q"],
+            &["safex", "npx", "--policy=p.toml", "a@1.0.0"],
+            &["safex", "--bogus", "npx", "a@1.0.0"],
+        ] {
+            assert!(launch_words(&os(argv)).is_none(), "{argv:?}");
+        }
+    }
 }
