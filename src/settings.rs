@@ -336,7 +336,7 @@ fn read_config(path: &Path) -> Result<ConfigFile> {
             e.message()
         ))
         .with_hint(
-            "known keys: npm_registry, cache_dir, lockfile, lock_mode, node, ca_file, offline",
+            "known keys: npm_registry, pypi_index, python, node, cache_dir, lockfile, lock_mode, ca_file, offline, stall_timeout, min_rate, launch_timeout, retry_after_max",
         )
     })
 }

@@ -634,7 +634,7 @@ pub fn parse<T: ToolArgs>(sp: &Spelling, verb: Verb, args: &[OsString]) -> Resul
         let Some(o) = sp.option(flag) else {
             return Err(
                 Error::usage(format!("unsupported {} option `{flag}`", sp.name()))
-                    .with_hint(format!("{}\n{}", accepted(sp), usage())),
+                    .with_hint(format!("{}\n{}", accepted(sp, verb), usage())),
             );
         };
         let value = match (o.value, inline) {
@@ -712,11 +712,13 @@ fn help_hint(sp: &Spelling, verb: Verb) -> String {
     )
 }
 
-fn accepted(sp: &Spelling) -> String {
+/// The options a verb accepts (`--env` only where a program is launched).
+fn accepted(sp: &Spelling, verb: Verb) -> String {
     let names: Vec<String> = sp
         .all_options()
         .into_iter()
         .filter(|(o, _)| matches!(o.does, Map(_) | Ignore))
+        .filter(|(o, _)| verb == Verb::Run || !matches!(o.does, Map(To::Env)))
         .flat_map(|(_, n)| n)
         .map(|n| format!("`{n}`"))
         .collect();
