@@ -8,8 +8,8 @@ use toml::Spanned;
 
 use super::file::{KnownEntry, Parsed, RawKnown};
 use super::{
-    BUILTIN, Compromised, Ecosystem, EnvMode, KNOWN_COMPROMISED, LockMode, Pattern, Policy,
-    PthPolicy, ScriptsMode, UnknownAge,
+    BUILTIN, BUILTIN_KNOWN, Compromised, Ecosystem, EnvMode, LockMode, Pattern, Policy, PthPolicy,
+    ScriptsMode, UnknownAge,
 };
 use crate::env_vars as ev;
 use crate::error::{Error, Result};
@@ -297,11 +297,6 @@ fn url_value(parsed: &Parsed, key: &str, v: &Spanned<String>) -> Result<String> 
 }
 
 pub fn from_layers(layers: Vec<Layer>) -> Result<Policy> {
-    let known: RawKnown = toml::from_str(KNOWN_COMPROMISED).map_err(|e| {
-        Error::internal(format!(
-            "the built-in known-compromised list is invalid: {e}"
-        ))
-    })?;
     let mut m = Merger {
         p: Policy {
             npm_registry: None,
@@ -327,7 +322,11 @@ pub fn from_layers(layers: Vec<Layer>) -> Result<Policy> {
             warnings: Vec::new(),
         },
     };
-    add_known(&mut m.p, &known, "built-in known-compromised list");
+    m.p.compromised.extend(BUILTIN_KNOWN.iter().map(
+        |(eco, name, versions, incident, reference)| {
+            compromised(*eco, name, versions, *incident, reference, None)
+        },
+    ));
     for layer in &layers {
         let parsed = &layer.parsed;
         let raw = &parsed.raw;
@@ -553,26 +552,46 @@ pub fn from_layers(layers: Vec<Layer>) -> Result<Policy> {
 }
 
 fn add_known(p: &mut Policy, k: &RawKnown, source: &str) {
-    let conv = |eco: Ecosystem, e: &KnownEntry| Compromised {
-        ecosystem: eco,
-        name: e.name.clone(),
-        versions: e.versions.clone(),
-        reference: {
-            let r = match &e.incident {
-                Some(i) => format!("incident `{i}`: {}", e.reference),
-                None => e.reference.clone(),
-            };
-            if source.starts_with("built-in") {
-                r
-            } else {
-                format!("{r} (from {source})")
-            }
-        },
+    let conv = |eco: Ecosystem, e: &KnownEntry| {
+        let versions: Vec<&str> = e.versions.iter().map(String::as_str).collect();
+        compromised(
+            eco,
+            &e.name,
+            &versions,
+            e.incident.as_deref(),
+            &e.reference,
+            Some(source),
+        )
     };
     p.compromised
         .extend(k.npm.iter().map(|e| conv(Ecosystem::Npm, e)));
     p.compromised
         .extend(k.pypi.iter().map(|e| conv(Ecosystem::Pypi, e)));
+}
+
+/// One known-compromised entry; `source` is the policy layer that added
+/// it (`None`: the built-in list).
+fn compromised(
+    ecosystem: Ecosystem,
+    name: &str,
+    versions: &[&str],
+    incident: Option<&str>,
+    reference: &str,
+    source: Option<&str>,
+) -> Compromised {
+    let r = match incident {
+        Some(i) => format!("incident `{i}`: {reference}"),
+        None => reference.to_owned(),
+    };
+    Compromised {
+        ecosystem,
+        name: name.to_owned(),
+        versions: versions.iter().map(|v| v.to_string()).collect(),
+        reference: match source {
+            Some(s) => format!("{r} (from {s})"),
+            None => r,
+        },
+    }
 }
 
 /// `safex policy show`: every key, its value and the layer it came from.
@@ -723,6 +742,32 @@ pub fn show(p: &Policy) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The table `build.rs` writes is the list as a policy file's
+    /// `[known_compromised]` would read it: every entry, in order.
+    #[test]
+    fn builtin_known_table_is_the_file() {
+        let text = include_str!("../../policies/known-compromised.toml");
+        let raw: RawKnown = toml::from_str(text).unwrap();
+        let expected: Vec<(Ecosystem, &KnownEntry)> = raw
+            .npm
+            .iter()
+            .map(|e| (Ecosystem::Npm, e))
+            .chain(raw.pypi.iter().map(|e| (Ecosystem::Pypi, e)))
+            .collect();
+        assert!(expected.len() > 20, "{}", expected.len());
+        assert_eq!(BUILTIN_KNOWN.len(), expected.len());
+        for (got, (eco, e)) in BUILTIN_KNOWN.iter().zip(&expected) {
+            assert_eq!(got.0, *eco);
+            assert_eq!(got.1, e.name);
+            assert_eq!(
+                got.2,
+                e.versions.iter().map(String::as_str).collect::<Vec<_>>()
+            );
+            assert_eq!(got.3, e.incident.as_deref());
+            assert_eq!(got.4, e.reference);
+        }
+    }
 
     fn layer(name: &str, system: bool, text: &str) -> Layer {
         Layer {

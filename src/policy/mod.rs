@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 pub use merge::{Layer, show, system_policy_path_with};
 
 const BUILTIN: &str = include_str!("../../policies/default.toml");
-const KNOWN_COMPROMISED: &str = include_str!("../../policies/known-compromised.toml");
+include!(concat!(env!("OUT_DIR"), "/known.rs"));
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LockMode {
