@@ -13,7 +13,7 @@ fn main() {
         .parse()
         .unwrap_or_else(|e| panic!("{src} is not valid TOML: {e}"));
     let mut out = String::from(
-        "/// `policies/known-compromised.toml`, as (ecosystem, name, versions,\n/// incident, reference); written by `build.rs`.\npub(crate) const BUILTIN_KNOWN: &[(Ecosystem, &str, &[&str], Option<&str>, &str)] = &[\n",
+        "/// `policies/known-compromised.toml`; written by `build.rs`.\npub(crate) const BUILTIN_KNOWN: &[BuiltinKnown] = &[\n",
     );
     for (key, value) in &table {
         let eco = match key.as_str() {
@@ -68,7 +68,7 @@ fn main() {
             };
             writeln!(
                 out,
-                "    ({eco}, {name:?}, &{versions:?}, {incident}, {reference:?}),"
+                "    BuiltinKnown {{ ecosystem: {eco}, name: {name:?}, versions: &{versions:?}, incident: {incident}, reference: {reference:?} }},"
             )
             .unwrap();
         }

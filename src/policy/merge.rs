@@ -322,11 +322,16 @@ pub fn from_layers(layers: Vec<Layer>) -> Result<Policy> {
             warnings: Vec::new(),
         },
     };
-    m.p.compromised.extend(BUILTIN_KNOWN.iter().map(
-        |(eco, name, versions, incident, reference)| {
-            compromised(*eco, name, versions, *incident, reference, None)
-        },
-    ));
+    m.p.compromised.extend(BUILTIN_KNOWN.iter().map(|k| {
+        compromised(
+            k.ecosystem,
+            k.name,
+            k.versions,
+            k.incident,
+            k.reference,
+            None,
+        )
+    }));
     for layer in &layers {
         let parsed = &layer.parsed;
         let raw = &parsed.raw;
@@ -758,14 +763,14 @@ mod tests {
         assert!(expected.len() > 20, "{}", expected.len());
         assert_eq!(BUILTIN_KNOWN.len(), expected.len());
         for (got, (eco, e)) in BUILTIN_KNOWN.iter().zip(&expected) {
-            assert_eq!(got.0, *eco);
-            assert_eq!(got.1, e.name);
+            assert_eq!(got.ecosystem, *eco);
+            assert_eq!(got.name, e.name);
             assert_eq!(
-                got.2,
+                got.versions,
                 e.versions.iter().map(String::as_str).collect::<Vec<_>>()
             );
-            assert_eq!(got.3, e.incident.as_deref());
-            assert_eq!(got.4, e.reference);
+            assert_eq!(got.incident, e.incident.as_deref());
+            assert_eq!(got.reference, e.reference);
         }
     }
 

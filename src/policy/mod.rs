@@ -15,6 +15,15 @@ use crate::error::{Error, Result};
 pub use merge::{Layer, show, system_policy_path_with};
 
 const BUILTIN: &str = include_str!("../../policies/default.toml");
+/// One entry of the built-in known-compromised list.
+pub(crate) struct BuiltinKnown {
+    ecosystem: Ecosystem,
+    name: &'static str,
+    versions: &'static [&'static str],
+    incident: Option<&'static str>,
+    reference: &'static str,
+}
+
 include!(concat!(env!("OUT_DIR"), "/known.rs"));
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
