@@ -1086,7 +1086,10 @@ fn frozen_error(label: &str) -> Error {
 /// user's own pip would), said on stderr — unless the policy's
 /// `registries.require_configured` is set.
 fn index_config(settings: &Settings, python: &Path) -> Result<PypiConfig> {
-    let config = PypiConfig::load(settings.pypi_index.clone())?;
+    let config = PypiConfig::load(
+        settings.pypi_index.clone(),
+        settings.policy.allowed_hosts.as_deref(),
+    )?;
     if config.index.is_some() || settings.offline {
         return Ok(config);
     }
@@ -1094,7 +1097,10 @@ fn index_config(settings: &Settings, python: &Path) -> Result<PypiConfig> {
         return Err(no_index_error(None));
     }
     let (url, source) = interpreter::pip_index(python).map_err(|why| no_index_error(Some(&why)))?;
-    let config = PypiConfig::load(Some((url, source.clone())))?;
+    let config = PypiConfig::load(
+        Some((url, source.clone())),
+        settings.policy.allowed_hosts.as_deref(),
+    )?;
     if let Some((u, _)) = &config.index
         && !settings.quiet
     {

@@ -538,7 +538,11 @@ fn record_registry(
         }
         Tool::Uvx => (
             crate::env_vars::SAFEX_PYPI_INDEX,
-            crate::registry::pypi::PypiConfig::load(settings.pypi_index.clone())?.index,
+            crate::registry::pypi::PypiConfig::load(
+                settings.pypi_index.clone(),
+                settings.policy.allowed_hosts.as_deref(),
+            )?
+            .index,
         ),
     };
     let Some((url, source)) = chosen.filter(|(_, src)| gui::records_registry(src)) else {

@@ -24,7 +24,7 @@ use crate::env_vars as ev;
 use crate::error::{Error, Result};
 use crate::pypi::tags::{WheelName, normalize, sdist_version, valid_project_name};
 use crate::redact;
-use crate::settings::{Credential, is_loopback};
+use crate::settings::Credential;
 
 /// PEP 691 content negotiation: JSON preferred, HTML (PEP 503) accepted.
 const SIMPLE_ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
@@ -576,10 +576,13 @@ impl PypiConfig {
     /// `SAFEX_PYPI_INDEX` or safex's config, with where it came from. Else
     /// `PIP_INDEX_URL`, `UV_DEFAULT_INDEX`, `UV_INDEX_URL`, then `index-url`
     /// from `pip.conf`.
-    pub fn load(explicit: Option<(String, String)>) -> Result<PypiConfig> {
+    pub fn load(
+        explicit: Option<(String, String)>,
+        allowed_hosts: Option<&[String]>,
+    ) -> Result<PypiConfig> {
         let home = directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf());
         let sources = ConfigSources::discover(&ev::get, home.as_deref());
-        Self::load_with(explicit, &ev::get, &sources)
+        Self::load_with(explicit, &ev::get, &sources, allowed_hosts)
     }
 
     /// `load`, with the environment and files given (for tests and for
@@ -588,6 +591,7 @@ impl PypiConfig {
         explicit: Option<(String, String)>,
         var: &dyn Fn(&str) -> Option<String>,
         sources: &ConfigSources,
+        allowed_hosts: Option<&[String]>,
     ) -> Result<PypiConfig> {
         let var = |k: &str| var(k).filter(|v| !v.trim().is_empty());
         let before_conf = explicit
@@ -619,7 +623,7 @@ impl PypiConfig {
         }
         let chosen = before_conf.or(conf_index);
         let index = match chosen {
-            Some((raw, source)) => Some((parse_index_url(&raw, &source)?, source)),
+            Some((raw, source)) => Some((parse_index_url(&raw, &source, allowed_hosts)?, source)),
             None => None,
         };
         let mut extra: Vec<Url> = var(PIP_EXTRA_INDEX_URL)
@@ -631,7 +635,7 @@ impl PypiConfig {
                     .map(|e| uv_index_url(e).to_owned())
                     .collect::<Vec<_>>()
             })
-            .filter_map(|raw| parse_index_url(&raw, "extra").ok())
+            .filter_map(|raw| parse_index_url(&raw, "extra", allowed_hosts).ok())
             .collect();
         extra.dedup();
         let netrc = sources
@@ -714,30 +718,10 @@ fn uv_index_url(entry: &str) -> &str {
     }
 }
 
-/// An index base URL, as npm registry URLs are checked: `https`, or `http`
-/// only on loopback; a trailing `/` so that joins stay below it.
-fn parse_index_url(raw: &str, source: &str) -> Result<Url> {
-    let mut s = raw.trim().to_owned();
-    if !s.ends_with('/') {
-        s.push('/');
-    }
-    let url = Url::parse(&s).map_err(|e| {
-        Error::usage(format!("index URL from {source} is invalid: {e}"))
-            .with_hint("an index URL looks like `https://index.example.com/simple/`")
-    })?;
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if is_loopback(&url) => Ok(url),
-        "http" => Err(Error::policy(format!(
-            "index `{}` from {source} is plain http on a non-loopback host",
-            redact::url(&url)
-        ))
-        .with_hint("use https; plain http is allowed only on 127.0.0.1, ::1 and localhost")),
-        other => Err(
-            Error::usage(format!("index URL from {source} has scheme `{other}`"))
-                .with_hint("use an `https://` URL"),
-        ),
-    }
+/// An index base URL: the rule npm registry URLs follow
+/// ([`crate::settings::parse_base_url`]).
+fn parse_index_url(raw: &str, source: &str, allowed_hosts: Option<&[String]>) -> Result<Url> {
+    crate::settings::parse_base_url(raw, "index", source, allowed_hosts)
 }
 
 /// `index-url` and `extra-index-url` from a `pip.conf` (INI). As in pip,
@@ -1338,7 +1322,7 @@ mod tests {
     fn credentials_stay_on_their_origin() {
         let with_userinfo = PypiConfig {
             index: Some((
-                parse_index_url("https://me:p%40ss@idx.example:8443/simple", "t").unwrap(),
+                parse_index_url("https://me:p%40ss@idx.example:8443/simple", "t", None).unwrap(),
                 "t".into(),
             )),
             netrc: vec![("idx.example".into(), "n".into(), "netrc".into())],
@@ -1369,10 +1353,10 @@ mod tests {
 
         let netrc_only = PypiConfig {
             index: Some((
-                parse_index_url("https://idx.example/simple/", "t").unwrap(),
+                parse_index_url("https://idx.example/simple/", "t", None).unwrap(),
                 "t".into(),
             )),
-            extra: vec![parse_index_url("http://127.0.0.1:3141/root/", "t").unwrap()],
+            extra: vec![parse_index_url("http://127.0.0.1:3141/root/", "t", None).unwrap()],
             netrc: vec![
                 ("IDX.example".into(), "alice".into(), "s3cret".into()),
                 ("cdn.example".into(), "x".into(), "y".into()),
@@ -1394,12 +1378,12 @@ mod tests {
         assert_eq!(c("http://127.0.0.1:3142/root/foo/"), None);
         let extra_userinfo = PypiConfig {
             index: Some((
-                parse_index_url("https://idx.example/simple/", "t").unwrap(),
+                parse_index_url("https://idx.example/simple/", "t", None).unwrap(),
                 "t".into(),
             )),
             extra: vec![
-                parse_index_url("https://bob:pb@other.example/simple/", "t").unwrap(),
-                parse_index_url("https://carol:pc@idx.example/extra/", "t").unwrap(),
+                parse_index_url("https://bob:pb@other.example/simple/", "t", None).unwrap(),
+                parse_index_url("https://carol:pc@idx.example/extra/", "t", None).unwrap(),
             ],
             netrc: vec![],
         };
@@ -1425,29 +1409,31 @@ mod tests {
     #[test]
     fn index_urls() {
         assert_eq!(
-            parse_index_url("https://idx.example/simple", "t")
+            parse_index_url("https://idx.example/simple", "t", None)
                 .unwrap()
                 .as_str(),
             "https://idx.example/simple/"
         );
-        assert!(parse_index_url("http://127.0.0.1:8080/simple/", "t").is_ok());
-        assert!(parse_index_url("http://[::1]:8080/", "t").is_ok());
-        assert!(parse_index_url("http://localhost/", "t").is_ok());
+        assert!(parse_index_url("http://127.0.0.1:8080/simple/", "t", None).is_ok());
+        assert!(parse_index_url("http://[::1]:8080/", "t", None).is_ok());
+        assert!(parse_index_url("http://localhost/", "t", None).is_ok());
         assert_eq!(
-            parse_index_url("http://10.0.0.1/simple", "t")
+            parse_index_url("http://10.0.0.1/simple", "t", None)
                 .unwrap_err()
                 .kind,
             Kind::Policy
         );
         assert_eq!(
-            parse_index_url("file:///srv/simple", "t").unwrap_err().kind,
+            parse_index_url("file:///srv/simple", "t", None)
+                .unwrap_err()
+                .kind,
             Kind::Usage
         );
         assert_eq!(
-            parse_index_url("not a url", "t").unwrap_err().kind,
+            parse_index_url("not a url", "t", None).unwrap_err().kind,
             Kind::Usage
         );
-        let e = parse_index_url("http://me:secret@10.0.0.1/", "t").unwrap_err();
+        let e = parse_index_url("http://me:secret@10.0.0.1/", "t", None).unwrap_err();
         assert!(!e.message.contains("secret"), "{}", e.message);
         assert_eq!(
             uv_index_url("corp=https://idx.example/simple/"),
@@ -1506,6 +1492,7 @@ mod tests {
                 explicit.map(|(u, s)| (u.to_owned(), s.to_owned())),
                 &var,
                 &sources,
+                None,
             )
         }
         fn index(&self, explicit: Option<(&str, &str)>) -> Option<(String, String)> {
@@ -1745,6 +1732,7 @@ mod tests {
             )),
             &|_| None,
             &ConfigSources::default(),
+            None,
         )
         .unwrap();
         let index = SimpleIndex::new(
