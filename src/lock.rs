@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::policy::Ecosystem;
 
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -529,7 +530,9 @@ mod tests {
         let cache = dir.path().join("cache");
         let key = vec!["a@1.0.0".to_owned()];
         record_npm(&path, entry("a@1.0.0", "1.0.0")).unwrap();
-        let first = summary(&[&path], &cache, Eco::Npm, &key).unwrap().unwrap();
+        let first = summary(&[&path], &cache, Ecosystem::Npm, &key)
+            .unwrap()
+            .unwrap();
         assert_eq!(first.digest, entry("a@1.0.0", "1.0.0").digest());
         assert_eq!(
             first.packages,
@@ -540,7 +543,7 @@ mod tests {
         );
         // Served from the index the second time, with the same answer.
         assert_eq!(
-            summary(&[&path], &cache, Eco::Npm, &key)
+            summary(&[&path], &cache, Ecosystem::Npm, &key)
                 .unwrap()
                 .unwrap()
                 .digest,
@@ -552,15 +555,17 @@ mod tests {
             .unwrap()
             .replace(&sri(2), &sri(7));
         std::fs::write(&path, text).unwrap();
-        let edited = summary(&[&path], &cache, Eco::Npm, &key).unwrap().unwrap();
+        let edited = summary(&[&path], &cache, Ecosystem::Npm, &key)
+            .unwrap()
+            .unwrap();
         assert_ne!(edited.digest, first.digest);
         assert!(
-            summary(&[&path], &cache, Eco::Npm, &["b@1.0.0".to_owned()])
+            summary(&[&path], &cache, Ecosystem::Npm, &["b@1.0.0".to_owned()])
                 .unwrap()
                 .is_none()
         );
         assert!(
-            summary(&[&path], &cache, Eco::Pypi, &key)
+            summary(&[&path], &cache, Ecosystem::Pypi, &key)
                 .unwrap()
                 .is_none()
         );
@@ -598,12 +603,6 @@ pub fn bundled_name(path: &str) -> &str {
     path.rsplit_once("node_modules/").map_or(path, |(_, n)| n)
 }
 
-#[derive(Debug, Clone, Copy)]
-pub enum Eco {
-    Npm,
-    Pypi,
-}
-
 /// The summary of the entry for `roots`, from the admin's lockfile first,
 /// then the user's. Summaries are kept in `<cache v1>/lockindex/`, keyed by
 /// the sha256 of the lockfile's bytes and the roots, so any change to the
@@ -612,7 +611,7 @@ pub enum Eco {
 pub fn summary(
     lockfiles: &[&Path],
     cache_v1: &Path,
-    eco: Eco,
+    eco: Ecosystem,
     roots: &[String],
 ) -> Result<Option<Summary>> {
     let key = roots_key(roots).join("\n");
@@ -644,12 +643,12 @@ pub fn summary(
             .map_err(|_| Error::io(format!("lockfile `{}` is not UTF-8", path.display())))?;
         let lock = LockFile::parse(&text, path)?;
         let found = match eco {
-            Eco::Npm => lock.find_npm(roots).map(|e| Summary {
+            Ecosystem::Npm => lock.find_npm(roots).map(|e| Summary {
                 digest: e.digest(),
                 packages: e.all_packages(),
                 bundled: e.bundled_list(),
             }),
-            Eco::Pypi => lock.find_pypi(roots).map(|e| Summary {
+            Ecosystem::Pypi => lock.find_pypi(roots).map(|e| Summary {
                 digest: e.digest(),
                 packages: e
                     .packages

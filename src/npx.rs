@@ -82,7 +82,7 @@ pub fn run(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
     // Warm path: locked, and the environment is complete. No network, and
     // no TOML parsing or hashing of the tree: the lock summary is cached.
     let key: Vec<String> = roots.iter().map(|r| r.to_string()).collect();
-    let warm = match lock::summary(&settings.lockfiles(), cache.root(), lock::Eco::Npm, &key)? {
+    let warm = match lock::summary(&settings.lockfiles(), cache.root(), Ecosystem::Npm, &key)? {
         Some(s) => ready_env(&cache.npm_env(&s.digest), &s.digest)?.map(|m| (s, m)),
         None => None,
     };
@@ -105,7 +105,7 @@ pub fn run(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
             ctx.bundled = entry.bundled_list();
             // Derive the lock summary now (it is only a cache): the next
             // launch is then warm from its first instruction.
-            let _ = lock::summary(&settings.lockfiles(), cache.root(), lock::Eco::Npm, &key);
+            let _ = lock::summary(&settings.lockfiles(), cache.root(), Ecosystem::Npm, &key);
             let marker = EnvMarker::read(&env_dir).ok_or_else(|| {
                 Error::io(format!(
                     "the environment `{}` has a damaged marker",

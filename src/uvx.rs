@@ -17,12 +17,12 @@ use crate::cli::{Globals, UvxArgs};
 use crate::error::{Error, Need, Result};
 use crate::fetch::{BlobRequest, Expected, Fetcher};
 use crate::lock::{self, LockFile, LockedWheel, PypiEntry, PypiPackage};
-use crate::policy::{Ecosystem, LockMode, PthPolicy};
+use crate::policy::{Ecosystem, LockMode};
 use crate::pypi::interpreter::{self, Info, Request};
 use crate::pypi::spec::{self as pyspec, Floating, PySpec};
 use crate::pypi::tags::{WheelName, normalize};
 use crate::pypi::venv;
-use crate::pypi::wheel::{self, PthMode};
+use crate::pypi::wheel;
 use crate::registry::http::Http;
 use crate::registry::pypi::{PypiConfig, SimpleIndex};
 use crate::resolve::pypi::{Provider, index_origin_for};
@@ -103,7 +103,7 @@ pub fn run(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
     let summary = lock::summary(
         &settings.lockfiles(),
         cache.root(),
-        lock::Eco::Pypi,
+        Ecosystem::Pypi,
         &req.key,
     )?;
     // One `lstat` of the venv (ours, private, else refused) and its marker,
@@ -152,7 +152,7 @@ pub fn run(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
             let _ = lock::summary(
                 &settings.lockfiles(),
                 cache.root(),
-                lock::Eco::Pypi,
+                Ecosystem::Pypi,
                 &req.key,
             );
             let marker = read_marker(&dir)?;
@@ -776,11 +776,7 @@ fn prepare(
         .iter()
         .map(|s| normalize(s.name.as_ref()))
         .collect();
-    let pth = match settings.policy.pth {
-        PthPolicy::Strip => PthMode::Strip,
-        PthPolicy::RefuseExecutable => PthMode::RefuseExecutable,
-        PthPolicy::RefuseAll => PthMode::RefuseAll,
-    };
+    let pth = settings.policy.pth;
     let (scripts, mut stripped) =
         install_wheels(&wheels, &layout, &root_names, pth, &settings.policy.limits)?;
     stripped.extend(wheel::path_line_hooks(&layout.purelib, pth)?);
@@ -881,7 +877,7 @@ fn install_wheels(
     wheels: &[WheelToInstall],
     layout: &wheel::VenvLayout,
     root_names: &[String],
-    pth: PthMode,
+    pth: crate::policy::PthPolicy,
     limits: &Limits,
 ) -> Result<(Scripts, Vec<String>)> {
     let next = std::sync::atomic::AtomicUsize::new(0);

@@ -30,6 +30,11 @@
 //! On an error, files may already have been written: the caller installs into
 //! a private staging directory and deletes it on any error.
 
+// What to do with `.pth` files that land at the top of `site-packages` is
+// the policy's `python.pth`: `Strip` keeps setuptools'
+// `distutils-precedence.pth`, coverage's `a1_coverage.pth` and namespace
+// packages' `-nspkg.pth` working, without the lines `site.py` would run.
+use crate::policy::PthPolicy;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::io::{self, BufWriter, Write};
@@ -58,22 +63,6 @@ pub struct VenvLayout {
     pub include: PathBuf,
     /// The environment's Python, written into script shebangs.
     pub python: PathBuf,
-}
-
-/// What to do with `.pth` files that land at the top of `site-packages`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PthMode {
-    /// Install them without the lines `site.py` would execute, and report
-    /// them ([`InstalledWheel::stripped`]): setuptools'
-    /// `distutils-precedence.pth`, coverage's `a1_coverage.pth` and the
-    /// `-nspkg.pth` files of namespace packages are such files, in trees
-    /// that npm-style "strip and say so" keeps working.
-    Strip,
-    /// Refuse those with a line that `site.py` would execute; path-only
-    /// `.pth` files are fine.
-    RefuseExecutable,
-    /// Refuse every `.pth` file.
-    RefuseAll,
 }
 
 /// A `[console_scripts]` entry: `name = module:attr`, or `name = module`.
@@ -168,7 +157,7 @@ pub fn install_wheel(
     layout: &VenvLayout,
     name: &str,
     version: &str,
-    pth: PthMode,
+    pth: PthPolicy,
     limits: &Limits,
     shared: &SharedFiles,
 ) -> Result<InstalledWheel> {
@@ -183,7 +172,7 @@ pub fn install_wheel_from(
     layout: &VenvLayout,
     name: &str,
     version: &str,
-    pth: PthMode,
+    pth: PthPolicy,
     limits: &Limits,
     shared: &SharedFiles,
 ) -> Result<InstalledWheel> {
@@ -251,7 +240,7 @@ pub fn install_wheel_from(
                 // scripts are, and those take `bin/` off `sys.path`), so it is
                 // left out in every mode rather than refusing the tree:
                 // jmespath, under boto3, ships `.data/scripts/jp.py`.
-                if pth == PthMode::Strip || matches!(hook, Hook::Shadow(_)) {
+                if pth == PthPolicy::Strip || matches!(hook, Hook::Shadow(_)) {
                     stripped.push(format!("`{}` ({why}: not installed)", member.name));
                     dropped.insert(member.name.clone());
                     continue;
@@ -260,7 +249,7 @@ pub fn install_wheel_from(
                     .refuse(format!("has `{}`, {why}", member.name))
                     .with_hint(HINT_HOOK));
             }
-            Some(Hook::Pth) if pth == PthMode::RefuseAll => {
+            Some(Hook::Pth) if pth == PthPolicy::RefuseAll => {
                 return Err(ctx
                     .refuse(format!(
                         "has a `.pth` file `{}`, and `.pth` files are refused",
@@ -271,7 +260,7 @@ pub fn install_wheel_from(
             Some(Hook::Pth) => {
                 let bytes = ctx.load(&mut zip, &record, &member.name, &mut loaded)?;
                 if let Some((line, text)) = executable_pth_line(&bytes) {
-                    if pth == PthMode::Strip {
+                    if pth == PthPolicy::Strip {
                         stripped.push(format!("`{}` (line {line}: `{text}`)", member.name));
                         strip.insert(member.name.clone());
                         continue;
@@ -1120,7 +1109,7 @@ fn path_only_pth(bytes: &[u8]) -> Vec<u8> {
 /// tree is in (the `.pth` file and the module may come from two wheels).
 /// `Strip`: the line is removed from its file and reported (as
 /// `file (line N: text)`); otherwise the tree is refused.
-pub fn path_line_hooks(site: &Path, pth: PthMode) -> Result<Vec<String>> {
+pub fn path_line_hooks(site: &Path, pth: PthPolicy) -> Result<Vec<String>> {
     let mut reported = Vec::new();
     let mut names: Vec<PathBuf> = std::fs::read_dir(site)?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -1145,7 +1134,7 @@ pub fn path_line_hooks(site: &Path, pth: PthMode) -> Result<Vec<String>> {
                         .take(60)
                         .collect::<String>()
                 );
-                if pth != PthMode::Strip {
+                if pth != PthPolicy::Strip {
                     return Err(Error::unsafe_pkg(format!(
                         "the environment's {what} would run code at every Python start"
                     ))
@@ -1608,7 +1597,7 @@ mod tests {
         }
     }
 
-    fn install(whl: &Path, layout: &VenvLayout, pth: PthMode) -> Result<InstalledWheel> {
+    fn install(whl: &Path, layout: &VenvLayout, pth: PthPolicy) -> Result<InstalledWheel> {
         install_wheel(
             whl,
             layout,
@@ -1625,7 +1614,7 @@ mod tests {
     fn refused(files: &[File], record: Option<String>, kind: Kind, needle: &str) -> Error {
         let tmp = tempfile::tempdir().unwrap();
         let whl = build(tmp.path(), files, record);
-        let err = install(&whl, &layout(tmp.path()), PthMode::RefuseExecutable)
+        let err = install(&whl, &layout(tmp.path()), PthPolicy::RefuseExecutable)
             .expect_err("install should be refused");
         assert_eq!(err.kind, kind, "{err}");
         assert!(err.message.starts_with("wheel `demo-pkg==1.0` "), "{err}");
@@ -1663,7 +1652,7 @@ mod tests {
         ]);
         let whl = build(tmp.path(), &files, None);
         let layout = layout(tmp.path());
-        let installed = install(&whl, &layout, PthMode::RefuseExecutable).unwrap();
+        let installed = install(&whl, &layout, PthPolicy::RefuseExecutable).unwrap();
         assert_eq!(installed.files, 7);
         assert_eq!(
             installed.console_scripts,
@@ -1720,7 +1709,7 @@ mod tests {
         ]);
         let whl = build(tmp.path(), &files, None);
         let layout = layout(tmp.path());
-        install(&whl, &layout, PthMode::RefuseExecutable).unwrap();
+        install(&whl, &layout, PthPolicy::RefuseExecutable).unwrap();
         let read = |p: PathBuf| fs_err::read_to_string(p).unwrap();
         let python = layout.python.display();
         assert_eq!(
@@ -1750,7 +1739,7 @@ mod tests {
         let mut files = files(vec![]);
         files[2].1 = WHEEL.replace("true", "false").into_bytes();
         let whl = build(tmp.path(), &files, None);
-        install(&whl, &layout, PthMode::RefuseExecutable).unwrap();
+        install(&whl, &layout, PthPolicy::RefuseExecutable).unwrap();
         assert!(layout.platlib.join("demo_pkg/__init__.py").is_file());
         assert!(
             layout
@@ -1806,7 +1795,7 @@ mod tests {
             0o120_777,
         )]);
         let whl = build(tmp.path(), &files, None);
-        let err = install(&whl, &layout(tmp.path()), PthMode::RefuseExecutable).unwrap_err();
+        let err = install(&whl, &layout(tmp.path()), PthPolicy::RefuseExecutable).unwrap_err();
         assert_eq!(err.kind, Kind::Unsafe, "{err}");
         assert!(err.message.contains("symlink `demo_pkg/link`"), "{err}");
     }
@@ -1827,7 +1816,7 @@ mod tests {
             i += 1;
         }
         fs_err::write(&whl, &bytes).unwrap();
-        let err = install(&whl, &layout(tmp.path()), PthMode::RefuseExecutable).unwrap_err();
+        let err = install(&whl, &layout(tmp.path()), PthPolicy::RefuseExecutable).unwrap_err();
         assert_eq!(err.kind, Kind::Unsafe, "{err}");
         assert!(
             err.message
@@ -1958,7 +1947,7 @@ mod tests {
             + &format!("{DIST}.dist-info/RECORD,,\n");
         let whl = build(tmp.path(), &files, Some(record));
         let layout = layout(tmp.path());
-        install(&whl, &layout, PthMode::RefuseExecutable).unwrap();
+        install(&whl, &layout, PthPolicy::RefuseExecutable).unwrap();
         assert!(layout.purelib.join("demo_pkg/a,\"b\".txt").is_file());
     }
 
@@ -1988,7 +1977,7 @@ mod tests {
         let files = files(vec![f("demo_init.pth", EVIL_PTH)]);
         let whl = build(tmp.path(), &files, None);
         let layout = layout(tmp.path());
-        let err = install(&whl, &layout, PthMode::RefuseExecutable).unwrap_err();
+        let err = install(&whl, &layout, PthPolicy::RefuseExecutable).unwrap_err();
         assert_eq!(err.kind, Kind::Unsafe, "{err}");
         assert!(err.message.contains("`demo_init.pth`"), "{err}");
         assert!(
@@ -2054,7 +2043,7 @@ mod tests {
         ]);
         let whl = build(tmp.path(), &files, None);
         let layout = layout(tmp.path());
-        install(&whl, &layout, PthMode::RefuseExecutable).unwrap();
+        install(&whl, &layout, PthPolicy::RefuseExecutable).unwrap();
         assert_eq!(
             fs_err::read_to_string(layout.purelib.join("demo.pth")).unwrap(),
             content
@@ -2066,7 +2055,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let files = files(vec![f("demo.pth", "/opt/demo/lib\n")]);
         let whl = build(tmp.path(), &files, None);
-        let err = install(&whl, &layout(tmp.path()), PthMode::RefuseAll).unwrap_err();
+        let err = install(&whl, &layout(tmp.path()), PthPolicy::RefuseAll).unwrap_err();
         assert_eq!(err.kind, Kind::Unsafe, "{err}");
         assert!(err.message.contains("`.pth` file `demo.pth`"), "{err}");
     }
@@ -2148,7 +2137,7 @@ mod tests {
             "[console_scripts]\ndemo = demo_pkg:main\n",
         )]);
         let whl = build(tmp.path(), &files, None);
-        let err = install(&whl, &layout, PthMode::RefuseExecutable).unwrap_err();
+        let err = install(&whl, &layout, PthPolicy::RefuseExecutable).unwrap_err();
         assert_eq!(err.kind, Kind::Unsafe, "{err}");
         assert!(err.message.contains("would overwrite"), "{err}");
         assert!(err.message.contains("console script `demo`"), "{err}");
@@ -2165,7 +2154,7 @@ mod tests {
         let first = tmp.path().join("first");
         fs_err::create_dir(&first).unwrap();
         let whl = build(&first, &files(vec![]), None);
-        install(&whl, &layout, PthMode::RefuseExecutable).unwrap();
+        install(&whl, &layout, PthPolicy::RefuseExecutable).unwrap();
 
         // `other 2.0` ships `demo_pkg/__init__.py` too.
         let other = "other-2.0";
@@ -2192,7 +2181,7 @@ mod tests {
             &layout,
             "other",
             "2.0",
-            PthMode::RefuseExecutable,
+            PthPolicy::RefuseExecutable,
             &Limits::default(),
             &SharedFiles::default(),
         )
@@ -2234,7 +2223,7 @@ mod tests {
             &layout,
             "demo-pkg",
             "1.0",
-            PthMode::RefuseExecutable,
+            PthPolicy::RefuseExecutable,
             &limits,
             &SharedFiles::default(),
         )
@@ -2256,7 +2245,7 @@ mod tests {
         let cd = bytes.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
         bytes[cd + 10] = 14;
         fs_err::write(&whl, &bytes).unwrap();
-        let err = install(&whl, &layout(tmp.path()), PthMode::RefuseExecutable).unwrap_err();
+        let err = install(&whl, &layout(tmp.path()), PthPolicy::RefuseExecutable).unwrap_err();
         assert_eq!(err.kind, Kind::Unsafe, "{err}");
         assert!(
             err.message
@@ -2271,7 +2260,7 @@ mod tests {
         let whl = build(tmp.path(), &files(vec![]), None);
         let layout = layout(tmp.path());
         let limits = Limits::default();
-        let mode = PthMode::RefuseExecutable;
+        let mode = PthPolicy::RefuseExecutable;
         for (name, version) in [("other", "1.0"), ("demo-pkg", "2.0"), ("demo-pkgx", "1.0")] {
             let err = install_wheel(
                 &whl,
@@ -2316,7 +2305,7 @@ mod tests {
             w.write_all(data).unwrap();
         }
         w.finish().unwrap();
-        let err = install(&path, &layout(tmp.path()), PthMode::RefuseExecutable).unwrap_err();
+        let err = install(&path, &layout(tmp.path()), PthPolicy::RefuseExecutable).unwrap_err();
         assert!(
             err.message.contains("has no `.dist-info` directory"),
             "{err}"
@@ -2607,7 +2596,7 @@ mod tests {
             let tmp = tempfile::tempdir().unwrap();
             let whl = build(tmp.path(), &files(vec![f(name, "import os\n")]), None);
             let layout = layout(tmp.path());
-            let installed = install(&whl, &layout, PthMode::Strip).unwrap();
+            let installed = install(&whl, &layout, PthPolicy::Strip).unwrap();
             assert_eq!(installed.stripped.len(), 1, "{name}: {installed:?}");
             assert!(
                 installed.stripped[0].contains(&format!("`{name}`"))
@@ -2657,9 +2646,9 @@ mod tests {
         for (file, module) in shadows {
             let name = format!("{data}/scripts/{file}");
             for mode in [
-                PthMode::Strip,
-                PthMode::RefuseExecutable,
-                PthMode::RefuseAll,
+                PthPolicy::Strip,
+                PthPolicy::RefuseExecutable,
+                PthPolicy::RefuseAll,
             ] {
                 let tmp = tempfile::tempdir().unwrap();
                 let whl = build(tmp.path(), &files(vec![f(&name, "print('hi')\n")]), None);
@@ -2691,7 +2680,7 @@ mod tests {
             let name = format!("{data}/scripts/{file}");
             let whl = build(tmp.path(), &files(vec![f(&name, "#!python\n")]), None);
             let layout = layout(tmp.path());
-            let installed = install(&whl, &layout, PthMode::RefuseAll).unwrap();
+            let installed = install(&whl, &layout, PthPolicy::RefuseAll).unwrap();
             assert!(installed.stripped.is_empty(), "{file}");
             assert!(layout.scripts.join(file).exists(), "{file}");
         }
@@ -2704,31 +2693,31 @@ mod tests {
         let deep = "demo_pkg/auto/sitecustomize.py";
         let whl = build(tmp.path(), &files(vec![f(deep, "import os\n")]), None);
         let layout = layout(tmp.path());
-        let installed = install(&whl, &layout, PthMode::RefuseAll).unwrap();
+        let installed = install(&whl, &layout, PthPolicy::RefuseAll).unwrap();
         assert!(installed.stripped.is_empty());
         assert!(layout.purelib.join(deep).is_file());
         let site = &layout.purelib;
         assert!(
-            path_line_hooks(site, PthMode::RefuseAll)
+            path_line_hooks(site, PthPolicy::RefuseAll)
                 .unwrap()
                 .is_empty()
         );
         // A path line (of any wheel) that puts that directory on sys.path.
         std::fs::write(site.join("other.pth"), "# c\ndemo_pkg\ndemo_pkg/auto\n").unwrap();
-        let err = path_line_hooks(site, PthMode::RefuseExecutable).unwrap_err();
+        let err = path_line_hooks(site, PthPolicy::RefuseExecutable).unwrap_err();
         assert_eq!(err.kind, Kind::Unsafe, "{err}");
         assert!(
             err.message.contains("`other.pth` (line 3: `demo_pkg/auto`"),
             "{err}"
         );
-        let stripped = path_line_hooks(site, PthMode::Strip).unwrap();
+        let stripped = path_line_hooks(site, PthPolicy::Strip).unwrap();
         assert_eq!(stripped.len(), 1, "{stripped:?}");
         assert_eq!(
             std::fs::read_to_string(site.join("other.pth")).unwrap(),
             "demo_pkg\n"
         );
         assert!(
-            path_line_hooks(site, PthMode::RefuseExecutable)
+            path_line_hooks(site, PthPolicy::RefuseExecutable)
                 .unwrap()
                 .is_empty()
         );
