@@ -7,14 +7,12 @@
 //! file's owner or run safex as that user need root, and say loudly when
 //! they skip.
 
-mod support;
-
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::env::{TestEnv, stderr};
-use support::fixture::*;
+use crate::support::env::{TestEnv, stderr};
+use crate::support::fixture::*;
 
 const NOBODY: u32 = 65534;
 
@@ -678,7 +676,7 @@ fn read_lock(env: &TestEnv) -> String {
 
 mod pypi {
     use super::*;
-    use support::pyfixture::*;
+    use crate::support::pyfixture::*;
 
     fn py_env(env: &TestEnv) -> PathBuf {
         let dir = v1(env).join("pypi/env");

@@ -1,4 +1,4 @@
-//! What the conformance target (`tests/conformance.rs`) needs around the
+//! What the conformance target (`tests/it/conformance.rs`) needs around the
 //! real `safex` binary: the corpus lists, the registries this machine is
 //! configured for, `tests/conformance/expected.toml`, the run-time knobs,
 //! a worker pool with a time budget, a child run with a timeout, and the

@@ -9,18 +9,16 @@
 //! by looking (`assert_no_markers`, `written_outside_cache`). The control
 //! test shows that each payload does leave its marker when Python runs it.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use support::env::{TestEnv, stderr, stdout};
-use support::fixture::{
+use crate::support::env::{TestEnv, stderr, stdout};
+use crate::support::fixture::{
     assert_code, assert_no_markers, assert_nothing_written_outside_cache, assert_ran, describe,
     run, wait_with_timeout,
 };
-use support::pyfixture::*;
+use crate::support::pyfixture::*;
 
 /// A file that exists only if code the test forbids has run.
 fn marker(env: &TestEnv, what: &str) -> PathBuf {
@@ -374,7 +372,7 @@ fn executable_only_pth_is_not_installed() {
         ))
         .build();
     assert_ran(&idx.uvx(&env, &["pth-only==1.0.0"]), "ran\n");
-    let found: Vec<_> = support::env::files_under(&env.cache())
+    let found: Vec<_> = crate::support::env::files_under(&env.cache())
         .into_iter()
         .filter(|p| p.ends_with("distutils-precedence.pth"))
         .collect();
@@ -480,7 +478,7 @@ fn pth_line_after_a_python313_line_break_is_stripped() {
         let out = idx.uvx(&env, &[&spec]);
         assert_ran(&out, "path line kept\n");
         assert!(stderr(&out).contains("ff_hook.pth"), "{}", describe(&out));
-        let installed: Vec<_> = support::env::files_under(&env.cache())
+        let installed: Vec<_> = crate::support::env::files_under(&env.cache())
             .into_iter()
             .filter(|p| p.ends_with("ff_hook.pth"))
             .collect();
@@ -536,7 +534,7 @@ fn customize_modules_are_left_out_and_named() {
     ] {
         assert!(err.contains(name), "{name} not named: {err}");
     }
-    let left: Vec<_> = support::env::files_under(&env.cache())
+    let left: Vec<_> = crate::support::env::files_under(&env.cache())
         .into_iter()
         .filter(|p| p.to_string_lossy().contains("customize"))
         .collect();
@@ -589,7 +587,7 @@ fn path_line_that_reaches_a_deep_sitecustomize_is_stripped_or_refused() {
     assert_ran(&out, "ran\n");
     assert!(stderr(&out).contains("deep_pth.pth"), "{}", describe(&out));
     assert!(!marker(&env, "pth").exists(), "the deep sitecustomize ran");
-    let kept: Vec<_> = support::env::files_under(&env.cache())
+    let kept: Vec<_> = crate::support::env::files_under(&env.cache())
         .into_iter()
         .filter(|p| p.ends_with("deep_hook/auto/sitecustomize.py"))
         .collect();
@@ -646,13 +644,13 @@ fn script_that_shadows_a_module_is_left_out_and_named() {
         err.contains("scripts/json.py") && err.contains("`json`"),
         "{err}"
     );
-    let bin: Vec<_> = support::env::files_under(&env.cache())
+    let bin: Vec<_> = crate::support::env::files_under(&env.cache())
         .into_iter()
         .filter(|p| p.ends_with("bin/json.py"))
         .collect();
     assert!(bin.is_empty(), "{bin:?}");
     // The plain script beside it is installed.
-    let tool: Vec<_> = support::env::files_under(&env.cache())
+    let tool: Vec<_> = crate::support::env::files_under(&env.cache())
         .into_iter()
         .filter(|p| p.ends_with("bin/shadow-tool"))
         .collect();
@@ -1260,7 +1258,7 @@ fn dependency_file_url_on_a_foreign_host_is_refused() {
 fn file_on_another_https_host_is_fetched_by_its_hash() {
     let env = TestEnv::new();
     let idx = PyIndex::builder().build();
-    let front = support::tls::TlsFront::new(idx.addr());
+    let front = crate::support::tls::TlsFront::new(idx.addr());
     idx.publish(
         PyPkg::program("hosted", "1.0.0", "print('from the file host')").file_base(&front.base),
     );
@@ -1281,7 +1279,7 @@ fn file_on_another_https_host_is_fetched_by_its_hash() {
 #[test]
 fn index_credentials_never_reach_a_file_host() {
     let idx = PyIndex::builder().build();
-    let front = support::tls::TlsFront::new(idx.addr());
+    let front = crate::support::tls::TlsFront::new(idx.addr());
     idx.publish(PyPkg::program("direct", "1.0.0", "print('direct')").file_base(&front.base));
     idx.publish(PyPkg::program("bounced", "1.0.0", "print('bounced')"));
     let wheel = idx.wheel_name("bounced", "1.0.0");
@@ -1459,7 +1457,7 @@ fn a_project_on_both_indexes_comes_from_the_configured_one() {
 fn file_on_another_host_needs_https_and_a_hash() {
     let env = TestEnv::new();
     let idx = PyIndex::builder().build();
-    let front = support::tls::TlsFront::new(idx.addr());
+    let front = crate::support::tls::TlsFront::new(idx.addr());
     idx.publish(
         PyPkg::program("unhashed", "1.0.0", "print('x')")
             .file_base(&front.base)
@@ -1484,7 +1482,7 @@ fn file_on_another_host_needs_https_and_a_hash() {
 #[test]
 fn policy_file_hosts_narrows_file_hosts() {
     let idx = PyIndex::builder().build();
-    let front = support::tls::TlsFront::new(idx.addr());
+    let front = crate::support::tls::TlsFront::new(idx.addr());
     idx.publish(PyPkg::program("hosted", "1.0.0", "print('ok')").file_base(&front.base));
     for (hosts, code) in [("[]", 3), ("[\"localhost\"]", 0)] {
         let env = TestEnv::new();

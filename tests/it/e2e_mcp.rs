@@ -6,13 +6,11 @@
 //! Each server must answer a JSON-RPC `initialize` on stdout, and stdout must
 //! carry nothing but the protocol.
 
-mod support;
-
 use std::time::Duration;
 
-use support::env::{TestEnv, read_lock};
-use support::mcp::exchange;
-use support::verdaccio::{Options, Verdaccio, locked_tree, upstream_registry};
+use crate::support::env::{TestEnv, read_lock};
+use crate::support::mcp::exchange;
+use crate::support::verdaccio::{Options, Verdaccio, locked_tree, upstream_registry};
 
 /// Exact versions, current when this test was written.
 const FILESYSTEM: (&str, &str) = ("@modelcontextprotocol/server-filesystem", "2026.8.31");

@@ -6,13 +6,11 @@
 //! only the entry's agreement with itself and with its packages' declared
 //! ranges can stop it. The hostile version leaves a marker when it runs.
 
-mod support;
-
 use std::path::PathBuf;
 
-use support::env::TestEnv;
-use support::fixture::*;
-use support::pyfixture::{PyIndex, PyPkg, assert_py_refused, py_touch};
+use crate::support::env::TestEnv;
+use crate::support::fixture::*;
+use crate::support::pyfixture::{PyIndex, PyPkg, assert_py_refused, py_touch};
 
 fn marker(env: &TestEnv) -> PathBuf {
     env.root().join("ran-hostile")
@@ -104,7 +102,7 @@ fn assert_refused_in_every_mode(env: &TestEnv, reg: &FixtureRegistry, names: &[&
         let out = run(&mut cmd);
         assert_refused(env, &out, 7, names, &[&marker(env)], &[]);
         assert!(
-            support::env::stderr(&out).contains("lockfile"),
+            crate::support::env::stderr(&out).contains("lockfile"),
             "{mode:?}: the message should point at the lockfile\n{}",
             describe(&out)
         );

@@ -7,15 +7,13 @@
 //! Layers as in `policy.rs`: system from `SAFEX_SYSTEM_POLICY`, user at
 //! `$XDG_CONFIG_HOME/safex/policy.toml` inside the temp HOME.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::support::env::{TestEnv, stdout};
+use crate::support::fixture::*;
+use crate::support::pyfixture::{PyIndex, PyPkg};
 use serde_json::{Map, Value};
-use support::env::{TestEnv, stdout};
-use support::fixture::*;
-use support::pyfixture::{PyIndex, PyPkg};
 
 fn safex(env: &TestEnv) -> Command {
     let mut cmd = env.safex();

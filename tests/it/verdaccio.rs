@@ -2,13 +2,11 @@
 //! upstream): scoped packages with dependencies, the lockfile, and
 //! registries that need a token.
 
-mod support;
-
 use std::process::{Command, Output, Stdio};
 
-use support::env::{TestEnv, contains, files_under, read_lock, stderr, stdout};
-use support::fixture::describe;
-use support::verdaccio::{Options, Verdaccio, fixture_dir, locked_packages, locked_tree};
+use crate::support::env::{TestEnv, contains, files_under, read_lock, stderr, stdout};
+use crate::support::fixture::describe;
+use crate::support::verdaccio::{Options, Verdaccio, fixture_dir, locked_packages, locked_tree};
 
 const GREETER: &str = "@fixture/greeter@1.0.0";
 const SECRET_TOOL: &str = "@private/secret-tool@1.0.0";

@@ -3,14 +3,12 @@
 //! against the in-process fixture registry. The last section tests the
 //! fixture registry itself.
 
-mod support;
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use support::env::{TestEnv, stderr, stdout};
-use support::fixture::*;
+use crate::support::env::{TestEnv, stderr, stdout};
+use crate::support::fixture::*;
 
 /// A registry with `argv-echo`, whose one bin prints its arguments as JSON.
 fn echo_registry() -> FixtureRegistry {
@@ -1555,7 +1553,7 @@ fn fake_node(dir: &Path, rel: &str, version: &str) -> PathBuf {
         "if [ \"$1\" = --version ]; then echo v{version}; exit 0; fi\nFAKE_NODE=\"$0\" exec {} \"$@\"\n",
         real_node().display()
     );
-    support::env::script(&path, &body);
+    crate::support::env::script(&path, &body);
     path
 }
 

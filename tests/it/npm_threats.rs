@@ -6,15 +6,13 @@
 //! escapes aim at paths inside that root, so "it did not happen" is checked
 //! by looking (`assert_no_markers`, `written_outside_cache`).
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::env::{TestEnv, stderr};
-use support::fixture::*;
+use crate::support::env::{TestEnv, stderr};
+use crate::support::fixture::*;
 
 /// A file that exists only if code the test forbids has run.
 fn marker(env: &TestEnv, what: &str) -> PathBuf {
@@ -717,12 +715,12 @@ fn undeclared_node_modules_in_a_tarball_are_not_installed() {
             "bundleDependencies",
         ],
     );
-    let carried: Vec<_> = support::env::files_under(&env.cache())
+    let carried: Vec<_> = crate::support::env::files_under(&env.cache())
         .into_iter()
         .filter(|p| p.to_string_lossy().contains("bundle-dep/node_modules"))
         .collect();
     assert!(carried.is_empty(), "{carried:?}");
-    assert!(!support::env::read_lock(&env).contains("6.6.6"));
+    assert!(!crate::support::env::read_lock(&env).contains("6.6.6"));
     // Locked and rebuilt from the cache: the same.
     std::fs::remove_dir_all(env.cache().join("v1/npm/env")).ok();
     assert_ran(&reg.npx(&env, &["-y", "bundle-root@1.0.0"]), "locked\n");
@@ -774,7 +772,7 @@ fn declared_bundled_packages_are_locked_audited_and_their_scripts_covered() {
         &["inner@2.0.1 (bundled in bundler@1.0.0)", "postinstall"],
     );
     assert_warning(&out, &["bundler@1.0.0", "node_modules/@s/stray"]);
-    let lock = support::env::read_lock(&env);
+    let lock = crate::support::env::read_lock(&env);
     assert!(
         lock.contains("\"node_modules/inner\" = \"2.0.1\""),
         "{lock}"
@@ -836,7 +834,7 @@ fn edited_bundled_listing_in_the_lock_is_refused() {
         )
         .build();
     assert_ran(&reg.npx(&env, &["-y", "bundler-root@1.0.0"]), "inner\n");
-    let lock = support::env::read_lock(&env);
+    let lock = crate::support::env::read_lock(&env);
     let edited = lock.replace(
         "\"node_modules/inner\" = \"2.0.1\"",
         "\"node_modules/inner\" = \"9.9.9\"",
@@ -871,7 +869,7 @@ fn tarball_redirect_to_another_https_host_is_followed_without_the_token() {
             "console.log('from blob storage');",
         ))
         .build();
-    let front = support::tls::TlsFront::new(reg.addr());
+    let front = crate::support::tls::TlsFront::new(reg.addr());
     let path = tarball_path("blobbed", "1.0.0");
     reg.fault(
         &path,
@@ -928,7 +926,7 @@ fn tarball_redirect_to_another_https_host_is_followed_without_the_token() {
 fn tarball_on_another_configured_registry_is_refused() {
     let env = TestEnv::new();
     let corp = FixtureRegistry::builder().build();
-    let front = support::tls::TlsFront::new(corp.addr());
+    let front = crate::support::tls::TlsFront::new(corp.addr());
     let on_front = |name: &str| format!("{}{}", front.base, tarball_path(name, "1.0.0"));
     corp.publish(
         Pkg::program("@corp/tool", "1.0.0", "console.log('corp');")

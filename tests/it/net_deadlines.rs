@@ -5,14 +5,12 @@
 //! binary against the fixture servers with small deadlines, so that it takes
 //! seconds; time bounds are loose upper bounds, not benchmarks.
 
-mod support;
-
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use support::env::{TestEnv, stderr};
-use support::fixture::*;
-use support::pyfixture::{PyIndex, PyPkg, file_path, page_path};
+use crate::support::env::{TestEnv, stderr};
+use crate::support::fixture::*;
+use crate::support::pyfixture::{PyIndex, PyPkg, file_path, page_path};
 
 /// Run `cmd` to its end, at most `limit` (a hang fails the test instead of
 /// holding it), and return the output and how long it took.
@@ -493,7 +491,7 @@ fn https_to_a_plain_http_port_says_so() {
 fn http_to_a_tls_port_says_so() {
     let env = TestEnv::new();
     let reg = registry(0);
-    let front = support::tls::TlsFront::new(reg.addr());
+    let front = crate::support::tls::TlsFront::new(reg.addr());
     let url = front.base.replacen("https://", "http://", 1) + "/";
     let mut cmd = reg.safex(&env);
     cmd.env("SAFEX_NPM_REGISTRY", &url)

@@ -32,11 +32,9 @@
 //! A subset while developing:
 //!
 //! ```sh
-//! SAFEX_CONFORMANCE_ONLY=pypi-mcp cargo test --test conformance -- --nocapture
-//! SAFEX_CONFORMANCE_ONLY=@eslint/mcp@ cargo test --test conformance corpus_trees_lock
+//! SAFEX_CONFORMANCE_ONLY=pypi-mcp cargo test --test it conformance -- --nocapture
+//! SAFEX_CONFORMANCE_ONLY=@eslint/mcp@ cargo test --test it conformance corpus_trees_lock
 //! ```
-
-mod support;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -46,12 +44,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use support::corpus::{
+use crate::support::corpus::{
     self, CORPUS_FILES, Ecosystem, Expected, Knobs, Launch, Registries, Row, first_error_line,
     is_not_found, kind_of, pool, read_corpus, read_expected, report_path, scrub, spread,
 };
-use support::env::TestEnv;
-use support::mcp::try_exchange;
+use crate::support::env::TestEnv;
+use crate::support::mcp::try_exchange;
 
 /// How long a launched server has to answer `initialize` (cold: this
 /// includes resolving, downloading and locking its tree).
@@ -218,7 +216,7 @@ fn corpus_trees_lock() {
 /// on a tree of hundreds of packages, so safex's own cold-launch deadline
 /// (120 s by default) would measure the build profile, not the package: it
 /// is set above the harness's bound here (its own tests are in
-/// `tests/net_deadlines.rs`).
+/// `tests/it/net_deadlines.rs`).
 const LAUNCH_TIMEOUT: &str = "900";
 
 fn lock_command(env: &TestEnv, row: &Row, registries: &Registries, cache: &Path) -> Command {

@@ -4,16 +4,14 @@
 //! (`support/pyfixture.rs`). The last section tests the index itself,
 //! against Python's own tools.
 
-mod support;
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use support::env::{TestEnv, stderr, stdout};
-use support::fixture::{
+use crate::support::env::{TestEnv, stderr, stdout};
+use crate::support::fixture::{
     assert_code, assert_no_markers, assert_nothing_written_outside_cache, assert_ran, describe, run,
 };
-use support::pyfixture::*;
+use crate::support::pyfixture::*;
 
 /// An index with `argv-echo`, whose one console script prints its arguments
 /// as JSON.
@@ -1854,7 +1852,7 @@ fn no_python_that_fits_lists_what_was_tried() {
     let env = TestEnv::new();
     let bin = python_home(&env, &py311, "3.12.96", &py312);
     // A pyenv shim for a version that is not global: it does not run.
-    support::env::script(
+    crate::support::env::script(
         &bin.join("python3.13"),
         "echo 'pyenv: python3.13: command not found' >&2\nexit 127\n",
     );
@@ -1946,7 +1944,7 @@ fn logged_python(path: &Path, real: &Path, log: &Path) {
         log.display(),
         real.display()
     );
-    support::env::script(path, &body);
+    crate::support::env::script(path, &body);
 }
 
 fn runs(log: &Path) -> usize {
@@ -1976,7 +1974,7 @@ fn python_version_request_passes_over_a_failing_shim() {
     std::fs::create_dir_all(&bin).unwrap();
     std::os::unix::fs::symlink(&py311, bin.join("python3")).unwrap();
     let shim_log = env.root().join("shim.log");
-    support::env::script(
+    crate::support::env::script(
         &bin.join("python3.12"),
         &format!(
             "echo run >> '{}'\necho 'pyenv: python3.12: command not found' >&2\nexit 127\n",

@@ -332,7 +332,6 @@ fn wheelhouse(reqs: &[&str]) -> PathBuf {
 pub struct PypiServer {
     child: Option<Child>,
     port: u16,
-    packages: PathBuf,
     auth: Option<(String, String)>,
     dir: tempfile::TempDir,
 }
@@ -385,7 +384,6 @@ impl PypiServer {
                     return PypiServer {
                         child: Some(child),
                         port,
-                        packages: packages.to_path_buf(),
                         auth,
                         dir,
                     };
@@ -411,15 +409,6 @@ impl PypiServer {
         format!("http://{user}:{password}@127.0.0.1:{}/simple/", self.port)
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The directory served.
-    pub fn packages_dir(&self) -> &Path {
-        &self.packages
-    }
-
     /// GET a path, with this instance's credentials if it has any.
     pub fn get(&self, path: &str) -> Result<HttpResponse, String> {
         match &self.auth {
@@ -443,12 +432,6 @@ impl PypiServer {
             let _ = child.kill();
             let _ = child.wait();
         }
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 }
 
@@ -656,21 +639,6 @@ impl Wheel {
             w.files.push((rel, bytes));
         }
         w
-    }
-
-    pub fn requires_dist(mut self, req: &str) -> Wheel {
-        self.requires_dist.push(req.into());
-        self
-    }
-
-    pub fn console_script(mut self, name: &str, target: &str) -> Wheel {
-        self.console_scripts.push((name.into(), target.into()));
-        self
-    }
-
-    pub fn file(mut self, path: &str, contents: impl Into<Vec<u8>>) -> Wheel {
-        self.files.push((path.into(), contents.into()));
-        self
     }
 
     /// The distribution name as file names spell it (`safex_fixture_hello`).

@@ -133,7 +133,6 @@ pub const PY_ECHO_ARGV: &str =
 
 /// The body of a program that prints `sys.executable` and `sys.prefix`, one
 /// a line.
-pub const PY_PRINT_ENV: &str = "import sys\nprint(sys.executable)\nprint(sys.prefix)";
 
 // ---------------------------------------------------------------------------
 // Package descriptions
@@ -538,21 +537,6 @@ impl PyPkg {
             s.push_str(&format!("[{g}]\n{}\n\n", lines.join("\n")));
         }
         Some(s)
-    }
-
-    /// The file names this version publishes: one wheel per tag string, then
-    /// the sdist.
-    pub fn filenames(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.wheel {
-            for t in &self.tags {
-                out.push(wheel_filename(&self.name, &self.version, t));
-            }
-        }
-        if self.sdist.is_some() {
-            out.push(sdist_filename(&self.name, &self.version));
-        }
-        out
     }
 
     /// The wheel for the first tag string.
@@ -1048,12 +1032,6 @@ impl PyIndex {
             .insert(pkg.version.clone(), Published { pkg, files });
     }
 
-    pub fn unpublish(&self, name: &str, version: &str) {
-        if let Some(versions) = self.state().projects.get_mut(&normalize(name)) {
-            versions.remove(version);
-        }
-    }
-
     /// The page of `page` also lists the files of `project==version`, a
     /// file of another project.
     pub fn list_foreign(&self, page: &str, project: &str, version: &str) {
@@ -1169,15 +1147,6 @@ impl PyIndex {
                 })
             })
             .count()
-    }
-    /// Requests for index pages (anything under `/simple/`).
-    pub fn page_requests(&self) -> Vec<String> {
-        self.state()
-            .log
-            .iter()
-            .filter(|r| r.path.starts_with("/simple/"))
-            .map(|r| r.target.clone())
-            .collect()
     }
 
     /// The page as it would be served now: HTML, or JSON if `json`.

@@ -8,16 +8,14 @@
 //!
 //! The package is a fixture: a tiny stdio MCP server in plain Node.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use support::env::{TestEnv, stderr, stdout};
-use support::fixture::{FixtureRegistry, Pkg};
+use crate::support::env::{TestEnv, stderr, stdout};
+use crate::support::fixture::{FixtureRegistry, Pkg};
 
 const NAME: &str = "@modelcontextprotocol/server-memory";
 const VERSION: &str = "2026.1.26";

@@ -3,14 +3,12 @@
 //! time from `tests/fixtures/pypi`: a root with a dependency, the lockfile,
 //! and an index behind HTTP basic auth.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::env::{TestEnv, contains, files_under, read_lock, stderr, stdout};
-use support::fixture::describe;
-use support::pypiserver::{
+use crate::support::env::{TestEnv, contains, files_under, read_lock, stderr, stdout};
+use crate::support::fixture::describe;
+use crate::support::pypiserver::{
     PypiServer, Wheel, basic_auth_header, build_fixtures, file_sha256, isolated_pip,
     locked_pypi_packages, locked_pypi_tree, python_program, venv_bin,
 };

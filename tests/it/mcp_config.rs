@@ -8,14 +8,12 @@
 //! for the temporary home in all of them. `SAFEX_UPDATE_GOLDEN=1` rewrites
 //! the expected files from the actual output (review the diff!).
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::env::{TestEnv, files_under, stderr, stdout};
-use support::fixture::{FixtureRegistry, Pkg};
-use support::pyfixture::{PyIndex, PyPkg, python3};
+use crate::support::env::{TestEnv, files_under, stderr, stdout};
+use crate::support::fixture::{FixtureRegistry, Pkg};
+use crate::support::pyfixture::{PyIndex, PyPkg, python3};
 
 const NPM: &[(&str, &str)] = &[
     ("@modelcontextprotocol/server-memory", "1.0.0"),

@@ -4,15 +4,13 @@
 //! mandatory key; concurrent launches appending whole lines. Each through
 //! the real binary against the in-process registry and index.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::env::{TestEnv, stderr};
+use crate::support::fixture::*;
+use crate::support::pyfixture::{PyIndex, PyPkg};
 use serde_json::Value;
-use support::env::{TestEnv, stderr};
-use support::fixture::*;
-use support::pyfixture::{PyIndex, PyPkg};
 
 fn safex(env: &TestEnv) -> Command {
     let mut cmd = env.safex();

@@ -8,14 +8,12 @@
 //! index on 127.0.0.1, and tampers with the cache the way an attacker or a
 //! failing disk would.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use support::env::{TestEnv, stderr};
-use support::fixture::*;
-use support::pyfixture::{PyIndex, PyPkg};
+use crate::support::env::{TestEnv, stderr};
+use crate::support::fixture::*;
+use crate::support::pyfixture::{PyIndex, PyPkg};
 
 /// A file that exists only if code the test forbids has run.
 fn marker(env: &TestEnv, what: &str) -> PathBuf {
@@ -326,7 +324,7 @@ fn pypi_cached_wheel_replaced_by_another_is_never_installed() {
         "1.0.0",
         &format!(
             "open({}, 'w').write('x')",
-            support::pyfixture::py_str(&m.display().to_string())
+            crate::support::pyfixture::py_str(&m.display().to_string())
         ),
     );
     std::fs::write(&blob, evil.wheel_for("py3-none-any")).unwrap();
@@ -645,7 +643,7 @@ fn cache_verify_checks_pypi_environments_against_record() {
         .map(|e| e.unwrap().path())
         .next()
         .unwrap();
-    let cli = support::env::files_under(&site)
+    let cli = crate::support::env::files_under(&site)
         .into_iter()
         .find(|p| p.ends_with("venvy/cli.py"))
         .expect("venvy/cli.py in the venv");
@@ -658,7 +656,7 @@ fn cache_verify_checks_pypi_environments_against_record() {
         "{}",
         describe(&out)
     );
-    let dist_info = support::env::files_under(&site)
+    let dist_info = crate::support::env::files_under(&site)
         .into_iter()
         .find(|p| p.ends_with("RECORD"))
         .unwrap();

@@ -140,15 +140,6 @@ impl<S: Routes> Server<S> {
     pub fn state(&self) -> MutexGuard<'_, Locked<S>> {
         self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
     }
-
-    /// Make `path` misbehave for its next `times` requests.
-    pub fn fault(&self, path: &str, fault: Fault, times: usize) {
-        self.state()
-            .faults
-            .entry(S::normalize(path))
-            .or_default()
-            .push_back((fault, times));
-    }
 }
 
 impl<S> Drop for Server<S> {

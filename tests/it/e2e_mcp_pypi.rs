@@ -8,14 +8,12 @@
 //! Each server must answer a JSON-RPC `initialize` on stdout, and stdout must
 //! carry nothing but the protocol.
 
-mod support;
-
 use std::process::Command;
 use std::time::Duration;
 
-use support::env::{TestEnv, read_lock};
-use support::mcp::exchange;
-use support::pypiserver::{
+use crate::support::env::{TestEnv, read_lock};
+use crate::support::mcp::exchange;
+use crate::support::pypiserver::{
     PypiServer, download_wheels, isolated_pip, locked_pypi_tree, python_program, venv_bin,
 };
 

@@ -11,8 +11,6 @@
 //! `XDG_CONFIG_HOME` set to `$HOME/.config` in the temp HOME, and the
 //! command-line layer is `--policy FILE` or `SAFEX_POLICY`.
 
-mod support;
-
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -23,9 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use support::env::{TestEnv, stderr, stdout};
-use support::fixture::*;
-use support::pyfixture::{JSON_TYPE, PyIndex, PyPkg, py_touch};
+use crate::support::env::{TestEnv, stderr, stdout};
+use crate::support::fixture::*;
+use crate::support::pyfixture::{JSON_TYPE, PyIndex, PyPkg, py_touch};
 
 // ---------------------------------------------------------------------------
 // Layers, commands and checks
@@ -129,7 +127,7 @@ fn lib(name: &str, version: &str) -> Pkg {
 
 /// A PyPI program that prints its dependency's `VERSION`.
 fn py_printing_dep(name: &str, version: &str, dep: &str, requirement: &str) -> PyPkg {
-    let module = support::pyfixture::module_name(dep);
+    let module = crate::support::pyfixture::module_name(dep);
     PyPkg::program(
         name,
         version,

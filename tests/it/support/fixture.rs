@@ -114,9 +114,6 @@ pub enum Entry {
         major: u32,
         minor: u32,
     },
-    Fifo {
-        path: String,
-    },
     /// A regular file of `size` zero bytes, never held in memory: a bomb.
     Zeros {
         path: String,
@@ -154,9 +151,6 @@ impl Entry {
             major,
             minor,
         }
-    }
-    pub fn fifo(path: &str) -> Entry {
-        Entry::Fifo { path: path.into() }
     }
     pub fn zeros(path: &str, size: u64) -> Entry {
         Entry::Zeros {
@@ -277,11 +271,6 @@ impl Pkg {
         self.raw.push(entry);
         self
     }
-    /// A tarball with no `package/package.json` at all.
-    pub fn without_package_json(mut self) -> Pkg {
-        self.with_package_json = false;
-        self
-    }
 
     /// A field of the registry's version document only (the tarball keeps
     /// its own `package.json`).
@@ -298,10 +287,6 @@ impl Pkg {
     pub fn tarball_field(mut self, key: &str, value: impl Into<Value>) -> Pkg {
         self.tarball_patch
             .push(Patch::Set(key.into(), value.into()));
-        self
-    }
-    pub fn tarball_remove(mut self, key: &str) -> Pkg {
-        self.tarball_patch.push(Patch::Remove(key.into()));
         self
     }
 
@@ -436,7 +421,6 @@ impl TarWriter {
             Entry::CharDevice { path, major, minor } => {
                 self.header(path, T::Char, 0, 0o666, None, (*major, *minor))
             }
-            Entry::Fifo { path } => self.header(path, T::Fifo, 0, 0o644, None, (0, 0)),
             Entry::Zeros { path, size } => {
                 self.header(path, T::Regular, *size, 0o644, None, (0, 0));
                 self.segments
@@ -738,12 +722,6 @@ impl FixtureRegistry {
             .insert(pkg.version.clone(), Published { pkg, tarball });
     }
 
-    pub fn unpublish(&self, name: &str, version: &str) {
-        if let Some(versions) = self.state().packages.get_mut(name) {
-            versions.remove(version);
-        }
-    }
-
     pub fn dist_tag(&self, name: &str, tag: &str, version: &str) {
         self.state()
             .tags
@@ -766,11 +744,6 @@ impl FixtureRegistry {
         sri_sha512(&self.tarball_bytes(name, version))
     }
 
-    /// The packument as it would be served now.
-    pub fn packument(&self, name: &str) -> Option<Value> {
-        packument(&self.state(), name, self.addr.port())
-    }
-
     /// Misbehave on the next `times` requests for `path` (see
     /// [`packument_path`], [`tarball_path`]). Faults queue in order.
     pub fn fault(&self, path: &str, fault: Fault, times: usize) {
@@ -784,10 +757,6 @@ impl FixtureRegistry {
     /// Misbehave on every request for `path`.
     pub fn fault_always(&self, path: &str, fault: Fault) {
         self.fault(path, fault, usize::MAX);
-    }
-
-    pub fn clear_faults(&self) {
-        self.state().faults.clear();
     }
 
     /// Every request so far, in arrival order.

@@ -56,7 +56,7 @@ fn tools_package_json() -> String {
   "name": "safex-test-tools-verdaccio",
   "version": "0.0.0",
   "private": true,
-  "description": "Registry for safex's integration tests (installed by tests/support/verdaccio.rs)",
+  "description": "Registry for safex's integration tests (installed by tests/it/support/verdaccio.rs)",
   "dependencies": {{
     "verdaccio": "{VERDACCIO_VERSION}"
   }},
@@ -253,10 +253,6 @@ impl Verdaccio {
         format!("http://127.0.0.1:{}/", self.port)
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// The `.npmrc` key that carries a token for this registry.
     pub fn auth_key(&self) -> String {
         format!("//127.0.0.1:{}/:_authToken", self.port)
@@ -272,12 +268,6 @@ impl Verdaccio {
             let _ = child.kill();
             let _ = child.wait();
         }
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// Register a user (self-registration is open) and return its token.
@@ -494,7 +484,6 @@ fn copy_dir(from: &Path, to: &Path) {
 #[derive(Debug)]
 pub struct HttpResponse {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
@@ -563,11 +552,7 @@ fn parse_response(raw: &[u8]) -> Result<HttpResponse, String> {
     } else {
         rest.to_vec()
     };
-    Ok(HttpResponse {
-        status,
-        headers,
-        body,
-    })
+    Ok(HttpResponse { status, body })
 }
 
 fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
