@@ -386,6 +386,14 @@ fn archive_device_is_refused() {
     unsafe_archive_is_refused(&env, vec![Entry::char_device("package/null", 1, 3)], &[]);
 }
 
+/// A FIFO in a tarball: npm's node-tar skips it as unsupported; safex
+/// refuses the archive, as it refuses devices.
+#[test]
+fn archive_fifo_is_refused() {
+    let env = TestEnv::new();
+    unsafe_archive_is_refused(&env, vec![Entry::fifo("package/pipe")], &[]);
+}
+
 /// A directory entry for a path the archive already wrote as a file.
 #[test]
 fn archive_duplicate_directory_entry_over_a_file_is_refused() {

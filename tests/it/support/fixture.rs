@@ -114,6 +114,9 @@ pub enum Entry {
         major: u32,
         minor: u32,
     },
+    Fifo {
+        path: String,
+    },
     /// A regular file of `size` zero bytes, never held in memory: a bomb.
     Zeros {
         path: String,
@@ -151,6 +154,10 @@ impl Entry {
             major,
             minor,
         }
+    }
+    /// A named pipe: unpacked, it would hold any reader of it.
+    pub fn fifo(path: &str) -> Entry {
+        Entry::Fifo { path: path.into() }
     }
     pub fn zeros(path: &str, size: u64) -> Entry {
         Entry::Zeros {
@@ -421,6 +428,7 @@ impl TarWriter {
             Entry::CharDevice { path, major, minor } => {
                 self.header(path, T::Char, 0, 0o666, None, (*major, *minor))
             }
+            Entry::Fifo { path } => self.header(path, T::Fifo, 0, 0o644, None, (0, 0)),
             Entry::Zeros { path, size } => {
                 self.header(path, T::Regular, *size, 0o644, None, (0, 0));
                 self.segments
