@@ -28,6 +28,15 @@ pub fn runs_at_install(code: &str) -> bool {
     INSTALL_HOOKS.contains(&code) || code == BINDING_GYP || code == DECLARED_ONLY
 }
 
+/// The part of a package's recorded install-time code that npm would run
+/// for a registry tarball ([`runs_at_install`]).
+pub fn run_at_install(code: &[String]) -> Vec<&str> {
+    code.iter()
+        .map(String::as_str)
+        .filter(|c| runs_at_install(c))
+        .collect()
+}
+
 /// How an implicit `node-gyp rebuild` is named in messages and markers.
 pub const BINDING_GYP: &str = "binding.gyp";
 /// How the registry's `hasInstallScript` without named hooks is named.

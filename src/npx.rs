@@ -986,11 +986,7 @@ fn warn_install_code(settings: &Settings, marker: &EnvMarker) {
         .skipped_install_code
         .iter()
         .filter_map(|(pkg, code)| {
-            let code: Vec<&str> = code
-                .iter()
-                .map(String::as_str)
-                .filter(|c| crate::inspect::runs_at_install(c))
-                .collect();
+            let code = crate::inspect::run_at_install(code);
             (!code.is_empty()).then(|| format!("`{pkg}` ({})", code.join(", ")))
         })
         .collect::<Vec<_>>();

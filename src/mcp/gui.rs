@@ -58,18 +58,7 @@ fn lookup(name: &str, path: &str) -> Option<PathBuf> {
     std::env::split_paths(path)
         .filter(|d| d.is_absolute())
         .map(|d| d.join(name))
-        .find(|p| is_executable(p))
-}
-
-#[cfg(unix)]
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-#[cfg(not(unix))]
-fn is_executable(p: &Path) -> bool {
-    p.is_file()
+        .find(|p| crate::locate::is_executable(p))
 }
 
 fn same(a: &Path, real: &Path) -> bool {
