@@ -205,7 +205,7 @@ fn main() {
         ];
         bench("spec: npm parse_root x3", per_case, || {
             npm.iter()
-                .map(|s| safex::spec::parse_root(black_box(s)).unwrap().is_ok() as usize)
+                .map(|s| safex::npm::spec::parse_root(black_box(s)).unwrap().is_ok() as usize)
                 .sum()
         });
         let py = [

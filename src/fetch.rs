@@ -25,10 +25,10 @@ use url::Url;
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
+use crate::http::{Fault, Http};
 use crate::integrity::{Algo, Computed, Hasher, Integrity};
 use crate::lock::FileLock;
 use crate::redact;
-use crate::registry::http::{Fault, Http};
 use crate::settings::{Credential, NpmConfig};
 
 /// How many times an archive whose bytes do not match is fetched again

@@ -79,7 +79,7 @@ impl Integrity {
             let bytes = STANDARD.decode(b64).map_err(|_| {
                 Error::integrity(format!(
                     "integrity value `{}` is not valid base64",
-                    crate::spec::shown(token)
+                    crate::redact::shown(token)
                 ))
             })?;
             let expected_len = match algo {
@@ -90,7 +90,7 @@ impl Integrity {
             if bytes.len() != expected_len {
                 return Err(Error::integrity(format!(
                     "integrity value `{}` has {} bytes, {} expects {expected_len}",
-                    crate::spec::shown(token),
+                    crate::redact::shown(token),
                     bytes.len(),
                     algo.name()
                 )));
@@ -104,7 +104,7 @@ impl Integrity {
             .ok_or_else(|| {
                 Error::integrity(format!(
                     "no usable hash in integrity `{}`",
-                    crate::spec::shown(s)
+                    crate::redact::shown(s)
                 ))
             })
     }
@@ -117,7 +117,7 @@ impl Integrity {
             .ok_or_else(|| {
                 Error::integrity(format!(
                     "shasum `{}` is not 40 hex digits",
-                    crate::spec::shown(s)
+                    crate::redact::shown(s)
                 ))
             })?;
         Ok(Integrity {
@@ -136,7 +136,7 @@ impl Integrity {
             .ok_or_else(|| {
                 Error::integrity(format!(
                     "sha256 `{}` is not 64 hex digits",
-                    crate::spec::shown(s)
+                    crate::redact::shown(s)
                 ))
             })?;
         Ok(Integrity {

@@ -11,27 +11,22 @@ pub mod audit;
 pub mod cache;
 pub mod cli;
 pub mod env_vars;
-pub mod environment;
 pub mod error;
 pub mod exec;
 pub mod fetch;
-pub mod inspect;
+pub mod http;
 pub mod integrity;
 pub mod locate;
 pub mod lock;
 pub mod lock_check;
 pub mod mcp;
-pub mod npx;
+pub mod npm;
 pub mod policy;
 pub mod pypi;
 pub mod redact;
-pub mod registry;
-pub mod resolve;
 pub mod settings;
-pub mod spec;
 pub mod spelling;
 pub mod time;
-pub mod uvx;
 pub mod verify;
 
 use std::ffi::OsString;
@@ -206,9 +201,9 @@ fn spelled(first: &str, args: &[OsString], verb: Verb, g: &Globals) -> Result<i3
             fits_verb(!a.program_args.is_empty(), &a.env)?;
             let g = &with_quiet(g, a.quiet);
             match verb {
-                Verb::Run => npx::run(a, g, ctx),
-                Verb::Lock => npx::lock(a, g, ctx),
-                Verb::Check => npx::check(a, g, ctx),
+                Verb::Run => npm::pipeline::run(a, g, ctx),
+                Verb::Lock => npm::pipeline::lock(a, g, ctx),
+                Verb::Check => npm::pipeline::check(a, g, ctx),
             }
         }),
         Tool::Uvx => audited("pypi", |ctx| {
@@ -219,9 +214,9 @@ fn spelled(first: &str, args: &[OsString], verb: Verb, g: &Globals) -> Result<i3
             fits_verb(!a.program_args.is_empty() && a.from.is_none(), &a.env)?;
             let g = &with_quiet(g, a.quiet);
             match verb {
-                Verb::Run => uvx::run(a, g, ctx),
-                Verb::Lock => uvx::lock(a, g, ctx),
-                Verb::Check => uvx::check(a, g, ctx),
+                Verb::Run => pypi::pipeline::run(a, g, ctx),
+                Verb::Lock => pypi::pipeline::lock(a, g, ctx),
+                Verb::Check => pypi::pipeline::check(a, g, ctx),
             }
         }),
     }

@@ -232,12 +232,12 @@ impl LockFile {
                 .unwrap_or_default();
             let at = p
                 .package
-                .map(|pk| format!(", package `{}`,", crate::spec::shown(&pk)))
+                .map(|pk| format!(", package `{}`,", crate::redact::shown(&pk)))
                 .unwrap_or_default();
             Error::io(format!(
                 "lockfile `{}{line}`: the entry for `{}`{at} has {}",
                 path.display(),
-                crate::spec::shown(&roots.join(" ")),
+                crate::redact::shown(&roots.join(" ")),
                 p.what
             ))
             .with_hint(

@@ -32,7 +32,8 @@ use std::str::FromStr;
 
 use crate::integrity::{Algo, Integrity};
 use crate::lock::{NpmEntry, PypiEntry};
-use crate::spec::{self, NpmName, shown};
+use crate::npm::spec::{self, NpmName};
+use crate::redact::shown;
 
 /// What is wrong with an entry, and which package of it (npm tree path or
 /// PyPI name) the problem is at, so the caller can name the line.
@@ -92,7 +93,7 @@ pub fn check_npm(entry: &NpmEntry) -> Result<(), Problem> {
         if by_path.insert(p.path.as_str(), i).is_some() {
             return Err(at("a second package at the same path".into()));
         }
-        crate::environment::check_tree_path(&p.path)
+        crate::npm::tree::check_tree_path(&p.path)
             .map_err(|_| at("a path that is not a `node_modules` path".into()))?;
         NpmName::parse_legacy(&p.name)
             .map_err(|_| at(format!("an invalid name `{}`", shown(&p.name))))?;
@@ -211,7 +212,7 @@ pub fn check_npm(entry: &NpmEntry) -> Result<(), Problem> {
 /// [`spec::range_admits`] for build metadata; a dist-tag (`latest`) cannot
 /// be judged without the registry and is taken as the resolver took it.
 fn declared_admits(folder: &str, raw: &str, target_name: &str, target_version: &str) -> bool {
-    use crate::spec::DepSpec;
+    use crate::npm::spec::DepSpec;
     let Ok(v) = nodejs_semver::Version::parse(target_version) else {
         return false;
     };
@@ -241,9 +242,9 @@ fn declared_admits(folder: &str, raw: &str, target_name: &str, target_version: &
 /// unresolved, have no edge and are not judged: npm installs such trees too.
 pub fn check_npm_ranges(
     entry: &NpmEntry,
-    declared: &HashMap<&str, &crate::inspect::Declared>,
+    declared: &HashMap<&str, &crate::npm::inspect::Declared>,
 ) -> Result<(), Problem> {
-    use crate::inspect::DepKind;
+    use crate::npm::inspect::DepKind;
     let by_path: HashMap<&str, usize> = entry
         .packages
         .iter()

@@ -1,4 +1,5 @@
-//! Showing URLs without the credentials that may be inside them.
+//! What messages may show: URLs without the credentials inside them, and
+//! untrusted text escaped and cut.
 
 use url::Url;
 
@@ -12,6 +13,15 @@ pub fn url(u: &Url) -> String {
         let _ = u.set_password(Some("***"));
     }
     u.to_string()
+}
+
+/// Printable form of untrusted input: control characters escaped, length capped.
+pub fn shown(s: &str) -> String {
+    let mut out: String = s.chars().take(80).flat_map(|c| c.escape_debug()).collect();
+    if s.chars().count() > 80 {
+        out.push('…');
+    }
+    out
 }
 
 #[cfg(test)]

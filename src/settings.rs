@@ -12,8 +12,8 @@ use url::Url;
 
 use crate::env_vars as ev;
 use crate::error::{Error, Result};
+use crate::http::Deadlines;
 use crate::policy::{LockMode, Policy};
-use crate::registry::http::Deadlines;
 use std::sync::{Arc, OnceLock};
 
 /// The user config file (`SAFEX_CONFIG`, default `<config dir>/safex/config.toml`).
@@ -105,7 +105,7 @@ impl Settings {
                 let wanted = LockMode::parse(&m).ok_or_else(|| {
                     Error::usage(format!(
                         "lock mode `{}` is not `tofu` or `frozen`",
-                        crate::spec::shown(&m)
+                        crate::redact::shown(&m)
                     ))
                     .with_hint(format!(
                         "set `{}` or `lock_mode` to `tofu` or `frozen`",
@@ -266,7 +266,7 @@ fn deadlines(config: &ConfigFile) -> Result<Deadlines> {
             Some(v) if !v.is_zero() => Ok(Some(v)),
             _ => Err(Error::usage(format!(
                 "`{var}` (or `{key}` in the config file) is `{}`, not a duration",
-                crate::spec::shown(&raw)
+                crate::redact::shown(&raw)
             ))
             .with_hint("give seconds (`30`) or a duration (`30s`, `2m`), more than zero")),
         }
@@ -298,7 +298,7 @@ fn deadlines(config: &ConfigFile) -> Result<Deadlines> {
                 Error::usage(format!(
                     "`{}` is `{}`, not a number of bytes per second",
                     ev::SAFEX_MIN_RATE,
-                    crate::spec::shown(&raw)
+                    crate::redact::shown(&raw)
                 ))
                 .with_hint("give a whole number of bytes per second (`1024`), or `0` for no floor")
             })?;

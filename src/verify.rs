@@ -22,10 +22,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::cache::{Cache, ENV_MARKER, StagingGuard};
-use crate::environment::EnvMarker;
 use crate::error::{Error, Result};
 use crate::integrity::{Algo, Integrity};
 use crate::lock::{LockFile, NpmEntry, PypiEntry};
+use crate::npm::tree::EnvMarker;
 use crate::settings::Settings;
 
 /// What is wrong, and what to do about it.
@@ -320,7 +320,7 @@ fn verify_npm_envs(
         };
         let mut problems = Vec::new();
         for p in &entry.packages {
-            if crate::environment::check_tree_path(&p.path).is_err() {
+            if crate::npm::tree::check_tree_path(&p.path).is_err() {
                 problems.push(format!("the lock path `{}` is not valid", p.path));
                 continue;
             }
@@ -415,7 +415,7 @@ fn deep_npm_package(
     }
     // What the installer removes (undeclared bundled `node_modules`) is
     // removed here too, by the same inspection; a refusal is damage.
-    if let Err(e) = crate::inspect::npm_package(&staging, &p.name, &p.version) {
+    if let Err(e) = crate::npm::inspect::npm_package(&staging, &p.name, &p.version) {
         problems.push(format!(
             "the archive of `{label}` no longer passes inspection: {}",
             e.message
@@ -486,7 +486,7 @@ fn verify_pypi_envs(cache: &Cache, entries: &[PypiEntry], deep: bool, r: &mut Re
     for env in env_dirs(&cache.root().join("pypi").join("env"), r) {
         let shown = format!("PyPI environment `{}`", env.display());
         let marker = match read_marker_bytes(&env).and_then(|b| {
-            serde_json::from_slice::<crate::uvx::VenvMarker>(&b)
+            serde_json::from_slice::<crate::pypi::pipeline::VenvMarker>(&b)
                 .map_err(|_| "has a damaged completion marker".to_owned())
         }) {
             Ok(m) => m,

@@ -538,7 +538,7 @@ fn record_registry(
         }
         Tool::Uvx => (
             crate::env_vars::SAFEX_PYPI_INDEX,
-            crate::registry::pypi::PypiConfig::load(
+            crate::pypi::index::PypiConfig::load(
                 settings.pypi_index.clone(),
                 settings.policy.allowed_hosts.as_deref(),
             )?
@@ -618,19 +618,20 @@ fn pin_spec(
     raw: &str,
 ) -> Result<std::result::Result<(String, String), String>> {
     match tool {
-        Tool::Npx => match crate::spec::parse_root(raw) {
+        Tool::Npx => match crate::npm::spec::parse_root(raw) {
             Err(e) => Ok(Err(e.message)),
             Ok(Ok(spec)) => Ok(Ok((raw.to_owned(), spec.to_string()))),
-            Ok(Err(crate::spec::Unpinned::Floating { name, requested })) => {
+            Ok(Err(crate::npm::spec::Unpinned::Floating { name, requested })) => {
                 settings.npm.registry_for(name.as_str())?;
-                let Some(v) = crate::npx::current_version(settings, &name, requested.as_deref())
+                let Some(v) =
+                    crate::npm::pipeline::current_version(settings, &name, requested.as_deref())
                 else {
                     return Err(Error::registry(format!(
                         "cannot find the version `{}` resolves to on the registry",
-                        crate::spec::shown(raw)
+                        crate::redact::shown(raw)
                     )));
                 };
-                let typed = crate::spec::split_name_version(raw).0;
+                let typed = crate::npm::spec::split_name_version(raw).0;
                 Ok(Ok((format!("{typed}@{v}"), format!("{name}@{v}"))))
             }
         },
@@ -638,7 +639,7 @@ fn pin_spec(
             Err(e) => Ok(Err(e.message)),
             Ok(Ok(spec)) => Ok(Ok((raw.to_owned(), spec.to_string()))),
             Ok(Err(f)) => {
-                let Some(v) = crate::uvx::current_version(settings, &f.name) else {
+                let Some(v) = crate::pypi::pipeline::current_version(settings, &f.name) else {
                     return Err(Error::registry(format!(
                         "cannot find the newest version of `{}` on the index",
                         f.name

@@ -311,9 +311,9 @@ fn specs(
     let mut keys = Vec::new();
     for (i, sp) in plan.specs.iter().enumerate() {
         let parsed = match tool {
-            Tool::Npx => crate::spec::parse_root(&sp.spec).map(|r| match r {
+            Tool::Npx => crate::npm::spec::parse_root(&sp.spec).map(|r| match r {
                 Ok(p) => (p.name.to_string(), Ok(p.version.to_string()), p.to_string()),
-                Err(crate::spec::Unpinned::Floating { name, requested }) => {
+                Err(crate::npm::spec::Unpinned::Floating { name, requested }) => {
                     (name.to_string(), Err(requested), String::new())
                 }
             }),
@@ -442,7 +442,7 @@ fn lock_findings(
 /// The name in a lock root: `@a/b@1.0.0` → `@a/b`, `x[y]==1` → `x`.
 fn root_of(eco: Ecosystem, root: &str) -> String {
     match eco {
-        Ecosystem::Npm => crate::spec::split_name_version(root).0.to_owned(),
+        Ecosystem::Npm => crate::npm::spec::split_name_version(root).0.to_owned(),
         Ecosystem::Pypi => root.split(['[', '=']).next().unwrap_or(root).to_owned(),
     }
 }

@@ -239,7 +239,7 @@ fn choice<T: Copy>(
                 v.span(),
                 &format!(
                     "is `{}`; expected {}",
-                    crate::spec::shown(v.get_ref()),
+                    crate::redact::shown(v.get_ref()),
                     names.join(" or ")
                 ),
             )
@@ -254,7 +254,7 @@ fn patterns(parsed: &Parsed, key: &str, v: &Spanned<Vec<String>>) -> Result<Vec<
                 parsed.bad(
                     key,
                     v.span(),
-                    &format!("has an invalid pattern `{}`", crate::spec::shown(s)),
+                    &format!("has an invalid pattern `{}`", crate::redact::shown(s)),
                 )
             })
         })
@@ -269,7 +269,7 @@ fn size_value(parsed: &Parsed, key: &str, v: &Spanned<String>) -> Result<u64> {
             v.span(),
             &format!(
                 "is `{}`; expected a size like `4GiB`, `512MiB` or a number of bytes",
-                crate::spec::shown(v.get_ref())
+                crate::redact::shown(v.get_ref())
             ),
         )
     })
@@ -399,7 +399,7 @@ pub fn from_layers(layers: Vec<Layer>) -> Result<Policy> {
                         v.span(),
                         &format!(
                             "is `{}`; expected a duration like `7d`, `12h`, `30m` or `0`",
-                            crate::spec::shown(v.get_ref())
+                            crate::redact::shown(v.get_ref())
                         ),
                     )
                 })?;
@@ -523,7 +523,7 @@ pub fn from_layers(layers: Vec<Layer>) -> Result<Policy> {
                         return Err(parsed.bad(
                             "env.pass",
                             v.span(),
-                            &format!("has an invalid name `{}`", crate::spec::shown(name)),
+                            &format!("has an invalid name `{}`", crate::redact::shown(name)),
                         ));
                     }
                 }

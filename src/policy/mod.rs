@@ -301,7 +301,7 @@ impl Policy {
     /// `safex lock` and `safex policy check` all make. Only code npm would
     /// run for a registry tarball counts (`inspect::runs_at_install`).
     pub fn check_install_code(&self, package: &str, code: &[String]) -> Result<()> {
-        let code = crate::inspect::run_at_install(code);
+        let code = crate::npm::inspect::run_at_install(code);
         if self.scripts == ScriptsMode::Refuse && !code.is_empty() {
             return Err(Error::policy(format!(
                 "`{package}` has install-time code ({}), and the policy's `scripts.mode` is `refuse`",

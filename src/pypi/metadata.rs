@@ -8,7 +8,7 @@ use pep440_rs::VersionSpecifiers;
 use pep508_rs::Requirement;
 
 use crate::error::{Error, Result};
-use crate::spec::shown;
+use crate::redact::shown;
 
 #[derive(Debug, Clone)]
 pub struct Metadata {

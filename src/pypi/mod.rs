@@ -1,7 +1,11 @@
-//! The PyPI side: specs, interpreters, wheel tags, metadata, wheels, venvs.
+//! The PyPI side: specs, the simple index, PubGrub resolution, interpreters,
+//! wheel tags, metadata, wheels, venvs, and the pipeline that runs them.
 
+pub mod index;
 pub mod interpreter;
 pub mod metadata;
+pub mod pipeline;
+pub mod resolve;
 pub mod spec;
 pub mod tags;
 pub mod venv;

@@ -9,7 +9,7 @@ use pep440_rs::Version;
 use pep508_rs::{ExtraName, PackageName};
 
 use crate::error::{Error, Result};
-use crate::spec::shown;
+use crate::redact::shown;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PySpec {

@@ -599,8 +599,8 @@ pub fn kind_of(message: &str) -> String {
 
 /// Does `stderr` say the row's own package or version is not on the
 /// registry (withdrawn since the corpus was picked)? Uses safex's own
-/// messages (`src/resolve/npm.rs`, `src/registry/npm.rs`,
-/// `src/resolve/pypi.rs`, `src/registry/pypi.rs`); a missing *dependency*
+/// messages (`src/npm/resolve.rs`, `src/npm/registry.rs`,
+/// `src/pypi/resolve.rs`, `src/pypi/index.rs`); a missing *dependency*
 /// is not this.
 pub fn is_not_found(row: &Row, stderr: &str) -> bool {
     let lines: Vec<&str> = stderr.lines().collect();

@@ -19,9 +19,9 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 use url::Url;
 
-use super::http::{Fault, Http};
 use crate::env_vars as ev;
 use crate::error::{Error, Result};
+use crate::http::{Fault, Http};
 use crate::pypi::tags::{WheelName, normalize, sdist_version, valid_project_name};
 use crate::redact;
 use crate::settings::Credential;
@@ -1040,7 +1040,7 @@ fn own_files(name: &str, files: Vec<IndexFile>) -> Vec<IndexFile> {
                 crate::error::debug(|| {
                     format!(
                         "the index page of `{name}` lists `{}`, which is not a file of `{name}` safex can read: skipped",
-                        crate::spec::shown(&f.filename)
+                        crate::redact::shown(&f.filename)
                     )
                 });
             }
@@ -1736,7 +1736,7 @@ mod tests {
         )
         .unwrap();
         let index = SimpleIndex::new(
-            Arc::new(Http::new(&[], &crate::registry::http::Deadlines::default()).unwrap()),
+            Arc::new(Http::new(&[], &crate::http::Deadlines::default()).unwrap()),
             Arc::new(config),
         );
         let rt = tokio::runtime::Builder::new_current_thread()

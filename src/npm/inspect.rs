@@ -11,7 +11,7 @@ use std::path::{Component, Path};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::spec::shown;
+use crate::redact::shown;
 
 /// The lifecycle hooks npm runs when it installs a tarball from a registry.
 /// safex runs none of them. `prepare` (with `preprepare`/`postprepare`) is
@@ -342,7 +342,7 @@ fn bundle(dir: &Path, pkg: &Value, label: &str) -> Result<(Vec<Bundled>, Vec<Str
         .map(|n| (String::new(), n))
         .collect();
     while let Some((from, name)) = queue.pop() {
-        if crate::spec::NpmName::parse_legacy(&name).is_err() {
+        if crate::npm::spec::NpmName::parse_legacy(&name).is_err() {
             continue;
         }
         let Some(found) = lookup(dir, &from, &name) else {

@@ -8,6 +8,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
+use crate::redact::shown;
 
 /// A validated npm package name (`left-pad`, `@scope/name`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -90,15 +91,6 @@ impl fmt::Display for NpmName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-/// Printable form of untrusted input: control characters escaped, length capped.
-pub fn shown(s: &str) -> String {
-    let mut out: String = s.chars().take(80).flat_map(|c| c.escape_debug()).collect();
-    if s.chars().count() > 80 {
-        out.push('…');
-    }
-    out
 }
 
 /// `name@exact-version`, the only form safex launches.

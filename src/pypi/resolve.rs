@@ -33,11 +33,11 @@ use crate::error::{Error, Kind, Result};
 use crate::fetch::{BlobRequest, Expected, Fetcher};
 use crate::integrity::Integrity;
 use crate::policy::{Cooldown, UnknownAge};
+use crate::pypi::index::{IndexFile, PypiConfig, SimpleIndex};
 use crate::pypi::interpreter::Info;
 use crate::pypi::metadata::{self, Metadata};
 use crate::pypi::spec::PySpec;
 use crate::pypi::tags::{Tags, WheelName, normalize};
-use crate::registry::pypi::{IndexFile, PypiConfig, SimpleIndex};
 use crate::time::{
     Age, format_duration, format_rfc3339, parse_rfc3339, too_young_error, unknown_age_error,
 };
@@ -252,8 +252,8 @@ impl Provider {
         {
             return Err(Error::unsafe_pkg(format!(
                 "the index says `{label}`, but its metadata says `{}=={}`",
-                crate::spec::shown(&meta.name),
-                crate::spec::shown(&meta.version)
+                crate::redact::shown(&meta.name),
+                crate::redact::shown(&meta.version)
             ))
             .with_hint("the index and the package disagree; do not use this version"));
         }
@@ -479,7 +479,7 @@ fn no_wheel(
             Kind::Runtime,
             format!(
                 "`{name}=={version}` requires Python `{}`, and this Python is {python}",
-                crate::spec::shown(rp)
+                crate::redact::shown(rp)
             ),
         )
         .with_hint("pass a Python that fits with `--python`; safex never downloads one")

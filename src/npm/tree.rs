@@ -16,11 +16,11 @@ use crate::cache::ENV_MARKER;
 
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
-use crate::inspect::{self, Inspection};
 use crate::integrity::Integrity;
+use crate::npm::inspect::{self, Inspection};
+use crate::npm::resolve::Placed;
+use crate::npm::spec::NpmName;
 use crate::policy::{Ecosystem, Policy};
-use crate::resolve::npm::Placed;
-use crate::spec::NpmName;
 
 /// What a finished environment holds, written last before the rename.
 #[derive(Debug, Serialize, Deserialize)]
@@ -76,7 +76,7 @@ pub fn check_tree_path(path: &str) -> Result<()> {
     let bad = || {
         Error::unsafe_pkg(format!(
             "tree path `{}` is not a `node_modules` path",
-            crate::spec::shown(path)
+            crate::redact::shown(path)
         ))
         .with_hint(
             "the lockfile entry is damaged or was edited by hand; remove it and launch again",

@@ -27,10 +27,11 @@ use url::Url;
 use crate::error::{Error, Result};
 use crate::fetch::{Expected, Fetcher};
 use crate::integrity::Integrity;
+use crate::npm::registry::{Packument, Packuments, VersionMeta};
+use crate::npm::spec::{DepSpec, NpmName, NpmSpec, range_admits};
 use crate::policy::{Cooldown, Ecosystem, Policy, UnknownAge};
-use crate::registry::npm::{Packument, Packuments, VersionMeta};
+use crate::redact::shown;
 use crate::settings::NpmConfig;
-use crate::spec::{DepSpec, NpmName, NpmSpec, range_admits, shown};
 use crate::time::{Age, format_duration, format_rfc3339, too_young_error, unknown_age_error};
 
 /// A package placed in the tree, ready to fetch.

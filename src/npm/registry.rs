@@ -13,11 +13,11 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 use url::Url;
 
-use super::http::{Fault, Http};
 use crate::error::{Error, Result};
+use crate::http::{Fault, Http};
+use crate::npm::spec::NpmName;
 use crate::redact;
 use crate::settings::NpmConfig;
-use crate::spec::NpmName;
 
 const CORGI: &str = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*";
 /// The full packument, with `time`.
@@ -55,7 +55,9 @@ impl Packument {
             .chain(&meta.optional_dependencies)
             .chain(&meta.peer_dependencies)
             .filter(|(name, _)| !bundled.contains(name))
-            .filter_map(|(key, raw)| crate::spec::DepSpec::target(key, raw).map(|(name, _)| name))
+            .filter_map(|(key, raw)| {
+                crate::npm::spec::DepSpec::target(key, raw).map(|(name, _)| name)
+            })
             .collect()
     }
 
@@ -128,7 +130,7 @@ impl VersionMeta {
     /// Used by `policy check` when the tree is not built yet; once it is,
     /// the check reads what the launch read (the metadata can lie).
     pub fn declared_install_hooks(&self) -> Vec<String> {
-        use crate::inspect::{BINDING_GYP, DECLARED_ONLY, INSTALL_HOOKS};
+        use crate::npm::inspect::{BINDING_GYP, DECLARED_ONLY, INSTALL_HOOKS};
         let mut hooks: Vec<String> = INSTALL_HOOKS
             .iter()
             .filter(|h| self.scripts.contains_key(**h))
@@ -450,7 +452,7 @@ mod tests {
         let (url, seen) = registry(
             r#"{"versions": {"1.0.0": {"version": "1.0.0"}}, "time": {"1.0.0": "2020-01-02T03:04:05.000Z"}}"#,
         );
-        let http = Arc::new(Http::new(&[], &crate::registry::http::Deadlines::default()).unwrap());
+        let http = Arc::new(Http::new(&[], &crate::http::Deadlines::default()).unwrap());
         let npm = Arc::new(NpmConfig {
             registry: Some((url, "test".to_owned())),
             ..Default::default()

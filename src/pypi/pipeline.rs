@@ -16,18 +16,18 @@ use crate::cache::{self, Cache, EnvState, StagingGuard};
 use crate::cli::{Globals, UvxArgs};
 use crate::error::{Error, Need, Result};
 use crate::fetch::{BlobRequest, Expected, Fetcher};
+use crate::http::Http;
 use crate::lock::{self, LockFile, LockedWheel, PypiEntry, PypiPackage};
 use crate::policy::{Ecosystem, LockMode};
+use crate::pypi::index::{PypiConfig, SimpleIndex};
 use crate::pypi::interpreter::{self, Info, Request};
+use crate::pypi::resolve::{Provider, index_origin_for};
 use crate::pypi::spec::{self as pyspec, Floating, PySpec};
 use crate::pypi::tags::{WheelName, normalize};
 use crate::pypi::venv;
 use crate::pypi::wheel;
-use crate::registry::http::Http;
-use crate::registry::pypi::{PypiConfig, SimpleIndex};
-use crate::resolve::pypi::{Provider, index_origin_for};
+use crate::redact::shown;
 use crate::settings::{Overrides, Settings};
-use crate::spec::shown;
 use crate::{exec, integrity, runtime};
 
 /// What a finished venv holds, written last before the rename.
@@ -243,7 +243,7 @@ pub fn check(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
             let resolve = |req: &Launch| {
                 let (provider, _rt, _index, _config, _fetcher) =
                     provider_for(&settings, &cache, req, &[])?;
-                crate::resolve::pypi::resolve(&provider)
+                crate::pypi::resolve::resolve(&provider)
             };
             settle_python(&settings, &mut req)?;
             let resolved = match resolve(&req) {
@@ -675,7 +675,7 @@ fn prepare(
             (entry, wheels)
         }
         None => {
-            let resolved = crate::resolve::pypi::resolve(&provider)?;
+            let resolved = crate::pypi::resolve::resolve(&provider)?;
             // Deny list and known-compromised versions, before any install.
             for r in &resolved {
                 settings.policy.check_package(
@@ -815,7 +815,7 @@ fn prepare(
     })?;
     guard.0 = None;
     if repaired && !settings.quiet {
-        eprintln!("{}", crate::npx::repaired_note(&final_dir));
+        eprintln!("{}", crate::npm::pipeline::repaired_note(&final_dir));
     }
     Ok((final_dir, entry))
 }
@@ -855,7 +855,7 @@ fn check_locked_ranges(
     Err(Error::io(format!(
         "lockfile `{}`: the entry for `{}`, package `{}`, has {}",
         file.display(),
-        crate::spec::shown(&entry.roots.join(" ")),
+        crate::redact::shown(&entry.roots.join(" ")),
         p.package.unwrap_or_default(),
         p.what
     ))

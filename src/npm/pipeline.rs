@@ -8,15 +8,15 @@ use std::sync::Arc;
 use crate::audit;
 use crate::cache::{self, Cache, StagingGuard};
 use crate::cli::{Globals, NpxArgs};
-use crate::environment::{self, EnvMarker, Installed, RootBins};
 use crate::error::{Error, Result};
+use crate::http::Http;
 use crate::lock::{self, LockFile, LockedPackage, NpmEntry};
+use crate::npm::registry::{Packuments, conventional_tarball_url};
+use crate::npm::resolve::{Placed, Resolver};
+use crate::npm::spec::{self, NpmName, NpmSpec, Unpinned};
+use crate::npm::tree::{self, EnvMarker, Installed, RootBins};
 use crate::policy::{Ecosystem, LockMode, ScriptsMode};
-use crate::registry::http::Http;
-use crate::registry::npm::{Packuments, conventional_tarball_url};
-use crate::resolve::npm::{Placed, Resolver};
 use crate::settings::{self, Overrides, Settings};
-use crate::spec::{self, NpmName, NpmSpec, Unpinned};
 use crate::{exec, fetch, integrity, locate, runtime};
 
 /// The roots to launch and, with `-p`, the command to run.
@@ -120,7 +120,7 @@ pub fn run(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
     let (root_path, name, bin) = pick_bin(&marker, &roots, command.as_deref())?;
     let node = locate::node(settings.node.as_deref(), marker.node.as_deref())?;
     let script = if marker.bin_links {
-        env_dir.join(environment::BIN_DIR).join(name)
+        env_dir.join(tree::BIN_DIR).join(name)
     } else {
         env_dir.join(&root_path).join(&bin)
     };
@@ -170,7 +170,7 @@ pub fn lock(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
                 "{}{}@{}  (bundled)\n",
                 "  ".repeat(depth + 1),
                 lock::bundled_name(path),
-                spec::shown(version)
+                crate::redact::shown(version)
             ));
         }
     }
@@ -262,7 +262,7 @@ pub fn check(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
                         let name = NpmName::parse_legacy(&p.name).map_err(|_| {
                             Error::io(format!(
                                 "the lockfile names an invalid package `{}`",
-                                spec::shown(&p.name)
+                                crate::redact::shown(&p.name)
                             ))
                         })?;
                         let doc = packuments.get(&name).await?;
@@ -368,7 +368,10 @@ fn parse_roots(settings: &Settings, raw: &[String]) -> Result<Vec<NpmSpec>> {
 fn unpinned_error(settings: &Settings, name: &NpmName, requested: Option<&str>) -> Error {
     let what = match requested {
         None => format!("`{name}` has no version"),
-        Some(r) => format!("`{name}@{}` is not an exact version", spec::shown(r)),
+        Some(r) => format!(
+            "`{name}@{}` is not an exact version",
+            crate::redact::shown(r)
+        ),
     };
     let err = Error::usage(format!("{what}: safex launches only exact pins"));
     let exact = if settings.offline {
@@ -516,7 +519,7 @@ fn prepare(
 
     let (entry, installed) = rt.block_on(async {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Placed>();
-        let installer = tokio::spawn(environment::install_all(
+        let installer = tokio::spawn(tree::install_all(
             fetcher.clone(),
             staging.clone(),
             Arc::new(settings.policy.clone()),
@@ -592,10 +595,10 @@ fn prepare(
     };
 
     warn_dropped(settings, &installed);
-    environment::assemble(&staging, &installed)?;
+    tree::assemble(&staging, &installed)?;
     let digest = entry.digest();
     let mut marker = marker_for(&digest, roots, &installed);
-    marker.bin_links = environment::link_bins(&staging, &marker.roots)?;
+    marker.bin_links = tree::link_bins(&staging, &marker.roots)?;
     marker.node = node_for(settings, &marker.roots);
     let marker_json =
         serde_json::to_vec_pretty(&marker).map_err(|e| Error::internal(e.to_string()))?;
@@ -626,7 +629,7 @@ fn check_ranges(
     installed: &[Installed],
     from_lock: bool,
 ) -> Result<()> {
-    let declared: std::collections::HashMap<&str, &crate::inspect::Declared> = installed
+    let declared: std::collections::HashMap<&str, &crate::npm::inspect::Declared> = installed
         .iter()
         .map(|i| (i.path.as_str(), &i.inspection.declared))
         .collect();
@@ -634,7 +637,7 @@ fn check_ranges(
         return Ok(());
     };
     let at = p.package.unwrap_or_default();
-    let key = spec::shown(&entry.roots.join(" "));
+    let key = crate::redact::shown(&entry.roots.join(" "));
     if from_lock {
         // Which lockfile holds it: the admin's is consulted first.
         let file = settings
@@ -720,7 +723,7 @@ fn node_for(settings: &Settings, roots: &[RootBins]) -> Option<PathBuf> {
                     "`{}@{}` wants node `{}`, and PATH's is v{dv} (`{}`)",
                     r.name,
                     r.version,
-                    spec::shown(r.engines_node.as_deref().unwrap_or_default()),
+                    crate::redact::shown(r.engines_node.as_deref().unwrap_or_default()),
                     d.display()
                 ),
                 _ => "no `node` is on PATH".to_owned(),
@@ -788,7 +791,7 @@ fn warn_engines(
                 "warning: `{}@{}` wants node `{}`, this is node `{v}` (`{}`)",
                 r.name,
                 r.version,
-                spec::shown(r.engines_node.as_deref().unwrap_or_default()),
+                crate::redact::shown(r.engines_node.as_deref().unwrap_or_default()),
                 node.display()
             );
         }
@@ -806,14 +809,14 @@ fn placed_from_lock(npm: &settings::NpmConfig, p: &LockedPackage, offline: bool)
     let damaged = |what: &str| {
         Error::io(format!(
             "the lockfile entry for `{}@{}` has {what}",
-            spec::shown(&p.name),
-            spec::shown(&p.version)
+            crate::redact::shown(&p.name),
+            crate::redact::shown(&p.version)
         ))
         .with_hint(
             "the lockfile was edited or damaged; restore it, or remove that entry to lock again",
         )
     };
-    environment::check_tree_path(&p.path)?;
+    tree::check_tree_path(&p.path)?;
     let name = NpmName::parse_legacy(&p.name).map_err(|_| damaged("an invalid name"))?;
     semver::Version::parse(&p.version).map_err(|_| damaged("an invalid version"))?;
     let expected = integrity::Integrity::parse_sri(&p.integrity)
@@ -884,14 +887,14 @@ fn check_bundled(entry: &NpmEntry, installed: &[Installed]) -> Result<()> {
         if found != p.bundled {
             let show = |m: &std::collections::BTreeMap<String, String>| {
                 m.iter()
-                    .map(|(k, v)| format!("{}@{}", lock::bundled_name(k), spec::shown(v)))
+                    .map(|(k, v)| format!("{}@{}", lock::bundled_name(k), crate::redact::shown(v)))
                     .collect::<Vec<_>>()
                     .join(", ")
             };
             return Err(Error::integrity(format!(
                 "the lockfile entry for `{}@{}` lists the bundled packages [{}], but its verified tarball bundles [{}]",
-                spec::shown(&p.name),
-                spec::shown(&p.version),
+                crate::redact::shown(&p.name),
+                crate::redact::shown(&p.version),
                 show(&p.bundled),
                 show(&found)
             ))
@@ -920,7 +923,7 @@ fn warn_dropped(settings: &Settings, installed: &[Installed]) {
             i.inspection
                 .dropped
                 .iter()
-                .map(|d| format!("`{}`", spec::shown(d)))
+                .map(|d| format!("`{}`", crate::redact::shown(d)))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -986,7 +989,7 @@ fn warn_install_code(settings: &Settings, marker: &EnvMarker) {
         .skipped_install_code
         .iter()
         .filter_map(|(pkg, code)| {
-            let code = crate::inspect::run_at_install(code);
+            let code = crate::npm::inspect::run_at_install(code);
             (!code.is_empty()).then(|| format!("`{pkg}` ({})", code.join(", ")))
         })
         .collect::<Vec<_>>();
@@ -1025,7 +1028,7 @@ fn pick_bin(
         }
         return Err(Error::usage(format!(
             "no package given with `-p` has a bin named `{}`",
-            spec::shown(cmd)
+            crate::redact::shown(cmd)
         ))
         .with_hint(format!("bins available: {}", none_if_empty(all_bins()))));
     }
