@@ -185,15 +185,24 @@ fn main() {
             per_case,
             || {
                 let lock = LockFile::read(&path).unwrap();
-                lock.find_npm(&roots).unwrap().packages.len()
+                lock.find::<safex::lock::NpmEntry>(&roots)
+                    .unwrap()
+                    .packages
+                    .len()
             },
         );
         let lock = LockFile::read(&path).unwrap();
         bench("lock: find_npm only (last of 20)", per_case, || {
-            lock.find_npm(black_box(&roots)).unwrap().packages.len()
+            lock.find::<safex::lock::NpmEntry>(black_box(&roots))
+                .unwrap()
+                .packages
+                .len()
         });
         bench("lock: entry digest (100 packages)", per_case, || {
-            lock.find_npm(&roots).unwrap().digest().len()
+            lock.find::<safex::lock::NpmEntry>(&roots)
+                .unwrap()
+                .digest()
+                .len()
         });
     }
 

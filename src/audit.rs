@@ -33,6 +33,9 @@ pub struct Context {
     mandatory: bool,
     layers: Vec<String>,
     quiet: bool,
+    /// Where every event goes instead, whatever the policy says (the
+    /// scratch log of `safex mcp pin`'s dry run).
+    redirected: Option<PathBuf>,
 }
 
 impl Context {
@@ -58,9 +61,10 @@ impl Context {
     /// is mandatory), else `SAFEX_AUDIT_LOG`, else the user data directory.
     pub fn configure(&mut self, settings: &Settings) {
         let p = &settings.policy;
-        self.log = p
-            .audit_log
+        self.log = self
+            .redirected
             .clone()
+            .or_else(|| p.audit_log.clone())
             .or_else(|| ev::get(ev::SAFEX_AUDIT_LOG).map(PathBuf::from))
             .or_else(default_path);
         self.mandatory = p.mandatory.contains("audit.log");
@@ -76,6 +80,12 @@ impl Context {
 
     pub fn lock(&self) -> Result<(), Error> {
         self.write("lock", "allow", None)
+    }
+
+    /// Send every event to `path`, whatever the policy and environment say.
+    pub fn redirect(&mut self, path: PathBuf) {
+        self.log = Some(path.clone());
+        self.redirected = Some(path);
     }
 
     pub fn refuse(&mut self, err: &Error) {

@@ -574,6 +574,14 @@ fn current_uid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
 
+/// Said when a damaged environment was replaced (both ecosystems).
+pub fn repaired_note(dir: &std::path::Path) -> String {
+    format!(
+        "note: the environment `{}` was damaged (its completion marker was missing, damaged or unreadable): moved it aside and rebuilt it from verified archives",
+        dir.display()
+    )
+}
+
 #[cfg(test)]
 mod private_tests {
     use super::*;

@@ -199,14 +199,6 @@ impl<V: VerbOf> Subcommand for Launch<V> {
     }
 }
 
-/// Options that apply to every command.
-#[derive(Debug, Default, Clone)]
-pub struct Globals {
-    pub quiet: bool,
-    pub policy: Option<std::path::PathBuf>,
-    pub env: Vec<String>,
-}
-
 /// `safex npx ...` (or another npm spelling) after parsing.
 #[derive(Debug, Default, PartialEq)]
 pub struct NpxArgs {

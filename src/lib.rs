@@ -16,6 +16,7 @@ pub mod exec;
 pub mod fetch;
 pub mod http;
 pub mod integrity;
+pub mod launch;
 pub mod locate;
 pub mod lock;
 pub mod lock_check;
@@ -24,6 +25,7 @@ pub mod npm;
 pub mod policy;
 pub mod pypi;
 pub mod redact;
+pub mod session;
 pub mod settings;
 pub mod spelling;
 pub mod time;
@@ -34,8 +36,9 @@ use std::ffi::OsString;
 use clap::Parser;
 
 use cache::Cache;
-use cli::{CacheAction, Cli, Command, Globals, NpxArgs, PolicyAction, UvxArgs};
+use cli::{CacheAction, Cli, Command, NpxArgs, PolicyAction, UvxArgs};
 use error::{Error, Result};
+use session::{Globals, Session};
 use settings::{Overrides, Settings};
 use spelling::{Parsed, Tool, Verb};
 
@@ -193,33 +196,85 @@ fn spelled(first: &str, args: &[OsString], verb: Verb, g: &Globals) -> Result<i3
         Ok(())
     };
     match sp.tool {
-        Tool::Npx => audited("npm", |ctx| {
+        Tool::Npx => {
             let a = match spelling::parse::<NpxArgs>(sp, verb, rest)? {
                 Parsed::Help => return help(sp, verb),
                 Parsed::Args(a) => a,
             };
             fits_verb(!a.program_args.is_empty(), &a.env)?;
-            let g = &with_quiet(g, a.quiet);
-            match verb {
-                Verb::Run => npm::pipeline::run(a, g, ctx),
-                Verb::Lock => npm::pipeline::lock(a, g, ctx),
-                Verb::Check => npm::pipeline::check(a, g, ctx),
-            }
-        }),
-        Tool::Uvx => audited("pypi", |ctx| {
+            verb_of::<npm::pipeline::Npm>(a, verb, g)
+        }
+        Tool::Uvx => {
             let a = match spelling::parse::<UvxArgs>(sp, verb, rest)? {
                 Parsed::Help => return help(sp, verb),
                 Parsed::Args(a) => a,
             };
             fits_verb(!a.program_args.is_empty() && a.from.is_none(), &a.env)?;
-            let g = &with_quiet(g, a.quiet);
-            match verb {
-                Verb::Run => pypi::pipeline::run(a, g, ctx),
-                Verb::Lock => pypi::pipeline::lock(a, g, ctx),
-                Verb::Check => pypi::pipeline::check(a, g, ctx),
-            }
-        }),
+            verb_of::<pypi::pipeline::Pypi>(a, verb, g)
+        }
     }
+}
+
+/// `safex lock <spelling> ...` run in this process for `safex mcp pin`:
+/// nothing printed; for a dry run, the lockfile and the audit log are the
+/// scratch directory's.
+pub(crate) fn lock_quietly(
+    words: &[String],
+    g: &Globals,
+    scratch: Option<&std::path::Path>,
+) -> Result<()> {
+    let first = words.first().map(String::as_str).unwrap_or_default();
+    let Some((sp, rest)) = spelling::find(first, &words[1..], str::to_owned) else {
+        return not_a_spelling(first, &[], Verb::Lock).map(|_| ());
+    };
+    let rest: Vec<OsString> = rest.iter().map(OsString::from).collect();
+    match sp.tool {
+        Tool::Npx => match spelling::parse::<NpxArgs>(sp, Verb::Lock, &rest)? {
+            Parsed::Help => Ok(()),
+            Parsed::Args(a) => lock_into::<npm::pipeline::Npm>(a, g, scratch),
+        },
+        Tool::Uvx => match spelling::parse::<UvxArgs>(sp, Verb::Lock, &rest)? {
+            Parsed::Help => Ok(()),
+            Parsed::Args(a) => lock_into::<pypi::pipeline::Pypi>(a, g, scratch),
+        },
+    }
+}
+
+fn lock_into<P: launch::Pipeline>(
+    a: P::Args,
+    g: &Globals,
+    scratch: Option<&std::path::Path>,
+) -> Result<()> {
+    use launch::LaunchArgs;
+    let eco = <P::Entry as lock::Entry>::ECOSYSTEM;
+    let mut ctx = audit::Context::new(eco.as_str());
+    if let Some(dir) = scratch {
+        ctx.redirect(dir.join("audit.log"));
+    }
+    let locked = Session::load(g, a.overrides()?).and_then(|mut s| {
+        if let Some(dir) = scratch {
+            s.settings.lockfile = dir.join("safex.lock");
+        }
+        launch::lock_tree::<P>(s, &a, &mut ctx)
+    });
+    if let Err(e) = &locked {
+        ctx.refuse(e);
+    }
+    locked.map(|_| ())
+}
+
+/// One verb of the launch frame, with its session, audited.
+fn verb_of<P: launch::Pipeline>(a: P::Args, verb: Verb, g: &Globals) -> Result<i32> {
+    use launch::LaunchArgs;
+    let eco = <P::Entry as lock::Entry>::ECOSYSTEM;
+    audited(eco.as_str(), |ctx| {
+        let s = Session::load(g, a.overrides()?)?;
+        match verb {
+            Verb::Run => launch::run::<P>(s, a, ctx),
+            Verb::Lock => launch::lock::<P>(s, a, ctx),
+            Verb::Check => launch::check::<P>(s, a, ctx),
+        }
+    })
 }
 
 fn help(sp: &spelling::Spelling, verb: Verb) -> Result<i32> {
@@ -260,13 +315,6 @@ fn clap_exit(e: clap::Error) -> i32 {
     }
 }
 
-fn with_quiet(g: &Globals, quiet: bool) -> Globals {
-    Globals {
-        quiet: g.quiet || quiet,
-        ..g.clone()
-    }
-}
-
 /// `safex npm install ...`: `npm` is a first word, but not of a launch.
 fn not_a_spelling(first: &str, args: &[OsString], verb: Verb) -> Result<i32> {
     let names: Vec<String> = spelling::starting_with(first)
@@ -300,15 +348,6 @@ fn audited(
         ctx.refuse(e);
     }
     result
-}
-
-/// The async runtime, started only on cold paths (the warm path needs none).
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
 }
 
 #[cfg(test)]

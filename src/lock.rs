@@ -79,18 +79,73 @@ impl PypiEntry {
     }
 }
 
-/// Entries are found by their sorted roots.
-pub trait Keyed: Clone + PartialEq {
+/// What the launch frame needs of either ecosystem's lock entry.
+pub trait Entry: Clone + PartialEq {
+    const ECOSYSTEM: Ecosystem;
+    /// Entries are found by their sorted roots.
     fn roots(&self) -> &[String];
+    /// A stable digest of what the tree *is*: the key of its environment.
+    fn digest(&self) -> String;
+    /// `(name, version)` of every package, bundled ones included.
+    fn tree(&self) -> Vec<(String, String)>;
+    /// How many packages the entry lists (bundled ones are inside them).
+    fn listed(&self) -> usize;
+    /// The bundled packages, `name@version (in parent@version)`.
+    fn bundled(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// This ecosystem's entries in a lockfile.
+    fn all(lock: &LockFile) -> &[Self];
+    fn all_mut(lock: &mut LockFile) -> &mut Vec<Self>;
 }
-impl Keyed for NpmEntry {
+
+impl Entry for NpmEntry {
+    const ECOSYSTEM: Ecosystem = Ecosystem::Npm;
     fn roots(&self) -> &[String] {
         &self.roots
     }
+    fn digest(&self) -> String {
+        self.digest()
+    }
+    fn tree(&self) -> Vec<(String, String)> {
+        self.all_packages()
+    }
+    fn listed(&self) -> usize {
+        self.packages.len()
+    }
+    fn bundled(&self) -> Vec<String> {
+        self.bundled_list()
+    }
+    fn all(lock: &LockFile) -> &[Self] {
+        &lock.npm
+    }
+    fn all_mut(lock: &mut LockFile) -> &mut Vec<Self> {
+        &mut lock.npm
+    }
 }
-impl Keyed for PypiEntry {
+
+impl Entry for PypiEntry {
+    const ECOSYSTEM: Ecosystem = Ecosystem::Pypi;
     fn roots(&self) -> &[String] {
         &self.roots
+    }
+    fn digest(&self) -> String {
+        self.digest()
+    }
+    fn tree(&self) -> Vec<(String, String)> {
+        self.packages
+            .iter()
+            .map(|p| (p.name.clone(), p.version.clone()))
+            .collect()
+    }
+    fn listed(&self) -> usize {
+        self.packages.len()
+    }
+    fn all(lock: &LockFile) -> &[Self] {
+        &lock.pypi
+    }
+    fn all_mut(lock: &mut LockFile) -> &mut Vec<Self> {
+        &mut lock.pypi
     }
 }
 
@@ -253,36 +308,35 @@ impl LockFile {
         Ok(())
     }
 
-    pub fn find_npm(&self, roots: &[String]) -> Option<&NpmEntry> {
+    /// The entry for these roots (in any order).
+    pub fn find<E: Entry>(&self, roots: &[String]) -> Option<&E> {
         let key = roots_key(roots);
-        self.npm.iter().find(|e| e.roots == key)
+        E::all(self).iter().find(|e| e.roots() == key.as_slice())
     }
+}
 
-    pub fn find_pypi(&self, roots: &[String]) -> Option<&PypiEntry> {
-        let key = roots_key(roots);
-        self.pypi.iter().find(|e| e.roots == key)
+/// The entry for these roots in force: the admin's lockfile first, then
+/// the user's.
+pub fn find_in<E: Entry>(
+    system: Option<&Path>,
+    user: &Path,
+    roots: &[String],
+) -> Result<Option<E>> {
+    if let Some(sys) = system
+        && let Some(e) = LockFile::read(sys)?.find::<E>(roots)
+    {
+        return Ok(Some(e.clone()));
     }
+    Ok(LockFile::read(user)?.find::<E>(roots).cloned())
 }
 
 /// Add an entry unless one for the same roots exists (then the existing one
 /// wins: a racing launch recorded it first). Returns the entry in force.
-pub fn record_npm(path: &Path, entry: NpmEntry) -> Result<NpmEntry> {
-    record(path, entry, |l| &mut l.npm)
-}
-
-pub fn record_pypi(path: &Path, entry: PypiEntry) -> Result<PypiEntry> {
-    record(path, entry, |l| &mut l.pypi)
-}
-
-fn record<E: Keyed>(
-    path: &Path,
-    entry: E,
-    list: impl Fn(&mut LockFile) -> &mut Vec<E>,
-) -> Result<E> {
+pub fn record<E: Entry>(path: &Path, entry: E) -> Result<E> {
     let _guard = FileLock::acquire(&lock_path_for(path), "the lockfile")?;
     remove_killed_writes(path);
     let mut lock = LockFile::read(path)?;
-    let entries = list(&mut lock);
+    let entries = E::all_mut(&mut lock);
     if let Some(existing) = entries.iter().find(|e| e.roots() == entry.roots()) {
         return Ok(existing.clone());
     }
@@ -497,16 +551,16 @@ mod tests {
     fn record_roundtrip_and_first_writer_wins() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/safex.lock");
-        record_npm(&path, entry("a@1.0.0", "1.0.0")).unwrap();
-        record_npm(&path, entry("c@1.0.0", "1.0.0")).unwrap();
+        record(&path, entry("a@1.0.0", "1.0.0")).unwrap();
+        record(&path, entry("c@1.0.0", "1.0.0")).unwrap();
         let mut other = entry("a@1.0.0", "1.0.0");
         other.packages[1].integrity = sri(3);
-        let kept = record_npm(&path, other).unwrap();
+        let kept = record(&path, other).unwrap();
         assert_eq!(kept.packages[1].integrity, sri(2));
         let lock = LockFile::read(&path).unwrap();
         assert_eq!(lock.npm.len(), 2);
         assert_eq!(
-            lock.find_npm(&["a@1.0.0".into()]).unwrap(),
+            lock.find::<NpmEntry>(&["a@1.0.0".into()]).unwrap(),
             &entry("a@1.0.0", "1.0.0")
         );
         let text = std::fs::read_to_string(&path).unwrap();
@@ -529,8 +583,8 @@ mod tests {
         let path = dir.path().join("safex.lock");
         let cache = dir.path().join("cache");
         let key = vec!["a@1.0.0".to_owned()];
-        record_npm(&path, entry("a@1.0.0", "1.0.0")).unwrap();
-        let first = summary(&[&path], &cache, Ecosystem::Npm, &key)
+        record(&path, entry("a@1.0.0", "1.0.0")).unwrap();
+        let first = summary::<NpmEntry>(&[&path], &cache, &key)
             .unwrap()
             .unwrap();
         assert_eq!(first.digest, entry("a@1.0.0", "1.0.0").digest());
@@ -543,7 +597,7 @@ mod tests {
         );
         // Served from the index the second time, with the same answer.
         assert_eq!(
-            summary(&[&path], &cache, Ecosystem::Npm, &key)
+            summary::<NpmEntry>(&[&path], &cache, &key)
                 .unwrap()
                 .unwrap()
                 .digest,
@@ -555,17 +609,17 @@ mod tests {
             .unwrap()
             .replace(&sri(2), &sri(7));
         std::fs::write(&path, text).unwrap();
-        let edited = summary(&[&path], &cache, Ecosystem::Npm, &key)
+        let edited = summary::<NpmEntry>(&[&path], &cache, &key)
             .unwrap()
             .unwrap();
         assert_ne!(edited.digest, first.digest);
         assert!(
-            summary(&[&path], &cache, Ecosystem::Npm, &["b@1.0.0".to_owned()])
+            summary::<NpmEntry>(&[&path], &cache, &["b@1.0.0".to_owned()])
                 .unwrap()
                 .is_none()
         );
         assert!(
-            summary(&[&path], &cache, Ecosystem::Pypi, &key)
+            summary::<PypiEntry>(&[&path], &cache, &key)
                 .unwrap()
                 .is_none()
         );
@@ -608,12 +662,12 @@ pub fn bundled_name(path: &str) -> &str {
 /// the sha256 of the lockfile's bytes and the roots, so any change to the
 /// lockfile (or a hand edit) simply misses and re-derives; they are written
 /// atomically and are only a cache of the lockfile, never a source of truth.
-pub fn summary(
+pub fn summary<E: Entry>(
     lockfiles: &[&Path],
     cache_v1: &Path,
-    eco: Ecosystem,
     roots: &[String],
 ) -> Result<Option<Summary>> {
+    let eco = E::ECOSYSTEM;
     let key = roots_key(roots).join("\n");
     for path in lockfiles {
         let bytes = match std::fs::read(path) {
@@ -642,22 +696,11 @@ pub fn summary(
         let text = String::from_utf8(bytes)
             .map_err(|_| Error::io(format!("lockfile `{}` is not UTF-8", path.display())))?;
         let lock = LockFile::parse(&text, path)?;
-        let found = match eco {
-            Ecosystem::Npm => lock.find_npm(roots).map(|e| Summary {
-                digest: e.digest(),
-                packages: e.all_packages(),
-                bundled: e.bundled_list(),
-            }),
-            Ecosystem::Pypi => lock.find_pypi(roots).map(|e| Summary {
-                digest: e.digest(),
-                packages: e
-                    .packages
-                    .iter()
-                    .map(|p| (p.name.clone(), p.version.clone()))
-                    .collect(),
-                bundled: Vec::new(),
-            }),
-        };
+        let found = lock.find::<E>(roots).map(|e| Summary {
+            digest: e.digest(),
+            packages: e.tree(),
+            bundled: e.bundled(),
+        });
         if let Ok(json) = serde_json::to_vec(&found)
             && let Some(dir) = index.parent()
             && crate::cache::create_private_dirs(dir).is_ok()

@@ -36,7 +36,7 @@ pub struct ConfigFile {
     pub retry_after_max: Option<String>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub cache_dir: PathBuf,
     pub lockfile: PathBuf,

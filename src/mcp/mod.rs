@@ -23,8 +23,8 @@ pub mod secrets;
 
 use std::path::PathBuf;
 
-use crate::cli::Globals;
 use crate::error::{Error, Result};
+use crate::session::Globals;
 use crate::settings::{Overrides, Settings};
 
 #[derive(Debug, clap::Subcommand)]

@@ -21,7 +21,6 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::cli::Globals;
 use crate::cli::{NpxArgs, UvxArgs};
 use crate::error::{Error, Kind, Result};
 use crate::lock::LockFile;
@@ -30,6 +29,7 @@ use crate::mcp::launch::{self, Launcher, Tool};
 use crate::mcp::locker::Locker;
 use crate::mcp::model::{self, Edit, Server};
 use crate::mcp::{Loaded, PinArgs, baseline, diff, gui, rewrite};
+use crate::session::Globals;
 use crate::settings::{Overrides, Settings};
 use crate::spelling::Spelling;
 
@@ -413,7 +413,9 @@ fn plan(
     let mut keys = Vec::new();
     let mut pinned_any = Vec::new();
     for sp in &p.specs {
-        let (pinned, key) = match pin_spec(settings, tool, &sp.spec)? {
+        // A session of its own: its lookups get their own deadlines.
+        let session = crate::session::Session::with(g, settings.clone());
+        let (pinned, key) = match pin_spec(&session, tool, &sp.spec)? {
             Ok(x) => x,
             Err(why) => return Ok(Plan::Leave("skipped", why)),
         };
@@ -447,8 +449,8 @@ fn plan(
         .chain(new_args[..p.tool_args].iter().cloned())
         .collect();
     let locked = match tool {
-        Tool::Npx => lock.find_npm(&keys).is_some(),
-        Tool::Uvx => lock.find_pypi(&keys).is_some(),
+        Tool::Npx => lock.find::<crate::lock::NpmEntry>(&keys).is_some(),
+        Tool::Uvx => lock.find::<crate::lock::PypiEntry>(&keys).is_some(),
     };
     let Recorded {
         env,
@@ -613,10 +615,11 @@ fn entry_settings(g: &Globals, spelling: &Spelling, args: &[String]) -> Result<O
 /// The exact spec for `raw` (as typed, with the version made exact) and its
 /// lock root; `Err(why)` when it cannot be pinned.
 fn pin_spec(
-    settings: &Settings,
+    session: &crate::session::Session,
     tool: Tool,
     raw: &str,
 ) -> Result<std::result::Result<(String, String), String>> {
+    let settings = &session.settings;
     match tool {
         Tool::Npx => match crate::npm::spec::parse_root(raw) {
             Err(e) => Ok(Err(e.message)),
@@ -624,7 +627,7 @@ fn pin_spec(
             Ok(Err(crate::npm::spec::Unpinned::Floating { name, requested })) => {
                 settings.npm.registry_for(name.as_str())?;
                 let Some(v) =
-                    crate::npm::pipeline::current_version(settings, &name, requested.as_deref())
+                    crate::npm::pipeline::current_version(session, &name, requested.as_deref())
                 else {
                     return Err(Error::registry(format!(
                         "cannot find the version `{}` resolves to on the registry",
@@ -639,7 +642,7 @@ fn pin_spec(
             Err(e) => Ok(Err(e.message)),
             Ok(Ok(spec)) => Ok(Ok((raw.to_owned(), spec.to_string()))),
             Ok(Err(f)) => {
-                let Some(v) = crate::pypi::pipeline::current_version(settings, &f.name) else {
+                let Some(v) = crate::pypi::pipeline::current_version(session, &f.name) else {
                     return Err(Error::registry(format!(
                         "cannot find the newest version of `{}` on the index",
                         f.name

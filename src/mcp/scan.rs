@@ -3,7 +3,6 @@
 
 use serde::Serialize;
 
-use crate::cli::Globals;
 use crate::error::Result;
 use crate::lock::LockFile;
 use crate::mcp::baseline::{self, Change, Seen};
@@ -11,6 +10,7 @@ use crate::mcp::launch::{self, Launcher, Tool};
 use crate::mcp::model::Server;
 use crate::mcp::{Loaded, ScanArgs, secrets};
 use crate::policy::{Ecosystem, LockMode};
+use crate::session::Globals;
 use crate::settings::Settings;
 use crate::spelling::Spelling;
 
@@ -370,13 +370,13 @@ fn lock_findings(
 ) {
     let roots: Vec<String> = keys.iter().map(|(_, k)| k.clone()).collect();
     let tree: Option<Vec<(String, String)>> = locks.iter().find_map(|l| match eco {
-        Ecosystem::Npm => l.find_npm(&roots).map(|x| {
+        Ecosystem::Npm => l.find::<crate::lock::NpmEntry>(&roots).map(|x| {
             x.packages
                 .iter()
                 .map(|p| (p.name.clone(), p.version.clone()))
                 .collect()
         }),
-        Ecosystem::Pypi => l.find_pypi(&roots).map(|x| {
+        Ecosystem::Pypi => l.find::<crate::lock::PypiEntry>(&roots).map(|x| {
             x.packages
                 .iter()
                 .map(|p| (p.name.clone(), p.version.clone()))

@@ -1,362 +1,320 @@
-//! `safex npx`: the npm pipeline. Warm path: lock entry → environment marker
-//! → exec. Cold path: resolve (or read the lock) → fetch + verify → unpack →
-//! inspect → record → assemble → exec.
+//! The npm side of the launch frame: roots parsed with the exact-version
+//! hint, the tree built (resolve or read the lock → fetch + verify → unpack
+//! → inspect), assembled as `node_modules` with its bins, and the bin to run.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::audit;
 use crate::cache::{self, Cache, StagingGuard};
-use crate::cli::{Globals, NpxArgs};
+use crate::cli::NpxArgs;
 use crate::error::{Error, Result};
-use crate::http::Http;
-use crate::lock::{self, LockFile, LockedPackage, NpmEntry};
+use crate::launch::{LaunchArgs, Pipeline};
+use crate::lock::{self, LockedPackage, NpmEntry};
 use crate::npm::registry::{Packuments, conventional_tarball_url};
 use crate::npm::resolve::{Placed, Resolver};
 use crate::npm::spec::{self, NpmName, NpmSpec, Unpinned};
 use crate::npm::tree::{self, EnvMarker, Installed, RootBins};
-use crate::policy::{Ecosystem, LockMode, ScriptsMode};
+use crate::policy::ScriptsMode;
+use crate::session::Session;
 use crate::settings::{self, Overrides, Settings};
-use crate::{exec, fetch, integrity, locate, runtime};
+use crate::{fetch, integrity, locate};
 
-/// The roots to launch and, with `-p`, the command to run.
-fn roots_of(a: &NpxArgs) -> (Vec<String>, Option<String>) {
-    if a.packages.is_empty() {
-        (vec![a.target.clone()], None)
-    } else {
-        (a.packages.clone(), Some(a.target.clone()))
+/// The npm side of the launch frame.
+pub struct Npm;
+
+/// A parsed npm launch: the roots (sorted, deduplicated), their lock key,
+/// and with `-p` the command to run.
+pub struct Request {
+    roots: Vec<NpmSpec>,
+    key: Vec<String>,
+    command: Option<String>,
+}
+
+impl LaunchArgs for NpxArgs {
+    fn program_args(&self) -> &[OsString] {
+        &self.program_args
+    }
+    fn env(&self) -> &[String] {
+        &self.env
+    }
+    fn overrides(&self) -> Result<Overrides> {
+        Ok(Overrides {
+            registry: self.registry.clone(),
+            offline: self.offline,
+            quiet: self.quiet,
+            ..Default::default()
+        })
     }
 }
 
-fn load_settings(a: &NpxArgs, g: &Globals) -> Result<Settings> {
-    Settings::load(&Overrides {
-        registry: a.registry.clone(),
-        offline: a.offline,
-        quiet: g.quiet,
-        policy: g.policy.clone(),
-        ..Default::default()
-    })
-}
+impl Pipeline for Npm {
+    type Args = NpxArgs;
+    type Request = Request;
+    type Entry = NpmEntry;
+    type Marker = EnvMarker;
+    type Built = Built;
+    const TOOL: &'static str = "npx";
+    const AT: &'static str = "@";
 
-/// Roots parsed and judged by the policy (allow, deny, known-compromised)
-/// before any network or disk work.
-fn checked_roots(
-    settings: &Settings,
-    a: &NpxArgs,
-    ctx: &mut audit::Context,
-) -> Result<Vec<NpmSpec>> {
-    let (raw_roots, _) = roots_of(a);
-    let roots = parse_roots(settings, &raw_roots)?;
-    ctx.package = Some(roots[0].name.to_string());
-    ctx.version = Some(roots[0].version.to_string());
-    for r in &roots {
-        settings
-            .policy
-            .check_root(Ecosystem::Npm, r.name.as_str())?;
-        settings
-            .policy
-            .check_package(Ecosystem::Npm, r.name.as_str(), &r.version.to_string())?;
+    fn request(s: &Session, a: &NpxArgs) -> Result<Request> {
+        let (raw, command) = if a.packages.is_empty() {
+            (vec![a.target.clone()], None)
+        } else {
+            (a.packages.clone(), Some(a.target.clone()))
+        };
+        let roots = parse_roots(s, &raw)?;
+        let key = roots.iter().map(|r| r.to_string()).collect();
+        Ok(Request {
+            roots,
+            key,
+            command,
+        })
     }
-    Ok(roots)
-}
 
-/// `packages.deny` and the known-compromised list over a whole locked tree:
-/// a policy made after the lock still applies at every launch.
-fn check_tree(settings: &Settings, entry: &NpmEntry) -> Result<()> {
-    for (name, version) in entry.all_packages() {
-        settings
-            .policy
-            .check_package(Ecosystem::Npm, &name, &version)?;
-    }
-    Ok(())
-}
-
-pub fn run(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
-    ctx.set_args(&a.program_args);
-    let settings = load_settings(&a, g)?;
-    ctx.configure(&settings);
-    let roots = checked_roots(&settings, &a, ctx)?;
-    let (_, command) = roots_of(&a);
-    let cache = Cache::new(&settings.cache_dir);
-
-    // Warm path: locked, and the environment is complete. No network, and
-    // no TOML parsing or hashing of the tree: the lock summary is cached.
-    let key: Vec<String> = roots.iter().map(|r| r.to_string()).collect();
-    let warm = match lock::summary(&settings.lockfiles(), cache.root(), Ecosystem::Npm, &key)? {
-        Some(s) => ready_env(&cache.npm_env(&s.digest), &s.digest)?.map(|m| (s, m)),
-        None => None,
-    };
-    let (env_dir, marker) = match warm {
-        Some((s, marker)) => {
-            settings.policy.check_tree(Ecosystem::Npm, &s.packages)?;
-            ctx.tree = Some(s.digest.clone());
-            ctx.packages = Some(s.packages.len());
-            ctx.bundled = s.bundled.clone();
-            (cache.npm_env(&s.digest), marker)
-        }
-        None => {
-            let entry = find_locked(&settings, &roots)?;
-            if let Some(e) = &entry {
-                check_tree(&settings, e)?;
-            }
-            let (env_dir, entry) = prepare_cold(&settings, &roots, entry)?;
-            ctx.tree = Some(entry.digest());
-            ctx.packages = Some(entry.all_packages().len());
-            ctx.bundled = entry.bundled_list();
-            // Derive the lock summary now (it is only a cache): the next
-            // launch is then warm from its first instruction.
-            let _ = lock::summary(&settings.lockfiles(), cache.root(), Ecosystem::Npm, &key);
-            let marker = EnvMarker::read(&env_dir).ok_or_else(|| {
-                Error::io(format!(
-                    "the environment `{}` has a damaged marker",
-                    env_dir.display()
-                ))
-                .with_hint("run `safex cache clean` and launch again")
-            })?;
-            (env_dir, marker)
-        }
-    };
-    check_install_code(&settings, &marker)?;
-    let (root_path, name, bin) = pick_bin(&marker, &roots, command.as_deref())?;
-    let node = locate::node(settings.node.as_deref(), marker.node.as_deref())?;
-    let script = if marker.bin_links {
-        env_dir.join(tree::BIN_DIR).join(name)
-    } else {
-        env_dir.join(&root_path).join(&bin)
-    };
-    let extra: Vec<String> = g.env.iter().chain(&a.env).cloned().collect();
-    ctx.env_passed = extra.clone();
-    let env = exec::program_env(
-        settings.policy.env_mode,
-        &settings.policy.env_pass,
-        &extra,
-        &settings.npm.secret_vars,
-    );
-    ctx.launch()?;
-    exec::run_program(&node, &[script.into_os_string()], &a.program_args, env)
-}
-
-pub fn lock(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
-    ctx.set_args(&a.program_args);
-    let settings = load_settings(&a, g)?;
-    ctx.configure(&settings);
-    let roots = checked_roots(&settings, &a, ctx)?;
-    let entry = find_locked(&settings, &roots)?;
-    if let Some(e) = &entry {
-        check_tree(&settings, e)?;
-    }
-    let (env_dir, entry) = prepare_cold(&settings, &roots, entry)?;
-    ctx.tree = Some(entry.digest());
-    ctx.packages = Some(entry.all_packages().len());
-    ctx.bundled = entry.bundled_list();
-    if let Some(marker) = EnvMarker::read(&env_dir) {
-        check_install_code(&settings, &marker)?;
-    }
-    let mut out = String::new();
-    for r in &entry.roots {
-        out.push_str(&format!("{r}\n"));
-    }
-    for p in &entry.packages {
-        let depth = p.path.matches("node_modules/").count();
-        out.push_str(&format!(
-            "{}{}@{}  {}\n",
-            "  ".repeat(depth),
-            p.name,
-            p.version,
-            p.integrity
-        ));
-        for (path, version) in &p.bundled {
-            out.push_str(&format!(
-                "{}{}@{}  (bundled)\n",
-                "  ".repeat(depth + 1),
-                lock::bundled_name(path),
-                crate::redact::shown(version)
-            ));
-        }
-    }
-    print!("{out}");
-    if !g.quiet {
-        eprintln!(
-            "locked {} packages for `{}` in `{}`",
-            entry.packages.len(),
-            entry.roots.join(" "),
-            settings.lockfile.display()
-        );
-    }
-    ctx.lock()?;
-    Ok(0)
-}
-
-/// `safex policy check npx <spec>`: the decision for the root and every
-/// package of its tree (from the lock, else resolved now), without
-/// downloading archives or running anything.
-pub fn check(a: NpxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
-    ctx.set_args(&a.program_args);
-    let settings = load_settings(&a, g)?;
-    ctx.configure(&settings);
-    let roots = checked_roots(&settings, &a, ctx)?;
-    let entry = find_locked(&settings, &roots)?;
-    if entry.is_none() && settings.lock_mode == LockMode::Frozen {
-        return Err(frozen_error(&roots));
-    }
-    if entry.is_none() && settings.offline {
-        return Err(Error::registry(
-            "the tree is not locked, and safex is offline",
-        ));
-    }
-    let refuse_scripts = settings.policy.scripts == ScriptsMode::Refuse;
-    // A tree already built answers with what its launch read from the
-    // tarballs: the same decision, without the network.
-    let built = match &entry {
-        Some(e) => ready_env(
-            &Cache::new(&settings.cache_dir).npm_env(&e.digest()),
-            &e.digest(),
-        )?,
-        None => None,
-    };
-    // (name, version, install hooks the registry declares)
-    let packages: Vec<(String, String, Vec<String>)> = if let (Some(e), Some(m)) = (&entry, &built)
-    {
-        let mut rows: Vec<_> = e
-            .packages
+    fn roots(req: &Request) -> Vec<(String, String)> {
+        req.roots
             .iter()
-            .map(|p| {
-                let code = m
-                    .skipped_install_code
-                    .get(&format!("{}@{}", p.name, p.version))
-                    .cloned()
-                    .unwrap_or_default();
-                (p.name.clone(), p.version.clone(), code)
-            })
-            .collect();
-        // Bundled packages' hooks, named as the marker names them.
-        rows.extend(
-            m.skipped_install_code
-                .iter()
-                .filter(|(k, _)| k.contains(" (bundled in "))
-                .filter_map(|(k, code)| {
-                    let (name, version) = k.split_once(" (bundled in ")?.0.rsplit_once('@')?;
-                    Some((name.to_owned(), version.to_owned(), code.clone()))
-                }),
-        );
-        rows
-    } else if entry.is_none() || (refuse_scripts && !settings.offline) {
-        let rt = runtime()?;
-        let http = Arc::new(Http::new(&settings.npm.ca_files, &settings.deadlines)?);
-        let npm = Arc::new(settings.npm.clone());
-        let cooldown = settings.policy.cooldown();
-        rt.block_on(async {
-            match &entry {
-                Some(e) => {
-                    let packuments = Packuments::new(http, npm);
-                    let names: Vec<NpmName> = e
-                        .packages
-                        .iter()
-                        .filter_map(|p| NpmName::parse_legacy(&p.name).ok())
-                        .collect();
-                    for n in &names {
-                        packuments.prefetch(n);
-                    }
-                    let mut out = Vec::new();
-                    for p in &e.packages {
-                        let name = NpmName::parse_legacy(&p.name).map_err(|_| {
-                            Error::io(format!(
-                                "the lockfile names an invalid package `{}`",
-                                crate::redact::shown(&p.name)
-                            ))
-                        })?;
-                        let doc = packuments.get(&name).await?;
-                        let scripts = doc
-                            .versions
-                            .get(&p.version)
-                            .map(|m| m.declared_install_hooks())
-                            .unwrap_or_default();
-                        out.push((p.name.clone(), p.version.clone(), scripts));
-                    }
-                    Ok::<_, Error>(out)
-                }
-                None => {
-                    // Nobody listens on the placement channel: nothing is fetched.
-                    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Placed>();
-                    drop(rx);
-                    let packuments = Packuments::new(http, npm.clone());
-                    let mut resolver = Resolver::new(packuments, npm, tx).with_cooldown(cooldown);
-                    resolver.resolve(&roots).await?;
-                    Ok(resolver
-                        .nodes
-                        .iter()
-                        .skip(1)
-                        .map(|n| {
-                            let scripts = n
-                                .meta()
-                                .map(|m| m.declared_install_hooks())
-                                .unwrap_or_default();
-                            (n.name.to_string(), n.version.clone(), scripts)
-                        })
-                        .collect())
-                }
+            .map(|r| (r.name.to_string(), r.version.to_string()))
+            .collect()
+    }
+
+    fn root_shown(req: &Request) -> String {
+        req.roots[0].to_string()
+    }
+
+    fn key(req: &Request) -> &[String] {
+        &req.key
+    }
+
+    /// One `lstat` (a directory of ours nobody else can write, else
+    /// refused) and the marker, which it reads anyway. A missing, damaged
+    /// or foreign-digest marker, or a file in the directory's place, sends
+    /// the launch down the cold path, which moves the damaged entry aside
+    /// and rebuilds it.
+    fn ready(
+        s: &Session,
+        _req: &mut Request,
+        digest: &str,
+    ) -> Result<Option<(PathBuf, EnvMarker)>> {
+        let dir = s.cache.npm_env(digest);
+        Ok(match Cache::env_state(&dir)? {
+            cache::EnvState::Dir => EnvMarker::read(&dir)
+                .filter(|m| m.digest == digest)
+                .map(|m| (dir, m)),
+            cache::EnvState::Missing | cache::EnvState::NotDir => None,
+        })
+    }
+
+    fn read_marker(dir: &Path) -> Result<EnvMarker> {
+        EnvMarker::read(dir).ok_or_else(|| {
+            Error::io(format!(
+                "the environment `{}` has a damaged marker",
+                dir.display()
+            ))
+            .with_hint("run `safex cache clean` and launch again")
+        })
+    }
+
+    /// Install-time code never runs; `scripts.mode = "refuse"` refuses a
+    /// tree that has some.
+    fn check_marker(s: &Session, m: &EnvMarker) -> Result<()> {
+        m.skipped_install_code
+            .iter()
+            .try_for_each(|(pkg, code)| s.settings.policy.check_install_code(pkg, code))
+    }
+
+    fn build(
+        s: &Session,
+        cache: &Cache,
+        req: &mut Request,
+        entry: Option<NpmEntry>,
+    ) -> Result<Built> {
+        build(s, cache, &req.roots, entry)
+    }
+
+    fn built_entry(b: &Built) -> &NpmEntry {
+        &b.entry
+    }
+
+    fn commit(
+        s: &Session,
+        cache: &Cache,
+        req: &Request,
+        b: Built,
+        entry: &NpmEntry,
+    ) -> Result<PathBuf> {
+        commit(s, cache, &req.roots, b, entry)
+    }
+
+    fn program(
+        s: &Session,
+        req: &Request,
+        dir: &Path,
+        m: &EnvMarker,
+    ) -> Result<(PathBuf, OsString)> {
+        let (root_path, name, bin) = pick_bin(m, &req.roots, req.command.as_deref())?;
+        let node = locate::node(s.settings.node.as_deref(), m.node.as_deref())?;
+        let script = if m.bin_links {
+            dir.join(tree::BIN_DIR).join(name)
+        } else {
+            dir.join(&root_path).join(&bin)
+        };
+        Ok((node, script.into_os_string()))
+    }
+
+    fn tree_lines(entry: &NpmEntry) -> String {
+        let mut out = String::new();
+        for p in &entry.packages {
+            let depth = p.path.matches("node_modules/").count();
+            out.push_str(&format!(
+                "{}{}@{}  {}\n",
+                "  ".repeat(depth),
+                p.name,
+                p.version,
+                p.integrity
+            ));
+            for (path, version) in &p.bundled {
+                out.push_str(&format!(
+                    "{}{}@{}  (bundled)\n",
+                    "  ".repeat(depth + 1),
+                    lock::bundled_name(path),
+                    crate::redact::shown(version)
+                ));
             }
-        })?
-    } else {
-        entry
+        }
+        out
+    }
+
+    /// A tree already built answers with what its launch read from the
+    /// tarballs: the same decision, without the network. Else the
+    /// registry's packuments say (resolving when not locked; nothing is
+    /// fetched).
+    fn check_tree(
+        s: &Session,
+        req: &mut Request,
+        entry: Option<&NpmEntry>,
+    ) -> Result<Vec<(String, String, Vec<String>)>> {
+        let settings = &s.settings;
+        let refuse_scripts = settings.policy.scripts == ScriptsMode::Refuse;
+        let built = match entry {
+            Some(e) => Self::ready(s, req, &e.digest())?.map(|(_, m)| m),
+            None => None,
+        };
+        if let (Some(e), Some(m)) = (entry, &built) {
+            return Ok(hooks_built(e, m));
+        }
+        if entry.is_none() || (refuse_scripts && !settings.offline) {
+            return declared_hooks(s, &req.roots, entry);
+        }
+        Ok(entry
             .iter()
             .flat_map(|e| &e.packages)
             .map(|p| (p.name.clone(), p.version.clone(), Vec::new()))
-            .collect()
-    };
-    let mut refused = None;
-    for (name, version, scripts) in &packages {
-        let decision = settings
-            .policy
-            .check_package(Ecosystem::Npm, name, version)
-            .and_then(|()| {
-                settings
-                    .policy
-                    .check_install_code(&format!("{name}@{version}"), scripts)
-            });
-        match decision {
-            Ok(()) => println!("allow   {name}@{version}"),
-            Err(e) => {
-                println!("refuse  {name}@{version}: {}", e.message);
-                refused.get_or_insert(e);
-            }
-        }
-    }
-    match refused {
-        Some(e) => Err(e),
-        None => {
-            if !g.quiet {
-                let n = packages.len();
-                eprintln!(
-                    "`{}`: allowed by the policy ({n} package{})",
-                    roots[0],
-                    if n == 1 { "" } else { "s" }
-                );
-            }
-            Ok(0)
-        }
+            .collect())
     }
 }
 
-fn frozen_error(roots: &[NpmSpec]) -> Error {
-    let label = roots
+/// `(name, version, install hooks)` of a built tree, from its marker.
+fn hooks_built(e: &NpmEntry, m: &EnvMarker) -> Vec<(String, String, Vec<String>)> {
+    let mut rows: Vec<_> = e
+        .packages
         .iter()
-        .map(|r| r.to_string())
-        .collect::<Vec<_>>()
-        .join(" ");
-    Error::policy(format!("`{label}` is not in the lockfile, and the lock mode is `frozen`")).with_hint(format!(
-        "ask your admin to add it, or lock it yourself with `safex lock npx {label}` where the lock mode is `tofu`"
-    ))
+        .map(|p| {
+            let code = m
+                .skipped_install_code
+                .get(&format!("{}@{}", p.name, p.version))
+                .cloned()
+                .unwrap_or_default();
+            (p.name.clone(), p.version.clone(), code)
+        })
+        .collect();
+    // Bundled packages' hooks, named as the marker names them.
+    rows.extend(
+        m.skipped_install_code
+            .iter()
+            .filter(|(k, _)| k.contains(" (bundled in "))
+            .filter_map(|(k, code)| {
+                let (name, version) = k.split_once(" (bundled in ")?.0.rsplit_once('@')?;
+                Some((name.to_owned(), version.to_owned(), code.clone()))
+            }),
+    );
+    rows
+}
+
+/// `(name, version, install hooks the registry declares)` of every package
+/// of the locked tree, else of the tree resolved now (nothing is fetched).
+fn declared_hooks(
+    s: &Session,
+    roots: &[NpmSpec],
+    entry: Option<&NpmEntry>,
+) -> Result<Vec<(String, String, Vec<String>)>> {
+    let settings = &s.settings;
+    let http = s.http()?;
+    let npm = Arc::new(settings.npm.clone());
+    let cooldown = settings.policy.cooldown();
+    s.runtime()?.block_on(async {
+        match entry {
+            Some(e) => {
+                let packuments = Packuments::new(http, npm);
+                let names: Vec<NpmName> = e
+                    .packages
+                    .iter()
+                    .filter_map(|p| NpmName::parse_legacy(&p.name).ok())
+                    .collect();
+                for n in &names {
+                    packuments.prefetch(n);
+                }
+                let mut out = Vec::new();
+                for p in &e.packages {
+                    let name = NpmName::parse_legacy(&p.name).map_err(|_| {
+                        Error::io(format!(
+                            "the lockfile names an invalid package `{}`",
+                            crate::redact::shown(&p.name)
+                        ))
+                    })?;
+                    let doc = packuments.get(&name).await?;
+                    let scripts = doc
+                        .versions
+                        .get(&p.version)
+                        .map(|m| m.declared_install_hooks())
+                        .unwrap_or_default();
+                    out.push((p.name.clone(), p.version.clone(), scripts));
+                }
+                Ok::<_, Error>(out)
+            }
+            None => {
+                // Nobody listens on the placement channel: nothing is fetched.
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Placed>();
+                drop(rx);
+                let packuments = Packuments::new(http, npm.clone());
+                let mut resolver = Resolver::new(packuments, npm, tx).with_cooldown(cooldown);
+                resolver.resolve(roots).await?;
+                Ok(resolver
+                    .nodes
+                    .iter()
+                    .skip(1)
+                    .map(|n| {
+                        let scripts = n
+                            .meta()
+                            .map(|m| m.declared_install_hooks())
+                            .unwrap_or_default();
+                        (n.name.to_string(), n.version.clone(), scripts)
+                    })
+                    .collect())
+            }
+        }
+    })
 }
 
 /// Parse root specs; a floating one is refused with the exact current version.
-fn parse_roots(settings: &Settings, raw: &[String]) -> Result<Vec<NpmSpec>> {
+fn parse_roots(s: &Session, raw: &[String]) -> Result<Vec<NpmSpec>> {
     let mut out = Vec::new();
     for r in raw {
         match spec::parse_root(r)? {
             Ok(s) => out.push(s),
             Err(Unpinned::Floating { name, requested }) => {
-                return Err(unpinned_error(settings, &name, requested.as_deref()));
+                return Err(unpinned_error(s, &name, requested.as_deref()));
             }
         }
     }
@@ -365,7 +323,7 @@ fn parse_roots(settings: &Settings, raw: &[String]) -> Result<Vec<NpmSpec>> {
     Ok(out)
 }
 
-fn unpinned_error(settings: &Settings, name: &NpmName, requested: Option<&str>) -> Error {
+fn unpinned_error(s: &Session, name: &NpmName, requested: Option<&str>) -> Error {
     let what = match requested {
         None => format!("`{name}` has no version"),
         Some(r) => format!(
@@ -374,10 +332,10 @@ fn unpinned_error(settings: &Settings, name: &NpmName, requested: Option<&str>) 
         ),
     };
     let err = Error::usage(format!("{what}: safex launches only exact pins"));
-    let exact = if settings.offline {
+    let exact = if s.settings.offline {
         None
     } else {
-        current_version(settings, name, requested)
+        current_version(s, name, requested)
     };
     match exact {
         Some(v) => err.with_hint(format!(
@@ -391,16 +349,10 @@ fn unpinned_error(settings: &Settings, name: &NpmName, requested: Option<&str>) 
 
 /// The version a floating spec points to today (the hint for an unpinned
 /// spec, and `safex mcp pin`). `None` when the registry cannot say.
-pub fn current_version(
-    settings: &Settings,
-    name: &NpmName,
-    requested: Option<&str>,
-) -> Option<String> {
-    let rt = runtime().ok()?;
-    rt.block_on(async {
-        let http =
-            Arc::new(Http::new(&settings.npm.ca_files, &settings.deadlines.from_now()).ok()?);
-        let npm = Arc::new(settings.npm.clone());
+pub fn current_version(s: &Session, name: &NpmName, requested: Option<&str>) -> Option<String> {
+    let http = s.http().ok()?;
+    s.runtime().ok()?.block_on(async {
+        let npm = Arc::new(s.settings.npm.clone());
         let p = Packuments::new(http, npm).get(name).await.ok()?;
         match requested.map(spec::DepSpec::parse) {
             None => p.dist_tags.get("latest").cloned(),
@@ -421,76 +373,20 @@ pub fn current_version(
     })
 }
 
-/// The lock entry for these roots: the admin's lockfile first, then the user's.
-fn find_locked(settings: &Settings, roots: &[NpmSpec]) -> Result<Option<NpmEntry>> {
-    let key: Vec<String> = roots.iter().map(|r| r.to_string()).collect();
-    if let Some(sys) = &settings.system_lockfile
-        && let Some(e) = LockFile::read(sys)?.find_npm(&key)
-    {
-        return Ok(Some(e.clone()));
-    }
-    Ok(LockFile::read(&settings.lockfile)?.find_npm(&key).cloned())
-}
-
-/// The warm path's one look at an environment: a single `lstat` (a
-/// directory of ours nobody else can write, else refused) and the marker,
-/// which it reads anyway. A missing, damaged or foreign-digest marker, or a
-/// file in the directory's place, sends the launch down the cold path,
-/// which moves the damaged entry aside and rebuilds it.
-fn ready_env(dir: &std::path::Path, digest: &str) -> Result<Option<EnvMarker>> {
-    Ok(match Cache::env_state(dir)? {
-        cache::EnvState::Dir => EnvMarker::read(dir).filter(|m| m.digest == digest),
-        cache::EnvState::Missing | cache::EnvState::NotDir => None,
-    })
-}
-
-/// The cold path with the cache opened for it (every directory checked),
-/// and whatever this launch staged and did not move into place removed,
-/// whether it failed or not.
-fn prepare_cold(
-    settings: &Settings,
-    roots: &[NpmSpec],
-    entry: Option<NpmEntry>,
-) -> Result<(PathBuf, NpmEntry)> {
-    let cache = Cache::open_cold(&settings.cache_dir)?;
-    let done = prepare(settings, &cache, roots, entry);
-    // Its runtime is gone, so nothing of this launch still writes there;
-    // on success too: a speculative download cancelled midway is debris.
-    cache.sweep_own();
-    done
+/// A tree fetched, verified, unpacked and inspected in staging.
+pub struct Built {
+    entry: NpmEntry,
+    installed: Vec<Installed>,
+    staging: PathBuf,
+    guard: StagingGuard,
 }
 
 /// Cold path: resolve (or read the lock), fetch and verify every archive,
-/// unpack, inspect, record the lock entry, and move the finished environment
-/// into the cache. Returns the environment and the entry in force.
-fn prepare(
-    settings: &Settings,
-    cache: &Cache,
-    roots: &[NpmSpec],
-    entry: Option<NpmEntry>,
-) -> Result<(PathBuf, NpmEntry)> {
-    let label = roots
-        .iter()
-        .map(|r| r.to_string())
-        .collect::<Vec<_>>()
-        .join(" ");
-    if entry.is_none() {
-        if settings.lock_mode == LockMode::Frozen {
-            return Err(frozen_error(roots));
-        }
-        if settings.offline {
-            return Err(Error::registry(format!(
-                "`{label}` is not locked or cached, and safex is offline"
-            ))
-            .with_hint(
-                "launch it once with network access (without `--offline` / `SAFEX_OFFLINE`)",
-            ));
-        }
-        // A read-only lockfile is never replaced: said before any download.
-        lock::check_writable(&settings.lockfile, &label)?;
-    }
-    let rt = runtime()?;
-    let http = Arc::new(Http::new(&settings.npm.ca_files, &settings.deadlines)?);
+/// unpack and inspect into staging; the tree's ranges checked against the
+/// packages' own `package.json`.
+fn build(s: &Session, cache: &Cache, roots: &[NpmSpec], entry: Option<NpmEntry>) -> Result<Built> {
+    let settings = &s.settings;
+    let http = s.http()?;
     let npm = Arc::new(settings.npm.clone());
     let fetcher = Arc::new(fetch::Fetcher {
         http: http.clone(),
@@ -514,10 +410,10 @@ fn prepare(
         limits: settings.policy.limits.clone(),
     });
     let staging = cache.staging_dir("env")?;
-    let mut guard = StagingGuard(Some(staging.clone()));
+    let guard = StagingGuard(Some(staging.clone()));
     let from_lock = entry.is_some();
 
-    let (entry, installed) = rt.block_on(async {
+    let (entry, installed) = s.runtime()?.block_on(async {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Placed>();
         let installer = tokio::spawn(tree::install_all(
             fetcher.clone(),
@@ -580,20 +476,30 @@ fn prepare(
     })?;
 
     check_ranges(settings, &entry, &installed, from_lock)?;
+    Ok(Built {
+        entry,
+        installed,
+        staging,
+        guard,
+    })
+}
 
-    // Record first (tofu): if a racing launch recorded this root already,
-    // theirs is the lock in force, and we build from it instead.
-    let entry = if find_locked(settings, roots)?.is_none() {
-        let kept = lock::record_npm(&settings.lockfile, entry.clone())?;
-        if kept != entry {
-            drop(guard);
-            return prepare(settings, cache, roots, Some(kept));
-        }
-        kept
-    } else {
-        entry
-    };
-
+/// Assemble `node_modules`, link the bins, write the marker, and move the
+/// environment into the cache.
+fn commit(
+    s: &Session,
+    cache: &Cache,
+    roots: &[NpmSpec],
+    b: Built,
+    entry: &NpmEntry,
+) -> Result<PathBuf> {
+    let settings = &s.settings;
+    let Built {
+        installed,
+        staging,
+        mut guard,
+        ..
+    } = b;
     warn_dropped(settings, &installed);
     tree::assemble(&staging, &installed)?;
     let digest = entry.digest();
@@ -609,13 +515,13 @@ fn prepare(
     })?;
     guard.0 = None;
     if repaired && !settings.quiet {
-        eprintln!("{}", repaired_note(&env_dir));
+        eprintln!("{}", cache::repaired_note(&env_dir));
     }
     // A refusal comes from `check_install_code`, after the build.
     if settings.policy.scripts == ScriptsMode::Strip {
         warn_install_code(settings, &marker);
     }
-    Ok((env_dir, entry))
+    Ok(env_dir)
 }
 
 /// The tree's versions against the ranges its packages declare in their
@@ -639,12 +545,7 @@ fn check_ranges(
     let at = p.package.unwrap_or_default();
     let key = crate::redact::shown(&entry.roots.join(" "));
     if from_lock {
-        // Which lockfile holds it: the admin's is consulted first.
-        let file = settings
-            .system_lockfile
-            .as_ref()
-            .filter(|sys| LockFile::read(sys).is_ok_and(|l| l.find_npm(&entry.roots).is_some()))
-            .unwrap_or(&settings.lockfile);
+        let file = crate::launch::lockfile_holding::<NpmEntry>(settings, &entry.roots);
         Err(Error::io(format!(
             "lockfile `{}`: the entry for `{key}`, package `{at}`, has {}",
             file.display(),
@@ -973,15 +874,6 @@ fn marker_for(digest: &str, roots: &[NpmSpec], installed: &[Installed]) -> EnvMa
     }
 }
 
-/// Install-time code never runs; `scripts.mode = "refuse"` refuses a tree
-/// that has some (decided on every launch: the policy can change).
-fn check_install_code(settings: &Settings, marker: &EnvMarker) -> Result<()> {
-    marker
-        .skipped_install_code
-        .iter()
-        .try_for_each(|(pkg, code)| settings.policy.check_install_code(pkg, code))
-}
-
 /// Said once, by the launch that built the tree: the install-time code that
 /// was left out.
 fn warn_install_code(settings: &Settings, marker: &EnvMarker) {
@@ -1076,12 +968,4 @@ fn pick_bin(
 
 fn none_if_empty(s: String) -> String {
     if s.is_empty() { "none".into() } else { s }
-}
-
-/// Said when a damaged environment was replaced (both ecosystems).
-pub(crate) fn repaired_note(dir: &std::path::Path) -> String {
-    format!(
-        "note: the environment `{}` was damaged (its completion marker was missing, damaged or unreadable): moved it aside and rebuilt it from verified archives",
-        dir.display()
-    )
 }

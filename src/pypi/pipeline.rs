@@ -1,9 +1,11 @@
-//! `safex uvx`: the PyPI pipeline. Warm path: lock entry → venv marker →
-//! exec. Cold path: probe the interpreter → resolve with PubGrub (or read the
-//! lock) → fetch + verify wheels → build a venv in staging (safe unpack,
-//! RECORD check, `.pth` check, console scripts) → record → rename → exec.
+//! The PyPI side of the launch frame: specs parsed with the exact-version
+//! hint, the interpreter found (and another that fits `Requires-Python`),
+//! the tree built (probe → resolve with PubGrub or read the lock → fetch +
+//! verify wheels → a venv in staging: safe unpack, RECORD, `.pth`, console
+//! scripts), and the console script to run.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -11,24 +13,24 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::archive::Limits;
-use crate::audit;
 use crate::cache::{self, Cache, EnvState, StagingGuard};
-use crate::cli::{Globals, UvxArgs};
+use crate::cli::UvxArgs;
 use crate::error::{Error, Need, Result};
 use crate::fetch::{BlobRequest, Expected, Fetcher};
-use crate::http::Http;
-use crate::lock::{self, LockFile, LockedWheel, PypiEntry, PypiPackage};
-use crate::policy::{Ecosystem, LockMode};
+use crate::integrity;
+use crate::launch::{LaunchArgs, Pipeline};
+use crate::lock::{self, Entry, LockedWheel, PypiEntry, PypiPackage};
+use crate::policy::Ecosystem;
 use crate::pypi::index::{PypiConfig, SimpleIndex};
-use crate::pypi::interpreter::{self, Info, Request};
+use crate::pypi::interpreter::{self, Info, Request as Python};
 use crate::pypi::resolve::{Provider, index_origin_for};
 use crate::pypi::spec::{self as pyspec, Floating, PySpec};
 use crate::pypi::tags::{WheelName, normalize};
 use crate::pypi::venv;
 use crate::pypi::wheel;
 use crate::redact::shown;
+use crate::session::Session;
 use crate::settings::{Overrides, Settings};
-use crate::{exec, integrity, runtime};
 
 /// What a finished venv holds, written last before the rename.
 #[derive(Debug, Serialize, Deserialize)]
@@ -43,279 +45,221 @@ pub struct VenvMarker {
 /// What one `safex uvx` asks for: the pinned specs (root first, then
 /// `--with`), their lock key, the console script to run, and the Python
 /// found for it (found without running it).
-struct Launch {
+pub struct Request {
     specs: Vec<PySpec>,
     key: Vec<String>,
     command: Option<String>,
     python: PathBuf,
     /// What was asked for (`--python`, `SAFEX_PYTHON`, config).
-    python_req: Request,
+    python_req: Python,
     /// `python` described, once it has been run (cold path only).
     probed: Option<Info>,
 }
 
-impl Launch {
+impl Request {
     /// A Python asked for by path, name or `X.Y` is never replaced by
     /// another that fits `Requires-Python` better; the default and `3` may be.
     fn python_explicit(&self) -> bool {
-        !matches!(
-            self.python_req,
-            Request::Default | Request::Version(_, None)
-        )
+        !matches!(self.python_req, Python::Default | Python::Version(_, None))
     }
 }
 
-/// Parse the request and judge its roots by the policy before any work.
-fn checked_request(settings: &Settings, a: &UvxArgs, ctx: &mut audit::Context) -> Result<Launch> {
-    let req = request(settings, a)?;
-    ctx.package = Some(req.specs[0].name.to_string());
-    ctx.version = Some(req.specs[0].version.to_string());
-    for s in &req.specs {
-        settings
-            .policy
-            .check_root(Ecosystem::Pypi, s.name.as_ref())?;
-        settings
-            .policy
-            .check_package(Ecosystem::Pypi, s.name.as_ref(), &s.version.to_string())?;
+/// The PyPI side of the launch frame.
+pub struct Pypi;
+
+impl LaunchArgs for UvxArgs {
+    fn program_args(&self) -> &[OsString] {
+        &self.program_args
     }
-    Ok(req)
-}
-
-/// `packages.deny` and the known-compromised list over a whole tree.
-fn check_tree(settings: &Settings, packages: &[PypiPackage]) -> Result<()> {
-    for p in packages {
-        settings
-            .policy
-            .check_package(Ecosystem::Pypi, &p.name, &p.version)?;
+    fn env(&self) -> &[String] {
+        &self.env
     }
-    Ok(())
-}
-
-pub fn run(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
-    ctx.set_args(&a.program_args);
-    let settings = load_settings(&a, g)?;
-    ctx.configure(&settings);
-    let mut req = checked_request(&settings, &a, ctx)?;
-    let cache = Cache::new(&settings.cache_dir);
-
-    // Warm path: locked, and the venv for this interpreter is complete
-    // (or for the one chosen earlier because the default did not fit).
-    let summary = lock::summary(
-        &settings.lockfiles(),
-        cache.root(),
-        Ecosystem::Pypi,
-        &req.key,
-    )?;
-    // One `lstat` of the venv (ours, private, else refused) and its marker,
-    // read anyway; a missing or damaged one goes cold and is rebuilt.
-    // A venv on another version than `--python X.Y` asks for is not one
-    // (the name found on PATH is only a guess): its marker says.
-    let ready = |python: &Path, digest: &str| -> Result<Option<VenvMarker>> {
-        let dir = env_dir_for(&cache, digest, python);
-        Ok(match Cache::env_state(&dir)? {
-            EnvState::Dir => read_marker(&dir)
-                .ok()
-                .filter(|m| m.digest == digest && req.python_req.admits_version(&m.python_version)),
-            EnvState::Missing | EnvState::NotDir => None,
+    fn overrides(&self) -> Result<Overrides> {
+        let a = self;
+        // One index only: searching several for the same name is how dependency
+        // confusion happens, so `--index` is taken only as the sole index.
+        let index_url = match (&a.index_url, a.extra_index.as_slice()) {
+            (u, []) => u.clone(),
+            (None, [one]) => Some(one.clone()),
+            _ => {
+                return Err(Error::usage("safex resolves from one index, and several were given")
+                    .with_hint("pass a single `--index-url` (or `--index`); mirror other packages into that index"));
+            }
+        };
+        Ok(Overrides {
+            index_url,
+            offline: a.offline,
+            quiet: a.quiet,
+            ..Default::default()
         })
-    };
-    let mut warm = None;
-    if let Some(s) = summary {
-        if let Some(m) = ready(&req.python, &s.digest)? {
-            warm = Some((s, m, None));
-        } else if let Some(p) = remembered_python(&cache, &req)
-            && let Some(m) = ready(&p, &s.digest)?
-        {
-            warm = Some((s, m, Some(p)));
-        }
     }
-    let (dir, marker) = match warm {
-        Some((s, marker, remembered)) => {
-            if let Some(p) = remembered {
-                req.python = p;
-            }
-            settings.policy.check_tree(Ecosystem::Pypi, &s.packages)?;
-            ctx.tree = Some(s.digest.clone());
-            ctx.packages = Some(s.packages.len());
-            (env_dir_for(&cache, &s.digest, &req.python), marker)
-        }
-        None => {
-            let entry = find_locked(&settings, &req.key)?;
-            if let Some(e) = &entry {
-                check_tree(&settings, &e.packages)?;
-            }
-            let (dir, entry) = prepare_cold(&settings, &mut req, entry)?;
-            ctx.tree = Some(entry.digest());
-            ctx.packages = Some(entry.packages.len());
-            // Derive the lock summary now (it is only a cache): the next
-            // launch is then warm from its first instruction.
-            let _ = lock::summary(
-                &settings.lockfiles(),
-                cache.root(),
-                Ecosystem::Pypi,
-                &req.key,
-            );
-            let marker = read_marker(&dir)?;
-            (dir, marker)
-        }
-    };
-    let script = pick_script(&marker, &req)?;
-    let python = dir.join(venv::bin_dir()).join(venv::python_name());
-    let extra: Vec<String> = g.env.iter().chain(&a.env).cloned().collect();
-    ctx.env_passed = extra.clone();
-    let env = exec::program_env(
-        settings.policy.env_mode,
-        &settings.policy.env_pass,
-        &extra,
-        &settings.npm.secret_vars,
-    );
-    ctx.launch()?;
-    exec::run_program(
-        &python,
-        &[dir.join(venv::bin_dir()).join(&script).into_os_string()],
-        &a.program_args,
-        env,
-    )
 }
 
-pub fn lock(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
-    ctx.set_args(&a.program_args);
-    let settings = load_settings(&a, g)?;
-    ctx.configure(&settings);
-    let mut req = checked_request(&settings, &a, ctx)?;
-    let entry = find_locked(&settings, &req.key)?;
-    if let Some(e) = &entry {
-        check_tree(&settings, &e.packages)?;
-    }
-    let (_, entry) = prepare_cold(&settings, &mut req, entry)?;
-    ctx.tree = Some(entry.digest());
-    ctx.packages = Some(entry.packages.len());
-    let mut out = String::new();
-    for r in &entry.roots {
-        out.push_str(&format!("{r}\n"));
-    }
-    for p in &entry.packages {
-        out.push_str(&format!(
-            "  {}=={}  ({} wheels)\n",
-            p.name,
-            p.version,
-            p.wheels.len()
-        ));
-    }
-    print!("{out}");
-    if !g.quiet {
-        eprintln!(
-            "locked {} packages for `{}` in `{}`",
-            entry.packages.len(),
-            entry.roots.join(" "),
-            settings.lockfile.display()
-        );
-    }
-    ctx.lock()?;
-    Ok(0)
-}
+impl Pipeline for Pypi {
+    type Args = UvxArgs;
+    type Request = Request;
+    type Entry = PypiEntry;
+    type Marker = VenvMarker;
+    type Built = Built;
+    const TOOL: &'static str = "uvx";
+    const AT: &'static str = "==";
 
-/// `safex policy check uvx <spec>`: the decision for the root and every
-/// package of its tree (from the lock, else resolved now: wheels are fetched
-/// for their metadata but nothing is installed or run).
-pub fn check(a: UvxArgs, g: &Globals, ctx: &mut audit::Context) -> Result<i32> {
-    ctx.set_args(&a.program_args);
-    let settings = load_settings(&a, g)?;
-    ctx.configure(&settings);
-    let mut req = checked_request(&settings, &a, ctx)?;
-    let entry = find_locked(&settings, &req.key)?;
-    if entry.is_none() && settings.lock_mode == LockMode::Frozen {
-        return Err(frozen_error(&req.key.join(" ")));
+    fn request(s: &Session, a: &UvxArgs) -> Result<Request> {
+        request(s, a)
     }
-    let packages: Vec<(String, String)> = match entry {
-        Some(e) => e
-            .packages
+
+    fn roots(req: &Request) -> Vec<(String, String)> {
+        req.specs
             .iter()
-            .map(|p| (p.name.clone(), p.version.clone()))
-            .collect(),
-        None => {
-            if settings.offline {
-                return Err(Error::registry(
-                    "the tree is not locked, and safex is offline",
-                ));
-            }
-            let cache = Cache::open_cold(&settings.cache_dir)?;
-            let resolve = |req: &Launch| {
-                let (provider, _rt, _index, _config, _fetcher) =
-                    provider_for(&settings, &cache, req, &[])?;
-                crate::pypi::resolve::resolve(&provider)
-            };
-            settle_python(&settings, &mut req)?;
-            let resolved = match resolve(&req) {
-                Err(e) => {
-                    fitting_python(&settings, &mut req, e)?;
-                    resolve(&req)?
-                }
-                ok => ok?,
-            };
-            resolved
-                .into_iter()
-                .map(|r| (r.name.to_string(), r.version.to_string()))
-                .collect()
+            .map(|s| (s.name.to_string(), s.version.to_string()))
+            .collect()
+    }
+
+    fn root_shown(req: &Request) -> String {
+        req.specs[0].to_string()
+    }
+
+    fn key(req: &Request) -> &[String] {
+        &req.key
+    }
+
+    /// The venv for this interpreter, complete, or for the one chosen
+    /// earlier because the default did not fit. One `lstat` of the venv
+    /// (ours, private, else refused) and its marker, read anyway; a missing
+    /// or damaged one goes cold and is rebuilt. A venv on another version
+    /// than `--python X.Y` asks for is not one (the name found on `PATH` is
+    /// only a guess): its marker says.
+    fn ready(
+        s: &Session,
+        req: &mut Request,
+        digest: &str,
+    ) -> Result<Option<(PathBuf, VenvMarker)>> {
+        let ready = |python: &Path| -> Result<Option<(PathBuf, VenvMarker)>> {
+            let dir = env_dir_for(&s.cache, digest, python);
+            Ok(match Cache::env_state(&dir)? {
+                EnvState::Dir => read_marker(&dir)
+                    .ok()
+                    .filter(|m| {
+                        m.digest == digest && req.python_req.admits_version(&m.python_version)
+                    })
+                    .map(|m| (dir, m)),
+                EnvState::Missing | EnvState::NotDir => None,
+            })
+        };
+        if let Some(r) = ready(&req.python)? {
+            return Ok(Some(r));
         }
-    };
-    let mut refused = None;
-    for (name, version) in &packages {
-        match settings
-            .policy
-            .check_package(Ecosystem::Pypi, name, version)
+        if let Some(p) = remembered_python(&s.cache, req)
+            && let Some(r) = ready(&p)?
         {
-            Ok(()) => println!("allow   {name}=={version}"),
-            Err(e) => {
-                println!("refuse  {name}=={version}: {}", e.message);
-                refused.get_or_insert(e);
-            }
+            req.python = p;
+            return Ok(Some(r));
         }
+        Ok(None)
     }
-    match refused {
-        Some(e) => Err(e),
-        None => {
-            if !g.quiet {
-                let n = packages.len();
-                eprintln!(
-                    "`{}`: allowed by the policy ({n} package{})",
-                    req.specs[0],
-                    if n == 1 { "" } else { "s" }
-                );
-            }
-            Ok(0)
+
+    fn read_marker(dir: &Path) -> Result<VenvMarker> {
+        read_marker(dir)
+    }
+
+    fn build(
+        s: &Session,
+        cache: &Cache,
+        req: &mut Request,
+        entry: Option<PypiEntry>,
+    ) -> Result<Built> {
+        build_fitting(s, cache, req, entry)
+    }
+
+    fn built_entry(b: &Built) -> &PypiEntry {
+        &b.entry
+    }
+
+    fn commit(
+        s: &Session,
+        cache: &Cache,
+        _req: &Request,
+        b: Built,
+        entry: &PypiEntry,
+    ) -> Result<PathBuf> {
+        commit(s, cache, b, entry)
+    }
+
+    fn program(
+        _s: &Session,
+        req: &Request,
+        dir: &Path,
+        m: &VenvMarker,
+    ) -> Result<(PathBuf, OsString)> {
+        let script = pick_script(m, req)?;
+        let bin = dir.join(venv::bin_dir());
+        Ok((
+            bin.join(venv::python_name()),
+            bin.join(script).into_os_string(),
+        ))
+    }
+
+    fn tree_lines(entry: &PypiEntry) -> String {
+        let mut out = String::new();
+        for p in &entry.packages {
+            out.push_str(&format!(
+                "  {}=={}  ({} wheels)\n",
+                p.name,
+                p.version,
+                p.wheels.len()
+            ));
         }
+        out
+    }
+
+    /// From the lock, else resolved now: wheels are fetched for their
+    /// metadata, but nothing is installed or run. Wheels declare no
+    /// install-time code.
+    fn check_tree(
+        s: &Session,
+        req: &mut Request,
+        entry: Option<&PypiEntry>,
+    ) -> Result<Vec<(String, String, Vec<String>)>> {
+        let settings = &s.settings;
+        let packages: Vec<(String, String)> = match entry {
+            Some(e) => e.tree(),
+            None => {
+                // The frame refused an offline check already.
+                let cache = Cache::open_cold(&settings.cache_dir)?;
+                let resolve = |req: &Request| {
+                    let (provider, _index, _config, _fetcher) = provider_for(s, &cache, req, &[])?;
+                    crate::pypi::resolve::resolve(&provider)
+                };
+                settle_python(settings, req)?;
+                let resolved = match resolve(req) {
+                    Err(e) => {
+                        fitting_python(settings, req, e)?;
+                        resolve(req)?
+                    }
+                    ok => ok?,
+                };
+                resolved
+                    .into_iter()
+                    .map(|r| (r.name.to_string(), r.version.to_string()))
+                    .collect()
+            }
+        };
+        Ok(packages
+            .into_iter()
+            .map(|(name, version)| (name, version, Vec::new()))
+            .collect())
     }
 }
 
-fn load_settings(a: &UvxArgs, g: &Globals) -> Result<Settings> {
-    // One index only: searching several for the same name is how dependency
-    // confusion happens, so `--index` is taken only as the sole index.
-    let index_url = match (&a.index_url, a.extra_index.as_slice()) {
-        (u, []) => u.clone(),
-        (None, [one]) => Some(one.clone()),
-        _ => {
-            return Err(Error::usage("safex resolves from one index, and several were given")
-                .with_hint("pass a single `--index-url` (or `--index`); mirror other packages into that index"));
-        }
-    };
-    Settings::load(&Overrides {
-        index_url,
-        offline: a.offline,
-        quiet: g.quiet,
-        policy: g.policy.clone(),
-        ..Default::default()
-    })
-}
-
-fn request(settings: &Settings, a: &UvxArgs) -> Result<Launch> {
+fn request(s: &Session, a: &UvxArgs) -> Result<Request> {
+    let settings = &s.settings;
     let (root_raw, command) = match &a.from {
         Some(f) => (f.clone(), Some(a.target.clone())),
         None => (a.target.clone(), None),
     };
-    let mut specs = vec![parse_spec(settings, &root_raw)?];
+    let mut specs = vec![parse_spec(s, &root_raw)?];
     for w in &a.with {
-        specs.push(parse_spec(settings, w)?);
+        specs.push(parse_spec(s, w)?);
     }
     let root_name = specs[0].name.clone();
     let mut key: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
@@ -323,11 +267,11 @@ fn request(settings: &Settings, a: &UvxArgs) -> Result<Launch> {
     // The command defaults to the root's name, as uvx does.
     let command = command.or_else(|| Some(root_name.to_string()));
     let python_req = match a.python.as_deref().or(settings.python.as_deref()) {
-        Some(p) => Request::parse(p),
-        None => Request::Default,
+        Some(p) => Python::parse(p),
+        None => Python::Default,
     };
     let python = interpreter::find(&python_req)?;
-    Ok(Launch {
+    Ok(Request {
         specs,
         key,
         command,
@@ -337,7 +281,7 @@ fn request(settings: &Settings, a: &UvxArgs) -> Result<Launch> {
     })
 }
 
-fn parse_spec(settings: &Settings, raw: &str) -> Result<PySpec> {
+fn parse_spec(s: &Session, raw: &str) -> Result<PySpec> {
     match pyspec::parse_root(raw)? {
         Ok(s) => Ok(s),
         Err(Floating { name, requested }) => {
@@ -346,10 +290,10 @@ fn parse_spec(settings: &Settings, raw: &str) -> Result<PySpec> {
                 Some(r) => format!("`{name}{}` is not an exact version", shown(r)),
             };
             let err = Error::usage(format!("{what}: safex launches only exact pins"));
-            let current = if settings.offline {
+            let current = if s.settings.offline {
                 None
             } else {
-                current_version(settings, &name)
+                current_version(s, &name)
             };
             Err(match current {
                 Some(v) => err.with_hint(format!(
@@ -364,14 +308,12 @@ fn parse_spec(settings: &Settings, raw: &str) -> Result<PySpec> {
 }
 
 /// The newest final, unyanked version on the index, for the hint.
-pub fn current_version(settings: &Settings, name: &pep508_rs::PackageName) -> Option<String> {
-    let python = interpreter::find(&Request::Default).ok()?;
-    let config = Arc::new(index_config(settings, &python).ok()?);
+pub fn current_version(s: &Session, name: &pep508_rs::PackageName) -> Option<String> {
+    let python = interpreter::find(&Python::Default).ok()?;
+    let config = Arc::new(index_config(&s.settings, &python).ok()?);
     config.index.as_ref()?;
-    let rt = runtime().ok()?;
-    rt.block_on(async {
-        let http =
-            Arc::new(Http::new(&settings.npm.ca_files, &settings.deadlines.from_now()).ok()?);
+    let http = s.http().ok()?;
+    s.runtime().ok()?.block_on(async {
         let index = SimpleIndex::new(http, config);
         let files = index.project(name.as_ref()).await.ok()?;
         files
@@ -387,15 +329,6 @@ pub fn current_version(settings: &Settings, name: &pep508_rs::PackageName) -> Op
             .max()
             .map(|v| v.to_string())
     })
-}
-
-fn find_locked(settings: &Settings, key: &[String]) -> Result<Option<PypiEntry>> {
-    if let Some(sys) = &settings.system_lockfile
-        && let Some(e) = LockFile::read(sys)?.find_pypi(key)
-    {
-        return Ok(Some(e.clone()));
-    }
-    Ok(LockFile::read(&settings.lockfile)?.find_pypi(key).cloned())
 }
 
 /// A venv is specific to the tree and to the interpreter that runs it.
@@ -423,7 +356,7 @@ fn read_marker(dir: &Path) -> Result<VenvMarker> {
 
 /// The console script to run: the command named with `--from`, else the one
 /// named like the package, else the package's only one.
-fn pick_script(marker: &VenvMarker, req: &Launch) -> Result<String> {
+fn pick_script(marker: &VenvMarker, req: &Request) -> Result<String> {
     let root = normalize(req.specs[0].name.as_ref());
     let listed = || {
         let all: Vec<String> = marker
@@ -473,38 +406,26 @@ fn pick_script(marker: &VenvMarker, req: &Launch) -> Result<String> {
     Err(Error::internal("no command chosen"))
 }
 
-/// [`prepare`], and when the default Python does not meet a pinned root's
+/// [`build`], and when the default Python does not meet a pinned root's
 /// `Requires-Python` (`networkx` needs 3.12), again with the newest Python
 /// on this machine that does, found as uv finds one
 /// ([`interpreter::candidates`]); the choice is said on stderr and
 /// remembered for the warm path. A Python the user asked for is never
 /// replaced.
-/// The cold path with the cache opened for it (every directory checked),
-/// and whatever this launch staged and did not move into place removed,
-/// whether it failed or not.
-fn prepare_cold(
-    settings: &Settings,
-    req: &mut Launch,
-    entry: Option<PypiEntry>,
-) -> Result<(PathBuf, PypiEntry)> {
-    let cache = Cache::open_cold(&settings.cache_dir)?;
-    let done = prepare_fitting(settings, &cache, req, entry);
-    cache.sweep_own();
-    done
-}
-
-fn prepare_fitting(
-    settings: &Settings,
+fn build_fitting(
+    s: &Session,
     cache: &Cache,
-    req: &mut Launch,
+    req: &mut Request,
     entry: Option<PypiEntry>,
-) -> Result<(PathBuf, PypiEntry)> {
+) -> Result<Built> {
     let found = req.python.clone();
-    settle_python(settings, req)?;
-    let done = match prepare(settings, cache, req, entry.clone()) {
+    if req.probed.is_none() {
+        settle_python(&s.settings, req)?;
+    }
+    let done = match build(s, cache, req, entry.clone()) {
         Err(err) => {
-            fitting_python(settings, req, err)?;
-            prepare(settings, cache, req, entry)?
+            fitting_python(&s.settings, req, err)?;
+            build(s, cache, req, entry)?
         }
         ok => ok?,
     };
@@ -517,7 +438,7 @@ fn prepare_fitting(
 /// Run the Python found for the request ([`interpreter::select`]): for
 /// `--python X.Y` (and the default) one that runs and is that version,
 /// else the refusal listing what was found.
-fn settle_python(settings: &Settings, req: &mut Launch) -> Result<()> {
+fn settle_python(settings: &Settings, req: &mut Request) -> Result<()> {
     let (python, info) = interpreter::select(&req.python_req, &req.python, settings.quiet)?;
     req.python = python;
     req.probed = Some(info);
@@ -528,7 +449,7 @@ fn settle_python(settings: &Settings, req: &mut Launch) -> Result<()> {
 /// it names, said on stderr; else `err` again, its hint listing what was
 /// tried (those that do not run among them). Only when `err` is about the
 /// Python and none was asked for by path, name or `X.Y`.
-fn fitting_python(settings: &Settings, req: &mut Launch, err: Error) -> Result<()> {
+fn fitting_python(settings: &Settings, req: &mut Request, err: Error) -> Result<()> {
     let Some(Need::Python(range)) = err.needs.clone() else {
         return Err(err);
     };
@@ -582,9 +503,9 @@ fn fitting_python(settings: &Settings, req: &mut Launch, err: Error) -> Result<(
 
 /// Where the Python chosen for these roots and this request is remembered:
 /// the default's and `--python 3.12`'s are kept apart.
-fn python_choice_path(cache: &Cache, req: &Launch) -> PathBuf {
+fn python_choice_path(cache: &Cache, req: &Request) -> PathBuf {
     let mut key = req.key.join(" ");
-    if let Request::Version(m, n) = &req.python_req {
+    if let Python::Version(m, n) = &req.python_req {
         key.push_str(&format!("\0python={m}.{n:?}"));
     }
     let key = integrity::sha256_hex(key.as_bytes());
@@ -593,8 +514,8 @@ fn python_choice_path(cache: &Cache, req: &Launch) -> PathBuf {
 
 /// The Python chosen for these roots on an earlier launch, when it was not
 /// asked for by path or name and the file still names an interpreter.
-fn remembered_python(cache: &Cache, req: &Launch) -> Option<PathBuf> {
-    if matches!(req.python_req, Request::Path(_) | Request::Name(_)) {
+fn remembered_python(cache: &Cache, req: &Request) -> Option<PathBuf> {
+    if matches!(req.python_req, Python::Path(_) | Python::Name(_)) {
         return None;
     }
     let text = std::fs::read_to_string(python_choice_path(cache, req)).ok()?;
@@ -603,7 +524,7 @@ fn remembered_python(cache: &Cache, req: &Launch) -> Option<PathBuf> {
 }
 
 /// Best effort: without it, the next launch finds the same Python again.
-fn remember_python(cache: &Cache, req: &Launch) {
+fn remember_python(cache: &Cache, req: &Request) {
     let path = python_choice_path(cache, req);
     let (Some(dir), Ok(tmp)) = (path.parent(), cache.tmp_file("python-for")) else {
         return;
@@ -615,29 +536,20 @@ fn remember_python(cache: &Cache, req: &Launch) {
     let _ = std::fs::remove_file(&tmp);
 }
 
-/// Cold path. Returns the venv and the lock entry in force.
-fn prepare(
-    settings: &Settings,
-    cache: &Cache,
-    req: &Launch,
-    entry: Option<PypiEntry>,
-) -> Result<(PathBuf, PypiEntry)> {
-    let label = req.key.join(" ");
-    if entry.is_none() {
-        if settings.lock_mode == LockMode::Frozen {
-            return Err(frozen_error(&label));
-        }
-        if settings.offline {
-            return Err(Error::registry(format!(
-                "`{label}` is not locked or cached, and safex is offline"
-            ))
-            .with_hint(
-                "launch it once with network access (without `--offline` / `SAFEX_OFFLINE`)",
-            ));
-        }
-        // A read-only lockfile is never replaced: said before any download.
-        lock::check_writable(&settings.lockfile, &label)?;
-    }
+/// A venv built in staging, not yet committed.
+pub struct Built {
+    entry: PypiEntry,
+    staging: PathBuf,
+    guard: StagingGuard,
+    final_dir: PathBuf,
+    info: Info,
+    scripts: Scripts,
+}
+
+/// Cold path: resolve (or read the lock), fetch and verify the wheels, and
+/// build the venv in staging.
+fn build(s: &Session, cache: &Cache, req: &Request, entry: Option<PypiEntry>) -> Result<Built> {
+    let settings = &s.settings;
     // Index pages needed whatever the interpreter: locked packages none of
     // whose wheels is cached, or else the roots.
     let ahead: Vec<&str> = match &entry {
@@ -656,7 +568,8 @@ fn prepare(
             .collect(),
         None => req.specs.iter().map(|s| s.name.as_ref()).collect(),
     };
-    let (provider, rt, index, config, fetcher) = provider_for(settings, cache, req, &ahead)?;
+    let (provider, index, config, fetcher) = provider_for(s, cache, req, &ahead)?;
+    let rt = s.runtime()?;
     let info = provider.info().clone();
 
     // Which wheel of each package, with its verified path.
@@ -666,7 +579,7 @@ fn prepare(
                 &index,
                 &config,
                 &fetcher,
-                &rt,
+                rt,
                 &info,
                 &entry,
                 settings.offline,
@@ -769,7 +682,7 @@ fn prepare(
 
     let final_dir = env_dir(cache, &entry, &req.python);
     let staging = cache.staging_dir("venv")?;
-    let mut guard = StagingGuard(Some(staging.clone()));
+    let guard = StagingGuard(Some(staging.clone()));
     let layout = venv::create(&staging, &final_dir, &info)?;
     let root_names: Vec<String> = req
         .specs
@@ -790,17 +703,26 @@ fn prepare(
         );
     }
 
-    // Record first (tofu); a racing launch's entry wins.
-    let entry = if find_locked(settings, &req.key)?.is_none() {
-        let kept = lock::record_pypi(&settings.lockfile, entry.clone())?;
-        if kept != entry {
-            drop(guard);
-            return prepare(settings, cache, req, Some(kept));
-        }
-        kept
-    } else {
-        entry
-    };
+    Ok(Built {
+        entry,
+        staging,
+        guard,
+        final_dir,
+        info,
+        scripts,
+    })
+}
+
+/// Write the marker and move the venv into the cache.
+fn commit(s: &Session, cache: &Cache, b: Built, entry: &PypiEntry) -> Result<PathBuf> {
+    let Built {
+        staging,
+        mut guard,
+        final_dir,
+        info,
+        scripts,
+        ..
+    } = b;
     let marker = VenvMarker {
         digest: entry.digest(),
         python: info.executable.clone(),
@@ -814,10 +736,10 @@ fn prepare(
         read_marker(d).is_ok_and(|m| m.digest == digest)
     })?;
     guard.0 = None;
-    if repaired && !settings.quiet {
-        eprintln!("{}", crate::npm::pipeline::repaired_note(&final_dir));
+    if repaired && !s.settings.quiet {
+        eprintln!("{}", cache::repaired_note(&final_dir));
     }
-    Ok((final_dir, entry))
+    Ok(final_dir)
 }
 
 /// A locked tree's versions against the `Requires-Dist` of its own wheels,
@@ -847,11 +769,7 @@ fn check_locked_ranges(
     let Err(p) = crate::lock_check::check_pypi_ranges(entry, &by_name, &markers) else {
         return Ok(());
     };
-    let file = settings
-        .system_lockfile
-        .as_ref()
-        .filter(|sys| LockFile::read(sys).is_ok_and(|l| l.find_pypi(&entry.roots).is_some()))
-        .unwrap_or(&settings.lockfile);
+    let file = crate::launch::lockfile_holding::<PypiEntry>(settings, &entry.roots);
     Err(Error::io(format!(
         "lockfile `{}`: the entry for `{}`, package `{}`, has {}",
         file.display(),
@@ -937,13 +855,7 @@ fn install_wheels(
     Ok((scripts, all_stripped))
 }
 
-type Parts = (
-    Provider,
-    tokio::runtime::Runtime,
-    Arc<SimpleIndex>,
-    Arc<PypiConfig>,
-    Arc<Fetcher>,
-);
+type Parts = (Provider, Arc<SimpleIndex>, Arc<PypiConfig>, Arc<Fetcher>);
 
 /// The index client, fetcher and resolver for a request (cold path only:
 /// this probes the interpreter).
@@ -952,10 +864,11 @@ type Parts = (
 /// interpreter is; they are fetched while the interpreter is probed (a
 /// version manager's shim can take longer to start it than the index takes
 /// to answer).
-fn provider_for(settings: &Settings, cache: &Cache, req: &Launch, ahead: &[&str]) -> Result<Parts> {
+fn provider_for(s: &Session, cache: &Cache, req: &Request, ahead: &[&str]) -> Result<Parts> {
+    let settings = &s.settings;
     let config = Arc::new(index_config(settings, &req.python)?);
-    let rt = runtime()?;
-    let http = Arc::new(Http::new(&settings.npm.ca_files, &settings.deadlines)?);
+    let rt = s.runtime()?;
+    let http = s.http()?;
     let index = SimpleIndex::new(http.clone(), config.clone());
     if !settings.offline {
         let _in_runtime = rt.enter();
@@ -988,7 +901,7 @@ fn provider_for(settings: &Settings, cache: &Cache, req: &Launch, ahead: &[&str]
     )?;
 
     let provider = provider.with_cooldown(settings.policy.cooldown());
-    Ok((provider, rt, index, config, fetcher))
+    Ok((provider, index, config, fetcher))
 }
 
 /// The sha256 hex a blob is named by (`blobs/sha256/<hex>`).
@@ -1069,12 +982,6 @@ fn locked_wheels(
             Ok((p.name.clone(), p.version.clone(), best.file.clone(), path?))
         })
         .collect()
-}
-
-fn frozen_error(label: &str) -> Error {
-    Error::policy(format!("`{label}` is not in the lockfile, and the lock mode is `frozen`")).with_hint(format!(
-        "ask your admin to add it, or lock it with `safex lock uvx {label}` where the lock mode is `tofu`"
-    ))
 }
 
 /// The index configuration for a cold path: safex's settings, pip's and
