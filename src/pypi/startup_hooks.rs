@@ -156,11 +156,6 @@ impl Hook {
 ///   names no `import` statement can spell) are fine.
 fn startup_hook(dest: &Dest) -> Option<Hook> {
     let lower = dest.rel.to_lowercase();
-    let is_customize = |c: &str| {
-        ["sitecustomize", "usercustomize"]
-            .iter()
-            .any(|m| c == *m || c.strip_prefix(m).is_some_and(|r| r.starts_with('.')))
-    };
     match dest.scheme {
         Scheme::Purelib | Scheme::Platlib => {
             if !lower.contains('/') && lower.ends_with(".pth") {
@@ -194,11 +189,7 @@ pub fn left_out_by_design(path: &str, dist_info: &str) -> bool {
     if let Some(rel) = path.strip_prefix(&data) {
         return shadowed_module(rel).is_some();
     }
-    path.to_lowercase().split('/').any(|c| {
-        ["sitecustomize", "usercustomize"]
-            .iter()
-            .any(|m| c == *m || c.strip_prefix(m).is_some_and(|r| r.starts_with('.')))
-    })
+    path.to_lowercase().split('/').any(is_customize)
 }
 
 /// The module name a file in the scripts directory can be imported as: a
@@ -365,11 +356,20 @@ fn holds_customize(dir: &Path) -> bool {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return false;
     };
-    entries.filter_map(|e| e.ok()).any(|e| {
-        let name = e.file_name().to_string_lossy().to_lowercase();
-        ["sitecustomize", "usercustomize"]
-            .iter()
-            .any(|m| name == *m || name.strip_prefix(m).is_some_and(|r| r.starts_with('.')))
+    entries
+        .filter_map(|e| e.ok())
+        .any(|e| is_customize(&e.file_name().to_string_lossy().to_lowercase()))
+}
+
+/// Whether a lowercased path component is the `sitecustomize` or
+/// `usercustomize` module, an extension of it (`sitecustomize.abi3.so`), or
+/// its package directory.
+fn is_customize(component: &str) -> bool {
+    ["sitecustomize", "usercustomize"].iter().any(|m| {
+        component == *m
+            || component
+                .strip_prefix(m)
+                .is_some_and(|r| r.starts_with('.'))
     })
 }
 
