@@ -514,6 +514,8 @@ fn http_to_a_tls_port_says_so() {
 /// (connect, request and answer head share one: no data for that long).
 #[test]
 fn a_connection_that_never_opens_fails_after_the_stall_deadline() {
+    // A raw listener on purpose: the point is a socket nothing ever
+    // accepts, which no HTTP engine (ours included) can be.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     // Never accepted: fill the backlog until a connect no longer completes.

@@ -234,6 +234,8 @@ pub struct PyPkg {
     url: FileUrl,
     /// PEP 658 metadata file: `None` follows the index's default.
     metadata_file: Option<bool>,
+    /// The PEP 691 `upload-time` of every file of this version.
+    upload_time: String,
     /// Overrides the `data-requires-python` of the links (default: the
     /// package's Requires-Python).
     link_requires_python: Option<String>,
@@ -259,6 +261,7 @@ impl PyPkg {
             url: FileUrl::Index,
             metadata_file: None,
             link_requires_python: None,
+            upload_time: "2021-01-01T00:00:00.000000Z".into(),
         }
     }
 
@@ -475,6 +478,12 @@ impl PyPkg {
     /// Offer (or not) a PEP 658 `.metadata` file, whatever the index default.
     pub fn metadata_file(mut self, on: bool) -> PyPkg {
         self.metadata_file = Some(on);
+        self
+    }
+    /// The PEP 691 `upload-time` of the files (default 2021-01-01), as
+    /// RFC 3339 (`2001-09-09T01:46:40.000000Z`): what a cooldown judges.
+    pub fn uploaded_at(mut self, time: &str) -> PyPkg {
+        self.upload_time = time.into();
         self
     }
     /// The links' `data-requires-python`, instead of the package's own.
@@ -1336,7 +1345,7 @@ fn render_json(st: &State, name: &str, files: &[(&PyPkg, &PubFile)], port: u16) 
             },
         );
         m.insert("size".into(), f.bytes.len().into());
-        m.insert("upload-time".into(), "2021-01-01T00:00:00.000000Z".into());
+        m.insert("upload-time".into(), pkg.upload_time.clone().into());
         out.push(Value::Object(m));
     }
     for (page, filename) in &st.stray {
