@@ -130,46 +130,37 @@ fn py_printing_dep(name: &str, version: &str, dep: &str, requirement: &str) -> P
     .dep(requirement)
 }
 
-/// Every file safex wrote outside its cache and lockfile, other than the
-/// policy files the test wrote and the audit logs (the default one and those
-/// under `<root>/logs`).
-fn stray_writes(env: &TestEnv) -> Vec<PathBuf> {
-    let ours = [
+/// The policy files the test wrote and the audit logs (the default one and
+/// those under `<root>/logs`): the writes outside the cache a policy test
+/// expects.
+fn policy_writes(env: &TestEnv) -> [PathBuf; 4] {
+    [
         env.root().join("policies"),
         env.root().join("logs"),
         env.home().join(".config/safex"),
         env.home().join(".local/share/safex/audit.log"),
-    ];
-    env.written_outside_cache()
-        .into_iter()
-        .filter(|p| !ours.iter().any(|o| p.starts_with(o)))
-        .collect()
+    ]
 }
 
-/// A refusal: the exit code, nothing on stdout, an `error:` naming each of
-/// `names`, no program or install marker, nothing stray written.
+/// Nothing written outside the cache but [`policy_writes`].
+#[track_caller]
+fn assert_no_stray_writes(env: &TestEnv) {
+    let ours = policy_writes(env);
+    assert_nothing_written_outside_cache(env, &ours.each_ref().map(PathBuf::as_path));
+}
+
+/// A refusal ([`assert_refused`]) with no program or install marker and no
+/// write outside the cache but [`policy_writes`].
 #[track_caller]
 fn assert_policy_refused(env: &TestEnv, out: &Output, code: i32, names: &[&str]) {
-    assert_code(out, code);
-    assert!(
-        out.stdout.is_empty(),
-        "safex wrote to stdout\n{}",
-        describe(out)
-    );
-    let err = stderr(out);
-    assert!(err.contains("error:"), "no `error:`\n{}", describe(out));
-    for n in names {
-        assert!(
-            err.contains(n),
-            "stderr does not name `{n}`\n{}",
-            describe(out)
-        );
-    }
-    assert_no_markers(&[&program_marker(env), &install_marker(env)]);
-    let stray = stray_writes(env);
-    assert!(
-        stray.is_empty(),
-        "safex wrote outside its cache: {stray:#?}"
+    let ours = policy_writes(env);
+    assert_refused(
+        env,
+        out,
+        code,
+        names,
+        &[&program_marker(env), &install_marker(env)],
+        &ours.each_ref().map(PathBuf::as_path),
     );
 }
 
@@ -1543,11 +1534,7 @@ fn policy_check_npx_decides_without_running() {
     assert_code(&out, 3);
     assert_mentions(&out, &["denied-app", "@evil/helper"]);
     assert_no_markers(&[&program_marker(&env), &install_marker(&env)]);
-    let stray = stray_writes(&env);
-    assert!(
-        stray.is_empty(),
-        "safex wrote outside its cache: {stray:#?}"
-    );
+    assert_no_stray_writes(&env);
 }
 
 /// `policy check` answers what a launch would: a tree that `scripts.mode =
@@ -1645,11 +1632,7 @@ fn policy_check_uvx_decides_without_running() {
     assert_code(&out, 3);
     assert_mentions(&out, &["denied-py", "shady-dep"]);
     assert_no_markers(&[&program_marker(&env)]);
-    let stray = stray_writes(&env);
-    assert!(
-        stray.is_empty(),
-        "safex wrote outside its cache: {stray:#?}"
-    );
+    assert_no_stray_writes(&env);
 }
 
 // ---------------------------------------------------------------------------

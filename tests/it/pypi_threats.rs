@@ -51,10 +51,22 @@ fn assert_launch_refused(
     created: &[&Path],
 ) -> Output {
     let out = idx.uvx(env, args);
+    assert_refused_no_payload(env, &out, code, names, created);
+    out
+}
+
+/// [`assert_py_refused`] with every payload marker of this file absent.
+#[track_caller]
+fn assert_refused_no_payload(
+    env: &TestEnv,
+    out: &Output,
+    code: i32,
+    names: &[&str],
+    created: &[&Path],
+) {
     let markers = all_markers(env);
     let markers: Vec<&Path> = markers.iter().map(PathBuf::as_path).collect();
-    assert_py_refused(env, &out, code, names, &markers, created);
-    out
+    assert_py_refused(env, out, code, names, &markers, created);
 }
 
 /// A policy file in `env` with `python.pth = "refuse"`, for `SAFEX_POLICY`.
@@ -73,9 +85,7 @@ fn assert_refused_under_pth_refuse(env: &TestEnv, idx: &PyIndex, args: &[&str], 
         .env("SAFEX_POLICY", &policy)
         .arg("uvx")
         .args(args));
-    let markers = all_markers(env);
-    let markers: Vec<&Path> = markers.iter().map(PathBuf::as_path).collect();
-    assert_py_refused(env, &out, 5, names, &markers, &[&policy]);
+    assert_refused_no_payload(env, &out, 5, names, &[&policy]);
 }
 
 fn stderr_mentions(out: &Output, word: &str) -> bool {

@@ -1150,7 +1150,8 @@ pub fn assert_warning(out: &Output, words: &[&str]) {
 
 /// A refusal: the exit code, nothing on stdout, an `error:` on stderr that
 /// names each of `names`, no marker file, and nothing written outside the
-/// cache except the paths the test itself created (`created`).
+/// cache except the paths the test itself created (`created`; a directory
+/// covers everything under it).
 #[track_caller]
 pub fn assert_refused(
     env: &TestEnv,
@@ -1160,6 +1161,17 @@ pub fn assert_refused(
     markers: &[&Path],
     created: &[&Path],
 ) {
+    assert_refusal_message(out, code, names);
+    assert_no_markers(markers);
+    assert_nothing_written_outside_cache(env, created);
+}
+
+/// What a refusal says, without the checks on the file system
+/// ([`assert_refused`]): the exit code, nothing on stdout, an `error:` on
+/// stderr without escape codes (tests run with `NO_COLOR`), naming each of
+/// `names`.
+#[track_caller]
+pub fn assert_refusal_message(out: &Output, code: i32, names: &[&str]) {
     assert_code(out, code);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -1177,15 +1189,20 @@ pub fn assert_refused(
         "escape codes on stderr with NO_COLOR\n{}",
         describe(out)
     );
-    for name in names {
+    assert_stderr_mentions(out, names);
+}
+
+/// Stderr contains each of `words`.
+#[track_caller]
+pub fn assert_stderr_mentions(out: &Output, words: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for w in words {
         assert!(
-            stderr.contains(name),
-            "stderr does not name `{name}`\n{}",
+            stderr.contains(w),
+            "stderr does not mention `{w}`\n{}",
             describe(out)
         );
     }
-    assert_no_markers(markers);
-    assert_nothing_written_outside_cache(env, created);
 }
 
 #[track_caller]
@@ -1200,7 +1217,7 @@ pub fn assert_nothing_written_outside_cache(env: &TestEnv, created: &[&Path]) {
     let stray: Vec<_> = env
         .written_outside_cache()
         .into_iter()
-        .filter(|p| !created.iter().any(|c| p == c))
+        .filter(|p| !created.iter().any(|c| p.starts_with(c)))
         .collect();
     assert!(
         stray.is_empty(),
