@@ -9,6 +9,8 @@ use std::process::Output;
 
 use crate::support::env::{TestEnv, stderr, stdout};
 use crate::support::fixture::*;
+use crate::support::snapshot::stable_stderr;
+use insta::assert_snapshot;
 
 /// A registry with `argv-echo`, whose one bin prints its arguments as JSON.
 fn echo_registry() -> FixtureRegistry {
@@ -363,6 +365,10 @@ fn launcher_help_is_usage_on_stdout_and_exit_zero() {
     let out = safex_run(&env, &reg, &["npm", "install", "argv-echo@1.0.0"]);
     assert_code(&out, 2);
     assert_stderr_mentions(&out, &["`safex npm install`", "`safex npm exec`"]);
+    assert_snapshot!(stable_stderr(&env, &out), @r"
+    error: `safex npm install` is not a launcher safex knows
+    hint: `safex npm` accepts `safex npm exec`, `safex npm x`
+    ");
     assert!(reg.requests().is_empty(), "{:?}", reg.request_lines());
 }
 
@@ -387,6 +393,14 @@ fn env_flag_only_where_a_program_is_launched() {
             describe(&out)
         );
     }
+    let out = safex_run(&env, &reg, &["cache", "dir", "--env", "X"]);
+    assert_snapshot!(stable_stderr(&env, &out), @r"
+    error: unexpected argument '--env' found
+
+    Usage: safex cache dir [OPTIONS]
+
+    For more information, try '--help'.
+    ");
     assert!(reg.requests().is_empty(), "{:?}", reg.request_lines());
 }
 

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::env::{TestEnv, stderr};
 use crate::support::fixture::*;
+use crate::support::snapshot::stable_stderr;
+use insta::assert_snapshot;
 
 /// A file that exists only if code the test forbids has run.
 fn marker(env: &TestEnv, what: &str) -> PathBuf {
@@ -1263,6 +1265,11 @@ fn unpinned_specs_are_refused_with_the_exact_version() {
         "expected exit 2 with a hint naming `pinme@1.2.0`:\n{}",
         failures.join("\n\n")
     );
+    let out = reg.npx(&env, &["-y", "pinme@^1.0.0"]);
+    assert_snapshot!(stable_stderr(&env, &out), @r"
+    error: `pinme@^1.0.0` is not an exact version: safex launches only exact pins
+    hint: pin the exact version: `safex npx pinme@1.2.0` (current on the registry)
+    ");
 }
 
 /// Code from anywhere but the registry, unpinned and unhashed by nature.

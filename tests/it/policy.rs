@@ -18,6 +18,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::support::env::{TestEnv, stderr, stdout};
 use crate::support::fixture::*;
 use crate::support::pyfixture::{JSON_TYPE, PyIndex, PyPkg, py_touch};
+use crate::support::snapshot::stable_stderr;
+use insta::assert_snapshot;
 
 // ---------------------------------------------------------------------------
 // Layers, commands and checks
@@ -378,6 +380,10 @@ fn deny_refuses_a_root_by_name_and_version() {
     user_policy(&env, DENY);
     let out = npx(&env, &reg, &["-y", "bad-root@2.0.0"]);
     assert_policy_refused(&env, &out, 3, &["bad-root", "2.0.0"]);
+    assert_snapshot!(stable_stderr(&env, &out), @r"
+    error: `bad-root@2.0.0` is denied by the policy's `packages.deny` entry `bad-root@2.0.0`
+    hint: choose another package or version (policy layers: built-in, user:[HOME]/.config/safex/policy.toml)
+    ");
     // Another version of the same package is not denied.
     assert_ran(&npx(&env, &reg, &["-y", "bad-root@1.0.0"]), "old root\n");
 }
@@ -559,6 +565,10 @@ fn known_compromised_npm_root_is_refused() {
     let out = npx(&env, &reg, &["-y", "event-stream@3.3.6"]);
     assert_policy_refused(&env, &out, 3, &["event-stream", "3.3.6"]);
     assert_names_reference(&out, &reference, &incident);
+    assert_snapshot!(stable_stderr(&env, &out), @r"
+    error: `event-stream@3.3.6` is a known-compromised version: incident `event-stream`: event-stream / flatmap-stream, 2018-09..11; targeted runtime payload
+    hint: pin a version from before the incident; safex refuses this one in every policy layer
+    ");
     assert_eq!(
         reg.tarball_hits("event-stream", "3.3.6"),
         0,
@@ -890,6 +900,10 @@ fn frozen_lock_mode_refuses_an_unlocked_root() {
     user_policy(&env, "[lock]\nmode = \"frozen\"\n");
     let out = npx(&env, &reg, &["-y", "unlocked-one@1.0.0"]);
     assert_policy_refused(&env, &out, 3, &["unlocked-one"]);
+    assert_snapshot!(stable_stderr(&env, &out), @r"
+    error: `unlocked-one@1.0.0` is not in the lockfile, and the lock mode is `frozen`
+    hint: ask your admin to add it, or lock it yourself with `safex lock npx unlocked-one@1.0.0` where the lock mode is `tofu`
+    ");
     assert_eq!(
         reg.tarball_hits("unlocked-one", "1.0.0"),
         0,

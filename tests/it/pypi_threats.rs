@@ -19,6 +19,8 @@ use crate::support::fixture::{
     run, wait_with_timeout,
 };
 use crate::support::pyfixture::*;
+use crate::support::snapshot::stable_stderr;
+use insta::assert_snapshot;
 
 /// A file that exists only if code the test forbids has run.
 fn marker(env: &TestEnv, what: &str) -> PathBuf {
@@ -1604,6 +1606,11 @@ fn unpinned_specs_are_refused_with_the_exact_version() {
     ];
     let failures = refusal_table(&idx, &cases, 2, false);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    let out = idx.uvx(&env, &["pinme>=1"]);
+    assert_snapshot!(stable_stderr(&env, &out), @r"
+    error: `pinme>=1` is not an exact version: safex launches only exact pins
+    hint: pin the exact version: `safex uvx pinme==1.2.0` (current on the index)
+    ");
 }
 
 /// Code from anywhere but the index, unpinned and unhashed by nature.
