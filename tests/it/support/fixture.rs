@@ -996,12 +996,23 @@ impl RawResponse {
 /// A plain HTTP/1.1 GET on a fresh connection, for testing the fixture
 /// itself.
 pub fn raw_get(addr: SocketAddr, target: &str) -> std::io::Result<RawResponse> {
+    raw_get_with(addr, target, &[])
+}
+
+/// [`raw_get`] with extra request headers.
+pub fn raw_get_with(
+    addr: SocketAddr,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<RawResponse> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
+    let mut req = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (n, v) in headers {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
     let end = raw

@@ -28,12 +28,11 @@
 //! (console script, `.pth`, build backend, `setup.py`) is armed with one.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Cursor, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{Cursor, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
 
 use base64::Engine as _;
 use flate2::write::GzEncoder;
@@ -45,7 +44,7 @@ use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
 use super::env::TestEnv;
 pub use super::fixture::{Fault, Request};
-use super::fixture::{RawResponse, raw_get, run};
+use super::fixture::{RawResponse, raw_get, raw_get_with, run};
 use super::http::{Locked, Response, Routes, Server, reason};
 
 // ---------------------------------------------------------------------------
@@ -1516,44 +1515,6 @@ fn root_page(st: &State, req: &Request) -> Response {
     }
     s.push_str("</body></html>\n");
     Response::ok("text/html; charset=utf-8", s.into_bytes())
-}
-
-/// [`raw_get`] with extra request headers.
-pub fn raw_get_with(
-    addr: SocketAddr,
-    target: &str,
-    headers: &[(&str, &str)],
-) -> std::io::Result<RawResponse> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut req = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (n, v) in headers {
-        req.push_str(&format!("{n}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes())?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("no header terminator"))?;
-    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other("bad status line"))?;
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Ok(RawResponse {
-        status,
-        headers,
-        body: raw[end + 4..].to_vec(),
-    })
 }
 
 // ---------------------------------------------------------------------------
