@@ -1203,23 +1203,8 @@ fn refusal_table(
         reg.clear_log();
         let out = reg.npx(&env, args);
         eprintln!("{args:?}\n{}", describe(&out));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let mut problems = Vec::new();
-        if out.status.code() != Some(code) {
-            problems.push(format!("exit {:?}, expected {code}", out.status.code()));
-        }
-        if !stderr.contains(name) {
-            problems.push(format!("stderr does not name `{name}`"));
-        }
-        if !out.stdout.is_empty() {
-            problems.push("wrote to stdout".into());
-        }
-        if marker(&env, "program").exists() || marker(&env, "shell").exists() {
-            problems.push("something ran".into());
-        }
-        if !env.written_outside_cache().is_empty() {
-            problems.push(format!("wrote {:?}", env.written_outside_cache()));
-        }
+        let (program, shell) = (marker(&env, "program"), marker(&env, "shell"));
+        let mut problems = refusal_problems(&env, &out, code, &[name], &[&program, &shell], &[]);
         if offline && !reg.requests().is_empty() {
             problems.push(format!("asked the registry {:?}", reg.request_lines()));
         }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::support::env::{TestEnv, stderr, stdout};
 use crate::support::fixture::{
     assert_code, assert_no_markers, assert_nothing_written_outside_cache, assert_ran, describe,
-    run, wait_with_timeout,
+    refusal_problems, run, wait_with_timeout,
 };
 use crate::support::pyfixture::*;
 use crate::support::snapshot::stable_stderr;
@@ -1536,22 +1536,11 @@ fn refusal_table(
         idx.clear_log();
         let out = idx.uvx(&env, args);
         eprintln!("{args:?}\n{}", describe(&out));
-        let err = stderr(&out);
-        let mut problems = Vec::new();
-        if out.status.code() != Some(code) {
-            problems.push(format!("exit {:?}, expected {code}", out.status.code()));
-        }
-        if !names(&err, name) {
+        let markers = all_markers(&env);
+        let markers: Vec<&Path> = markers.iter().map(PathBuf::as_path).collect();
+        let mut problems = refusal_problems(&env, &out, code, &[], &markers, &[]);
+        if !names(&stderr(&out), name) {
             problems.push(format!("stderr does not name `{name}`"));
-        }
-        if !out.stdout.is_empty() {
-            problems.push("wrote to stdout".into());
-        }
-        if all_markers(&env).iter().any(|m| m.exists()) {
-            problems.push("something ran".into());
-        }
-        if !env.written_outside_cache().is_empty() {
-            problems.push(format!("wrote {:?}", env.written_outside_cache()));
         }
         if no_requests && !idx.requests().is_empty() {
             problems.push(format!("asked the index {:?}", idx.request_lines()));

@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, MutexGuard, OnceLock};
 use std::thread;
@@ -1172,9 +1172,31 @@ pub fn assert_refused(
     markers: &[&Path],
     created: &[&Path],
 ) {
-    assert_refusal_message(out, code, names);
-    assert_no_markers(markers);
-    assert_nothing_written_outside_cache(env, created);
+    assert_no_problems(
+        out,
+        refusal_problems(env, out, code, names, markers, created),
+    );
+}
+
+/// Why `out` is not a refusal as [`assert_refused`] means it (empty if it
+/// is one): for tables that report every failing case at once.
+pub fn refusal_problems(
+    env: &TestEnv,
+    out: &Output,
+    code: i32,
+    names: &[&str],
+    markers: &[&Path],
+    created: &[&Path],
+) -> Vec<String> {
+    let mut problems = message_problems(out, code, names);
+    for m in markers.iter().filter(|m| m.exists()) {
+        problems.push(format!("install-time code ran: {} exists", m.display()));
+    }
+    let stray = stray_writes(env, created);
+    if !stray.is_empty() {
+        problems.push(format!("safex wrote outside its cache: {stray:#?}"));
+    }
+    problems
 }
 
 /// What a refusal says, without the checks on the file system
@@ -1183,24 +1205,41 @@ pub fn assert_refused(
 /// `names`.
 #[track_caller]
 pub fn assert_refusal_message(out: &Output, code: i32, names: &[&str]) {
-    assert_code(out, code);
+    assert_no_problems(out, message_problems(out, code, names));
+}
+
+fn message_problems(out: &Output, code: i32, names: &[&str]) -> Vec<String> {
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut problems = Vec::new();
+    if out.status.code() != Some(code) {
+        problems.push(format!("exit {:?}, expected {code}", out.status.code()));
+    }
+    if !out.stdout.is_empty() {
+        problems.push("safex wrote to stdout".into());
+    }
+    if !stderr.contains("error:") {
+        problems.push("no `error:` on stderr".into());
+    }
+    if stderr.contains('\x1b') {
+        problems.push("escape codes on stderr with NO_COLOR".into());
+    }
+    for n in names.iter().filter(|n| !stderr.contains(**n)) {
+        problems.push(format!("stderr does not name `{n}`"));
+    }
+    problems
+}
+
+/// Fails with every problem at once. The run is echoed either way (as by
+/// [`assert_code`]), so that `--nocapture` shows what each test saw.
+#[track_caller]
+fn assert_no_problems(out: &Output, problems: Vec<String>) {
+    eprintln!("{}", describe(out));
     assert!(
-        out.stdout.is_empty(),
-        "safex wrote to stdout\n{}",
+        problems.is_empty(),
+        "{}\n{}",
+        problems.join("\n"),
         describe(out)
     );
-    assert!(
-        stderr.contains("error:"),
-        "no `error:` on stderr\n{}",
-        describe(out)
-    );
-    assert!(
-        !stderr.contains('\x1b'),
-        "escape codes on stderr with NO_COLOR\n{}",
-        describe(out)
-    );
-    assert_stderr_mentions(out, names);
 }
 
 /// Stderr contains each of `words`.
@@ -1225,13 +1264,18 @@ pub fn assert_no_markers(markers: &[&Path]) {
 
 #[track_caller]
 pub fn assert_nothing_written_outside_cache(env: &TestEnv, created: &[&Path]) {
-    let stray: Vec<_> = env
-        .written_outside_cache()
-        .into_iter()
-        .filter(|p| !created.iter().any(|c| p.starts_with(c)))
-        .collect();
+    let stray = stray_writes(env, created);
     assert!(
         stray.is_empty(),
         "safex wrote outside its cache: {stray:#?}"
     );
+}
+
+/// What safex wrote outside its cache, other than `created` and what is
+/// under it.
+fn stray_writes(env: &TestEnv, created: &[&Path]) -> Vec<PathBuf> {
+    env.written_outside_cache()
+        .into_iter()
+        .filter(|p| !created.iter().any(|c| p.starts_with(c)))
+        .collect()
 }
