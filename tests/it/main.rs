@@ -10,8 +10,6 @@ mod support;
 mod cache_bytes;
 mod cache_dirs;
 mod conformance;
-mod e2e_mcp;
-mod e2e_mcp_pypi;
 mod lock_edits;
 mod mcp_config;
 mod mcp_e2e;

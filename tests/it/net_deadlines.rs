@@ -62,18 +62,6 @@ fn npx(reg: &FixtureRegistry, env: &TestEnv, vars: &[(&str, &str)]) -> Command {
     cmd
 }
 
-#[track_caller]
-fn assert_says(out: &Output, words: &[&str]) {
-    let err = stderr(out);
-    for w in words {
-        assert!(
-            err.contains(w),
-            "stderr does not say `{w}`\n{}",
-            describe(out)
-        );
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Stalls and trickles
 // ---------------------------------------------------------------------------
@@ -366,7 +354,7 @@ fn the_retry_message_counts_the_requests_sent() {
     let out = run(&mut npx(&reg, &env, &[]));
     assert_code(&out, 6);
     let hits = reg.tarball_hits("slowpoke-dep", "1.0.0");
-    assert_says(&out, &[&format!("after {hits} attempts")]);
+    assert_stderr_mentions(&out, &[&format!("after {hits} attempts")]);
 }
 
 // ---------------------------------------------------------------------------
@@ -514,6 +502,8 @@ fn http_to_a_tls_port_says_so() {
 /// (connect, request and answer head share one: no data for that long).
 #[test]
 fn a_connection_that_never_opens_fails_after_the_stall_deadline() {
+    // A raw listener on purpose: the point is a socket nothing ever
+    // accepts, which no HTTP engine (ours included) can be.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     // Never accepted: fill the backlog until a connect no longer completes.

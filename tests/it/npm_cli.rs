@@ -9,6 +9,8 @@ use std::process::Output;
 
 use crate::support::env::{TestEnv, stderr, stdout};
 use crate::support::fixture::*;
+use crate::support::snapshot::stable_stderr;
+use insta::assert_snapshot;
 
 /// A registry with `argv-echo`, whose one bin prints its arguments as JSON.
 fn echo_registry() -> FixtureRegistry {
@@ -19,18 +21,6 @@ fn echo_registry() -> FixtureRegistry {
 
 fn json_line(args: &[&str]) -> String {
     format!("{}\n", serde_json::to_string(args).unwrap())
-}
-
-#[track_caller]
-fn assert_mentions(out: &Output, words: &[&str]) {
-    let err = stderr(out);
-    for w in words {
-        assert!(
-            err.contains(w),
-            "stderr does not mention `{w}`\n{}",
-            describe(out)
-        );
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -374,7 +364,11 @@ fn launcher_help_is_usage_on_stdout_and_exit_zero() {
     assert!(!stdout(&out).contains("Lock an"), "{}", describe(&out));
     let out = safex_run(&env, &reg, &["npm", "install", "argv-echo@1.0.0"]);
     assert_code(&out, 2);
-    assert_mentions(&out, &["`safex npm install`", "`safex npm exec`"]);
+    assert_stderr_mentions(&out, &["`safex npm install`", "`safex npm exec`"]);
+    assert_snapshot!(stable_stderr(&env, &out), @r"
+    error: `safex npm install` is not a launcher safex knows
+    hint: `safex npm` accepts `safex npm exec`, `safex npm x`
+    ");
     assert!(reg.requests().is_empty(), "{:?}", reg.request_lines());
 }
 
@@ -399,6 +393,14 @@ fn env_flag_only_where_a_program_is_launched() {
             describe(&out)
         );
     }
+    let out = safex_run(&env, &reg, &["cache", "dir", "--env", "X"]);
+    assert_snapshot!(stable_stderr(&env, &out), @r"
+    error: unexpected argument '--env' found
+
+    Usage: safex cache dir [OPTIONS]
+
+    For more information, try '--help'.
+    ");
     assert!(reg.requests().is_empty(), "{:?}", reg.request_lines());
 }
 
@@ -416,7 +418,7 @@ fn shell_string_is_refused_with_the_package_form() {
         &[],
     );
     let out = safex_run(&env, &reg, &["npm", "exec", "-c", "cowsay 'hi there'"]);
-    assert_mentions(&out, &["safex npx -p <name>@<x.y.z> cowsay 'hi there'"]);
+    assert_stderr_mentions(&out, &["safex npx -p <name>@<x.y.z> cowsay 'hi there'"]);
     assert!(reg.requests().is_empty(), "{:?}", reg.request_lines());
 }
 
@@ -1122,7 +1124,7 @@ fn cache_verify_passes_then_detects_a_corrupted_tarball() {
     }
     let out = run(env.safex().args(["cache", "verify"]));
     assert_code(&out, 4);
-    assert_mentions(&out, &["verify-me"]);
+    assert_stderr_mentions(&out, &["verify-me"]);
 }
 
 // ---------------------------------------------------------------------------

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::env::{TestEnv, stderr};
 use crate::support::fixture::*;
+use crate::support::snapshot::stable_stderr;
+use insta::assert_snapshot;
 
 /// A file that exists only if code the test forbids has run.
 fn marker(env: &TestEnv, what: &str) -> PathBuf {
@@ -1201,23 +1203,8 @@ fn refusal_table(
         reg.clear_log();
         let out = reg.npx(&env, args);
         eprintln!("{args:?}\n{}", describe(&out));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let mut problems = Vec::new();
-        if out.status.code() != Some(code) {
-            problems.push(format!("exit {:?}, expected {code}", out.status.code()));
-        }
-        if !stderr.contains(name) {
-            problems.push(format!("stderr does not name `{name}`"));
-        }
-        if !out.stdout.is_empty() {
-            problems.push("wrote to stdout".into());
-        }
-        if marker(&env, "program").exists() || marker(&env, "shell").exists() {
-            problems.push("something ran".into());
-        }
-        if !env.written_outside_cache().is_empty() {
-            problems.push(format!("wrote {:?}", env.written_outside_cache()));
-        }
+        let (program, shell) = (marker(&env, "program"), marker(&env, "shell"));
+        let mut problems = refusal_problems(&env, &out, code, &[name], &[&program, &shell], &[]);
         if offline && !reg.requests().is_empty() {
             problems.push(format!("asked the registry {:?}", reg.request_lines()));
         }
@@ -1263,6 +1250,11 @@ fn unpinned_specs_are_refused_with_the_exact_version() {
         "expected exit 2 with a hint naming `pinme@1.2.0`:\n{}",
         failures.join("\n\n")
     );
+    let out = reg.npx(&env, &["-y", "pinme@^1.0.0"]);
+    assert_snapshot!(stable_stderr(&env, &out), @r"
+    error: `pinme@^1.0.0` is not an exact version: safex launches only exact pins
+    hint: pin the exact version: `safex npx pinme@1.2.0` (current on the registry)
+    ");
 }
 
 /// Code from anywhere but the registry, unpinned and unhashed by nature.

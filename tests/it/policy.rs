@@ -11,19 +11,15 @@
 //! `XDG_CONFIG_HOME` set to `$HOME/.config` in the temp HOME, and the
 //! command-line layer is `--policy FILE` or `SAFEX_POLICY`.
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::support::env::{TestEnv, stderr, stdout};
 use crate::support::fixture::*;
 use crate::support::pyfixture::{JSON_TYPE, PyIndex, PyPkg, py_touch};
+use crate::support::snapshot::stable_stderr;
+use insta::assert_snapshot;
 
 // ---------------------------------------------------------------------------
 // Layers, commands and checks
@@ -136,46 +132,37 @@ fn py_printing_dep(name: &str, version: &str, dep: &str, requirement: &str) -> P
     .dep(requirement)
 }
 
-/// Every file safex wrote outside its cache and lockfile, other than the
-/// policy files the test wrote and the audit logs (the default one and those
-/// under `<root>/logs`).
-fn stray_writes(env: &TestEnv) -> Vec<PathBuf> {
-    let ours = [
+/// The policy files the test wrote and the audit logs (the default one and
+/// those under `<root>/logs`): the writes outside the cache a policy test
+/// expects.
+fn policy_writes(env: &TestEnv) -> [PathBuf; 4] {
+    [
         env.root().join("policies"),
         env.root().join("logs"),
         env.home().join(".config/safex"),
         env.home().join(".local/share/safex/audit.log"),
-    ];
-    env.written_outside_cache()
-        .into_iter()
-        .filter(|p| !ours.iter().any(|o| p.starts_with(o)))
-        .collect()
+    ]
 }
 
-/// A refusal: the exit code, nothing on stdout, an `error:` naming each of
-/// `names`, no program or install marker, nothing stray written.
+/// Nothing written outside the cache but [`policy_writes`].
+#[track_caller]
+fn assert_no_stray_writes(env: &TestEnv) {
+    let ours = policy_writes(env);
+    assert_nothing_written_outside_cache(env, &ours.each_ref().map(PathBuf::as_path));
+}
+
+/// A refusal ([`assert_refused`]) with no program or install marker and no
+/// write outside the cache but [`policy_writes`].
 #[track_caller]
 fn assert_policy_refused(env: &TestEnv, out: &Output, code: i32, names: &[&str]) {
-    assert_code(out, code);
-    assert!(
-        out.stdout.is_empty(),
-        "safex wrote to stdout\n{}",
-        describe(out)
-    );
-    let err = stderr(out);
-    assert!(err.contains("error:"), "no `error:`\n{}", describe(out));
-    for n in names {
-        assert!(
-            err.contains(n),
-            "stderr does not name `{n}`\n{}",
-            describe(out)
-        );
-    }
-    assert_no_markers(&[&program_marker(env), &install_marker(env)]);
-    let stray = stray_writes(env);
-    assert!(
-        stray.is_empty(),
-        "safex wrote outside its cache: {stray:#?}"
+    let ours = policy_writes(env);
+    assert_refused(
+        env,
+        out,
+        code,
+        names,
+        &[&program_marker(env), &install_marker(env)],
+        &ours.each_ref().map(PathBuf::as_path),
     );
 }
 
@@ -393,6 +380,10 @@ fn deny_refuses_a_root_by_name_and_version() {
     user_policy(&env, DENY);
     let out = npx(&env, &reg, &["-y", "bad-root@2.0.0"]);
     assert_policy_refused(&env, &out, 3, &["bad-root", "2.0.0"]);
+    assert_snapshot!(stable_stderr(&env, &out), @r"
+    error: `bad-root@2.0.0` is denied by the policy's `packages.deny` entry `bad-root@2.0.0`
+    hint: choose another package or version (policy layers: built-in, user:[HOME]/.config/safex/policy.toml)
+    ");
     // Another version of the same package is not denied.
     assert_ran(&npx(&env, &reg, &["-y", "bad-root@1.0.0"]), "old root\n");
 }
@@ -574,6 +565,10 @@ fn known_compromised_npm_root_is_refused() {
     let out = npx(&env, &reg, &["-y", "event-stream@3.3.6"]);
     assert_policy_refused(&env, &out, 3, &["event-stream", "3.3.6"]);
     assert_names_reference(&out, &reference, &incident);
+    assert_snapshot!(stable_stderr(&env, &out), @r"
+    error: `event-stream@3.3.6` is a known-compromised version: incident `event-stream`: event-stream / flatmap-stream, 2018-09..11; targeted runtime payload
+    hint: pin a version from before the incident; safex refuses this one in every policy layer
+    ");
     assert_eq!(
         reg.tarball_hits("event-stream", "3.3.6"),
         0,
@@ -743,126 +738,29 @@ fn cooldown_does_not_re_judge_a_locked_tree() {
     assert_ran(&npx(&env, &reg, &["-y", "cool-app@1.0.0"]), "1.2.0\n");
 }
 
-/// The PyPI fixture dates every file 2021-01-01 in its PEP 691 pages; this
-/// front serves those pages with other `upload-time`s for chosen versions,
-/// and the files from the fixture (built with relative links, so that they
-/// are fetched through the front too).
-struct AgedIndex {
-    addr: SocketAddr,
-    stopping: Arc<AtomicBool>,
+/// The form of PEP 691's `upload-time`.
+fn pypi_time(secs: u64) -> String {
+    format!("{}.000000Z", utc(secs))
 }
 
-impl AgedIndex {
-    /// `ages`: (name, version, seconds since the epoch).
-    fn start(packages: Vec<PyPkg>, ages: &[(&str, &str, u64)]) -> AgedIndex {
-        let mut builder = PyIndex::builder().json(true).relative_urls(true);
-        for p in packages {
-            builder = builder.package(p);
-        }
-        let idx = Arc::new(builder.build());
-        let mut times = HashMap::new();
-        for (name, version, secs) in ages {
-            for f in idx.filenames(name, version) {
-                times.insert(f, format!("{}.000000Z", utc(*secs)));
-            }
-        }
-        let times = Arc::new(times);
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        let addr = listener.local_addr().unwrap();
-        let stopping = Arc::new(AtomicBool::new(false));
-        let (i, t, s) = (idx, times, stopping.clone());
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                if s.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(stream) = stream else { continue };
-                let (i, t) = (i.clone(), t.clone());
-                thread::spawn(move || serve_aged(stream, &i, &t));
-            }
-        });
-        AgedIndex { addr, stopping }
+/// A PEP 691 index whose files were uploaded at `secs`, per version.
+fn aged_index(packages: Vec<(PyPkg, u64)>) -> PyIndex {
+    let mut builder = PyIndex::builder().json(true);
+    for (p, secs) in packages {
+        builder = builder.package(p.uploaded_at(&pypi_time(secs)));
     }
-
-    fn url(&self) -> String {
-        format!("http://{}/simple/", self.addr)
-    }
+    builder.build()
 }
 
-impl Drop for AgedIndex {
-    fn drop(&mut self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-    }
-}
-
-/// One request per connection: a page with its times replaced, or a file.
-fn serve_aged(mut stream: TcpStream, idx: &PyIndex, times: &HashMap<String, String>) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match stream.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return,
-        }
-    }
-    let head = String::from_utf8_lossy(&head);
-    let target = head.split(' ').nth(1).unwrap_or("/");
-    let path = target.split('?').next().unwrap_or(target);
-    let (status, content_type, body) = if let Some(name) = path
-        .strip_prefix("/simple/")
-        .map(|n| n.trim_end_matches('/'))
-        .filter(|n| !n.is_empty())
-    {
-        match idx.page(name, true) {
-            Some(page) => {
-                let mut doc: serde_json::Value = serde_json::from_str(&page).unwrap();
-                for f in doc["files"].as_array_mut().unwrap() {
-                    if let Some(t) = f["filename"].as_str().and_then(|n| times.get(n)) {
-                        f["upload-time"] = t.clone().into();
-                    }
-                }
-                (200, JSON_TYPE, serde_json::to_vec(&doc).unwrap())
-            }
-            None => (404, "text/plain", b"not found\n".to_vec()),
-        }
-    } else if let Some(file) = path
-        .strip_prefix("/files/")
-        .filter(|f| idx_has_file(idx, f))
-    {
-        (200, "application/octet-stream", idx.file_bytes(file))
-    } else {
-        (404, "text/plain", b"not found\n".to_vec())
-    };
-    let reason = if status == 200 { "OK" } else { "Not Found" };
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = stream.write_all(&body);
-}
-
-/// Whether the fixture publishes a file of this name: wheel and sdist names
-/// start with the distribution name, whose page lists every file.
-fn idx_has_file(idx: &PyIndex, file: &str) -> bool {
-    let project = file.split('-').next().unwrap_or(file);
-    idx.page(project, true)
-        .is_some_and(|p| p.contains(&format!("\"{file}\"")))
-}
-
-/// The front serves the pages with the chosen times, and the files.
+/// The index's JSON pages carry each version's own upload time, and its
+/// files are still served.
 #[test]
 fn aged_index_serves_chosen_upload_times() {
-    let front = AgedIndex::start(
-        vec![
-            PyPkg::library("aged", "1.0.0", ""),
-            PyPkg::library("aged", "2.0.0", ""),
-        ],
-        &[("aged", "2.0.0", 1_000_000_000)],
-    );
-    let page = raw_get(front.addr, "/simple/aged/").unwrap();
+    let idx = aged_index(vec![
+        (PyPkg::library("aged", "1.0.0", ""), 1_609_459_200),
+        (PyPkg::library("aged", "2.0.0", ""), 1_000_000_000),
+    ]);
+    let page = idx.get("/simple/aged/", Some(JSON_TYPE)).unwrap();
     assert_eq!(page.status, 200);
     let doc: serde_json::Value = serde_json::from_slice(&page.body).unwrap();
     let times: Vec<(&str, &str)> = doc["files"]
@@ -883,40 +781,36 @@ fn aged_index_serves_chosen_upload_times() {
             ("aged-2.0.0-py3-none-any.whl", "2001-09-09T01:46:40.000000Z"),
         ]
     );
-    let url = doc["files"][1]["url"].as_str().unwrap();
-    assert_eq!(url, "../../files/aged-2.0.0-py3-none-any.whl");
-    let file = raw_get(front.addr, "/files/aged-2.0.0-py3-none-any.whl").unwrap();
+    let file = idx.get("/files/aged-2.0.0-py3-none-any.whl", None).unwrap();
     assert_eq!(file.status, 200);
     assert_eq!(&file.body[..2], b"PK");
-    assert_eq!(raw_get(front.addr, "/files/nope.whl").unwrap().status, 404);
+    assert_eq!(idx.get("/files/nope.whl", None).unwrap().status, 404);
 }
 
 #[test]
 fn pypi_cooldown_passes_over_too_young_versions_and_refuses_a_young_root() {
     let published = days_ago(2);
-    let front = AgedIndex::start(
-        vec![
+    let idx = aged_index(vec![
+        (
             py_printing_dep("cool-py", "1.0.0", "cool-py-dep", "cool-py-dep>=1.0"),
-            PyPkg::library("cool-py-dep", "1.0.0", ""),
-            PyPkg::library("cool-py-dep", "1.1.0", ""),
+            days_ago(60),
+        ),
+        (PyPkg::library("cool-py-dep", "1.0.0", ""), days_ago(30)),
+        (PyPkg::library("cool-py-dep", "1.1.0", ""), now() - 300),
+        (
             PyPkg::program("young-py", "2.0.0", "print('young')"),
-        ],
-        &[
-            ("cool-py", "1.0.0", days_ago(60)),
-            ("cool-py-dep", "1.0.0", days_ago(30)),
-            ("cool-py-dep", "1.1.0", now() - 300),
-            ("young-py", "2.0.0", published),
-        ],
-    );
-    // Control: the front works, and without a cooldown the newest is chosen.
+            published,
+        ),
+    ]);
+    // Control: without a cooldown the newest is chosen.
     let env = TestEnv::new();
-    assert_ran(&uvx(&env, &front.url(), &["cool-py==1.0.0"]), "1.1.0\n");
+    assert_ran(&uvx(&env, &idx.url(), &["cool-py==1.0.0"]), "1.1.0\n");
 
     let env = TestEnv::new();
     user_policy(&env, "[release]\nmin_age = \"7d\"\n");
-    assert_ran(&uvx(&env, &front.url(), &["cool-py==1.0.0"]), "1.0.0\n");
+    assert_ran(&uvx(&env, &idx.url(), &["cool-py==1.0.0"]), "1.0.0\n");
 
-    let out = uvx(&env, &front.url(), &["young-py==2.0.0"]);
+    let out = uvx(&env, &idx.url(), &["young-py==2.0.0"]);
     assert_policy_refused(
         &env,
         &out,
@@ -1006,6 +900,10 @@ fn frozen_lock_mode_refuses_an_unlocked_root() {
     user_policy(&env, "[lock]\nmode = \"frozen\"\n");
     let out = npx(&env, &reg, &["-y", "unlocked-one@1.0.0"]);
     assert_policy_refused(&env, &out, 3, &["unlocked-one"]);
+    assert_snapshot!(stable_stderr(&env, &out), @r"
+    error: `unlocked-one@1.0.0` is not in the lockfile, and the lock mode is `frozen`
+    hint: ask your admin to add it, or lock it yourself with `safex lock npx unlocked-one@1.0.0` where the lock mode is `tofu`
+    ");
     assert_eq!(
         reg.tarball_hits("unlocked-one", "1.0.0"),
         0,
@@ -1650,11 +1548,7 @@ fn policy_check_npx_decides_without_running() {
     assert_code(&out, 3);
     assert_mentions(&out, &["denied-app", "@evil/helper"]);
     assert_no_markers(&[&program_marker(&env), &install_marker(&env)]);
-    let stray = stray_writes(&env);
-    assert!(
-        stray.is_empty(),
-        "safex wrote outside its cache: {stray:#?}"
-    );
+    assert_no_stray_writes(&env);
 }
 
 /// `policy check` answers what a launch would: a tree that `scripts.mode =
@@ -1752,11 +1646,7 @@ fn policy_check_uvx_decides_without_running() {
     assert_code(&out, 3);
     assert_mentions(&out, &["denied-py", "shady-dep"]);
     assert_no_markers(&[&program_marker(&env)]);
-    let stray = stray_writes(&env);
-    assert!(
-        stray.is_empty(),
-        "safex wrote outside its cache: {stray:#?}"
-    );
+    assert_no_stray_writes(&env);
 }
 
 // ---------------------------------------------------------------------------

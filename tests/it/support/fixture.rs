@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, MutexGuard, OnceLock};
 use std::thread;
@@ -996,12 +996,23 @@ impl RawResponse {
 /// A plain HTTP/1.1 GET on a fresh connection, for testing the fixture
 /// itself.
 pub fn raw_get(addr: SocketAddr, target: &str) -> std::io::Result<RawResponse> {
+    raw_get_with(addr, target, &[])
+}
+
+/// [`raw_get`] with extra request headers.
+pub fn raw_get_with(
+    addr: SocketAddr,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<RawResponse> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
+    let mut req = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (n, v) in headers {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
     let end = raw
@@ -1150,7 +1161,8 @@ pub fn assert_warning(out: &Output, words: &[&str]) {
 
 /// A refusal: the exit code, nothing on stdout, an `error:` on stderr that
 /// names each of `names`, no marker file, and nothing written outside the
-/// cache except the paths the test itself created (`created`).
+/// cache except the paths the test itself created (`created`; a directory
+/// covers everything under it).
 #[track_caller]
 pub fn assert_refused(
     env: &TestEnv,
@@ -1160,32 +1172,87 @@ pub fn assert_refused(
     markers: &[&Path],
     created: &[&Path],
 ) {
-    assert_code(out, code);
+    assert_no_problems(
+        out,
+        refusal_problems(env, out, code, names, markers, created),
+    );
+}
+
+/// Why `out` is not a refusal as [`assert_refused`] means it (empty if it
+/// is one): for tables that report every failing case at once.
+pub fn refusal_problems(
+    env: &TestEnv,
+    out: &Output,
+    code: i32,
+    names: &[&str],
+    markers: &[&Path],
+    created: &[&Path],
+) -> Vec<String> {
+    let mut problems = message_problems(out, code, names);
+    for m in markers.iter().filter(|m| m.exists()) {
+        problems.push(format!("install-time code ran: {} exists", m.display()));
+    }
+    let stray = stray_writes(env, created);
+    if !stray.is_empty() {
+        problems.push(format!("safex wrote outside its cache: {stray:#?}"));
+    }
+    problems
+}
+
+/// What a refusal says, without the checks on the file system
+/// ([`assert_refused`]): the exit code, nothing on stdout, an `error:` on
+/// stderr without escape codes (tests run with `NO_COLOR`), naming each of
+/// `names`.
+#[track_caller]
+pub fn assert_refusal_message(out: &Output, code: i32, names: &[&str]) {
+    assert_no_problems(out, message_problems(out, code, names));
+}
+
+fn message_problems(out: &Output, code: i32, names: &[&str]) -> Vec<String> {
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut problems = Vec::new();
+    if out.status.code() != Some(code) {
+        problems.push(format!("exit {:?}, expected {code}", out.status.code()));
+    }
+    if !out.stdout.is_empty() {
+        problems.push("safex wrote to stdout".into());
+    }
+    if !stderr.contains("error:") {
+        problems.push("no `error:` on stderr".into());
+    }
+    if stderr.contains('\x1b') {
+        problems.push("escape codes on stderr with NO_COLOR".into());
+    }
+    for n in names.iter().filter(|n| !stderr.contains(**n)) {
+        problems.push(format!("stderr does not name `{n}`"));
+    }
+    problems
+}
+
+/// Fails with every problem at once. The run is echoed either way (as by
+/// [`assert_code`]), so that `--nocapture` shows what each test saw.
+#[track_caller]
+fn assert_no_problems(out: &Output, problems: Vec<String>) {
+    eprintln!("{}", describe(out));
     assert!(
-        out.stdout.is_empty(),
-        "safex wrote to stdout\n{}",
+        problems.is_empty(),
+        "{}\n{}",
+        problems.join("\n"),
         describe(out)
     );
-    assert!(
-        stderr.contains("error:"),
-        "no `error:` on stderr\n{}",
-        describe(out)
-    );
-    assert!(
-        !stderr.contains('\x1b'),
-        "escape codes on stderr with NO_COLOR\n{}",
-        describe(out)
-    );
-    for name in names {
+}
+
+/// Stderr contains each of `words`.
+#[track_caller]
+pub fn assert_stderr_mentions(out: &Output, words: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for w in words {
         assert!(
-            stderr.contains(name),
-            "stderr does not name `{name}`\n{}",
+            stderr.contains(w),
+            "stderr does not mention `{w}`\n{}",
             describe(out)
         );
     }
-    assert_no_markers(markers);
-    assert_nothing_written_outside_cache(env, created);
 }
 
 #[track_caller]
@@ -1197,13 +1264,18 @@ pub fn assert_no_markers(markers: &[&Path]) {
 
 #[track_caller]
 pub fn assert_nothing_written_outside_cache(env: &TestEnv, created: &[&Path]) {
-    let stray: Vec<_> = env
-        .written_outside_cache()
-        .into_iter()
-        .filter(|p| !created.iter().any(|c| p == c))
-        .collect();
+    let stray = stray_writes(env, created);
     assert!(
         stray.is_empty(),
         "safex wrote outside its cache: {stray:#?}"
     );
+}
+
+/// What safex wrote outside its cache, other than `created` and what is
+/// under it.
+fn stray_writes(env: &TestEnv, created: &[&Path]) -> Vec<PathBuf> {
+    env.written_outside_cache()
+        .into_iter()
+        .filter(|p| !created.iter().any(|c| p.starts_with(c)))
+        .collect()
 }

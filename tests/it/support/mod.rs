@@ -7,5 +7,6 @@ pub mod http;
 pub mod mcp;
 pub mod pyfixture;
 pub mod pypiserver;
+pub mod snapshot;
 pub mod tls;
 pub mod verdaccio;

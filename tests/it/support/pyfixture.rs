@@ -28,12 +28,11 @@
 //! (console script, `.pth`, build backend, `setup.py`) is armed with one.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Cursor, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{Cursor, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
 
 use base64::Engine as _;
 use flate2::write::GzEncoder;
@@ -45,7 +44,7 @@ use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
 use super::env::TestEnv;
 pub use super::fixture::{Fault, Request};
-use super::fixture::{RawResponse, raw_get, run};
+use super::fixture::{RawResponse, raw_get, raw_get_with, run};
 use super::http::{Locked, Response, Routes, Server, reason};
 
 // ---------------------------------------------------------------------------
@@ -234,6 +233,8 @@ pub struct PyPkg {
     url: FileUrl,
     /// PEP 658 metadata file: `None` follows the index's default.
     metadata_file: Option<bool>,
+    /// The PEP 691 `upload-time` of every file of this version.
+    upload_time: String,
     /// Overrides the `data-requires-python` of the links (default: the
     /// package's Requires-Python).
     link_requires_python: Option<String>,
@@ -259,6 +260,7 @@ impl PyPkg {
             url: FileUrl::Index,
             metadata_file: None,
             link_requires_python: None,
+            upload_time: "2021-01-01T00:00:00.000000Z".into(),
         }
     }
 
@@ -475,6 +477,12 @@ impl PyPkg {
     /// Offer (or not) a PEP 658 `.metadata` file, whatever the index default.
     pub fn metadata_file(mut self, on: bool) -> PyPkg {
         self.metadata_file = Some(on);
+        self
+    }
+    /// The PEP 691 `upload-time` of the files (default 2021-01-01), as
+    /// RFC 3339 (`2001-09-09T01:46:40.000000Z`): what a cooldown judges.
+    pub fn uploaded_at(mut self, time: &str) -> PyPkg {
+        self.upload_time = time.into();
         self
     }
     /// The links' `data-requires-python`, instead of the package's own.
@@ -1336,7 +1344,7 @@ fn render_json(st: &State, name: &str, files: &[(&PyPkg, &PubFile)], port: u16) 
             },
         );
         m.insert("size".into(), f.bytes.len().into());
-        m.insert("upload-time".into(), "2021-01-01T00:00:00.000000Z".into());
+        m.insert("upload-time".into(), pkg.upload_time.clone().into());
         out.push(Value::Object(m));
     }
     for (page, filename) in &st.stray {
@@ -1507,44 +1515,6 @@ fn root_page(st: &State, req: &Request) -> Response {
     }
     s.push_str("</body></html>\n");
     Response::ok("text/html; charset=utf-8", s.into_bytes())
-}
-
-/// [`raw_get`] with extra request headers.
-pub fn raw_get_with(
-    addr: SocketAddr,
-    target: &str,
-    headers: &[(&str, &str)],
-) -> std::io::Result<RawResponse> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut req = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (n, v) in headers {
-        req.push_str(&format!("{n}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes())?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("no header terminator"))?;
-    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other("bad status line"))?;
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Ok(RawResponse {
-        status,
-        headers,
-        body: raw[end + 4..].to_vec(),
-    })
 }
 
 // ---------------------------------------------------------------------------

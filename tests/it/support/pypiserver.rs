@@ -15,16 +15,15 @@
 
 use std::fs;
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use super::verdaccio::{HttpResponse, http};
+use super::verdaccio::{HttpResponse, free_port, http};
 
 /// The exact pypiserver release the harness runs.
 pub const PYPISERVER_VERSION: &str = "2.4.2";
@@ -520,23 +519,6 @@ fn write_htpasswd(venv: &Path, path: &Path, user: &str, password: &str) {
         "{}",
         show_output("writing the htpasswd file", &out)
     );
-}
-
-/// A free loopback port, never the same one twice in this process (tests
-/// run in parallel threads, each with its own instance).
-fn free_port() -> u16 {
-    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("bind 127.0.0.1:0");
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------

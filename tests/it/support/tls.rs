@@ -42,6 +42,8 @@ impl TlsFront {
             .with_single_cert(certs, key)
             .unwrap();
         let config = Arc::new(config);
+        // Its own listener: TLS is the point; the HTTP behind it is the
+        // fixture's engine, reached by relaying each decrypted connection.
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         std::thread::spawn(move || {

@@ -406,8 +406,9 @@ fn wait_ready(child: &mut Child, port: u16) -> Result<(), String> {
 }
 
 /// A free loopback port, never the same one twice in this process (tests
-/// run in parallel threads, each with its own instance).
-fn free_port() -> u16 {
+/// run in parallel threads, each with its own instance): for the servers
+/// started as other processes (Verdaccio, pypiserver).
+pub fn free_port() -> u16 {
     static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
     let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     loop {
