@@ -926,7 +926,7 @@ impl SimpleIndex {
             .http
             .retry(&url, || async {
                 let resp = match self.http.get(&url, SIMPLE_ACCEPT, cred.as_ref()).await {
-                    Err(Fault::Fatal(e)) if e.message.contains("HTTP 404") => {
+                    Err(Fault::Refused { status: 404, .. }) => {
                         return Err(Fault::Fatal(
                             Error::registry(format!(
                                 "project `{name}` was not found on the index `{shown}`"
@@ -942,7 +942,7 @@ impl SimpleIndex {
                             )),
                         ));
                     }
-                    Err(f) => return Err(f.map(|e| in_context(&name, e))),
+                    Err(f) => return Err(auth_hint(f).map(|e| in_context(&name, e))),
                     Ok(r) => r,
                 };
                 let page = without_userinfo(resp.url());
@@ -986,14 +986,11 @@ impl SimpleIndex {
         let bytes = self
             .http
             .retry(&url, || async {
-                let resp =
-                    self.http
-                        .get(&url, "*/*", cred.as_ref())
-                        .await
-                        .map_err(|f| match f {
-                            Fault::Fatal(e) => Fault::Fatal(auth_hint(e)),
-                            t => t,
-                        })?;
+                let resp = self
+                    .http
+                    .get(&url, "*/*", cred.as_ref())
+                    .await
+                    .map_err(auth_hint)?;
                 self.http
                     .body(resp, format!("reading `{shown}`"))
                     .all()
@@ -1005,19 +1002,24 @@ impl SimpleIndex {
 }
 
 fn in_context(name: &str, e: Error) -> Error {
-    auth_hint(Error {
+    Error {
         message: format!("cannot get the index page of `{name}`: {}", e.message),
         ..e
-    })
+    }
 }
 
 /// `Http::get` hints at `.npmrc` for 401/403; an index's credentials live
 /// elsewhere.
-fn auth_hint(e: Error) -> Error {
-    if e.message.contains("HTTP 401") || e.message.contains("HTTP 403") {
-        e.with_hint("the index wants credentials: put them in the index URL (`https://user:token@host/simple/`) or in `~/.netrc`")
-    } else {
-        e
+fn auth_hint(f: Fault) -> Fault {
+    match f {
+        Fault::Refused {
+            status: status @ (401 | 403),
+            error,
+        } => Fault::Refused {
+            status,
+            error: error.with_hint("the index wants credentials: put them in the index URL (`https://user:token@host/simple/`) or in `~/.netrc`"),
+        },
+        f => f,
     }
 }
 
@@ -1710,6 +1712,8 @@ mod tests {
                         "application/octet-stream",
                         "Name: foo\n".to_owned(),
                     ),
+                    "/simple/private/" => ("401 Unauthorized", "text/plain", "no".to_owned()),
+                    "/files/locked.metadata" => ("403 Forbidden", "text/plain", "no".to_owned()),
                     _ => ("404 Not Found", "text/plain", "no".to_owned()),
                 };
                 let _ = write!(
@@ -1772,6 +1776,23 @@ mod tests {
             let e = index.project("../etc").await.unwrap_err();
             assert_eq!(e.kind, Kind::Usage);
             assert!(e.message.starts_with("`../etc`"), "{}", e.message);
+
+            // A refused credential: the hint is about the index's
+            // credentials, not npm's.
+            let index_hint = "the index wants credentials: put them in the index URL (`https://user:token@host/simple/`) or in `~/.netrc`";
+            let e = index.project("private").await.unwrap_err();
+            assert_eq!(
+                e.message,
+                format!("cannot get the index page of `private`: `http://127.0.0.1:{port}/simple/private/` answered HTTP 401 Unauthorized")
+            );
+            assert_eq!(e.hint.as_deref(), Some(index_hint));
+            let locked = Url::parse(&format!("http://127.0.0.1:{port}/files/locked.metadata")).unwrap();
+            let e = index.get_bytes(&locked).await.unwrap_err();
+            assert_eq!(
+                e.message,
+                format!("`http://127.0.0.1:{port}/files/locked.metadata` answered HTTP 403 Forbidden")
+            );
+            assert_eq!(e.hint.as_deref(), Some(index_hint));
 
             let meta = Url::parse(&format!("{}.metadata", foo[0].url)).unwrap();
             assert_eq!(index.get_bytes(&meta).await.unwrap(), b"Name: foo\n");
