@@ -538,7 +538,7 @@ fn record_registry(
         }
         Tool::Uvx => (
             crate::env_vars::SAFEX_PYPI_INDEX,
-            crate::pypi::index::PypiConfig::load(
+            crate::pypi::config::PypiConfig::load(
                 settings.pypi_index.clone(),
                 settings.policy.allowed_hosts.as_deref(),
             )?
