@@ -30,18 +30,21 @@ const NETRC: &str = "NETRC";
 
 /// Where pip's configuration and the netrc file are, in pip's order.
 #[derive(Debug, Clone, Default)]
-pub struct ConfigSources {
+pub(super) struct ConfigSources {
     /// `pip.conf` files, lowest precedence first (a later file overrides an
     /// earlier one, as in pip): site-wide, `~/.pip/pip.conf`, the XDG user
     /// file, then `$PIP_CONFIG_FILE`. Missing files are skipped.
-    pub pip_conf: Vec<PathBuf>,
-    pub netrc: Option<PathBuf>,
+    pub(super) pip_conf: Vec<PathBuf>,
+    pub(super) netrc: Option<PathBuf>,
 }
 
 impl ConfigSources {
     /// The files pip would read, given the environment and home directory.
     /// As in pip, an existing `$PIP_CONFIG_FILE` replaces the user files.
-    pub fn discover(var: &dyn Fn(&str) -> Option<String>, home: Option<&Path>) -> ConfigSources {
+    pub(super) fn discover(
+        var: &dyn Fn(&str) -> Option<String>,
+        home: Option<&Path>,
+    ) -> ConfigSources {
         let basename = if cfg!(windows) { "pip.ini" } else { "pip.conf" };
         let mut pip_conf = Vec::new();
         if cfg!(windows) {
@@ -99,17 +102,17 @@ impl ConfigSources {
 
 /// The index safex reads, and what it knows of the user's pip/uv setup.
 #[derive(Default)]
-pub struct PypiConfig {
+pub(crate) struct PypiConfig {
     /// The index and where that setting came from, for messages. May carry
     /// userinfo (the credential for its origin); never shown unredacted.
-    pub index: Option<(Url, String)>,
+    pub(crate) index: Option<(Url, String)>,
     /// Extra indexes configured for pip or uv. safex reads only `index`
     /// (one index: no dependency confusion); these count as configured
     /// origins for `credential_for`. Entries that are not valid index URLs
     /// are left out, as they are never read.
-    pub extra: Vec<Url>,
+    pub(super) extra: Vec<Url>,
     /// `(host, login, password)` from netrc; the host `""` is `default`.
-    pub netrc: Vec<(String, String, String)>,
+    netrc: Vec<(String, String, String)>,
 }
 
 impl fmt::Debug for PypiConfig {
@@ -136,7 +139,7 @@ impl PypiConfig {
     /// `SAFEX_PYPI_INDEX` or safex's config, with where it came from. Else
     /// `PIP_INDEX_URL`, `UV_DEFAULT_INDEX`, `UV_INDEX_URL`, then `index-url`
     /// from `pip.conf`.
-    pub fn load(
+    pub(crate) fn load(
         explicit: Option<(String, String)>,
         allowed_hosts: Option<&[String]>,
     ) -> Result<PypiConfig> {
@@ -147,7 +150,7 @@ impl PypiConfig {
 
     /// `load`, with the environment and files given (for tests and for
     /// callers that have resolved them already). Empty variables are unset.
-    pub fn load_with(
+    pub(super) fn load_with(
         explicit: Option<(String, String)>,
         var: &dyn Fn(&str) -> Option<String>,
         sources: &ConfigSources,
@@ -212,7 +215,7 @@ impl PypiConfig {
     }
 
     /// The index to read; an error that says how to configure one if none is.
-    pub fn index(&self) -> Result<&Url> {
+    pub(crate) fn index(&self) -> Result<&Url> {
         self.index
             .as_ref()
             .map(|(u, _)| u)
@@ -226,7 +229,7 @@ impl PypiConfig {
     /// host, the same host on another port, or another configured index
     /// gets nothing: safex never reads the extra indexes, so their
     /// credentials are never sent anywhere.
-    pub fn credential_for(&self, url: &Url) -> Option<Credential> {
+    pub(crate) fn credential_for(&self, url: &Url) -> Option<Credential> {
         let origin = url.origin();
         let (index, _) = self.index.as_ref()?;
         if index.origin() != origin || !origin.is_tuple() {
@@ -249,7 +252,7 @@ impl PypiConfig {
 
     /// The other configured indexes (pip's and uv's extras) on an origin
     /// that is not the index's own: safex never fetches from them.
-    pub fn other_indexes(&self) -> Vec<Url> {
+    pub(crate) fn other_indexes(&self) -> Vec<Url> {
         let own = self.index.as_ref().map(|(u, _)| u.origin());
         self.extra
             .iter()
@@ -263,7 +266,7 @@ fn basic(user: &str, pass: &str) -> Credential {
     Credential::Basic(base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
 }
 
-pub fn no_index_error() -> Error {
+fn no_index_error() -> Error {
     Error::usage("no Python package index is configured").with_hint(format!(
         "pass `--index-url URL`, set `{}`, or set `{PIP_INDEX_URL}` or `index-url` in `pip.conf`",
         ev::SAFEX_PYPI_INDEX
@@ -329,7 +332,7 @@ fn pip_conf_values(text: &str) -> (Option<String>, Option<String>) {
 /// the host `""`). `account` is skipped, `macdef` bodies too; `#` starts a
 /// comment; tokens may be double-quoted. Entries without a password are left
 /// out.
-pub fn parse_netrc(text: &str) -> Vec<(String, String, String)> {
+fn parse_netrc(text: &str) -> Vec<(String, String, String)> {
     let mut tokens = Vec::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {

@@ -458,7 +458,7 @@ impl Provider {
 }
 
 /// The index a file URL must come from: the one whose page listed it.
-pub fn index_origin_for(config: &PypiConfig, _url: &url::Url) -> url::Url {
+pub(crate) fn index_origin_for(config: &PypiConfig, _url: &url::Url) -> url::Url {
     // Every page safex reads comes from the one configured index, so every
     // file it lists is that index's: a file on an extra index's origin is
     // then refused by the fetcher (`FileHosts::other_indexes`), never taken
