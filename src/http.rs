@@ -108,6 +108,14 @@ pub enum Fault {
     /// Worth another try after this long (the server's `Retry-After`).
     Later(Error, Duration),
     Fatal(Error),
+    /// The server answered with a status another try will not change (404,
+    /// 401, 403, ...): final, like [`Fault::Fatal`], and typed so that a
+    /// caller can say what the status means for its request ("not found",
+    /// "wants credentials") without reading the message.
+    Refused {
+        status: u16,
+        error: Error,
+    },
 }
 
 impl Fault {
@@ -117,6 +125,10 @@ impl Fault {
             Fault::Transient(e) => Fault::Transient(f(e)),
             Fault::Later(e, d) => Fault::Later(f(e), d),
             Fault::Fatal(e) => Fault::Fatal(f(e)),
+            Fault::Refused { status, error } => Fault::Refused {
+                status,
+                error: f(error),
+            },
         }
     }
 }
@@ -342,7 +354,7 @@ impl Http {
             let _permit = self.limit.acquire().await.map_err(closed)?;
             let wait = match op().await {
                 Ok(v) => return Ok(v),
-                Err(Fault::Fatal(e)) => return Err(e),
+                Err(Fault::Fatal(e) | Fault::Refused { error: e, .. }) => return Err(e),
                 Err(Fault::Transient(e) | Fault::Later(e, _)) if attempt >= ATTEMPTS => {
                     let tries = if attempt == 1 {
                         "1 attempt".to_owned()
@@ -638,11 +650,17 @@ fn answer(resp: reqwest::Response, shown: &str) -> std::result::Result<reqwest::
             .with_hint("safex reads metadata only from the configured registry's own origin; configure the URL it redirects to"),
         ))
     } else if status.as_u16() == 401 || status.as_u16() == 403 {
-        Err(Fault::Fatal(err.with_hint(
-            "the registry wants credentials: add `//host/:_authToken=...` for it to your `.npmrc`",
-        )))
+        Err(Fault::Refused {
+            status: status.as_u16(),
+            error: err.with_hint(
+                "the registry wants credentials: add `//host/:_authToken=...` for it to your `.npmrc`",
+            ),
+        })
     } else {
-        Err(Fault::Fatal(err))
+        Err(Fault::Refused {
+            status: status.as_u16(),
+            error: err,
+        })
     }
 }
 

@@ -106,20 +106,40 @@ pub fn format_of(path: &Path) -> Format {
     }
 }
 
+/// Why a config file's servers could not be read, in the two shapes a
+/// report puts after the file's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unread {
+    /// The text is not what its client accepts, said as what the file is:
+    /// "not valid JSON for Claude Desktop: trailing comma at line 3 col 14".
+    Invalid(String),
+    /// Anything else (I/O, not UTF-8, the format's own parse error), said
+    /// as why the file cannot be read.
+    Failed(String),
+}
+
+impl std::fmt::Display for Unread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unread::Invalid(why) | Unread::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Parse a file's text into its server entries, as its client reads it.
-pub fn read(target: &Target, text: &str) -> Result<Vec<Server>, String> {
+pub fn read(target: &Target, text: &str) -> Result<Vec<Server>, Unread> {
     let scope = target.scope;
     let mut servers = match target.format {
         Format::Json => {
             let dialect = target.client.dialect();
             let root = jsonc::parse_as(text, dialect).map_err(|e| match dialect {
-                Dialect::Jsonc => e,
-                _ => format!("not valid JSON for {}: {e}", target.client.name()),
+                Dialect::Jsonc => Unread::Failed(e),
+                _ => Unread::Invalid(format!("not valid JSON for {}: {e}", target.client.name())),
             })?;
             jsonc::servers(text, &root, scope)
         }
-        Format::Toml => toml::servers(text)?,
-        Format::Yaml => yaml::servers(text)?,
+        Format::Toml => toml::servers(text).map_err(Unread::Failed)?,
+        Format::Yaml => yaml::servers(text).map_err(Unread::Failed)?,
     };
     for s in &mut servers {
         if s.scope.is_empty() {
@@ -359,4 +379,42 @@ fn sorted_files(dir: &Path) -> Vec<PathBuf> {
 
 fn same_file(a: &Path, b: &Path) -> bool {
     a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(client: Client, format: Format) -> Target {
+        Target {
+            client,
+            path: PathBuf::from("config"),
+            format,
+            scope: "user",
+        }
+    }
+
+    #[test]
+    fn a_file_its_client_refuses_is_invalid_anything_else_failed() {
+        let strict = target(Client::ClaudeDesktop, Format::Json);
+        assert_eq!(
+            read(&strict, "{\"mcpServers\": {},}"),
+            Err(Unread::Invalid(
+                "not valid JSON for Claude Desktop: trailing comma at line 1 col 18".into()
+            ))
+        );
+        let jsonc = target(Client::VsCode, Format::Json);
+        assert!(
+            matches!(read(&jsonc, "{"), Err(Unread::Failed(_))),
+            "{:?}",
+            read(&jsonc, "{")
+        );
+        let toml = target(Client::Codex, Format::Toml);
+        assert!(
+            matches!(read(&toml, "[mcp_servers"), Err(Unread::Failed(_))),
+            "{:?}",
+            read(&toml, "[mcp_servers")
+        );
+        assert_eq!(read(&strict, "{\"mcpServers\": {}}"), Ok(Vec::new()));
+    }
 }

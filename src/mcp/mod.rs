@@ -85,7 +85,7 @@ pub fn run(cmd: McpCommand, g: &Globals) -> Result<i32> {
 pub struct Loaded {
     pub target: clients::Target,
     pub text: String,
-    pub servers: std::result::Result<Vec<model::Server>, String>,
+    pub servers: std::result::Result<Vec<model::Server>, clients::Unread>,
 }
 
 /// The files to work on: `--config` files, else every config discovered.
@@ -122,9 +122,12 @@ pub fn load(c: &Common) -> Result<Vec<Loaded>> {
                         let servers = clients::read(&target, &text);
                         (text, servers)
                     }
-                    Err(_) => (String::new(), Err("the file is not UTF-8".to_owned())),
+                    Err(_) => (
+                        String::new(),
+                        Err(clients::Unread::Failed("the file is not UTF-8".to_owned())),
+                    ),
                 },
-                Err(e) => (String::new(), Err(e.to_string())),
+                Err(e) => (String::new(), Err(clients::Unread::Failed(e.to_string()))),
             };
             Loaded {
                 target,

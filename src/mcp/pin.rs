@@ -300,11 +300,10 @@ pub fn run(a: &PinArgs, g: &Globals) -> Result<i32> {
 
 /// A file left alone, for the report: ``file` is not valid JSON for
 /// Claude Desktop: trailing comma at line 3 col 14; fix it and run again`.
-fn file_error(file: &str, why: &str, todo: &str) -> String {
-    if why.starts_with("not valid") {
-        format!("`{file}` is {why}; {todo}")
-    } else {
-        format!("`{file}` cannot be read: {why}; {todo}")
+fn file_error(file: &str, why: &clients::Unread, todo: &str) -> String {
+    match why {
+        clients::Unread::Invalid(why) => format!("`{file}` is {why}; {todo}"),
+        clients::Unread::Failed(why) => format!("`{file}` cannot be read: {why}; {todo}"),
     }
 }
 
@@ -540,7 +539,7 @@ fn record_registry(
         }
         Tool::Uvx => (
             crate::env_vars::SAFEX_PYPI_INDEX,
-            crate::pypi::index::PypiConfig::load(
+            crate::pypi::config::PypiConfig::load(
                 settings.pypi_index.clone(),
                 settings.policy.allowed_hosts.as_deref(),
             )?

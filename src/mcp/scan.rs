@@ -197,7 +197,7 @@ pub fn assess(settings: &Settings, loaded: &[Loaded]) -> Result<Report> {
             client,
             file: file.clone(),
             servers: l.servers.as_ref().map_or(0, Vec::len),
-            error: l.servers.as_ref().err().cloned(),
+            error: l.servers.as_ref().err().map(ToString::to_string),
         });
         for s in l.servers.iter().flatten() {
             let mut e = entry(settings, &locks, s);

@@ -328,7 +328,7 @@ impl Packuments {
             .http
             .retry(&url, || async {
                 let resp = match self.http.get(&url, accept, cred).await {
-                    Err(Fault::Fatal(e)) if e.message.contains("HTTP 404") => {
+                    Err(Fault::Refused { status: 404, .. }) => {
                         return Err(Fault::Fatal(
                             Error::registry(format!("package `{name}` was not found on the registry `{shown}`"))
                                 .with_hint("check the name, and that the registry (or the scope's registry in `.npmrc`) is the one that has it"),

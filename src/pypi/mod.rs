@@ -2,6 +2,7 @@
 //! wheel tags, metadata, wheels (RECORD, startup hooks, entry points), venvs,
 //! and the pipeline that runs them.
 
+pub mod config;
 pub mod entry_points;
 pub mod index;
 pub mod interpreter;
@@ -9,6 +10,7 @@ pub mod metadata;
 pub mod pipeline;
 pub mod record;
 pub mod resolve;
+mod simple;
 pub mod spec;
 pub mod startup_hooks;
 pub mod tags;

@@ -33,9 +33,11 @@ use crate::error::{Error, Kind, Result};
 use crate::fetch::{BlobRequest, Expected, Fetcher};
 use crate::integrity::Integrity;
 use crate::policy::{Cooldown, UnknownAge};
-use crate::pypi::index::{IndexFile, PypiConfig, SimpleIndex};
+use crate::pypi::config::PypiConfig;
+use crate::pypi::index::SimpleIndex;
 use crate::pypi::interpreter::Info;
 use crate::pypi::metadata::{self, Metadata};
+use crate::pypi::simple::IndexFile;
 use crate::pypi::spec::PySpec;
 use crate::pypi::tags::{Tags, WheelName, normalize};
 use crate::time::{
@@ -63,9 +65,9 @@ impl fmt::Display for Pkg {
 #[derive(Debug, Clone, Default)]
 pub struct VersionFiles {
     /// Compatible wheels, best first.
-    pub usable: Vec<IndexFile>,
+    pub(crate) usable: Vec<IndexFile>,
     /// Every wheel file of this version (any platform), for the lockfile.
-    pub all_wheels: Vec<IndexFile>,
+    pub(crate) all_wheels: Vec<IndexFile>,
     pub has_sdist: bool,
     pub yanked: bool,
     /// `requires-python` of a wheel that fits this platform but not this Python.
@@ -118,7 +120,7 @@ impl Provider {
         &self.info
     }
 
-    pub fn new(
+    pub(crate) fn new(
         index: Arc<SimpleIndex>,
         config: Arc<PypiConfig>,
         fetcher: Arc<Fetcher>,
@@ -263,7 +265,7 @@ impl Provider {
     }
 
     /// Bring a wheel into the blob store, verified against the index's hash.
-    pub fn fetch_wheel(
+    pub(crate) fn fetch_wheel(
         &self,
         file: &IndexFile,
         lock_sha256: Option<&str>,
@@ -456,7 +458,7 @@ impl Provider {
 }
 
 /// The index a file URL must come from: the one whose page listed it.
-pub fn index_origin_for(config: &PypiConfig, _url: &url::Url) -> url::Url {
+pub(crate) fn index_origin_for(config: &PypiConfig, _url: &url::Url) -> url::Url {
     // Every page safex reads comes from the one configured index, so every
     // file it lists is that index's: a file on an extra index's origin is
     // then refused by the fetcher (`FileHosts::other_indexes`), never taken
