@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
+use crate::ecosystem::Ecosystem;
 use crate::env_vars as ev;
 use crate::error::Error;
 use crate::settings::Settings;
@@ -19,7 +20,7 @@ use crate::settings::Settings;
 /// What is known about the current run, filled in as the pipeline learns it.
 #[derive(Debug, Default)]
 pub struct Context {
-    pub ecosystem: &'static str,
+    pub ecosystem: Option<Ecosystem>,
     pub package: Option<String>,
     pub version: Option<String>,
     pub tree: Option<String>,
@@ -39,9 +40,9 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(ecosystem: &'static str) -> Context {
+    pub fn new(ecosystem: Ecosystem) -> Context {
         Context {
-            ecosystem,
+            ecosystem: Some(ecosystem),
             ..Default::default()
         }
     }
@@ -102,7 +103,7 @@ impl Context {
         let record = json!({
             "time": crate::time::format_rfc3339(std::time::SystemTime::now()),
             "event": event,
-            "ecosystem": self.ecosystem,
+            "ecosystem": self.ecosystem.map(Ecosystem::as_str),
             "package": self.package,
             "version": self.version,
             "tree": self.tree,

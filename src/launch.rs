@@ -37,8 +37,6 @@ pub trait Pipeline {
     type Marker;
     /// A tree built in staging, not yet committed.
     type Built;
-    /// The launcher word in hints (`npx`, `uvx`).
-    const TOOL: &'static str;
     /// Between a name and its version in messages (`@`, `==`).
     const AT: &'static str;
 
@@ -183,7 +181,10 @@ fn build_and_record<P: Pipeline>(
     loop {
         if entry.is_none() {
             if settings.lock_mode == LockMode::Frozen {
-                return Err(frozen_error(P::TOOL, &label));
+                return Err(frozen_error(
+                    <P::Entry as Entry>::ECOSYSTEM.launcher(),
+                    &label,
+                ));
             }
             if settings.offline {
                 return Err(Error::registry(format!(
@@ -321,7 +322,10 @@ pub fn check<P: Pipeline>(s: Session, a: P::Args, ctx: &mut audit::Context) -> R
         &key,
     )?;
     if entry.is_none() && s.settings.lock_mode == LockMode::Frozen {
-        return Err(frozen_error(P::TOOL, &key.join(" ")));
+        return Err(frozen_error(
+            <P::Entry as Entry>::ECOSYSTEM.launcher(),
+            &key.join(" "),
+        ));
     }
     if entry.is_none() && s.settings.offline {
         return Err(offline_error());

@@ -10,6 +10,7 @@ pub mod archive;
 pub mod audit;
 pub mod cache;
 pub mod cli;
+pub mod ecosystem;
 pub mod env_vars;
 pub mod error;
 pub mod exec;
@@ -37,10 +38,11 @@ use clap::Parser;
 
 use cache::Cache;
 use cli::{CacheAction, Cli, Command, NpxArgs, PolicyAction, UvxArgs};
+use ecosystem::Ecosystem;
 use error::{Error, Result};
 use session::{Globals, Session};
 use settings::{Overrides, Settings};
-use spelling::{Parsed, Tool, Verb};
+use spelling::{Parsed, Verb};
 
 /// Run safex with these arguments; the return value is the exit code.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
@@ -195,8 +197,8 @@ fn spelled(first: &str, args: &[OsString], verb: Verb, g: &Globals) -> Result<i3
         }
         Ok(())
     };
-    match sp.tool {
-        Tool::Npx => {
+    match sp.ecosystem {
+        Ecosystem::Npm => {
             let a = match spelling::parse::<NpxArgs>(sp, verb, rest)? {
                 Parsed::Help => return help(sp, verb),
                 Parsed::Args(a) => a,
@@ -204,7 +206,7 @@ fn spelled(first: &str, args: &[OsString], verb: Verb, g: &Globals) -> Result<i3
             fits_verb(!a.program_args.is_empty(), &a.env)?;
             verb_of::<npm::pipeline::Npm>(a, verb, g)
         }
-        Tool::Uvx => {
+        Ecosystem::Pypi => {
             let a = match spelling::parse::<UvxArgs>(sp, verb, rest)? {
                 Parsed::Help => return help(sp, verb),
                 Parsed::Args(a) => a,
@@ -228,12 +230,12 @@ pub(crate) fn lock_quietly(
         return not_a_spelling(first, &[], Verb::Lock).map(|_| ());
     };
     let rest: Vec<OsString> = rest.iter().map(OsString::from).collect();
-    match sp.tool {
-        Tool::Npx => match spelling::parse::<NpxArgs>(sp, Verb::Lock, &rest)? {
+    match sp.ecosystem {
+        Ecosystem::Npm => match spelling::parse::<NpxArgs>(sp, Verb::Lock, &rest)? {
             Parsed::Help => Ok(()),
             Parsed::Args(a) => lock_into::<npm::pipeline::Npm>(a, g, scratch),
         },
-        Tool::Uvx => match spelling::parse::<UvxArgs>(sp, Verb::Lock, &rest)? {
+        Ecosystem::Pypi => match spelling::parse::<UvxArgs>(sp, Verb::Lock, &rest)? {
             Parsed::Help => Ok(()),
             Parsed::Args(a) => lock_into::<pypi::pipeline::Pypi>(a, g, scratch),
         },
@@ -247,7 +249,7 @@ fn lock_into<P: launch::Pipeline>(
 ) -> Result<()> {
     use launch::LaunchArgs;
     let eco = <P::Entry as lock::Entry>::ECOSYSTEM;
-    let mut ctx = audit::Context::new(eco.as_str());
+    let mut ctx = audit::Context::new(eco);
     if let Some(dir) = scratch {
         ctx.redirect(dir.join("audit.log"));
     }
@@ -267,7 +269,7 @@ fn lock_into<P: launch::Pipeline>(
 fn verb_of<P: launch::Pipeline>(a: P::Args, verb: Verb, g: &Globals) -> Result<i32> {
     use launch::LaunchArgs;
     let eco = <P::Entry as lock::Entry>::ECOSYSTEM;
-    audited(eco.as_str(), |ctx| {
+    audited(eco, |ctx| {
         let s = Session::load(g, a.overrides()?)?;
         match verb {
             Verb::Run => launch::run::<P>(s, a, ctx),
@@ -339,7 +341,7 @@ fn not_a_spelling(first: &str, args: &[OsString], verb: Verb) -> Result<i32> {
 
 /// Run a launch, lock or check, and log a refusal to the audit log.
 fn audited(
-    ecosystem: &'static str,
+    ecosystem: Ecosystem,
     f: impl FnOnce(&mut audit::Context) -> Result<i32>,
 ) -> Result<i32> {
     let mut ctx = audit::Context::new(ecosystem);

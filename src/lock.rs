@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::ecosystem::Ecosystem;
 use crate::error::{Error, Result};
-use crate::policy::Ecosystem;
 
 pub const FORMAT_VERSION: u32 = 1;
 

@@ -12,35 +12,8 @@
 
 use std::ffi::OsString;
 
+use crate::ecosystem::Ecosystem;
 use crate::error::{Error, Result};
-
-/// The pipeline a spelling leads to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tool {
-    Npx,
-    Uvx,
-}
-
-impl Tool {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tool::Npx => "npx",
-            Tool::Uvx => "uvx",
-        }
-    }
-    pub fn ecosystem(self) -> &'static str {
-        match self {
-            Tool::Npx => "npm",
-            Tool::Uvx => "pypi",
-        }
-    }
-    fn spec(self) -> &'static str {
-        match self {
-            Tool::Npx => "<name>@<x.y.z>",
-            Tool::Uvx => "<name>==<x.y.z>",
-        }
-    }
-}
 
 /// Where a mapped option lands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -317,7 +290,7 @@ const UVX: &[Opt] = &[
 pub struct Spelling {
     /// As typed: `["npm", "exec"]`.
     pub words: &'static [&'static str],
-    pub tool: Tool,
+    pub ecosystem: Ecosystem,
     /// Option groups, searched in order (an earlier group overrides).
     options: &'static [&'static [Opt]],
     /// `npm exec`: npm, not the program, takes the first `--` after the
@@ -333,12 +306,12 @@ const UVX_OPTS: &[&[Opt]] = &[UVX, SAFEX];
 
 const fn spelling(
     words: &'static [&'static str],
-    tool: Tool,
+    ecosystem: Ecosystem,
     options: &'static [&'static [Opt]],
 ) -> Spelling {
     Spelling {
         words,
-        tool,
+        ecosystem,
         options,
         npm_dashdash: false,
     }
@@ -346,21 +319,21 @@ const fn spelling(
 
 /// Every spelling; the canonical `npx` and `uvx` first.
 pub static SPELLINGS: &[Spelling] = &[
-    spelling(&["npx"], Tool::Npx, NPX_OPTS),
-    spelling(&["uvx"], Tool::Uvx, UVX_OPTS),
+    spelling(&["npx"], Ecosystem::Npm, NPX_OPTS),
+    spelling(&["uvx"], Ecosystem::Pypi, UVX_OPTS),
     Spelling {
         npm_dashdash: true,
-        ..spelling(&["npm", "exec"], Tool::Npx, NPM_EXEC_OPTS)
+        ..spelling(&["npm", "exec"], Ecosystem::Npm, NPM_EXEC_OPTS)
     },
     Spelling {
         npm_dashdash: true,
-        ..spelling(&["npm", "x"], Tool::Npx, NPM_EXEC_OPTS)
+        ..spelling(&["npm", "x"], Ecosystem::Npm, NPM_EXEC_OPTS)
     },
-    spelling(&["pnpm", "dlx"], Tool::Npx, PNPM_OPTS),
-    spelling(&["pnpx"], Tool::Npx, PNPM_OPTS),
-    spelling(&["bunx"], Tool::Npx, BUNX_OPTS),
-    spelling(&["bun", "x"], Tool::Npx, BUNX_OPTS),
-    spelling(&["uv", "tool", "run"], Tool::Uvx, UVX_OPTS),
+    spelling(&["pnpm", "dlx"], Ecosystem::Npm, PNPM_OPTS),
+    spelling(&["pnpx"], Ecosystem::Npm, PNPM_OPTS),
+    spelling(&["bunx"], Ecosystem::Npm, BUNX_OPTS),
+    spelling(&["bun", "x"], Ecosystem::Npm, BUNX_OPTS),
+    spelling(&["uv", "tool", "run"], Ecosystem::Pypi, UVX_OPTS),
 ];
 
 impl Spelling {
@@ -371,7 +344,7 @@ impl Spelling {
 
     /// `npx` and `uvx` themselves.
     pub fn is_canonical(&self) -> bool {
-        self.words == [self.tool.as_str()]
+        self.words == [self.ecosystem.launcher()]
     }
 
     pub fn option(&self, flag: &str) -> Option<&'static Opt> {
@@ -403,9 +376,9 @@ impl Spelling {
 
     /// The option that names a package (`-p`, `--package`, `--from`).
     fn package_option(&self) -> &'static str {
-        let to = match self.tool {
-            Tool::Npx => To::Package,
-            Tool::Uvx => To::From,
+        let to = match self.ecosystem {
+            Ecosystem::Npm => To::Package,
+            Ecosystem::Pypi => To::From,
         };
         self.all_options()
             .into_iter()
@@ -459,16 +432,16 @@ impl Verb {
     }
 
     fn intro(self, sp: &Spelling) -> String {
-        let (a, eco) = match sp.tool {
-            Tool::Npx => ("an", "npm"),
-            Tool::Uvx => ("a", "PyPI"),
+        let (a, eco) = match sp.ecosystem {
+            Ecosystem::Npm => ("an", "npm"),
+            Ecosystem::Pypi => ("a", "PyPI"),
         };
         let name = sp.name();
-        match (self, sp.tool) {
-            (Verb::Run, Tool::Npx) => format!(
+        match (self, sp.ecosystem) {
+            (Verb::Run, Ecosystem::Npm) => format!(
                 "Run a pinned npm package as `{name}` would: exact version, verified hashes, no install scripts."
             ),
-            (Verb::Run, Tool::Uvx) => format!(
+            (Verb::Run, Ecosystem::Pypi) => format!(
                 "Run a pinned PyPI package as `{name}` would: exact version, verified hashes, wheels only."
             ),
             (Verb::Lock, _) => format!(
@@ -486,13 +459,17 @@ impl Verb {
         let Some(sp) = all.first() else {
             return String::new();
         };
-        let name = sp.tool.as_str();
+        let name = sp.ecosystem.launcher();
         if sp.is_canonical() {
-            let eco = match sp.tool {
-                Tool::Npx => "npm",
-                Tool::Uvx => "PyPI",
+            let eco = match sp.ecosystem {
+                Ecosystem::Npm => "npm",
+                Ecosystem::Pypi => "PyPI",
             };
-            let an = if sp.tool == Tool::Npx { "an" } else { "a" };
+            let an = if sp.ecosystem == Ecosystem::Npm {
+                "an"
+            } else {
+                "a"
+            };
             return match self {
                 Verb::Run => format!("Run a pinned {eco} package as `{name}` would"),
                 Verb::Lock => format!("Lock {an} {eco} package named as `{name}` names it"),
@@ -511,18 +488,18 @@ impl Verb {
 
     /// The line under a subcommand list naming the other spellings.
     pub fn also_accepted(self) -> String {
-        let others = |tool: Tool| {
+        let others = |tool: Ecosystem| {
             SPELLINGS
                 .iter()
-                .filter(|s| s.tool == tool && !s.is_canonical())
+                .filter(|s| s.ecosystem == tool && !s.is_canonical())
                 .map(|s| format!("`{}`", s.name()))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
         format!(
             "Also accepted: {} (the same as `safex {p}npx`) and {} (the same as `safex {p}uvx`); see `safex {p}npm exec --help`.",
-            others(Tool::Npx),
-            others(Tool::Uvx),
+            others(Ecosystem::Npm),
+            others(Ecosystem::Pypi),
             p = self.prefix()
         )
     }
@@ -532,13 +509,13 @@ impl Verb {
 /// with what safex does with it.
 pub fn help(sp: &Spelling, verb: Verb) -> String {
     let head = format!("safex {}{}", verb.prefix(), sp.name());
-    let spec = sp.tool.spec();
+    let spec = sp.ecosystem.spec_form();
     let dd = if sp.npm_dashdash { "[--] " } else { "" };
     let args = if verb == Verb::Run { " [ARGS...]" } else { "" };
     let pkg = sp.package_option();
-    let more = match sp.tool {
-        Tool::Npx => format!("[{pkg} ...]"),
-        Tool::Uvx => "[--with <name>==<x.y.z> ...]".to_owned(),
+    let more = match sp.ecosystem {
+        Ecosystem::Npm => format!("[{pkg} ...]"),
+        Ecosystem::Pypi => "[--with <name>==<x.y.z> ...]".to_owned(),
     };
     let mut out = format!(
         "{}\n\nUsage: {head} [OPTIONS] {dd}{spec}{args}\n       {head} [OPTIONS] {pkg} {spec} {more} {dd}<command>{args}\n",
@@ -709,7 +686,7 @@ fn help_hint(sp: &Spelling, verb: Verb) -> String {
     let args = if verb == Verb::Run { " [ARGS...]" } else { "" };
     format!(
         "usage: {cmd} [OPTIONS] {}{args}; see `{cmd} --help`",
-        sp.tool.spec()
+        sp.ecosystem.spec_form()
     )
 }
 
@@ -958,10 +935,10 @@ mod tests {
                     }
                     args.extend(["a@1.0.0", "b"]);
                     let ctx = format!("{} {args:?}", sp.name());
-                    let got = match sp.tool {
-                        Tool::Npx => spelling_parse::<NpxArgs>(sp, &args)
+                    let got = match sp.ecosystem {
+                        Ecosystem::Npm => spelling_parse::<NpxArgs>(sp, &args)
                             .map(|p| p.map(|a| a == plain_npm(&a))),
-                        Tool::Uvx => spelling_parse::<UvxArgs>(sp, &args)
+                        Ecosystem::Pypi => spelling_parse::<UvxArgs>(sp, &args)
                             .map(|p| p.map(|a| a == plain_pypi(&a))),
                     };
                     match (o.does, got) {
@@ -1122,11 +1099,11 @@ mod tests {
     fn help_is_asked_for_before_the_package_only() {
         for sp in SPELLINGS {
             for h in ["-h", "--help"] {
-                let got = match sp.tool {
-                    Tool::Npx => {
+                let got = match sp.ecosystem {
+                    Ecosystem::Npm => {
                         parse::<NpxArgs>(sp, Verb::Run, &os(&[h])).map(|p| p == Parsed::Help)
                     }
-                    Tool::Uvx => {
+                    Ecosystem::Pypi => {
                         parse::<UvxArgs>(sp, Verb::Run, &os(&[h])).map(|p| p == Parsed::Help)
                     }
                 };

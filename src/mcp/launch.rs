@@ -5,7 +5,6 @@
 
 use std::fmt;
 
-pub use crate::spelling::Tool;
 use crate::spelling::{self, Does, Spelling, To};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

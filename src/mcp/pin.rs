@@ -22,10 +22,11 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::cli::{NpxArgs, UvxArgs};
+use crate::ecosystem::Ecosystem;
 use crate::error::{Error, Kind, Result};
 use crate::lock::LockFile;
 use crate::mcp::clients;
-use crate::mcp::launch::{self, Launcher, Tool};
+use crate::mcp::launch::{self, Launcher};
 use crate::mcp::locker::Locker;
 use crate::mcp::model::{self, Edit, Server};
 use crate::mcp::{Loaded, PinArgs, baseline, diff, gui, rewrite};
@@ -400,7 +401,7 @@ fn plan(
             "its layout is not one safex rewrites; edit it by hand".into(),
         ));
     };
-    let tool = spelling.tool;
+    let tool = spelling.ecosystem;
     let tool_args = &s.args[offset..];
     let p = match launch::plan(spelling, tool_args) {
         Ok(p) => p,
@@ -427,8 +428,8 @@ fn plan(
     // The rewritten entry must be one `safex` accepts as it stands.
     let os: Vec<OsString> = new_args.iter().map(OsString::from).collect();
     let parsed = match tool {
-        Tool::Npx => crate::cli::parse_as::<NpxArgs>(spelling, &os).map(|_| ()),
-        Tool::Uvx => crate::cli::parse_as::<UvxArgs>(spelling, &os).map(|_| ()),
+        Ecosystem::Npm => crate::cli::parse_as::<NpxArgs>(spelling, &os).map(|_| ()),
+        Ecosystem::Pypi => crate::cli::parse_as::<UvxArgs>(spelling, &os).map(|_| ()),
     };
     if let Err(e) = parsed {
         return Ok(Plan::Leave(
@@ -448,8 +449,8 @@ fn plan(
         .chain(new_args[..p.tool_args].iter().cloned())
         .collect();
     let locked = match tool {
-        Tool::Npx => lock.find::<crate::lock::NpmEntry>(&keys).is_some(),
-        Tool::Uvx => lock.find::<crate::lock::PypiEntry>(&keys).is_some(),
+        Ecosystem::Npm => lock.find::<crate::lock::NpmEntry>(&keys).is_some(),
+        Ecosystem::Pypi => lock.find::<crate::lock::PypiEntry>(&keys).is_some(),
     };
     let Recorded {
         env,
@@ -516,14 +517,14 @@ struct Recorded {
 /// entry's `env` names that variable already.
 fn record_registry(
     settings: &Settings,
-    tool: Tool,
+    tool: Ecosystem,
     keys: &[String],
     s: &Server,
     spans: &model::Spans,
 ) -> Result<Recorded> {
     let mut r = Recorded::default();
     let (var, chosen) = match tool {
-        Tool::Npx => {
+        Ecosystem::Npm => {
             let scoped = keys.iter().any(|k| {
                 k.split_once('/')
                     .is_some_and(|(scope, _)| settings.npm.scoped.contains_key(scope))
@@ -537,7 +538,7 @@ fn record_registry(
             };
             (crate::env_vars::SAFEX_NPM_REGISTRY, chosen)
         }
-        Tool::Uvx => (
+        Ecosystem::Pypi => (
             crate::env_vars::SAFEX_PYPI_INDEX,
             crate::pypi::config::PypiConfig::load(
                 settings.pypi_index.clone(),
@@ -558,7 +559,7 @@ fn record_registry(
         ));
         stripped
     });
-    if tool == Tool::Npx
+    if tool == Ecosystem::Npm
         && settings.npm.credential_for(&url).is_some()
         && !settings.npm.secret_vars.is_empty()
     {
@@ -584,15 +585,15 @@ fn record_registry(
 /// Settings for an entry that names its own registry or index.
 fn entry_settings(g: &Globals, spelling: &Spelling, args: &[String]) -> Result<Option<Settings>> {
     let os: Vec<OsString> = args.iter().map(OsString::from).collect();
-    let over = match spelling.tool {
-        Tool::Npx => crate::cli::parse_as::<NpxArgs>(spelling, &os)
+    let over = match spelling.ecosystem {
+        Ecosystem::Npm => crate::cli::parse_as::<NpxArgs>(spelling, &os)
             .ok()
             .and_then(|a| a.registry)
             .map(|r| Overrides {
                 registry: Some(r),
                 ..Default::default()
             }),
-        Tool::Uvx => crate::cli::parse_as::<UvxArgs>(spelling, &os)
+        Ecosystem::Pypi => crate::cli::parse_as::<UvxArgs>(spelling, &os)
             .ok()
             .and_then(|a| a.index_url)
             .map(|i| Overrides {
@@ -615,12 +616,12 @@ fn entry_settings(g: &Globals, spelling: &Spelling, args: &[String]) -> Result<O
 /// lock root; `Err(why)` when it cannot be pinned.
 fn pin_spec(
     session: &crate::session::Session,
-    tool: Tool,
+    tool: Ecosystem,
     raw: &str,
 ) -> Result<std::result::Result<(String, String), String>> {
     let settings = &session.settings;
     match tool {
-        Tool::Npx => match crate::npm::spec::parse_root(raw) {
+        Ecosystem::Npm => match crate::npm::spec::parse_root(raw) {
             Err(e) => Ok(Err(e.message)),
             Ok(Ok(spec)) => Ok(Ok((raw.to_owned(), spec.to_string()))),
             Ok(Err(crate::npm::spec::Unpinned::Floating { name, requested })) => {
@@ -637,7 +638,7 @@ fn pin_spec(
                 Ok(Ok((format!("{typed}@{v}"), format!("{name}@{v}"))))
             }
         },
-        Tool::Uvx => match crate::pypi::spec::parse_root(raw) {
+        Ecosystem::Pypi => match crate::pypi::spec::parse_root(raw) {
             Err(e) => Ok(Err(e.message)),
             Ok(Ok(spec)) => Ok(Ok((raw.to_owned(), spec.to_string()))),
             Ok(Err(f)) => {

@@ -3,13 +3,14 @@
 
 use serde::Serialize;
 
+use crate::ecosystem::Ecosystem;
 use crate::error::Result;
 use crate::lock::LockFile;
 use crate::mcp::baseline::{self, Change, Seen};
-use crate::mcp::launch::{self, Launcher, Tool};
+use crate::mcp::launch::{self, Launcher};
 use crate::mcp::model::Server;
 use crate::mcp::{Loaded, ScanArgs, secrets};
-use crate::policy::{Ecosystem, LockMode};
+use crate::policy::LockMode;
 use crate::session::Globals;
 use crate::settings::Settings;
 use crate::spelling::Spelling;
@@ -290,8 +291,8 @@ fn specs(
     safex: bool,
     e: &mut Entry,
 ) {
-    let tool = spelling.tool;
-    e.ecosystem = Some(tool.ecosystem());
+    let tool = spelling.ecosystem;
+    e.ecosystem = Some(tool.as_str());
     let plan = match launch::plan(spelling, args) {
         Ok(p) => p,
         Err(why) => {
@@ -304,20 +305,17 @@ fn specs(
             return;
         }
     };
-    let eco = match tool {
-        Tool::Npx => Ecosystem::Npm,
-        Tool::Uvx => Ecosystem::Pypi,
-    };
+    let eco = tool;
     let mut keys = Vec::new();
     for (i, sp) in plan.specs.iter().enumerate() {
         let parsed = match tool {
-            Tool::Npx => crate::npm::spec::parse_root(&sp.spec).map(|r| match r {
+            Ecosystem::Npm => crate::npm::spec::parse_root(&sp.spec).map(|r| match r {
                 Ok(p) => (p.name.to_string(), Ok(p.version.to_string()), p.to_string()),
                 Err(crate::npm::spec::Unpinned::Floating { name, requested }) => {
                     (name.to_string(), Err(requested), String::new())
                 }
             }),
-            Tool::Uvx => crate::pypi::spec::parse_root(&sp.spec).map(|r| match r {
+            Ecosystem::Pypi => crate::pypi::spec::parse_root(&sp.spec).map(|r| match r {
                 Ok(p) => (p.name.to_string(), Ok(p.version.to_string()), p.to_string()),
                 Err(f) => (f.name.to_string(), Err(f.requested), String::new()),
             }),

@@ -54,7 +54,6 @@ impl Pipeline for Npm {
     type Entry = NpmEntry;
     type Marker = EnvMarker;
     type Built = Built;
-    const TOOL: &'static str = "npx";
     const AT: &'static str = "@";
 
     fn request(s: &Session, a: &NpxArgs) -> Result<Request> {

@@ -24,12 +24,13 @@ use nodejs_semver::{Range, Version};
 use tokio::sync::mpsc::UnboundedSender;
 use url::Url;
 
+use crate::ecosystem::Ecosystem;
 use crate::error::{Error, Result};
 use crate::fetch::{Expected, Fetcher};
 use crate::integrity::Integrity;
 use crate::npm::registry::{Packument, Packuments, VersionMeta};
 use crate::npm::spec::{DepSpec, NpmName, NpmSpec, range_admits};
-use crate::policy::{Cooldown, Ecosystem, Policy, UnknownAge};
+use crate::policy::{Cooldown, Policy, UnknownAge};
 use crate::redact::shown;
 use crate::settings::NpmConfig;
 use crate::time::{Age, format_duration, format_rfc3339, too_young_error, unknown_age_error};

@@ -14,13 +14,14 @@ use tokio::task::JoinSet;
 use crate::archive;
 use crate::cache::ENV_MARKER;
 
+use crate::ecosystem::Ecosystem;
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
 use crate::integrity::Integrity;
 use crate::npm::inspect::{self, Inspection};
 use crate::npm::resolve::Placed;
 use crate::npm::spec::NpmName;
-use crate::policy::{Ecosystem, Policy};
+use crate::policy::Policy;
 
 /// What a finished environment holds, written last before the rename.
 #[derive(Debug, Serialize, Deserialize)]

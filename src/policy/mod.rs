@@ -11,6 +11,7 @@ mod merge;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::ecosystem::Ecosystem;
 use crate::error::{Error, Result};
 pub use merge::{Layer, show, system_policy_path_with};
 
@@ -75,21 +76,6 @@ pub enum EnvMode {
 pub enum UnknownAge {
     Allow,
     Refuse,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ecosystem {
-    Npm,
-    Pypi,
-}
-
-impl Ecosystem {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Ecosystem::Npm => "npm",
-            Ecosystem::Pypi => "pypi",
-        }
-    }
 }
 
 /// `name-glob`, optionally with `@version` (npm style) or `==version` (PyPI).

@@ -15,12 +15,12 @@ use serde::{Deserialize, Serialize};
 use crate::archive::Limits;
 use crate::cache::{self, Cache, EnvState, StagingGuard};
 use crate::cli::UvxArgs;
+use crate::ecosystem::Ecosystem;
 use crate::error::{Error, Need, Result};
 use crate::fetch::{BlobRequest, Expected, Fetcher};
 use crate::integrity;
 use crate::launch::{LaunchArgs, Pipeline};
 use crate::lock::{self, Entry, LockedWheel, PypiEntry, PypiPackage};
-use crate::policy::Ecosystem;
 use crate::pypi::config::PypiConfig;
 use crate::pypi::index::SimpleIndex;
 use crate::pypi::interpreter::{self, Info, Request as Python};
@@ -102,7 +102,6 @@ impl Pipeline for Pypi {
     type Entry = PypiEntry;
     type Marker = VenvMarker;
     type Built = Built;
-    const TOOL: &'static str = "uvx";
     const AT: &'static str = "==";
 
     fn request(s: &Session, a: &UvxArgs) -> Result<Request> {
