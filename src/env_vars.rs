@@ -1,7 +1,8 @@
-//! Every environment variable safex reads, in one place.
-//!
-//! safex's own variables start with `SAFEX_`; the others belong to the npm and
-//! TLS ecosystems and are honoured so that safex is a drop-in for `npx`.
+//! Every environment variable safex reads, in one place: its own (`SAFEX_*`)
+//! and the foreign ones it honours to be a drop-in for `npx` and `uvx`
+//! (npm's, pip's, uv's, netrc, TLS bundles, version managers, the OS's and
+//! MCP clients' directories), and the sets the launched program is given or
+//! denied.
 
 /// npm registry base URL; overrides the user config file and `.npmrc`.
 pub const SAFEX_NPM_REGISTRY: &str = "SAFEX_NPM_REGISTRY";
@@ -65,6 +66,32 @@ pub const UV_PYTHON_INSTALL_DIR: &str = "UV_PYTHON_INSTALL_DIR";
 /// uv's default homes are below it.
 pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
 
+/// pip's and uv's own index settings, honoured when safex's are absent
+/// (`pypi::config`).
+pub const PIP_INDEX_URL: &str = "PIP_INDEX_URL";
+pub const PIP_EXTRA_INDEX_URL: &str = "PIP_EXTRA_INDEX_URL";
+/// pip's config file (`/dev/null`: none).
+pub const PIP_CONFIG_FILE: &str = "PIP_CONFIG_FILE";
+pub const UV_DEFAULT_INDEX: &str = "UV_DEFAULT_INDEX";
+pub const UV_INDEX_URL: &str = "UV_INDEX_URL";
+pub const UV_INDEX: &str = "UV_INDEX";
+/// The netrc file pip and uv read credentials from (default `~/.netrc`).
+pub const NETRC: &str = "NETRC";
+
+/// The OS's directories: the home directory, the executable search path,
+/// XDG's config locations, Windows' application data.
+pub const HOME: &str = "HOME";
+pub const PATH: &str = "PATH";
+pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+pub const XDG_CONFIG_DIRS: &str = "XDG_CONFIG_DIRS";
+pub const APPDATA: &str = "APPDATA";
+pub const PROGRAM_DATA: &str = "ProgramData";
+
+/// MCP clients' own config directories (`mcp scan`/`pin` find their files
+/// there): Claude Code's and Codex's.
+pub const CLAUDE_CONFIG_DIR: &str = "CLAUDE_CONFIG_DIR";
+pub const CODEX_HOME: &str = "CODEX_HOME";
+
 /// npm's own: the registry (`npm_config_registry`, either case).
 pub const NPM_CONFIG_REGISTRY: [&str; 2] = ["npm_config_registry", "NPM_CONFIG_REGISTRY"];
 /// npm's own: the user `.npmrc` location (default `~/.npmrc`).
@@ -119,6 +146,12 @@ pub fn get(name: &str) -> Option<String> {
 /// The first of several spellings that is set.
 pub fn get_any(names: &[&str]) -> Option<String> {
     names.iter().find_map(|n| get(n))
+}
+
+/// Read a variable as the OS holds it (paths need not be UTF-8), an empty
+/// value as unset.
+pub fn get_os(name: &str) -> Option<std::ffi::OsString> {
+    std::env::var_os(name).filter(|v| !v.is_empty())
 }
 
 /// A boolean variable: `1`, `true`, `yes` (any case) are true.

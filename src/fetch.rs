@@ -25,11 +25,12 @@ use url::Url;
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
+use crate::filelock::FileLock;
+use crate::http::Credential;
 use crate::http::{Fault, Http};
 use crate::integrity::{Algo, Computed, Hasher, Integrity};
-use crate::lock::FileLock;
 use crate::redact;
-use crate::settings::{Credential, NpmConfig};
+use crate::settings::NpmConfig;
 
 /// How many times an archive whose bytes do not match is fetched again
 /// before the mismatch is an integrity error (see [`Fetcher::blob`]).

@@ -14,7 +14,21 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::redact;
-use crate::settings::Credential;
+
+/// A credential sent to one registry or index origin (and path prefix):
+/// from `.npmrc`, pip's URL userinfo or netrc.
+#[derive(Clone)]
+pub enum Credential {
+    Bearer(String),
+    /// Already base64 (`_auth`, or `username` + `_password`).
+    Basic(String),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credential(<redacted>)")
+    }
+}
 
 /// Parallel requests in flight at most (metadata and archives together).
 pub const MAX_PARALLEL: usize = 64;

@@ -15,6 +15,7 @@ pub mod env_vars;
 pub mod error;
 pub mod exec;
 pub mod fetch;
+pub mod filelock;
 pub mod http;
 pub mod integrity;
 pub mod launch;
@@ -160,7 +161,7 @@ fn run(cli: Cli) -> Result<i32> {
                     // Its lock file lives in the root: never leave a root
                     // the next launch would refuse (umask 002).
                     cache::create_private_dirs(&settings.cache_dir)?;
-                    let _guard = lock::FileLock::acquire(
+                    let _guard = filelock::FileLock::acquire(
                         &settings.cache_dir.join("v1.clean.lock"),
                         "the cache",
                     )?;

@@ -146,7 +146,7 @@ pub struct Install {
 /// per real executable, a manager's default first of all (what its shell
 /// hook would put on `PATH`); `looked` gets each versions directory.
 pub fn installs(tool: Tool, looked: &mut Vec<PathBuf>) -> Vec<Install> {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let home = crate::env_vars::get_os(crate::env_vars::HOME).map(PathBuf::from);
     let xdg = ev::get(ev::XDG_DATA_HOME).map(PathBuf::from);
     let mut found = Vec::new();
     let mut defaults = Vec::new();
@@ -293,7 +293,7 @@ pub fn on_path(names: &[&str]) -> Option<PathBuf> {
 }
 
 pub fn path_dirs() -> Vec<PathBuf> {
-    match std::env::var_os("PATH") {
+    match std::env::var_os(crate::env_vars::PATH) {
         Some(p) => std::env::split_paths(&p).collect(),
         None => ["/usr/local/bin", "/usr/bin", "/bin"]
             .iter()

@@ -12,7 +12,7 @@ use url::Url;
 
 use crate::env_vars as ev;
 use crate::error::{Error, Result};
-use crate::http::Deadlines;
+use crate::http::{Credential, Deadlines};
 use crate::policy::{LockMode, Policy};
 use std::sync::{Arc, OnceLock};
 
@@ -344,7 +344,7 @@ fn read_config(path: &Path) -> Result<ConfigFile> {
 /// The admin's lockfile at a fixed path per OS, if present.
 fn system_lockfile() -> Option<PathBuf> {
     let p = if cfg!(windows) {
-        PathBuf::from(std::env::var_os("ProgramData")?)
+        PathBuf::from(std::env::var_os(ev::PROGRAM_DATA)?)
             .join("safex")
             .join("safex.lock")
     } else if cfg!(target_os = "macos") {
@@ -363,20 +363,6 @@ pub fn config_path() -> Option<PathBuf> {
     ev::get(ev::SAFEX_CONFIG).map(PathBuf::from).or_else(|| {
         directories::ProjectDirs::from("", "", "safex").map(|d| d.config_dir().join("config.toml"))
     })
-}
-
-/// Credentials for one registry origin and path prefix, from `.npmrc`.
-#[derive(Clone)]
-pub enum Credential {
-    Bearer(String),
-    /// Already base64 (`_auth`, or `username` + `_password`).
-    Basic(String),
-}
-
-impl std::fmt::Debug for Credential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Credential(<redacted>)")
-    }
 }
 
 /// Asking the `npm` on `PATH` which registry it uses, when nothing names

@@ -172,7 +172,8 @@ fn dirs(root: Option<&Path>) -> Option<Dirs> {
             .map(PathBuf::from)
     };
     let (app_data, config) = if cfg!(windows) {
-        let a = env_dir("APPDATA").unwrap_or_else(|| home.join("AppData").join("Roaming"));
+        let a = env_dir(crate::env_vars::APPDATA)
+            .unwrap_or_else(|| home.join("AppData").join("Roaming"));
         (a.clone(), a)
     } else if cfg!(target_os = "macos") {
         (
@@ -212,7 +213,7 @@ pub fn discover(root: Option<&Path>) -> Vec<Target> {
         ));
     }
     let claude_dir = (root.is_none())
-        .then(|| std::env::var_os("CLAUDE_CONFIG_DIR"))
+        .then(|| std::env::var_os(crate::env_vars::CLAUDE_CONFIG_DIR))
         .flatten()
         .map(PathBuf::from);
     c.push((Client::ClaudeCode, h.join(".claude.json"), "user"));
@@ -246,7 +247,7 @@ pub fn discover(root: Option<&Path>) -> Vec<Target> {
         c.push((Client::Continue, f, ""));
     }
     let codex_home = (root.is_none())
-        .then(|| std::env::var_os("CODEX_HOME"))
+        .then(|| std::env::var_os(crate::env_vars::CODEX_HOME))
         .flatten()
         .map(PathBuf::from)
         .unwrap_or_else(|| h.join(".codex"));

@@ -37,7 +37,7 @@ pub fn safex_command() -> (String, Option<String>) {
         } else {
             lookup(
                 &a.to_string_lossy(),
-                &std::env::var("PATH").unwrap_or_default(),
+                &std::env::var(crate::env_vars::PATH).unwrap_or_default(),
             )
         }
     });

@@ -43,9 +43,12 @@ pub fn system_policy_path_with(fixed: &Path, env_override: Option<PathBuf>) -> O
 
 fn fixed_system_path() -> PathBuf {
     if cfg!(windows) {
-        PathBuf::from(std::env::var_os("ProgramData").unwrap_or_else(|| "C:\\ProgramData".into()))
-            .join("safex")
-            .join("policy.toml")
+        PathBuf::from(
+            std::env::var_os(crate::env_vars::PROGRAM_DATA)
+                .unwrap_or_else(|| "C:\\ProgramData".into()),
+        )
+        .join("safex")
+        .join("policy.toml")
     } else if cfg!(target_os = "macos") {
         PathBuf::from("/Library/Application Support/safex/policy.toml")
     } else {

@@ -15,18 +15,14 @@ use url::Url;
 
 use crate::env_vars as ev;
 use crate::error::{Error, Result};
+use crate::http::Credential;
 use crate::pypi::simple::percent_decode;
 use crate::redact;
-use crate::settings::Credential;
 
-/// pip's and uv's own settings, honoured when safex's are absent.
-pub(super) const PIP_INDEX_URL: &str = "PIP_INDEX_URL";
-const PIP_EXTRA_INDEX_URL: &str = "PIP_EXTRA_INDEX_URL";
-const PIP_CONFIG_FILE: &str = "PIP_CONFIG_FILE";
-const UV_DEFAULT_INDEX: &str = "UV_DEFAULT_INDEX";
-const UV_INDEX_URL: &str = "UV_INDEX_URL";
-const UV_INDEX: &str = "UV_INDEX";
-const NETRC: &str = "NETRC";
+use ev::{
+    APPDATA, NETRC, PIP_CONFIG_FILE, PIP_EXTRA_INDEX_URL, PIP_INDEX_URL, PROGRAM_DATA,
+    UV_DEFAULT_INDEX, UV_INDEX, UV_INDEX_URL, XDG_CONFIG_DIRS, XDG_CONFIG_HOME,
+};
 
 /// Where pip's configuration and the netrc file are, in pip's order.
 #[derive(Debug, Clone, Default)]
@@ -48,13 +44,13 @@ impl ConfigSources {
         let basename = if cfg!(windows) { "pip.ini" } else { "pip.conf" };
         let mut pip_conf = Vec::new();
         if cfg!(windows) {
-            if let Some(p) = var("ProgramData") {
+            if let Some(p) = var(PROGRAM_DATA) {
                 pip_conf.push(Path::new(&p).join("pip").join(basename));
             }
         } else if cfg!(target_os = "macos") {
             pip_conf.push(PathBuf::from("/Library/Application Support/pip").join(basename));
         } else {
-            let dirs = var("XDG_CONFIG_DIRS").unwrap_or_else(|| "/etc/xdg".into());
+            let dirs = var(XDG_CONFIG_DIRS).unwrap_or_else(|| "/etc/xdg".into());
             for d in dirs.split(':').filter(|d| !d.is_empty()) {
                 pip_conf.push(Path::new(d).join("pip").join(basename));
             }
@@ -68,7 +64,7 @@ impl ConfigSources {
                 pip_conf.push(home.join(legacy).join(basename));
             }
             let user_dir = if cfg!(windows) {
-                var("APPDATA").map(|a| Path::new(&a).join("pip"))
+                var(APPDATA).map(|a| Path::new(&a).join("pip"))
             } else if cfg!(target_os = "macos")
                 && let Some(lib) = home
                     .map(|h| h.join("Library/Application Support/pip"))
@@ -76,7 +72,7 @@ impl ConfigSources {
             {
                 Some(lib)
             } else {
-                var("XDG_CONFIG_HOME")
+                var(XDG_CONFIG_HOME)
                     .map(PathBuf::from)
                     .filter(|p| p.is_absolute())
                     .or_else(|| home.map(|h| h.join(".config")))

@@ -10,9 +10,10 @@ use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::env_vars as ev;
+use crate::env_vars::PIP_INDEX_URL;
 use crate::error::{Error, Result};
 use crate::http::{Fault, Http};
-use crate::pypi::config::{PIP_INDEX_URL, PypiConfig};
+use crate::pypi::config::PypiConfig;
 use crate::pypi::simple::{IndexFile, project_files, without_userinfo};
 use crate::pypi::tags::{normalize, valid_project_name};
 use crate::redact;

@@ -17,89 +17,30 @@
 // `distutils-precedence.pth`, coverage's `a1_coverage.pth` and namespace
 // packages' `-nspkg.pth` working, without the lines `site.py` would run.
 use crate::policy::PthPolicy;
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::pypi::wheel::{Ctx, Dest, Members, Plan, Scheme};
 
-const HINT_PTH: &str = "`site.py` executes every `.pth` line that starts with `import`, \
+pub(super) const HINT_PTH: &str = "`site.py` executes every `.pth` line that starts with `import`, \
     in every program that uses this Python; the compromised litellm 1.82.8 stole credentials \
     this way (https://github.com/BerriAI/litellm/issues/24512)";
-const HINT_HOOK: &str = "Python imports such a file in place of the module it is named \
+pub(super) const HINT_HOOK: &str = "Python imports such a file in place of the module it is named \
     after, in every program that uses this environment; policy `python.pth = \"strip\"` \
     installs the package without it, and says so";
-const HINT_PTH_ALL: &str = "the policy refuses every `.pth` file; \
+pub(super) const HINT_PTH_ALL: &str = "the policy refuses every `.pth` file; \
     set `.pth` handling to refuse only executable ones to allow path-only files";
 
-/// What [`judge`] decided for the files that stay in the plan.
-pub(super) struct Judgement {
-    /// The files left out or stripped, for the report
-    /// ([`super::wheel::InstalledWheel::stripped`]).
-    pub(super) stripped: Vec<String>,
-    /// The `.pth` files to write without their executable lines.
-    pub(super) strip: HashSet<String>,
-}
-
-/// Judge the startup hooks among the files of `plan` by the policy `pth`,
-/// before anything is written: left out of `plan` and reported, marked to
-/// be written without their executable lines, or refused.
-pub(super) fn judge(
-    ctx: &Ctx,
-    members: &mut Members,
-    plan: &mut Plan,
-    pth: PthPolicy,
-) -> Result<Judgement> {
-    let mut stripped = Vec::new();
-    let mut strip = HashSet::new();
-    let mut dropped = HashSet::new();
-    for (member, dest) in plan.iter() {
-        match startup_hook(dest) {
-            None => {}
-            Some(hook @ (Hook::Customize | Hook::Shadow(_))) => {
-                let why = hook.why();
-                // A file in `bin/` is never what safex launches (only console
-                // scripts are, and those take `bin/` off `sys.path`), so it is
-                // left out in every mode rather than refusing the tree:
-                // jmespath, under boto3, ships `.data/scripts/jp.py`.
-                if pth == PthPolicy::Strip || matches!(hook, Hook::Shadow(_)) {
-                    stripped.push(format!("`{}` ({why}: not installed)", member.name));
-                    dropped.insert(member.name.clone());
-                    continue;
-                }
-                return Err(ctx
-                    .refuse(format!("has `{}`, {why}", member.name))
-                    .with_hint(HINT_HOOK));
-            }
-            Some(Hook::Pth) if pth == PthPolicy::RefuseAll => {
-                return Err(ctx
-                    .refuse(format!(
-                        "has a `.pth` file `{}`, and `.pth` files are refused",
-                        member.name
-                    ))
-                    .with_hint(HINT_PTH_ALL));
-            }
-            Some(Hook::Pth) => {
-                let bytes = members.load(ctx, &member.name)?;
-                if let Some((line, text)) = executable_pth_line(&bytes) {
-                    if pth == PthPolicy::Strip {
-                        stripped.push(format!("`{}` (line {line}: `{text}`)", member.name));
-                        strip.insert(member.name.clone());
-                        continue;
-                    }
-                    return Err(ctx
-                        .refuse(format!(
-                            "has `{}`, which would run code at every Python start \
-                             (line {line}: `{text}`), as the compromised litellm 1.82.8 did",
-                            member.name
-                        ))
-                        .with_hint(HINT_PTH));
-                }
-            }
-        }
-    }
-    plan.retain(|(member, _)| !dropped.contains(&member.name));
-    Ok(Judgement { stripped, strip })
+/// Where a file lands, as far as start-up is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Place {
+    /// The top of `site-packages` (purelib or platlib).
+    SitePackages,
+    /// The wheel's data tree, which may reach anywhere in the venv.
+    Data,
+    /// The scripts directory (`bin/`).
+    Scripts,
+    /// Headers and other places nothing imports from.
+    Elsewhere,
 }
 
 /// Is this `.pth` content what safex leaves of a `.pth` after stripping
@@ -108,7 +49,7 @@ pub fn is_stripped_pth(bytes: &[u8]) -> bool {
     path_only_pth(bytes) == bytes
 }
 
-enum Hook {
+pub(super) enum Hook {
     /// A `.pth` file that `site.py` reads.
     Pth,
     /// A `sitecustomize` or `usercustomize` module.
@@ -119,7 +60,7 @@ enum Hook {
 }
 
 impl Hook {
-    fn why(&self) -> String {
+    pub(super) fn why(&self) -> String {
         match self {
             Hook::Pth => "a `.pth` file".to_owned(),
             Hook::Customize => "a module that Python would run at every start".to_owned(),
@@ -154,10 +95,10 @@ impl Hook {
 ///   (`sys.path[0]` is set after it ran), so `bin/sitecustomize.py` is such a
 ///   shadow, not a start-up hook. Plain scripts (`tool`, `tool-cli.py`, whose
 ///   names no `import` statement can spell) are fine.
-fn startup_hook(dest: &Dest) -> Option<Hook> {
-    let lower = dest.rel.to_lowercase();
-    match dest.scheme {
-        Scheme::Purelib | Scheme::Platlib => {
+pub(super) fn startup_hook(place: Place, rel: &str) -> Option<Hook> {
+    let lower = rel.to_lowercase();
+    match place {
+        Place::SitePackages => {
             if !lower.contains('/') && lower.ends_with(".pth") {
                 Some(Hook::Pth)
             } else if lower.split('/').next().is_some_and(is_customize) {
@@ -166,7 +107,7 @@ fn startup_hook(dest: &Dest) -> Option<Hook> {
                 None
             }
         }
-        Scheme::Data => {
+        Place::Data => {
             if lower.ends_with(".pth") {
                 Some(Hook::Pth)
             } else if lower.split('/').any(is_customize) {
@@ -175,8 +116,8 @@ fn startup_hook(dest: &Dest) -> Option<Hook> {
                 None
             }
         }
-        Scheme::Scripts => shadowed_module(&dest.rel).map(Hook::Shadow),
-        Scheme::Headers => None,
+        Place::Scripts => shadowed_module(rel).map(Hook::Shadow),
+        Place::Elsewhere => None,
     }
 }
 
@@ -257,7 +198,7 @@ fn executes(piece: &str) -> bool {
 
 /// The first piece ([`pth_pieces`]) some supported Python would execute,
 /// 1-based, shortened for messages.
-fn executable_pth_line(bytes: &[u8]) -> Option<(usize, String)> {
+pub(super) fn executable_pth_line(bytes: &[u8]) -> Option<(usize, String)> {
     pth_pieces(bytes)
         .iter()
         .enumerate()
@@ -550,7 +491,7 @@ mod tests {
     /// The interpreters of this machine, `(version, path)`: pyenv's layout
     /// (`~/.pyenv/versions/3.X.Y/bin/python3`), 3.8 and later.
     fn real_pythons() -> Vec<(String, PathBuf)> {
-        let Some(home) = std::env::var_os("HOME") else {
+        let Some(home) = std::env::var_os(crate::env_vars::HOME) else {
             return Vec::new();
         };
         let root = Path::new(&home).join(".pyenv/versions");

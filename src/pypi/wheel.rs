@@ -23,7 +23,7 @@
 //! On an error, files may already have been written: the caller installs into
 //! a private staging directory and deletes it on any error.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -34,7 +34,10 @@ use crate::error::{Error, Result};
 use crate::policy::PthPolicy;
 use crate::pypi::entry_points::{EntryPoint, HINT_ENTRY, parse_entry_points, script, shebang};
 use crate::pypi::record::{Record, parse_csv};
-use crate::pypi::startup_hooks::{self, path_only_pth};
+use crate::pypi::startup_hooks::{
+    HINT_HOOK, HINT_PTH, HINT_PTH_ALL, Hook, Place, executable_pth_line, path_only_pth,
+    startup_hook,
+};
 
 /// Where the parts of a wheel go in the environment (the install scheme).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,7 +167,7 @@ pub fn install_wheel_from(
     let mut plan = ctx.plan(&members, root_is_purelib, name, &mut claimed)?;
 
     // Startup hooks, before anything is written.
-    let hooks = startup_hooks::judge(&ctx, &mut members, &mut plan, pth)?;
+    let hooks = judge(&ctx, &mut members, &mut plan, pth)?;
 
     // Console scripts, validated and placed before anything is written.
     let console_scripts = ctx.read_console_scripts(&mut members)?;
@@ -615,6 +618,82 @@ pub(super) enum Scheme {
     Scripts,
     Data,
     Headers,
+}
+
+impl Scheme {
+    fn place(self) -> Place {
+        match self {
+            Scheme::Purelib | Scheme::Platlib => Place::SitePackages,
+            Scheme::Data => Place::Data,
+            Scheme::Scripts => Place::Scripts,
+            Scheme::Headers => Place::Elsewhere,
+        }
+    }
+}
+
+/// What [`judge`] decided for the files that stay in the plan.
+struct Judgement {
+    /// The files left out or stripped, for the report
+    /// ([`InstalledWheel::stripped`]).
+    stripped: Vec<String>,
+    /// The `.pth` files to write without their executable lines.
+    strip: HashSet<String>,
+}
+
+/// Judge the startup hooks among the files of `plan` by the policy `pth`,
+/// before anything is written: left out of `plan` and reported, marked to
+/// be written without their executable lines, or refused.
+fn judge(ctx: &Ctx, members: &mut Members, plan: &mut Plan, pth: PthPolicy) -> Result<Judgement> {
+    let mut stripped = Vec::new();
+    let mut strip = HashSet::new();
+    let mut dropped = HashSet::new();
+    for (member, dest) in plan.iter() {
+        match startup_hook(dest.scheme.place(), &dest.rel) {
+            None => {}
+            Some(hook @ (Hook::Customize | Hook::Shadow(_))) => {
+                let why = hook.why();
+                // A file in `bin/` is never what safex launches (only console
+                // scripts are, and those take `bin/` off `sys.path`), so it is
+                // left out in every mode rather than refusing the tree:
+                // jmespath, under boto3, ships `.data/scripts/jp.py`.
+                if pth == PthPolicy::Strip || matches!(hook, Hook::Shadow(_)) {
+                    stripped.push(format!("`{}` ({why}: not installed)", member.name));
+                    dropped.insert(member.name.clone());
+                    continue;
+                }
+                return Err(ctx
+                    .refuse(format!("has `{}`, {why}", member.name))
+                    .with_hint(HINT_HOOK));
+            }
+            Some(Hook::Pth) if pth == PthPolicy::RefuseAll => {
+                return Err(ctx
+                    .refuse(format!(
+                        "has a `.pth` file `{}`, and `.pth` files are refused",
+                        member.name
+                    ))
+                    .with_hint(HINT_PTH_ALL));
+            }
+            Some(Hook::Pth) => {
+                let bytes = members.load(ctx, &member.name)?;
+                if let Some((line, text)) = executable_pth_line(&bytes) {
+                    if pth == PthPolicy::Strip {
+                        stripped.push(format!("`{}` (line {line}: `{text}`)", member.name));
+                        strip.insert(member.name.clone());
+                        continue;
+                    }
+                    return Err(ctx
+                        .refuse(format!(
+                            "has `{}`, which would run code at every Python start \
+                             (line {line}: `{text}`), as the compromised litellm 1.82.8 did",
+                            member.name
+                        ))
+                        .with_hint(HINT_PTH));
+                }
+            }
+        }
+    }
+    plan.retain(|(member, _)| !dropped.contains(&member.name));
+    Ok(Judgement { stripped, strip })
 }
 
 /// Where one member goes.
