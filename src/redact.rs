@@ -15,6 +15,36 @@ pub fn url(u: &Url) -> String {
     u.to_string()
 }
 
+/// A configured registry or index URL, which may carry the credential for
+/// its origin as userinfo: shown (`Display`, `Debug`) only without it, so a
+/// message, a log line or a debug print cannot leak it. The URL itself,
+/// credential included, is [`SafeUrl::url`], for requests to that origin.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SafeUrl(Url);
+
+impl SafeUrl {
+    pub fn new(u: Url) -> SafeUrl {
+        SafeUrl(u)
+    }
+
+    /// The URL with its credentials: for requests, never for messages.
+    pub fn url(&self) -> &Url {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SafeUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&url(&self.0))
+    }
+}
+
+impl std::fmt::Debug for SafeUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SafeUrl({self})")
+    }
+}
+
 /// Printable form of untrusted input: control characters escaped, length capped.
 pub fn shown(s: &str) -> String {
     let mut out: String = s.chars().take(80).flat_map(|c| c.escape_debug()).collect();
@@ -34,5 +64,13 @@ mod tests {
             !shown.contains("secret") && !shown.contains("me:"),
             "{shown}"
         );
+        let safe = super::SafeUrl::new(u.clone());
+        for shown in [safe.to_string(), format!("{safe:?}")] {
+            assert!(
+                !shown.contains("secret") && shown.contains("r.example"),
+                "{shown}"
+            );
+        }
+        assert_eq!(safe.url().password(), Some("secret"));
     }
 }

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use url::Url;
 
+use crate::redact::SafeUrl;
+
 use crate::env_vars as ev;
 use crate::error::{Error, Result};
 use crate::http::{Credential, Deadlines};
@@ -373,14 +375,14 @@ pub struct Discovery {
     quiet: bool,
     allowed_hosts: Option<Vec<String>>,
     /// The answer, or why there is none (for the error).
-    found: OnceLock<std::result::Result<(Url, String), String>>,
+    found: OnceLock<std::result::Result<(SafeUrl, String), String>>,
 }
 
 /// Where the answer of `npm config get registry` is said to come from.
 pub const NPM_ASKED: &str = "`npm config get registry`";
 
 impl Discovery {
-    fn get(&self) -> &std::result::Result<(Url, String), String> {
+    fn get(&self) -> &std::result::Result<(SafeUrl, String), String> {
         self.found.get_or_init(|| {
             let found = ask_npm_registry().and_then(|raw| {
                 parse_registry_url(&raw, NPM_ASKED, self.allowed_hosts.as_deref())
@@ -391,7 +393,7 @@ impl Discovery {
             {
                 eprintln!(
                     "note: no npm registry is configured for safex; using the one npm uses, `{}` ({NPM_ASKED})",
-                    crate::redact::url(url)
+                    url
                 );
             }
             found.map(|u| (u, NPM_ASKED.to_owned()))
@@ -440,11 +442,11 @@ fn ask_npm_registry() -> std::result::Result<String, String> {
 pub struct NpmConfig {
     /// Default registry and where that setting came from. When none is
     /// configured, [`NpmConfig::default_registry`] may find npm's own.
-    pub registry: Option<(Url, String)>,
+    pub registry: Option<(SafeUrl, String)>,
     /// How to learn the default registry when `registry` is unset.
     pub discovery: Option<Arc<Discovery>>,
     /// `@scope:registry=` entries.
-    pub scoped: BTreeMap<String, Url>,
+    pub scoped: BTreeMap<String, SafeUrl>,
     /// `//host[:port]/path/:_authToken=` entries, keyed by "nerf dart"
     /// (`//host:port/path/`): a credential applies only to URLs below it.
     pub auth: Vec<(String, Credential)>,
@@ -515,7 +517,7 @@ impl NpmConfig {
     }
 
     /// The registry for a package: its scope's, else the default.
-    pub fn registry_for(&self, name: &str) -> Result<&Url> {
+    pub fn registry_for(&self, name: &str) -> Result<&SafeUrl> {
         if let Some((scope, _)) = name.split_once('/')
             && let Some(url) = self.scoped.get(scope)
         {
@@ -529,7 +531,7 @@ impl NpmConfig {
 
     /// The default registry: configured, else the one npm uses (asked once,
     /// on the path that needs it); `Err` says what was tried.
-    pub fn default_registry(&self) -> std::result::Result<&(Url, String), Option<&str>> {
+    pub fn default_registry(&self) -> std::result::Result<&(SafeUrl, String), Option<&str>> {
         if let Some(r) = &self.registry {
             return Ok(r);
         }
@@ -629,7 +631,11 @@ fn authority_of(tail: &str) -> &str {
     tail
 }
 
-fn parse_registry_url(raw: &str, source: &str, allowed_hosts: Option<&[String]>) -> Result<Url> {
+fn parse_registry_url(
+    raw: &str,
+    source: &str,
+    allowed_hosts: Option<&[String]>,
+) -> Result<SafeUrl> {
     parse_base_url(raw, "registry", source, allowed_hosts)
 }
 
@@ -643,7 +649,7 @@ pub fn parse_base_url(
     what: &str,
     source: &str,
     allowed_hosts: Option<&[String]>,
-) -> Result<Url> {
+) -> Result<SafeUrl> {
     let mut s = raw.trim().to_owned();
     if !s.ends_with('/') {
         s.push('/');
@@ -663,8 +669,8 @@ pub fn parse_base_url(
         })
     };
     match url.scheme() {
-        "https" => Ok(url),
-        "http" if is_loopback(&url) || allowed(&url) => Ok(url),
+        "https" => Ok(SafeUrl::new(url)),
+        "http" if is_loopback(&url) || allowed(&url) => Ok(SafeUrl::new(url)),
         "http" => Err(Error::policy(format!(
             "{what} `{}` from {source} is plain http on a non-loopback host",
             crate::redact::url(&url)
@@ -790,7 +796,7 @@ mod tests {
                 let got = parse_base_url(url, what, "t", hosts);
                 assert_eq!(got.is_ok(), ok, "{what} {url} {hosts:?}: {got:?}");
                 if let Ok(u) = got {
-                    assert!(u.as_str().ends_with('/'), "{u}");
+                    assert!(u.url().as_str().ends_with('/'), "{u}");
                 }
             }
         }
@@ -810,6 +816,7 @@ mod tests {
         assert_eq!(
             parse_registry_url("https://r.example/npm", "t", None)
                 .unwrap()
+                .url()
                 .as_str(),
             "https://r.example/npm/"
         );

@@ -553,14 +553,14 @@ fn record_registry(
     if s.env.iter().any(|(k, _)| k == var) {
         return Ok(r);
     }
-    let value = gui::shareable(&url).unwrap_or_else(|stripped| {
+    let value = gui::shareable(url.url()).unwrap_or_else(|stripped| {
         r.warnings.push(format!(
             "the URL from `{source}` carries credentials; they are not written into the config: the client's environment must supply them (`.npmrc`, `.netrc` or the client's `env`)"
         ));
         stripped
     });
     if tool == Ecosystem::Npm
-        && settings.npm.credential_for(&url).is_some()
+        && settings.npm.credential_for(url.url()).is_some()
         && !settings.npm.secret_vars.is_empty()
     {
         r.warnings.push(format!(

@@ -402,7 +402,7 @@ fn build(s: &Session, cache: &Cache, roots: &[NpmSpec], entry: Option<NpmEntry>)
                 .into_iter()
                 .map(|(u, _)| u)
                 .chain(settings.npm.scoped.values())
-                .cloned()
+                .map(|u| u.url().clone())
                 .collect(),
             ..crate::fetch::FileHosts::from_policy(&settings.policy)
         },
@@ -725,7 +725,7 @@ fn placed_from_lock(npm: &settings::NpmConfig, p: &LockedPackage, offline: bool)
     // registry needs to be configured (an MCP client may pass no settings).
     // The address is never contacted: the fetcher refuses the network first.
     let registry = match npm.registry_for(name.as_str()) {
-        Ok(r) => r.clone(),
+        Ok(r) => r.url().clone(),
         Err(_) if offline => url::Url::parse("http://offline.invalid/").expect("static URL"),
         Err(e) => return Err(e),
     };

@@ -320,7 +320,7 @@ impl Packuments {
 
     async fn fetch(&self, name: NpmName) -> std::result::Result<Arc<Packument>, Error> {
         let registry = self.npm.registry_for(name.as_str())?;
-        let url = packument_url(registry, &name)?;
+        let url = packument_url(registry.url(), &name)?;
         let cred = self.npm.credential_for(&url);
         let shown = redact::url(&url);
         let accept = if self.times { FULL } else { CORGI };
@@ -454,7 +454,7 @@ mod tests {
         );
         let http = Arc::new(Http::new(&[], &crate::http::Deadlines::default()).unwrap());
         let npm = Arc::new(NpmConfig {
-            registry: Some((url, "test".to_owned())),
+            registry: Some((crate::redact::SafeUrl::new(url), "test".to_owned())),
             ..Default::default()
         });
         let name = NpmName::parse_legacy("pkg").unwrap();

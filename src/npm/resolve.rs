@@ -181,7 +181,7 @@ impl Resolver {
                 return;
             }
             let (Ok(registry), Ok(expected), Ok(url)) = (
-                npm.registry_for(name.as_str()),
+                npm.registry_for(name.as_str()).map(|r| r.url()),
                 declared_integrity(meta, &label),
                 Url::parse(&meta.dist.tarball),
             ) else {
@@ -406,7 +406,7 @@ impl Resolver {
         };
         let version = meta.version.clone();
         let label = format!("{name}@{version}");
-        let registry = self.npm.registry_for(name.as_str())?.clone();
+        let registry = self.npm.registry_for(name.as_str())?.url().clone();
         let expected = declared_integrity(&meta, &label)?;
         let url = Url::parse(&meta.dist.tarball).map_err(|_| {
             Error::registry(format!(

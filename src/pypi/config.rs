@@ -13,11 +13,12 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use url::Url;
 
+use crate::redact::SafeUrl;
+
 use crate::env_vars as ev;
 use crate::error::{Error, Result};
 use crate::http::Credential;
 use crate::pypi::simple::percent_decode;
-use crate::redact;
 
 use ev::{
     APPDATA, NETRC, PIP_CONFIG_FILE, PIP_EXTRA_INDEX_URL, PIP_INDEX_URL, PROGRAM_DATA,
@@ -101,12 +102,12 @@ impl ConfigSources {
 pub(crate) struct PypiConfig {
     /// The index and where that setting came from, for messages. May carry
     /// userinfo (the credential for its origin); never shown unredacted.
-    pub(crate) index: Option<(Url, String)>,
+    pub(crate) index: Option<(SafeUrl, String)>,
     /// Extra indexes configured for pip or uv. safex reads only `index`
     /// (one index: no dependency confusion); these count as configured
     /// origins for `credential_for`. Entries that are not valid index URLs
     /// are left out, as they are never read.
-    pub(super) extra: Vec<Url>,
+    pub(super) extra: Vec<SafeUrl>,
     /// `(host, login, password)` from netrc; the host `""` is `default`.
     netrc: Vec<(String, String, String)>,
 }
@@ -114,14 +115,8 @@ pub(crate) struct PypiConfig {
 impl fmt::Debug for PypiConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PypiConfig")
-            .field(
-                "index",
-                &self.index.as_ref().map(|(u, s)| (redact::url(u), s)),
-            )
-            .field(
-                "extra",
-                &self.extra.iter().map(redact::url).collect::<Vec<_>>(),
-            )
+            .field("index", &self.index)
+            .field("extra", &self.extra)
             .field(
                 "netrc",
                 &self.netrc.iter().map(|(h, _, _)| h).collect::<Vec<_>>(),
@@ -185,7 +180,7 @@ impl PypiConfig {
             Some((raw, source)) => Some((parse_index_url(&raw, &source, allowed_hosts)?, source)),
             None => None,
         };
-        let mut extra: Vec<Url> = var(PIP_EXTRA_INDEX_URL)
+        let mut extra: Vec<SafeUrl> = var(PIP_EXTRA_INDEX_URL)
             .or(conf_extra)
             .into_iter()
             .chain(var(UV_INDEX))
@@ -214,7 +209,7 @@ impl PypiConfig {
     pub(crate) fn index(&self) -> Result<&Url> {
         self.index
             .as_ref()
-            .map(|(u, _)| u)
+            .map(|(u, _)| u.url())
             .ok_or_else(no_index_error)
     }
 
@@ -227,12 +222,16 @@ impl PypiConfig {
     /// credentials are never sent anywhere.
     pub(crate) fn credential_for(&self, url: &Url) -> Option<Credential> {
         let origin = url.origin();
-        let (index, _) = self.index.as_ref()?;
+        let index = self.index.as_ref()?.0.url();
         if index.origin() != origin || !origin.is_tuple() {
             return None;
         }
-        let same_origin =
-            std::iter::once(index).chain(self.extra.iter().filter(|u| u.origin() == origin));
+        let same_origin = std::iter::once(index).chain(
+            self.extra
+                .iter()
+                .map(SafeUrl::url)
+                .filter(|u| u.origin() == origin),
+        );
         if let Some(u) = same_origin.clone().find(|u| !u.username().is_empty()) {
             let user = percent_decode(u.username())?;
             let pass = percent_decode(u.password().unwrap_or_default())?;
@@ -249,9 +248,10 @@ impl PypiConfig {
     /// The other configured indexes (pip's and uv's extras) on an origin
     /// that is not the index's own: safex never fetches from them.
     pub(crate) fn other_indexes(&self) -> Vec<Url> {
-        let own = self.index.as_ref().map(|(u, _)| u.origin());
+        let own = self.index.as_ref().map(|(u, _)| u.url().origin());
         self.extra
             .iter()
+            .map(SafeUrl::url)
             .filter(|u| Some(u.origin()) != own)
             .cloned()
             .collect()
@@ -279,7 +279,7 @@ fn uv_index_url(entry: &str) -> &str {
 
 /// An index base URL: the rule npm registry URLs follow
 /// ([`crate::settings::parse_base_url`]).
-fn parse_index_url(raw: &str, source: &str, allowed_hosts: Option<&[String]>) -> Result<Url> {
+fn parse_index_url(raw: &str, source: &str, allowed_hosts: Option<&[String]>) -> Result<SafeUrl> {
     crate::settings::parse_base_url(raw, "index", source, allowed_hosts)
 }
 
@@ -543,6 +543,7 @@ mod tests {
         assert_eq!(
             parse_index_url("https://idx.example/simple", "t", None)
                 .unwrap()
+                .url()
                 .as_str(),
             "https://idx.example/simple/"
         );
@@ -681,7 +682,7 @@ mod tests {
         f.set("PIP_CONFIG_FILE", envfile.to_str().unwrap());
         assert_eq!(f.index(None), None);
         assert_eq!(
-            f.load(None).unwrap().extra[0].as_str(),
+            f.load(None).unwrap().extra[0].url().as_str(),
             "https://extra.example/"
         );
         f.write(
@@ -744,7 +745,7 @@ mod tests {
             .unwrap()
             .extra
             .iter()
-            .map(Url::to_string)
+            .map(|u| u.url().to_string())
             .collect();
         assert_eq!(extra, ["https://e1.example/", "https://e2.example/simple/"]);
     }

@@ -1008,8 +1008,7 @@ fn index_config(settings: &Settings, python: &Path) -> Result<PypiConfig> {
         && !settings.quiet
     {
         eprintln!(
-            "note: no Python package index is configured for safex; using the one pip uses, `{}` ({source})",
-            crate::redact::url(u)
+            "note: no Python package index is configured for safex; using the one pip uses, `{u}` ({source})"
         );
     }
     Ok(config)

@@ -466,7 +466,7 @@ pub(crate) fn index_origin_for(config: &PypiConfig, _url: &url::Url) -> url::Url
     config
         .index
         .as_ref()
-        .map(|(u, _)| u.clone())
+        .map(|(u, _)| u.url().clone())
         .unwrap_or_else(|| url::Url::parse("https://invalid.invalid/").expect("static URL"))
 }
 
