@@ -259,6 +259,7 @@ pub fn run<P: Pipeline>(mut s: Session, a: P::Args, ctx: &mut audit::Context) ->
     let (interpreter, script) = P::program(&s, &req, &dir, &marker)?;
     let extra: Vec<String> = s.globals.env.iter().chain(a.env()).cloned().collect();
     ctx.env_passed = extra.clone();
+    // `.npmrc`'s credential variables are safex's whichever ecosystem runs.
     let env = crate::exec::program_env(
         s.settings.policy.env_mode,
         &s.settings.policy.env_pass,

@@ -69,7 +69,7 @@ impl Session {
             .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
         // The deadlines of a cold launch count from its first request.
         let http = Arc::new(Http::new(
-            &self.settings.npm.ca_files,
+            &self.settings.ca_files,
             &self.settings.deadlines.from_now(),
         )?);
         Ok(self.net.get_or_init(|| Net { runtime, http }))

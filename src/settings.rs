@@ -58,6 +58,10 @@ pub struct Settings {
     pub python: Option<String>,
     /// How long network waits may last.
     pub deadlines: Deadlines,
+    /// CA certificates (PEM) trusted besides the system store, for every
+    /// request of either ecosystem: `SAFEX_CA_FILE` or `ca_file`, the
+    /// bundles npm and OpenSSL tools honour, and `.npmrc`'s `cafile`.
+    pub ca_files: Vec<PathBuf>,
 }
 
 /// Command-line overrides.
@@ -190,8 +194,8 @@ impl Settings {
                     .clone()
                     .map(|r| (r, format!("npm_registry in {}", config_file()))))
         };
-        let mut npm =
-            NpmConfig::load(explicit_registry, ca_files, policy.allowed_hosts.as_deref())?;
+        let mut npm = NpmConfig::load(explicit_registry, policy.allowed_hosts.as_deref())?;
+        ca_files.extend(npm.cafile.take());
         if !policy.require_configured {
             npm.discovery = Some(Arc::new(Discovery {
                 quiet: over.quiet,
@@ -242,6 +246,7 @@ impl Settings {
             pypi_index,
             python,
             deadlines,
+            ca_files,
         })
     }
 }
@@ -450,7 +455,8 @@ pub struct NpmConfig {
     /// `//host[:port]/path/:_authToken=` entries, keyed by "nerf dart"
     /// (`//host:port/path/`): a credential applies only to URLs below it.
     pub auth: Vec<(String, Credential)>,
-    pub ca_files: Vec<PathBuf>,
+    /// `.npmrc`'s `cafile` (moved into [`Settings::ca_files`]).
+    pub cafile: Option<PathBuf>,
     /// Environment variables that `.npmrc` credential lines reference
     /// (`${NPM_TOKEN}`): safex's credentials, never passed to the program.
     pub secret_vars: Vec<String>,
@@ -459,7 +465,6 @@ pub struct NpmConfig {
 impl NpmConfig {
     fn load(
         explicit: Option<(String, String)>,
-        mut ca_files: Vec<PathBuf>,
         allowed_hosts: Option<&[String]>,
     ) -> Result<NpmConfig> {
         let mut cfg = NpmConfig::default();
@@ -484,7 +489,7 @@ impl NpmConfig {
                         );
                     }
                 } else if key == "cafile" {
-                    ca_files.push(PathBuf::from(value));
+                    cfg.cafile = Some(PathBuf::from(value));
                 } else if let Some(nerf) = key.strip_prefix("//")
                     && let Some((prefix, field)) = nerf.rsplit_once(':')
                 {
@@ -512,7 +517,6 @@ impl NpmConfig {
         if let Some((raw, source)) = chosen {
             cfg.registry = Some((parse_registry_url(&raw, &source, allowed_hosts)?, source));
         }
-        cfg.ca_files = ca_files;
         Ok(cfg)
     }
 

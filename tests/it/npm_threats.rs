@@ -1530,3 +1530,27 @@ fn kill_at_any_instant_never_leaves_a_usable_half_install() {
     assert_cache_verifies(&env);
     assert_nothing_written_outside_cache(&env, &[]);
 }
+
+/// A registry behind a private CA named only by `.npmrc`'s `cafile` (as
+/// corporate laptops have it) is trusted, as npm trusts it; without it the
+/// launch is refused as a TLS failure, never sent in clear.
+#[test]
+fn npmrc_cafile_is_trusted_for_the_registry() {
+    let reg = FixtureRegistry::builder().build();
+    let front = crate::support::tls::TlsFront::new(reg.addr());
+    let tarball = format!("{}{}", front.base, tarball_path("behindca", "1.0.0"));
+    reg.publish(Pkg::program("behindca", "1.0.0", "console.log('trusted');").tarball_url(&tarball));
+    let env = TestEnv::new();
+    let npmrc = format!("registry={}/\n", front.base);
+    std::fs::write(env.home().join(".npmrc"), &npmrc).unwrap();
+    let out = run(env.safex().args(["npx", "-y", "behindca@1.0.0"]));
+    assert!(!out.status.success(), "ran without trusting the CA");
+    assert!(reg.requests().is_empty(), "{:?}", reg.request_lines());
+    std::fs::write(
+        env.home().join(".npmrc"),
+        format!("{npmrc}cafile={}\n", front.ca.display()),
+    )
+    .unwrap();
+    let out = run(env.safex().args(["npx", "-y", "behindca@1.0.0"]));
+    assert_ran(&out, "trusted\n");
+}

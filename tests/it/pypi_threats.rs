@@ -1783,3 +1783,22 @@ fn concurrent_cold_launches_both_succeed() {
         "1.0.0\n",
     );
 }
+
+/// The CA `.npmrc` names is the user's trust for every request safex
+/// makes, the PyPI index's files too (one trust store per laptop).
+#[test]
+fn npmrc_cafile_is_trusted_for_pypi_files_too() {
+    let env = TestEnv::new();
+    let idx = PyIndex::builder().build();
+    let front = crate::support::tls::TlsFront::new(idx.addr());
+    idx.publish(PyPkg::program("hostedca", "1.0.0", "print('trusted')").file_base(&front.base));
+    let out = run(idx.safex(&env).args(["uvx", "hostedca==1.0.0"]));
+    assert!(!out.status.success(), "ran without trusting the CA");
+    std::fs::write(
+        env.home().join(".npmrc"),
+        format!("cafile={}\n", front.ca.display()),
+    )
+    .unwrap();
+    let out = run(idx.safex(&env).args(["uvx", "hostedca==1.0.0"]));
+    assert_ran(&out, "trusted\n");
+}
