@@ -1,8 +1,10 @@
-//! safex: launch pinned npm packages safely.
+//! safex: launch pinned npm and PyPI programs (MCP servers above all)
+//! safely: the command line and its dispatch to the launch frame.
 //!
-//! The pipeline, top to bottom: cli → settings → spec → lock (warm path:
-//! marker check, exec) → resolve → fetch + verify → unpack → inspect → cache
-//! → environment → exec. See `docs/architecture.md`.
+//! One launch: `cli`/`spelling` parse → `session` (settings and policy,
+//! once) → `launch` (the frame: policy, warm path, cold build through the
+//! ecosystem's `npm::pipeline` or `pypi::pipeline`, lock record, exec). See
+//! `docs/architecture.md`.
 
 #![forbid(unsafe_code)]
 

@@ -403,6 +403,35 @@ pub fn unknown_age_error(label: &str, source: &str, cooldown: &Cooldown, hint: &
     .with_hint(hint.to_owned())
 }
 
+/// An exactly pinned root judged by the cooldown, for both ecosystems:
+/// old enough; of unknown age (allowed, or refused with `unknown_hint`,
+/// which says what `source` lacks); or too young, with `older` (a pin to
+/// suggest instead) asked only then.
+pub fn judge_root_age(
+    cooldown: &Cooldown,
+    label: &str,
+    published: Option<SystemTime>,
+    source: &str,
+    unknown_hint: &str,
+    older: impl FnOnce() -> Option<String>,
+) -> Result<(), Error> {
+    match Age::of(cooldown, published) {
+        Age::Old => Ok(()),
+        Age::Unknown if cooldown.unknown == UnknownAge::Allow => Ok(()),
+        Age::Unknown => Err(unknown_age_error(label, source, cooldown, unknown_hint)),
+        Age::Young {
+            published,
+            eligible_on,
+        } => Err(too_young_error(
+            label,
+            published,
+            eligible_on,
+            cooldown,
+            older().as_deref(),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,10 +30,10 @@ use crate::fetch::{Expected, Fetcher};
 use crate::integrity::Integrity;
 use crate::npm::registry::{Packument, Packuments, VersionMeta};
 use crate::npm::spec::{DepSpec, NpmName, NpmSpec, range_admits};
-use crate::policy::{Cooldown, Policy, UnknownAge};
+use crate::policy::{Cooldown, Policy};
 use crate::redact::shown;
 use crate::settings::NpmConfig;
-use crate::time::{Age, format_duration, format_rfc3339, too_young_error, unknown_age_error};
+use crate::time::{Age, format_duration, format_rfc3339, judge_root_age};
 
 /// A package placed in the tree, ready to fetch.
 #[derive(Debug, Clone)]
@@ -662,30 +662,14 @@ fn pick_tag(p: &Packument, tag: &str, c: &Cooldown) -> Option<String> {
 
 /// An exactly pinned root must itself be old enough.
 fn check_root_age(p: &Packument, name: &NpmName, version: &str, c: &Cooldown) -> Result<()> {
-    let label = format!("{name}@{version}");
-    match Age::of(c, p.published(version)) {
-        Age::Old => Ok(()),
-        Age::Unknown if c.unknown == UnknownAge::Allow => Ok(()),
-        Age::Unknown => Err(unknown_age_error(
-            &label,
-            "the registry",
-            c,
-            "its packument has no `time` entry for this version; pin a version the registry dates, or ask an administrator about `release.unknown`",
-        )),
-        Age::Young {
-            published,
-            eligible_on,
-        } => {
-            let older = newest_admitted_instead(p, version, c).map(|v| format!("{name}@{v}"));
-            Err(too_young_error(
-                &label,
-                published,
-                eligible_on,
-                c,
-                older.as_deref(),
-            ))
-        }
-    }
+    judge_root_age(
+        c,
+        &format!("{name}@{version}"),
+        p.published(version),
+        "the registry",
+        "its packument has no `time` entry for this version; pin a version the registry dates, or ask an administrator about `release.unknown`",
+        || newest_admitted_instead(p, version, c).map(|v| format!("{name}@{v}")),
+    )
 }
 
 /// A pin to suggest instead of a too-young `version`: the highest old-enough
@@ -834,6 +818,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::policy::UnknownAge;
     use crate::time::parse_rfc3339;
 
     #[test]

@@ -32,7 +32,7 @@ use tokio::runtime::Handle;
 use crate::error::{Error, Kind, Result};
 use crate::fetch::{BlobRequest, Expected, Fetcher};
 use crate::integrity::Integrity;
-use crate::policy::{Cooldown, UnknownAge};
+use crate::policy::Cooldown;
 use crate::pypi::config::PypiConfig;
 use crate::pypi::index::SimpleIndex;
 use crate::pypi::interpreter::Info;
@@ -40,9 +40,7 @@ use crate::pypi::metadata::{self, Metadata};
 use crate::pypi::simple::IndexFile;
 use crate::pypi::spec::PySpec;
 use crate::pypi::tags::{Tags, WheelName, normalize};
-use crate::time::{
-    Age, format_duration, format_rfc3339, parse_rfc3339, too_young_error, unknown_age_error,
-};
+use crate::time::{Age, format_duration, format_rfc3339, judge_root_age, parse_rfc3339};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Pkg {
@@ -694,39 +692,26 @@ fn check_root_age(
     project: &BTreeMap<Version, VersionFiles>,
     c: &Cooldown,
 ) -> Result<()> {
-    let label = format!("{name}=={version}");
-    match Age::of(c, files.published) {
-        Age::Old => Ok(()),
-        Age::Unknown if c.unknown == UnknownAge::Allow => Ok(()),
-        Age::Unknown => Err(unknown_age_error(
-            &label,
-            "the index",
-            c,
-            "upload times come only in JSON index pages (PEP 700 `upload-time`); use an index that serves them, or ask an administrator about `release.unknown`",
-        )),
-        Age::Young {
-            published,
-            eligible_on,
-        } => {
-            // The newest old-enough release below the pin, else the newest.
-            let fine = |v: &Version, f: &VersionFiles| {
-                !v.any_prerelease() && !f.usable.is_empty() && !f.yanked && admitted(c, f)
-            };
-            let older = project
-                .iter()
-                .rev()
-                .find(|(v, f)| *v < version && fine(v, f))
-                .or_else(|| project.iter().rev().find(|(v, f)| fine(v, f)))
-                .map(|(v, _)| format!("{name}=={v}"));
-            Err(too_young_error(
-                &label,
-                published,
-                eligible_on,
-                c,
-                older.as_deref(),
-            ))
-        }
-    }
+    // The newest old-enough release below the pin, else the newest.
+    let older = || {
+        let fine = |v: &Version, f: &VersionFiles| {
+            !v.any_prerelease() && !f.usable.is_empty() && !f.yanked && admitted(c, f)
+        };
+        project
+            .iter()
+            .rev()
+            .find(|(v, f)| *v < version && fine(v, f))
+            .or_else(|| project.iter().rev().find(|(v, f)| fine(v, f)))
+            .map(|(v, _)| format!("{name}=={v}"))
+    };
+    judge_root_age(
+        c,
+        &format!("{name}=={version}"),
+        files.published,
+        "the index",
+        "upload times come only in JSON index pages (PEP 700 `upload-time`); use an index that serves them, or ask an administrator about `release.unknown`",
+        older,
+    )
 }
 
 /// The refusal when every fitting version of `name` in `range` is held back
@@ -844,6 +829,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::policy::UnknownAge;
 
     const DAY: u64 = 86_400;
 

@@ -38,6 +38,7 @@ use crate::pypi::startup_hooks::{
     HINT_HOOK, HINT_PTH, HINT_PTH_ALL, Hook, Place, executable_pth_line, path_only_pth,
     startup_hook,
 };
+use crate::pypi::tags::normalize;
 
 /// Where the parts of a wheel go in the environment (the install scheme).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -545,24 +546,6 @@ fn find_dist_info(zip: &ValidatedZip, name: &str, version: &str) -> Result<Strin
         ));
     }
     Ok(dir.to_owned())
-}
-
-/// PEP 503 normalization: lowercase, runs of `-`, `_`, `.` become one `-`.
-fn normalize(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut in_run = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !in_run {
-                out.push('-');
-            }
-            in_run = true;
-        } else {
-            out.extend(c.to_lowercase());
-            in_run = false;
-        }
-    }
-    out
 }
 
 /// Equal as PEP 440 versions (`1.0` == `1.0.0`), or as strings if either
@@ -1373,17 +1356,5 @@ mod tests {
             Kind::Unsafe,
             "where one needs the directory",
         );
-    }
-
-    #[test]
-    fn normalize_table() {
-        for (raw, want) in [
-            ("Demo_Pkg", "demo-pkg"),
-            ("demo.-_pkg", "demo-pkg"),
-            ("A", "a"),
-            ("zope.interface", "zope-interface"),
-        ] {
-            assert_eq!(normalize(raw), want, "{raw:?}");
-        }
     }
 }
