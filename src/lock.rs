@@ -293,9 +293,15 @@ impl LockFile {
             .with_hint("upgrade safex"));
         }
         let refused = |roots: &[String], p: crate::lock_check::Problem, field: &str| {
-            let line = crate::lock_check::locate(text, roots, p.package.as_deref(), field)
-                .map(|n| format!(":{n}"))
-                .unwrap_or_default();
+            let line = crate::lock_check::locate(
+                text,
+                roots,
+                p.package.as_deref(),
+                field,
+                p.field.as_deref(),
+            )
+            .map(|n| format!(":{n}"))
+            .unwrap_or_default();
             let at = p
                 .package
                 .map(|pk| format!(", package `{}`,", crate::redact::shown(&pk)))

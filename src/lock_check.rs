@@ -36,10 +36,13 @@ use crate::npm::spec::{self, NpmName};
 use crate::redact::shown;
 
 /// What is wrong with an entry, and which package of it (npm tree path or
-/// PyPI name) the problem is at, so the caller can name the line.
+/// PyPI name) the problem is at, so the caller can name the line; for a
+/// malformed field, the field as written (`integrity = "..."`), so the line
+/// named is that field's.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Problem {
     pub package: Option<String>,
+    pub field: Option<String>,
     pub what: String,
 }
 
@@ -47,14 +50,21 @@ impl Problem {
     pub fn entry(what: String) -> Problem {
         Problem {
             package: None,
+            field: None,
             what,
         }
     }
     pub fn at(package: &str, what: String) -> Problem {
         Problem {
             package: Some(package.to_owned()),
+            field: None,
             what,
         }
+    }
+    /// The problem is the value of `key` (`value` as read) in its package.
+    pub fn in_field(mut self, key: &str, value: &str) -> Problem {
+        self.field = Some(format!("{key} = \"{value}\""));
+        self
     }
 }
 
@@ -516,10 +526,18 @@ fn wheel_of(file: &str, name: &str, version_text: &str, version: &pep440_rs::Ver
     v == version_text || pep440_rs::Version::from_str(v).is_ok_and(|v| &v == version)
 }
 
-/// The 1-based line of the entry keyed `roots` in `text`, and of the line
-/// that starts `package` in it (`path = "..."` for npm, `name = "..."` for
-/// PyPI), for the message. Only runs when an entry is refused.
-pub fn locate(text: &str, roots: &[String], package: Option<&str>, field: &str) -> Option<usize> {
+/// The 1-based line of the entry keyed `roots` in `text`, of the line that
+/// starts `package` in it (`path = "..."` for npm, `name = "..."` for PyPI),
+/// and of `field` (a whole line, `key = "value"`) after that, before the
+/// next package: the most precise one found, for the message. Only runs
+/// when an entry is refused.
+pub fn locate(
+    text: &str,
+    roots: &[String],
+    package: Option<&str>,
+    key: &str,
+    field: Option<&str>,
+) -> Option<usize> {
     let quoted: Vec<String> = roots.iter().map(|r| format!("\"{r}\"")).collect();
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.iter().position(|l| {
@@ -529,17 +547,25 @@ pub fn locate(text: &str, roots: &[String], package: Option<&str>, field: &str) 
     let Some(package) = package else {
         return Some(start + 1);
     };
-    let want = format!("{field} = \"{package}\"");
-    for (i, l) in lines.iter().enumerate().skip(start + 1) {
-        let l = l.trim();
-        if l.starts_with("roots") {
-            break;
-        }
-        if l == want {
-            return Some(i + 1);
-        }
-    }
-    Some(start + 1)
+    let want = format!("{key} = \"{package}\"");
+    let next_entry = |l: &str| l.starts_with("roots");
+    let Some(at) = (start + 1..lines.len())
+        .take_while(|&i| !next_entry(lines[i].trim()))
+        .find(|&i| lines[i].trim() == want)
+    else {
+        return Some(start + 1);
+    };
+    let Some(field) = field else {
+        return Some(at + 1);
+    };
+    let next_package = |l: &str| l.starts_with(&format!("{key} = "));
+    let found = (at + 1..lines.len())
+        .take_while(|&i| {
+            let l = lines[i].trim();
+            !next_entry(l) && !next_package(l)
+        })
+        .find(|&i| lines[i].trim() == field);
+    Some(found.unwrap_or(at) + 1)
 }
 
 #[cfg(test)]

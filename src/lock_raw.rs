@@ -85,21 +85,24 @@ impl RawNpmEntry {
             .into_iter()
             .map(|p| {
                 let at = |what: String| Problem::at(&p.path, what);
-                let name = NpmName::parse_legacy(&p.name)
-                    .map_err(|_| at(format!("an invalid name `{}`", shown(&p.name))))?;
+                let name = NpmName::parse_legacy(&p.name).map_err(|_| {
+                    at(format!("an invalid name `{}`", shown(&p.name))).in_field("name", &p.name)
+                })?;
                 let integrity = match Integrity::parse_sri(&p.integrity) {
                     Ok(i) if i.strongest.algo == Algo::Sha512 => i,
                     Ok(i) => {
                         return Err(at(format!(
                             "a weak integrity (`{}`): safex records only `sha512`",
                             i.strongest.algo.name()
-                        )));
+                        ))
+                        .in_field("integrity", &p.integrity));
                     }
                     Err(_) => {
                         return Err(at(format!(
                             "an integrity that is not a `sha512-...` value (`{}`)",
                             shown(&p.integrity)
-                        )));
+                        ))
+                        .in_field("integrity", &p.integrity));
                     }
                 };
                 Ok(LockedPackage {
@@ -150,7 +153,8 @@ impl RawPypiEntry {
                         None => Err(at(format!(
                             "wheel `{}` with a hash that is not 64 lowercase hex digits of sha256",
                             shown(&w.file)
-                        ))),
+                        ))
+                        .in_field("sha256", &w.sha256)),
                     })
                     .collect::<Result<_, _>>()?;
                 Ok(PypiPackage {
@@ -206,7 +210,7 @@ mod tests {
     }
 
     #[test]
-    fn a_malformed_hash_is_refused_at_its_line() {
+    fn a_malformed_hash_is_refused_at_its_own_line() {
         for (integrity, want) in [
             (
                 "sha1-2jmj7l5rSw0yVb/vlWAYkK/YBwk=",
@@ -223,7 +227,7 @@ mod tests {
             let got = refused(&npm("a", integrity));
             assert!(
                 got.starts_with(
-                    "lockfile `safex.lock:7`: the entry for `a@1.0.0`, package `node_modules/a`, has "
+                    "lockfile `safex.lock:10`: the entry for `a@1.0.0`, package `node_modules/a`, has "
                 ) && got.contains(want),
                 "{integrity}: {got}"
             );
@@ -231,7 +235,7 @@ mod tests {
         for sha in ["a".repeat(40), SHA.to_uppercase(), format!("{SHA} ")] {
             let got = refused(&pypi("a", &sha));
             assert!(
-                got.starts_with("lockfile `safex.lock:7`: the entry for `a==1.0`, package `a`, has wheel `a-1.0-py3-none-any.whl` with a hash that is not 64 lowercase hex digits of sha256"),
+                got.starts_with("lockfile `safex.lock:12`: the entry for `a==1.0`, package `a`, has wheel `a-1.0-py3-none-any.whl` with a hash that is not 64 lowercase hex digits of sha256"),
                 "{sha}: {got}"
             );
         }
@@ -240,7 +244,11 @@ mod tests {
     #[test]
     fn a_malformed_name_is_refused() {
         let got = refused(&npm("../a", SRI));
-        assert!(got.contains("has an invalid name `../a`"), "{got}");
+        assert!(
+            got.starts_with("lockfile `safex.lock:8`: ")
+                && got.contains("has an invalid name `../a`"),
+            "{got}"
+        );
         for name in ["A", "a_b", "a..b", "-a"] {
             let got = refused(&pypi(name, SHA));
             assert!(
