@@ -49,7 +49,7 @@ pub struct PypiPackage {
     /// not is refused when the lockfile is read).
     #[serde(serialize_with = "as_text")]
     pub name: PackageName,
-    pub version: String,
+    pub version: PypiVersion,
     /// Edges: normalized names this package requires here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<String>,
@@ -64,6 +64,74 @@ pub struct LockedWheel {
     pub file: String,
     #[serde(serialize_with = "as_text")]
     pub sha256: Sha256Digest,
+}
+
+/// A PyPI version as the lockfile spells it, and its PEP 440 value. The
+/// text is kept because PEP 440 normalizes when it prints (`1.0-rc1` reads
+/// as `1.0rc1`): the lockfile is written back as read, and the tree digest
+/// (the environment's key) stays the one of the text. Equality and order
+/// are the text's, as when the field was a string; compare `parsed()` for
+/// PEP 440 equality (`1.0` is `1.0.0`).
+#[derive(Debug, Clone)]
+pub struct PypiVersion {
+    text: String,
+    parsed: pep440_rs::Version,
+}
+
+impl PypiVersion {
+    /// `None` unless `text` is a PEP 440 version.
+    pub fn parse(text: &str) -> Option<PypiVersion> {
+        let parsed = text.parse().ok()?;
+        Some(PypiVersion {
+            text: text.to_owned(),
+            parsed,
+        })
+    }
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+    pub fn parsed(&self) -> &pep440_rs::Version {
+        &self.parsed
+    }
+}
+
+/// A resolved version, spelled as PEP 440 prints it (as safex records it).
+impl From<pep440_rs::Version> for PypiVersion {
+    fn from(parsed: pep440_rs::Version) -> PypiVersion {
+        PypiVersion {
+            text: parsed.to_string(),
+            parsed,
+        }
+    }
+}
+
+impl PartialEq for PypiVersion {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+impl Eq for PypiVersion {}
+impl PartialOrd for PypiVersion {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for PypiVersion {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.text.cmp(&other.text)
+    }
+}
+
+impl std::fmt::Display for PypiVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Serialize for PypiVersion {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
 }
 
 /// Typed fields are written as the text they were read from: the lockfile's
@@ -149,7 +217,7 @@ impl Entry for PypiEntry {
     fn tree(&self) -> Vec<(String, String)> {
         self.packages
             .iter()
-            .map(|p| (p.name.to_string(), p.version.clone()))
+            .map(|p| (p.name.to_string(), p.version.to_string()))
             .collect()
     }
     fn listed(&self) -> usize {

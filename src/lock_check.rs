@@ -15,9 +15,9 @@
 //! - every package is reachable from a root through the entry's own edges,
 //!   and each edge leads (by Node's `node_modules` lookup for npm, by name
 //!   for PyPI) to a package of exactly the version the edge records;
-//! - paths and versions are well formed; paths and names are unique.
+//! - paths and npm versions are well formed; paths and names are unique.
 //!
-//! Names and hashes arrive typed (`crate::lock_raw` parsed them, and
+//! Names, hashes and PyPI versions arrive typed (`crate::lock_raw` parsed them, and
 //! refused a weak hash: SRI `sha512` for npm tarballs, 64 hex digits of
 //! `sha256` for wheels), so nothing here parses them again.
 //!
@@ -105,8 +105,12 @@ pub fn check_npm(entry: &NpmEntry) -> Result<(), Problem> {
         }
         crate::npm::tree::check_tree_path(&p.path)
             .map_err(|_| at("a path that is not a `node_modules` path".into()))?;
-        semver::Version::parse(&p.version)
-            .map_err(|_| at(format!("an invalid version `{}`", shown(&p.version))))?;
+        semver::Version::parse(&p.version).map_err(|_| {
+            at(format!(
+                "an invalid version `{}`",
+                shown(p.version.as_str())
+            ))
+        })?;
     }
     let mut queue = VecDeque::new();
     let mut seen = vec![false; entry.packages.len()];
@@ -135,7 +139,7 @@ pub fn check_npm(entry: &NpmEntry) -> Result<(), Problem> {
                 format!(
                     "`{}@{}` where its key says `{}`",
                     shown(p.name.as_str()),
-                    shown(&p.version),
+                    shown(p.version.as_str()),
                     shown(root)
                 ),
             ));
@@ -193,7 +197,7 @@ pub fn check_npm(entry: &NpmEntry) -> Result<(), Problem> {
             format!(
                 "`{}@{}`, which no root depends on through the entry's edges",
                 shown(p.name.as_str()),
-                shown(&p.version)
+                shown(p.version.as_str())
             ),
         ));
     }
@@ -248,7 +252,7 @@ pub fn check_npm_ranges(
         let Some(d) = declared.get(p.path.as_str()) else {
             continue;
         };
-        let label = format!("{}@{}", shown(p.name.as_str()), shown(&p.version));
+        let label = format!("{}@{}", shown(p.name.as_str()), shown(p.version.as_str()));
         for (folder, version) in &p.dependencies {
             let Some((raw, _)) = d.deps.get(folder) else {
                 return Err(Problem::at(
@@ -330,12 +334,11 @@ pub fn check_pypi_ranges(
     metadata: &HashMap<&str, &crate::pypi::metadata::Metadata>,
     markers: &pep508_rs::MarkerEnvironment,
 ) -> Result<(), Problem> {
-    use pep440_rs::Version;
     use pep508_rs::{ExtraName, VersionOrUrl};
-    let versions: HashMap<&str, Version> = entry
+    let versions: HashMap<&str, &pep440_rs::Version> = entry
         .packages
         .iter()
-        .filter_map(|p| Some((p.name.as_ref(), Version::from_str(&p.version).ok()?)))
+        .map(|p| (p.name.as_ref(), p.version.parsed()))
         .collect();
     // The extras each package is installed with: the roots', then what
     // applicable requirements ask for, to a fixed point.
@@ -399,7 +402,7 @@ pub fn check_pypi_ranges(
                     format!(
                         "`{name}=={locked}` for `{}=={}`, which requires `{}`",
                         p.name,
-                        shown(&p.version),
+                        shown(p.version.as_str()),
                         shown(&req.to_string())
                     ),
                 ));
@@ -411,34 +414,29 @@ pub fn check_pypi_ranges(
 
 /// Check a PyPI entry (see the module comment).
 pub fn check_pypi(entry: &PypiEntry) -> Result<(), Problem> {
-    use pep440_rs::Version;
     if entry.roots.is_empty() {
         return Err(Problem::entry("no roots".into()));
     }
     let mut by_name: HashMap<&str, usize> = HashMap::with_capacity(entry.packages.len());
-    let mut versions = Vec::with_capacity(entry.packages.len());
     for (i, p) in entry.packages.iter().enumerate() {
         let at = |what: String| Problem::at(p.name.as_ref(), what);
         if by_name.insert(p.name.as_ref(), i).is_some() {
             return Err(at("a second package of the same name".into()));
         }
-        let version = Version::from_str(&p.version)
-            .map_err(|_| at(format!("an invalid version `{}`", shown(&p.version))))?;
         let mut files = HashSet::new();
         for w in &p.wheels {
-            if !wheel_of(&w.file, p.name.as_ref(), &p.version, &version) {
+            if !wheel_of(&w.file, p.name.as_ref(), &p.version) {
                 return Err(at(format!(
                     "wheel `{}`, which is not a wheel of `{}=={}`",
                     shown(&w.file),
                     p.name,
-                    shown(&p.version)
+                    shown(p.version.as_str())
                 )));
             }
             if !files.insert(w.file.as_str()) {
                 return Err(at(format!("wheel `{}` twice", shown(&w.file))));
             }
         }
-        versions.push(version);
     }
     let mut queue = VecDeque::new();
     let mut seen = vec![false; entry.packages.len()];
@@ -461,14 +459,14 @@ pub fn check_pypi(entry: &PypiEntry) -> Result<(), Problem> {
         };
         // `Version` equality is PEP 440's, local label included: `1.0` is
         // `1.0.0`, but never `1.0+x`.
-        if versions[i] != spec.version {
-            let p = &entry.packages[i];
+        let p = &entry.packages[i];
+        if *p.version.parsed() != spec.version {
             return Err(Problem::at(
                 p.name.as_ref(),
                 format!(
                     "`{}=={}` where its key says `{}`",
                     p.name,
-                    shown(&p.version),
+                    shown(p.version.as_str()),
                     shown(root)
                 ),
             ));
@@ -500,7 +498,7 @@ pub fn check_pypi(entry: &PypiEntry) -> Result<(), Problem> {
             format!(
                 "`{}=={}`, which no root depends on through the entry's edges",
                 p.name,
-                shown(&p.version)
+                shown(p.version.as_str())
             ),
         ));
     }
@@ -511,7 +509,7 @@ pub fn check_pypi(entry: &PypiEntry) -> Result<(), Problem> {
 /// name and version parts only (the tags choose among a package's wheels;
 /// they cannot make a wheel another package's): a string comparison when
 /// the file spells the version as the lock does, which is nearly always.
-fn wheel_of(file: &str, name: &str, version_text: &str, version: &pep440_rs::Version) -> bool {
+fn wheel_of(file: &str, name: &str, version: &crate::lock::PypiVersion) -> bool {
     let Some(stem) = file.strip_suffix(".whl") else {
         return false;
     };
@@ -523,7 +521,7 @@ fn wheel_of(file: &str, name: &str, version_text: &str, version: &pep440_rs::Ver
     if !(rest == 3 || rest == 4) || crate::pypi::tags::normalize(n) != name {
         return false;
     }
-    v == version_text || pep440_rs::Version::from_str(v).is_ok_and(|v| &v == version)
+    v == version.as_str() || pep440_rs::Version::from_str(v).is_ok_and(|v| &v == version.parsed())
 }
 
 /// The 1-based line of the entry keyed `roots` in `text`, of the line that
@@ -574,7 +572,7 @@ mod tests {
 
     use super::*;
     use crate::integrity::{Integrity, Sha256Digest};
-    use crate::lock::{LockedPackage, LockedWheel, PypiPackage};
+    use crate::lock::{LockedPackage, LockedWheel, PypiPackage, PypiVersion};
 
     fn sri(byte: u8) -> Integrity {
         Integrity::sha512(vec![byte; 64])
@@ -727,7 +725,7 @@ mod tests {
     fn py(name: &str, version: &str, deps: &[&str]) -> PypiPackage {
         PypiPackage {
             name: name.parse().unwrap(),
-            version: version.into(),
+            version: PypiVersion::parse(version).unwrap(),
             dependencies: deps.iter().map(|d| d.to_string()).collect(),
             wheels: vec![wheel(name, version, 'a')],
         }
@@ -755,7 +753,7 @@ mod tests {
         check_pypi(&good_py()).unwrap();
         // PEP 440 equality: the key's `1.0` is the lock's `1.0.0`.
         let mut e = good_py();
-        e.packages[0].version = "1.0.0".into();
+        e.packages[0].version = PypiVersion::parse("1.0.0").unwrap();
         e.packages[0].wheels = vec![wheel("my-server", "1.0.0", 'b')];
         check_pypi(&e).unwrap();
     }
@@ -763,11 +761,11 @@ mod tests {
     #[test]
     fn pypi_edits_are_refused() {
         let mut e = good_py();
-        e.packages[0].version = "1.1".into();
+        e.packages[0].version = PypiVersion::parse("1.1").unwrap();
         e.packages[0].wheels = vec![wheel("my-server", "1.1", 'b')];
         assert!(py_problem(&e).contains("where its key says"));
         let mut e = good_py();
-        e.packages[0].version = "1.0+evil".into();
+        e.packages[0].version = PypiVersion::parse("1.0+evil").unwrap();
         e.packages[0].wheels = vec![wheel("my-server", "1.0+evil", 'b')];
         assert!(py_problem(&e).contains("where its key says"));
         let mut e = good_py();

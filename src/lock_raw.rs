@@ -13,7 +13,7 @@ use pep508_rs::PackageName;
 use serde::Deserialize;
 
 use crate::integrity::{Algo, Integrity, Sha256Digest};
-use crate::lock::{LockedPackage, LockedWheel, NpmEntry, PypiEntry, PypiPackage};
+use crate::lock::{LockedPackage, LockedWheel, NpmEntry, PypiEntry, PypiPackage, PypiVersion};
 use crate::lock_check::Problem;
 use crate::npm::spec::NpmName;
 use crate::redact::shown;
@@ -123,7 +123,7 @@ impl RawNpmEntry {
 }
 
 impl RawPypiEntry {
-    /// The entry with its names and wheel hashes typed. A name must be
+    /// The entry with its names, versions and wheel hashes typed. A name must be
     /// written normalized (PEP 503), as safex writes it: the edges and the
     /// policy compare names as text.
     pub fn typed(self) -> Result<PypiEntry, Problem> {
@@ -142,6 +142,10 @@ impl RawPypiEntry {
                             shown(&p.name)
                         ))
                     })?;
+                let version = PypiVersion::parse(&p.version).ok_or_else(|| {
+                    at(format!("an invalid version `{}`", shown(&p.version)))
+                        .in_field("version", &p.version)
+                })?;
                 let wheels = p
                     .wheels
                     .into_iter()
@@ -159,7 +163,7 @@ impl RawPypiEntry {
                     .collect::<Result<_, _>>()?;
                 Ok(PypiPackage {
                     name,
-                    version: p.version,
+                    version,
                     dependencies: p.dependencies,
                     wheels,
                 })
@@ -190,8 +194,12 @@ mod tests {
 
     /// A PyPI entry of one package with one wheel, as safex writes it.
     fn pypi(name: &str, sha256: &str) -> String {
+        pypi_at(name, "1.0", sha256)
+    }
+
+    fn pypi_at(name: &str, version: &str, sha256: &str) -> String {
         format!(
-            "version = 1\n\n[[pypi]]\nroots = [\"a==1.0\"]\n\n[[pypi.package]]\nname = \"{name}\"\nversion = \"1.0\"\n\n[[pypi.package.wheel]]\nfile = \"a-1.0-py3-none-any.whl\"\nsha256 = \"{sha256}\"\n"
+            "version = 1\n\n[[pypi]]\nroots = [\"a==1.0\"]\n\n[[pypi.package]]\nname = \"{name}\"\nversion = \"{version}\"\n\n[[pypi.package.wheel]]\nfile = \"a-1.0-py3-none-any.whl\"\nsha256 = \"{sha256}\"\n"
         )
     }
 
@@ -203,7 +211,8 @@ mod tests {
 
     #[test]
     fn typed_fields_are_written_back_as_read() {
-        for text in [npm("a", SRI), pypi("a", SHA)] {
+        // PEP 440 would print `v1.0` as `1.0`: the text is kept.
+        for text in [npm("a", SRI), pypi("a", SHA), pypi_at("a", "v1.0", SHA)] {
             let lock = LockFile::parse(&text, Path::new("safex.lock")).unwrap();
             assert_eq!(toml::to_string(&lock).unwrap(), text);
         }
@@ -239,6 +248,17 @@ mod tests {
                 "{sha}: {got}"
             );
         }
+    }
+
+    #[test]
+    fn a_malformed_pypi_version_is_refused_at_its_line() {
+        let got = refused(&pypi_at("a", "1.0-latest", SHA));
+        assert!(
+            got.starts_with(
+                "lockfile `safex.lock:8`: the entry for `a==1.0`, package `a`, has an invalid version `1.0-latest`"
+            ),
+            "{got}"
+        );
     }
 
     #[test]

@@ -510,7 +510,7 @@ fn verify_pypi_envs(cache: &Cache, entries: &[PypiEntry], deep: bool, r: &mut Re
         for p in &entry.packages {
             match dist_infos
                 .iter()
-                .find(|d| dist_info_is(d, p.name.as_ref(), &p.version))
+                .find(|d| dist_info_is(d, p.name.as_ref(), p.version.as_str()))
             {
                 Some(d) => found.push(d.clone()),
                 None => problems.push(format!(

@@ -379,7 +379,7 @@ fn lock_findings(
         Ecosystem::Pypi => l.find::<crate::lock::PypiEntry>(&roots).map(|x| {
             x.packages
                 .iter()
-                .map(|p| (p.name.to_string(), p.version.clone()))
+                .map(|p| (p.name.to_string(), p.version.to_string()))
                 .collect()
         }),
     });

@@ -663,7 +663,7 @@ fn build(s: &Session, cache: &Cache, req: &Request, entry: Option<PypiEntry>) ->
                 locked.dedup();
                 packages.push(PypiPackage {
                     name: r.name.clone(),
-                    version: r.version.to_string(),
+                    version: r.version.clone().into(),
                     dependencies: r.dependencies.clone(),
                     wheels: locked,
                 });
@@ -986,7 +986,7 @@ fn locked_wheels(
         .map(|((p, _, best, _, _), path)| {
             Ok((
                 p.name.to_string(),
-                p.version.clone(),
+                p.version.to_string(),
                 best.file.clone(),
                 path?,
             ))
