@@ -218,6 +218,18 @@ mod tests {
         }
     }
 
+    /// A hand-written SRI list is read as before (its strongest value is the
+    /// one checked); the lockfile, when safex next writes it, holds that value
+    /// alone.
+    #[test]
+    fn an_sri_list_reads_as_its_sha512() {
+        let sha1 = "sha1-hvfkN/qlp/zhXR3cuerq6jd2Z7g=";
+        let text = npm("a", &format!("{sha1} {SRI}?opt"));
+        let lock = LockFile::parse(&text, Path::new("safex.lock")).unwrap();
+        assert_eq!(lock.npm[0].packages[0].integrity.to_string(), SRI);
+        assert_eq!(toml::to_string(&lock).unwrap(), npm("a", SRI));
+    }
+
     #[test]
     fn a_malformed_hash_is_refused_at_its_own_line() {
         for (integrity, want) in [

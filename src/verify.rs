@@ -66,7 +66,7 @@ pub fn run(settings: &Settings, cache: &Cache, deep: bool) -> Result<i32> {
         npm.extend(lock.npm);
         pypi.extend(lock.pypi);
     }
-    // hex → who it is, for messages; and lock hashes that are not valid.
+    // hex → who it is, for messages (the lock's hashes are valid: typed when read).
     let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for p in npm.iter().flat_map(|e| &e.packages) {
         names
