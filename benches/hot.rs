@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use safex::archive::Limits;
 use safex::integrity::{Hasher, Integrity};
 use safex::lock::{FORMAT_VERSION, LockFile, LockedPackage, NpmEntry};
+use safex::npm::spec::NpmName;
 
 /// Runs `f` in batches and returns the median ns per call.
 fn bench(name: &str, per_case: Duration, mut f: impl FnMut() -> usize) {
@@ -50,7 +51,7 @@ fn bench(name: &str, per_case: Duration, mut f: impl FnMut() -> usize) {
     );
 }
 
-fn fake_integrity(seed: u64) -> String {
+fn fake_integrity(seed: u64) -> Integrity {
     let mut bytes = Vec::with_capacity(64);
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     for _ in 0..64 {
@@ -59,7 +60,7 @@ fn fake_integrity(seed: u64) -> String {
         x ^= x << 17;
         bytes.push(x as u8);
     }
-    Integrity::sha512(bytes).to_string()
+    Integrity::sha512(bytes)
 }
 
 /// A lockfile with `roots` entries of `per` packages each; returns its path
@@ -81,7 +82,7 @@ fn write_lockfile(dir: &Path, roots: usize, per: usize) -> (PathBuf, Vec<String>
         let root = format!("@bench/server-{r}");
         let mut packages = vec![LockedPackage {
             path: format!("node_modules/{root}"),
-            name: root.clone(),
+            name: NpmName::parse_legacy(&root).expect("a valid name"),
             version: "1.0.0".into(),
             integrity: fake_integrity(r as u64 * 1000),
             // A self-consistent entry (the lock check refuses others): the
@@ -94,7 +95,7 @@ fn write_lockfile(dir: &Path, roots: usize, per: usize) -> (PathBuf, Vec<String>
             let name = format!("dep-{p}");
             packages.push(LockedPackage {
                 path: format!("node_modules/{name}"),
-                name,
+                name: NpmName::parse_legacy(&name).expect("a valid name"),
                 version: dep_version(p),
                 integrity: fake_integrity((r * 1000 + p) as u64),
                 dependencies: (p + 10 < per)

@@ -172,6 +172,43 @@ impl fmt::Display for Integrity {
     }
 }
 
+/// A sha256 digest as the lockfile records a wheel's: 64 lowercase hex
+/// digits, nothing else (an uppercase or padded value is refused, so the
+/// value written back is the value read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Sha256Digest([u8; 32]);
+
+impl Sha256Digest {
+    /// `None` unless `s` is exactly 64 lowercase hex digits.
+    pub fn parse_lower_hex(s: &str) -> Option<Self> {
+        let lower = s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let mut bytes = [0u8; 32];
+        (lower && hex::decode_to_slice(s, &mut bytes).is_ok()).then_some(Sha256Digest(bytes))
+    }
+
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// What a download of this wheel must hash to.
+    pub fn integrity(&self) -> Integrity {
+        Integrity {
+            strongest: Hash {
+                algo: Algo::Sha256,
+                bytes: self.0.to_vec(),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Sha256Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.hex())
+    }
+}
+
 /// Hashes of a byte stream, fed as it is written. sha512 always (it is what
 /// the lock records); the weaker ones only when an expected value needs them.
 pub struct Hasher {
@@ -315,6 +352,22 @@ mod tests {
                 .unwrap()
                 .matches(&computed(b"hellO"))
         );
+    }
+
+    #[test]
+    fn sha256_digest_is_lowercase_hex_only() {
+        let hex = sha256_hex(b"x");
+        let d = Sha256Digest::parse_lower_hex(&hex).unwrap();
+        assert_eq!(d.to_string(), hex);
+        assert_eq!(d.integrity(), Integrity::from_sha256_hex(&hex).unwrap());
+        for bad in [
+            hex.to_uppercase(),
+            hex[..62].to_owned(),
+            format!(" {hex}"),
+            "g".repeat(64),
+        ] {
+            assert!(Sha256Digest::parse_lower_hex(&bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

@@ -11,16 +11,21 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use pep508_rs::PackageName;
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::ecosystem::Ecosystem;
 use crate::error::{Error, Result};
 use crate::filelock::FileLock;
+use crate::integrity::{Integrity, Sha256Digest};
+use crate::npm::spec::NpmName;
 
 pub const FORMAT_VERSION: u32 = 1;
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A lockfile read and checked: only [`LockFile::parse`] makes one from
+/// text (through `crate::lock_raw`, which parses every field once), so each
+/// typed field below holds a value that was well formed in the file.
+#[derive(Debug, Default, Serialize)]
 pub struct LockFile {
     pub version: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -30,8 +35,7 @@ pub struct LockFile {
 }
 
 /// A PyPI root and its whole tree, resolved for one interpreter's markers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PypiEntry {
     /// `name[extras]==version` of each root (`--with` adds more), sorted.
     pub roots: Vec<String>,
@@ -39,12 +43,13 @@ pub struct PypiEntry {
     pub packages: Vec<PypiPackage>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct PypiPackage {
-    /// PEP 503-normalized name.
-    pub name: String,
-    pub version: String,
+    /// PEP 503-normalized name (the file holds it normalized: one that is
+    /// not is refused when the lockfile is read).
+    #[serde(serialize_with = "as_text")]
+    pub name: PackageName,
+    pub version: PypiVersion,
     /// Edges: normalized names this package requires here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<String>,
@@ -54,11 +59,88 @@ pub struct PypiPackage {
     pub wheels: Vec<LockedWheel>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct LockedWheel {
     pub file: String,
-    pub sha256: String,
+    #[serde(serialize_with = "as_text")]
+    pub sha256: Sha256Digest,
+}
+
+/// A PyPI version as the lockfile spells it, and its PEP 440 value. The
+/// text is kept because PEP 440 normalizes when it prints (`1.0-rc1` reads
+/// as `1.0rc1`): the lockfile is written back as read, and the tree digest
+/// (the environment's key) stays the one of the text. Equality and order
+/// are the text's, as when the field was a string; compare `parsed()` for
+/// PEP 440 equality (`1.0` is `1.0.0`).
+#[derive(Debug, Clone)]
+pub struct PypiVersion {
+    text: String,
+    parsed: pep440_rs::Version,
+}
+
+impl PypiVersion {
+    /// `None` unless `text` is a PEP 440 version.
+    pub fn parse(text: &str) -> Option<PypiVersion> {
+        let parsed = text.parse().ok()?;
+        Some(PypiVersion {
+            text: text.to_owned(),
+            parsed,
+        })
+    }
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+    pub fn parsed(&self) -> &pep440_rs::Version {
+        &self.parsed
+    }
+}
+
+/// A resolved version, spelled as PEP 440 prints it (as safex records it).
+impl From<pep440_rs::Version> for PypiVersion {
+    fn from(parsed: pep440_rs::Version) -> PypiVersion {
+        PypiVersion {
+            text: parsed.to_string(),
+            parsed,
+        }
+    }
+}
+
+impl PartialEq for PypiVersion {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+impl Eq for PypiVersion {}
+impl PartialOrd for PypiVersion {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for PypiVersion {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.text.cmp(&other.text)
+    }
+}
+
+impl std::fmt::Display for PypiVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Serialize for PypiVersion {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+/// Typed fields are written as the text they were read from: the lockfile's
+/// format is the strings `docs/lockfile.md` describes.
+fn as_text<T: std::fmt::Display, S: Serializer>(
+    value: &T,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_str(value)
 }
 
 impl PypiEntry {
@@ -135,7 +217,7 @@ impl Entry for PypiEntry {
     fn tree(&self) -> Vec<(String, String)> {
         self.packages
             .iter()
-            .map(|p| (p.name.clone(), p.version.clone()))
+            .map(|p| (p.name.to_string(), p.version.to_string()))
             .collect()
     }
     fn listed(&self) -> usize {
@@ -149,8 +231,7 @@ impl Entry for PypiEntry {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NpmEntry {
     /// `name@version` of each package launched together (usually one).
     pub roots: Vec<String>,
@@ -158,15 +239,17 @@ pub struct NpmEntry {
     pub packages: Vec<LockedPackage>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LockedPackage {
     /// Where it lives in the tree: `node_modules/a/node_modules/b`.
     pub path: String,
     /// The real package name (differs from the folder for `npm:` aliases).
-    pub name: String,
+    #[serde(serialize_with = "as_text")]
+    pub name: NpmName,
     pub version: String,
-    pub integrity: String,
+    /// Always a `sha512` value: the lockfile is refused otherwise.
+    #[serde(serialize_with = "as_text")]
+    pub integrity: Integrity,
     /// Edges: installed name → version, as resolved.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dependencies: BTreeMap<String, String>,
@@ -183,7 +266,7 @@ impl NpmEntry {
     pub fn all_packages(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         for p in &self.packages {
-            out.push((p.name.clone(), p.version.clone()));
+            out.push((p.name.to_string(), p.version.clone()));
             for (path, version) in &p.bundled {
                 out.push((bundled_name(path).to_owned(), version.clone()));
             }
@@ -254,9 +337,12 @@ impl LockFile {
         Self::parse(&text, path)
     }
 
-    /// Parse lockfile text (`path` only names it in messages).
+    /// Parse lockfile text (`path` only names it in messages). Each entry
+    /// is typed field by field (`crate::lock_raw`) and must then agree with
+    /// itself (`crate::lock_check`): an entry that does neither is damage,
+    /// like a syntax error, and stops every reader.
     pub fn parse(text: &str, path: &Path) -> Result<LockFile> {
-        let lock: LockFile = toml::from_str(text).map_err(|e| {
+        let raw: crate::lock_raw::RawLockFile = toml::from_str(text).map_err(|e| {
             Error::io(format!(
                 "lockfile `{}` is not valid: {}",
                 path.display(),
@@ -266,25 +352,24 @@ impl LockFile {
                 "fix or remove the broken entry; safex never rewrites a lockfile it cannot read",
             )
         })?;
-        if lock.version != FORMAT_VERSION {
+        if raw.version != FORMAT_VERSION {
             return Err(Error::io(format!(
                 "lockfile `{}` has format version {}, this safex reads version {FORMAT_VERSION}",
                 path.display(),
-                lock.version
+                raw.version
             ))
             .with_hint("upgrade safex"));
         }
-        lock.check_entries(text, path)?;
-        Ok(lock)
-    }
-
-    /// Every entry must agree with itself (`crate::lock_check`): one that
-    /// does not is damage, like a syntax error, and stops every reader.
-    fn check_entries(&self, text: &str, path: &Path) -> Result<()> {
         let refused = |roots: &[String], p: crate::lock_check::Problem, field: &str| {
-            let line = crate::lock_check::locate(text, roots, p.package.as_deref(), field)
-                .map(|n| format!(":{n}"))
-                .unwrap_or_default();
+            let line = crate::lock_check::locate(
+                text,
+                roots,
+                p.package.as_deref(),
+                field,
+                p.field.as_deref(),
+            )
+            .map(|n| format!(":{n}"))
+            .unwrap_or_default();
             let at = p
                 .package
                 .map(|pk| format!(", package `{}`,", crate::redact::shown(&pk)))
@@ -299,13 +384,28 @@ impl LockFile {
                 "the entry does not agree with itself, so it was edited or damaged: restore the lockfile, or remove that entry and lock it again",
             )
         };
-        for e in &self.npm {
-            crate::lock_check::check_npm(e).map_err(|p| refused(&e.roots, p, "path"))?;
+        let mut lock = LockFile {
+            version: raw.version,
+            npm: Vec::with_capacity(raw.npm.len()),
+            pypi: Vec::with_capacity(raw.pypi.len()),
+        };
+        for e in raw.npm {
+            let roots = e.roots.clone();
+            let e = e
+                .typed()
+                .and_then(|e| crate::lock_check::check_npm(&e).map(|()| e))
+                .map_err(|p| refused(&roots, p, "path"))?;
+            lock.npm.push(e);
         }
-        for e in &self.pypi {
-            crate::lock_check::check_pypi(e).map_err(|p| refused(&e.roots, p, "name"))?;
+        for e in raw.pypi {
+            let roots = e.roots.clone();
+            let e = e
+                .typed()
+                .and_then(|e| crate::lock_check::check_pypi(&e).map(|()| e))
+                .map_err(|p| refused(&roots, p, "name"))?;
+            lock.pypi.push(e);
         }
-        Ok(())
+        Ok(lock)
     }
 
     /// The entry for these roots (in any order).
@@ -461,8 +561,8 @@ mod tests {
     use super::*;
 
     /// A valid SRI sha512 value made of one repeated byte.
-    fn sri(byte: u8) -> String {
-        crate::integrity::Integrity::sha512(vec![byte; 64]).to_string()
+    fn sri(byte: u8) -> Integrity {
+        Integrity::sha512(vec![byte; 64])
     }
 
     /// `root` (`name@1.0.0`) at `ver`, depending on `b@1.0.0`.
@@ -473,7 +573,7 @@ mod tests {
             packages: vec![
                 LockedPackage {
                     path: format!("node_modules/{name}"),
-                    name: name.into(),
+                    name: NpmName::parse_legacy(name).unwrap(),
                     version: ver.into(),
                     integrity: sri(1),
                     dependencies: BTreeMap::from([("b".into(), "1.0.0".into())]),
@@ -481,7 +581,7 @@ mod tests {
                 },
                 LockedPackage {
                     path: "node_modules/b".into(),
-                    name: "b".into(),
+                    name: NpmName::parse_legacy("b").unwrap(),
                     version: "1.0.0".into(),
                     integrity: sri(2),
                     dependencies: BTreeMap::new(),
@@ -551,7 +651,7 @@ mod tests {
         // digest follows the edit (it names another environment).
         let text = std::fs::read_to_string(&path)
             .unwrap()
-            .replace(&sri(2), &sri(7));
+            .replace(&sri(2).to_string(), &sri(7).to_string());
         std::fs::write(&path, text).unwrap();
         let edited = summary::<NpmEntry>(&[&path], &cache, &key)
             .unwrap()

@@ -15,10 +15,11 @@
 //! - every package is reachable from a root through the entry's own edges,
 //!   and each edge leads (by Node's `node_modules` lookup for npm, by name
 //!   for PyPI) to a package of exactly the version the edge records;
-//! - paths, names and versions are well formed and unique;
-//! - every hash is strong: SRI `sha512` for npm tarballs, 64 hex digits of
-//!   `sha256` for wheels. `sha1`/`md5` are refused: a collision must not be
-//!   enough to pass.
+//! - paths and npm versions are well formed; paths and names are unique.
+//!
+//! Names, hashes and PyPI versions arrive typed (`crate::lock_raw` parsed them, and
+//! refused a weak hash: SRI `sha512` for npm tarballs, 64 hex digits of
+//! `sha256` for wheels), so nothing here parses them again.
 //!
 //! Whether the recorded versions satisfy the ranges the packages declare is
 //! checked against the packages themselves once their archives are verified
@@ -30,31 +31,40 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr;
 
-use crate::integrity::{Algo, Integrity};
 use crate::lock::{NpmEntry, PypiEntry};
 use crate::npm::spec::{self, NpmName};
 use crate::redact::shown;
 
 /// What is wrong with an entry, and which package of it (npm tree path or
-/// PyPI name) the problem is at, so the caller can name the line.
+/// PyPI name) the problem is at, so the caller can name the line; for a
+/// malformed field, the field as written (`integrity = "..."`), so the line
+/// named is that field's.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Problem {
     pub package: Option<String>,
+    pub field: Option<String>,
     pub what: String,
 }
 
 impl Problem {
-    fn entry(what: String) -> Problem {
+    pub fn entry(what: String) -> Problem {
         Problem {
             package: None,
+            field: None,
             what,
         }
     }
-    fn at(package: &str, what: String) -> Problem {
+    pub fn at(package: &str, what: String) -> Problem {
         Problem {
             package: Some(package.to_owned()),
+            field: None,
             what,
         }
+    }
+    /// The problem is the value of `key` (`value` as read) in its package.
+    pub fn in_field(mut self, key: &str, value: &str) -> Problem {
+        self.field = Some(format!("{key} = \"{value}\""));
+        self
     }
 }
 
@@ -95,25 +105,12 @@ pub fn check_npm(entry: &NpmEntry) -> Result<(), Problem> {
         }
         crate::npm::tree::check_tree_path(&p.path)
             .map_err(|_| at("a path that is not a `node_modules` path".into()))?;
-        NpmName::parse_legacy(&p.name)
-            .map_err(|_| at(format!("an invalid name `{}`", shown(&p.name))))?;
-        semver::Version::parse(&p.version)
-            .map_err(|_| at(format!("an invalid version `{}`", shown(&p.version))))?;
-        match Integrity::parse_sri(&p.integrity) {
-            Ok(i) if i.strongest.algo == Algo::Sha512 => {}
-            Ok(i) => {
-                return Err(at(format!(
-                    "a weak integrity (`{}`): safex records only `sha512`",
-                    i.strongest.algo.name()
-                )));
-            }
-            Err(_) => {
-                return Err(at(format!(
-                    "an integrity that is not a `sha512-...` value (`{}`)",
-                    shown(&p.integrity)
-                )));
-            }
-        }
+        semver::Version::parse(&p.version).map_err(|_| {
+            at(format!(
+                "an invalid version `{}`",
+                shown(p.version.as_str())
+            ))
+        })?;
     }
     let mut queue = VecDeque::new();
     let mut seen = vec![false; entry.packages.len()];
@@ -136,13 +133,13 @@ pub fn check_npm(entry: &NpmEntry) -> Result<(), Problem> {
         };
         let p = &entry.packages[i];
         let same_version = semver::Version::parse(&p.version).is_ok_and(|v| v == spec.version);
-        if p.name != spec.name.as_str() || !same_version {
+        if p.name != spec.name || !same_version {
             return Err(Problem::at(
                 &p.path,
                 format!(
                     "`{}@{}` where its key says `{}`",
-                    shown(&p.name),
-                    shown(&p.version),
+                    shown(p.name.as_str()),
+                    shown(p.version.as_str()),
                     shown(root)
                 ),
             ));
@@ -199,8 +196,8 @@ pub fn check_npm(entry: &NpmEntry) -> Result<(), Problem> {
             &p.path,
             format!(
                 "`{}@{}`, which no root depends on through the entry's edges",
-                shown(&p.name),
-                shown(&p.version)
+                shown(p.name.as_str()),
+                shown(p.version.as_str())
             ),
         ));
     }
@@ -255,7 +252,7 @@ pub fn check_npm_ranges(
         let Some(d) = declared.get(p.path.as_str()) else {
             continue;
         };
-        let label = format!("{}@{}", shown(&p.name), shown(&p.version));
+        let label = format!("{}@{}", shown(p.name.as_str()), shown(p.version.as_str()));
         for (folder, version) in &p.dependencies {
             let Some((raw, _)) = d.deps.get(folder) else {
                 return Err(Problem::at(
@@ -271,12 +268,12 @@ pub fn check_npm_ranges(
                 continue; // `check_npm` refuses this already.
             };
             let target = &entry.packages[t];
-            if !declared_admits(folder, raw, &target.name, &target.version) {
+            if !declared_admits(folder, raw, target.name.as_str(), &target.version) {
                 return Err(Problem::at(
                     &p.path,
                     format!(
                         "`{}@{}` for `{label}`, which declares `{}@{}`",
-                        shown(&target.name),
+                        shown(target.name.as_str()),
                         shown(&target.version),
                         shown(folder),
                         shown(raw)
@@ -293,14 +290,14 @@ pub fn check_npm_ranges(
             }
             if let Some(t) = node_lookup(&by_path, &p.path, folder) {
                 let target = &entry.packages[t];
-                if !declared_admits(folder, raw, &target.name, &target.version) {
+                if !declared_admits(folder, raw, target.name.as_str(), &target.version) {
                     return Err(Problem::at(
                         &p.path,
                         format!(
                             "no edge for `{}`, which `{label}` declares as `{}`, and Node would load `{}@{}` for it",
                             shown(folder),
                             shown(raw),
-                            shown(&target.name),
+                            shown(target.name.as_str()),
                             shown(&target.version)
                         ),
                     ));
@@ -337,12 +334,11 @@ pub fn check_pypi_ranges(
     metadata: &HashMap<&str, &crate::pypi::metadata::Metadata>,
     markers: &pep508_rs::MarkerEnvironment,
 ) -> Result<(), Problem> {
-    use pep440_rs::Version;
     use pep508_rs::{ExtraName, VersionOrUrl};
-    let versions: HashMap<&str, Version> = entry
+    let versions: HashMap<&str, &pep440_rs::Version> = entry
         .packages
         .iter()
-        .filter_map(|p| Some((p.name.as_str(), Version::from_str(&p.version).ok()?)))
+        .map(|p| (p.name.as_ref(), p.version.parsed()))
         .collect();
     // The extras each package is installed with: the roots', then what
     // applicable requirements ask for, to a fixed point.
@@ -366,11 +362,11 @@ pub fn check_pypi_ranges(
     loop {
         let mut grew = false;
         for p in &entry.packages {
-            let Some(meta) = metadata.get(p.name.as_str()) else {
+            let Some(meta) = metadata.get(p.name.as_ref()) else {
                 continue;
             };
             for req in &meta.requires_dist {
-                if req.extras.is_empty() || !applies(req, &p.name, &extras) {
+                if req.extras.is_empty() || !applies(req, p.name.as_ref(), &extras) {
                     continue;
                 }
                 let set = extras.entry(req.name.to_string()).or_default();
@@ -384,7 +380,7 @@ pub fn check_pypi_ranges(
         }
     }
     for p in &entry.packages {
-        let Some(meta) = metadata.get(p.name.as_str()) else {
+        let Some(meta) = metadata.get(p.name.as_ref()) else {
             continue;
         };
         for req in &meta.requires_dist {
@@ -392,7 +388,7 @@ pub fn check_pypi_ranges(
             let Some(locked) = versions.get(name.as_str()) else {
                 continue;
             };
-            if !applies(req, &p.name, &extras) {
+            if !applies(req, p.name.as_ref(), &extras) {
                 continue;
             }
             let ok = match &req.version_or_url {
@@ -402,11 +398,11 @@ pub fn check_pypi_ranges(
             };
             if !ok {
                 return Err(Problem::at(
-                    &p.name,
+                    p.name.as_ref(),
                     format!(
                         "`{name}=={locked}` for `{}=={}`, which requires `{}`",
                         p.name,
-                        shown(&p.version),
+                        shown(p.version.as_str()),
                         shown(&req.to_string())
                     ),
                 ));
@@ -418,51 +414,29 @@ pub fn check_pypi_ranges(
 
 /// Check a PyPI entry (see the module comment).
 pub fn check_pypi(entry: &PypiEntry) -> Result<(), Problem> {
-    use pep440_rs::Version;
     if entry.roots.is_empty() {
         return Err(Problem::entry("no roots".into()));
     }
     let mut by_name: HashMap<&str, usize> = HashMap::with_capacity(entry.packages.len());
-    let mut versions = Vec::with_capacity(entry.packages.len());
     for (i, p) in entry.packages.iter().enumerate() {
-        let at = |what: String| Problem::at(&p.name, what);
-        let normalized = crate::pypi::tags::normalize(&p.name);
-        if !crate::pypi::spec::valid_name(&p.name) || normalized != p.name {
-            return Err(at(format!(
-                "a name `{}` that is not a normalized project name",
-                shown(&p.name)
-            )));
-        }
-        if by_name.insert(p.name.as_str(), i).is_some() {
+        let at = |what: String| Problem::at(p.name.as_ref(), what);
+        if by_name.insert(p.name.as_ref(), i).is_some() {
             return Err(at("a second package of the same name".into()));
         }
-        let version = Version::from_str(&p.version)
-            .map_err(|_| at(format!("an invalid version `{}`", shown(&p.version))))?;
         let mut files = HashSet::new();
         for w in &p.wheels {
-            let strong = w.sha256.len() == 64
-                && w.sha256
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-            if !strong {
-                return Err(at(format!(
-                    "wheel `{}` with a hash that is not 64 lowercase hex digits of sha256",
-                    shown(&w.file)
-                )));
-            }
-            if !wheel_of(&w.file, &p.name, &p.version, &version) {
+            if !wheel_of(&w.file, p.name.as_ref(), &p.version) {
                 return Err(at(format!(
                     "wheel `{}`, which is not a wheel of `{}=={}`",
                     shown(&w.file),
                     p.name,
-                    shown(&p.version)
+                    shown(p.version.as_str())
                 )));
             }
             if !files.insert(w.file.as_str()) {
                 return Err(at(format!("wheel `{}` twice", shown(&w.file))));
             }
         }
-        versions.push(version);
     }
     let mut queue = VecDeque::new();
     let mut seen = vec![false; entry.packages.len()];
@@ -485,14 +459,14 @@ pub fn check_pypi(entry: &PypiEntry) -> Result<(), Problem> {
         };
         // `Version` equality is PEP 440's, local label included: `1.0` is
         // `1.0.0`, but never `1.0+x`.
-        if versions[i] != spec.version {
-            let p = &entry.packages[i];
+        let p = &entry.packages[i];
+        if *p.version.parsed() != spec.version {
             return Err(Problem::at(
-                &p.name,
+                p.name.as_ref(),
                 format!(
                     "`{}=={}` where its key says `{}`",
                     p.name,
-                    shown(&p.version),
+                    shown(p.version.as_str()),
                     shown(root)
                 ),
             ));
@@ -507,7 +481,7 @@ pub fn check_pypi(entry: &PypiEntry) -> Result<(), Problem> {
         for dep in &p.dependencies {
             let Some(&t) = by_name.get(dep.as_str()) else {
                 return Err(Problem::at(
-                    &p.name,
+                    p.name.as_ref(),
                     format!("a dependency `{}` that is not in the tree", shown(dep)),
                 ));
             };
@@ -520,11 +494,11 @@ pub fn check_pypi(entry: &PypiEntry) -> Result<(), Problem> {
     if let Some(i) = seen.iter().position(|s| !s) {
         let p = &entry.packages[i];
         return Err(Problem::at(
-            &p.name,
+            p.name.as_ref(),
             format!(
                 "`{}=={}`, which no root depends on through the entry's edges",
                 p.name,
-                shown(&p.version)
+                shown(p.version.as_str())
             ),
         ));
     }
@@ -535,7 +509,7 @@ pub fn check_pypi(entry: &PypiEntry) -> Result<(), Problem> {
 /// name and version parts only (the tags choose among a package's wheels;
 /// they cannot make a wheel another package's): a string comparison when
 /// the file spells the version as the lock does, which is nearly always.
-fn wheel_of(file: &str, name: &str, version_text: &str, version: &pep440_rs::Version) -> bool {
+fn wheel_of(file: &str, name: &str, version: &crate::lock::PypiVersion) -> bool {
     let Some(stem) = file.strip_suffix(".whl") else {
         return false;
     };
@@ -547,13 +521,21 @@ fn wheel_of(file: &str, name: &str, version_text: &str, version: &pep440_rs::Ver
     if !(rest == 3 || rest == 4) || crate::pypi::tags::normalize(n) != name {
         return false;
     }
-    v == version_text || pep440_rs::Version::from_str(v).is_ok_and(|v| &v == version)
+    v == version.as_str() || pep440_rs::Version::from_str(v).is_ok_and(|v| &v == version.parsed())
 }
 
-/// The 1-based line of the entry keyed `roots` in `text`, and of the line
-/// that starts `package` in it (`path = "..."` for npm, `name = "..."` for
-/// PyPI), for the message. Only runs when an entry is refused.
-pub fn locate(text: &str, roots: &[String], package: Option<&str>, field: &str) -> Option<usize> {
+/// The 1-based line of the entry keyed `roots` in `text`, of the line that
+/// starts `package` in it (`path = "..."` for npm, `name = "..."` for PyPI),
+/// and of `field` (a whole line, `key = "value"`) after that, before the
+/// next package: the most precise one found, for the message. Only runs
+/// when an entry is refused.
+pub fn locate(
+    text: &str,
+    roots: &[String],
+    package: Option<&str>,
+    key: &str,
+    field: Option<&str>,
+) -> Option<usize> {
     let quoted: Vec<String> = roots.iter().map(|r| format!("\"{r}\"")).collect();
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.iter().position(|l| {
@@ -563,17 +545,25 @@ pub fn locate(text: &str, roots: &[String], package: Option<&str>, field: &str) 
     let Some(package) = package else {
         return Some(start + 1);
     };
-    let want = format!("{field} = \"{package}\"");
-    for (i, l) in lines.iter().enumerate().skip(start + 1) {
-        let l = l.trim();
-        if l.starts_with("roots") {
-            break;
-        }
-        if l == want {
-            return Some(i + 1);
-        }
-    }
-    Some(start + 1)
+    let want = format!("{key} = \"{package}\"");
+    let next_entry = |l: &str| l.starts_with("roots");
+    let Some(at) = (start + 1..lines.len())
+        .take_while(|&i| !next_entry(lines[i].trim()))
+        .find(|&i| lines[i].trim() == want)
+    else {
+        return Some(start + 1);
+    };
+    let Some(field) = field else {
+        return Some(at + 1);
+    };
+    let next_package = |l: &str| l.starts_with(&format!("{key} = "));
+    let found = (at + 1..lines.len())
+        .take_while(|&i| {
+            let l = lines[i].trim();
+            !next_entry(l) && !next_package(l)
+        })
+        .find(|&i| lines[i].trim() == field);
+    Some(found.unwrap_or(at) + 1)
 }
 
 #[cfg(test)]
@@ -581,16 +571,17 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::lock::{LockedPackage, LockedWheel, PypiPackage};
+    use crate::integrity::{Integrity, Sha256Digest};
+    use crate::lock::{LockedPackage, LockedWheel, PypiPackage, PypiVersion};
 
-    fn sri(byte: u8) -> String {
-        Integrity::sha512(vec![byte; 64]).to_string()
+    fn sri(byte: u8) -> Integrity {
+        Integrity::sha512(vec![byte; 64])
     }
 
     fn pkg(path: &str, name: &str, version: &str, deps: &[(&str, &str)]) -> LockedPackage {
         LockedPackage {
             path: path.into(),
-            name: name.into(),
+            name: NpmName::parse_legacy(name).unwrap(),
             version: version.into(),
             integrity: sri(path.len() as u8),
             dependencies: deps
@@ -659,7 +650,7 @@ mod tests {
             problem(&e)
         );
         let mut e = good();
-        e.packages[0].name = "@s/other".into();
+        e.packages[0].name = NpmName::parse_legacy("@s/other").unwrap();
         assert!(
             problem(&e).contains("where its key says"),
             "{}",
@@ -712,23 +703,7 @@ mod tests {
     }
 
     #[test]
-    fn weak_or_malformed_hashes_and_paths_are_refused() {
-        for (integrity, want) in [
-            (
-                "sha1-2jmj7l5rSw0yVb/vlWAYkK/YBwk=",
-                "weak integrity (`sha1`)",
-            ),
-            (
-                "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
-                "weak integrity (`sha256`)",
-            ),
-            ("md5-1B2M2Y8AsgTpgAmY7PhCfg==", "not a `sha512-...` value"),
-            ("", "not a `sha512-...` value"),
-        ] {
-            let mut e = good();
-            e.packages[2].integrity = integrity.into();
-            assert!(problem(&e).contains(want), "{integrity}: {}", problem(&e));
-        }
+    fn malformed_paths_and_versions_are_refused() {
         let mut e = good();
         e.packages[4].path = "node_modules/a".into();
         assert!(problem(&e).contains("same path"), "{}", problem(&e));
@@ -743,14 +718,14 @@ mod tests {
     fn wheel(name: &str, version: &str, byte: char) -> LockedWheel {
         LockedWheel {
             file: format!("{}-{version}-py3-none-any.whl", name.replace('-', "_")),
-            sha256: byte.to_string().repeat(64),
+            sha256: Sha256Digest::parse_lower_hex(&byte.to_string().repeat(64)).unwrap(),
         }
     }
 
     fn py(name: &str, version: &str, deps: &[&str]) -> PypiPackage {
         PypiPackage {
-            name: name.into(),
-            version: version.into(),
+            name: name.parse().unwrap(),
+            version: PypiVersion::parse(version).unwrap(),
             dependencies: deps.iter().map(|d| d.to_string()).collect(),
             wheels: vec![wheel(name, version, 'a')],
         }
@@ -778,7 +753,7 @@ mod tests {
         check_pypi(&good_py()).unwrap();
         // PEP 440 equality: the key's `1.0` is the lock's `1.0.0`.
         let mut e = good_py();
-        e.packages[0].version = "1.0.0".into();
+        e.packages[0].version = PypiVersion::parse("1.0.0").unwrap();
         e.packages[0].wheels = vec![wheel("my-server", "1.0.0", 'b')];
         check_pypi(&e).unwrap();
     }
@@ -786,11 +761,11 @@ mod tests {
     #[test]
     fn pypi_edits_are_refused() {
         let mut e = good_py();
-        e.packages[0].version = "1.1".into();
+        e.packages[0].version = PypiVersion::parse("1.1").unwrap();
         e.packages[0].wheels = vec![wheel("my-server", "1.1", 'b')];
         assert!(py_problem(&e).contains("where its key says"));
         let mut e = good_py();
-        e.packages[0].version = "1.0+evil".into();
+        e.packages[0].version = PypiVersion::parse("1.0+evil").unwrap();
         e.packages[0].wheels = vec![wheel("my-server", "1.0+evil", 'b')];
         assert!(py_problem(&e).contains("where its key says"));
         let mut e = good_py();
@@ -805,14 +780,8 @@ mod tests {
         e.packages[1].dependencies.push("evil".into());
         assert!(py_problem(&e).contains("not in the tree"));
         let mut e = good_py();
-        e.packages[1].wheels[0].sha256 = "a".repeat(40);
-        assert!(py_problem(&e).contains("64 lowercase hex"));
-        let mut e = good_py();
         e.packages[1].wheels[0].file = "other-2.0.0-py3-none-any.whl".into();
         assert!(py_problem(&e).contains("not a wheel of `pydantic==2.0.0`"));
-        let mut e = good_py();
-        e.packages[2].name = "Typer".into();
-        assert!(py_problem(&e).contains("not a normalized project name"));
     }
 
     /// The cost of the checks on a real lockfile:
@@ -825,7 +794,7 @@ mod tests {
             return;
         };
         let text = std::fs::read_to_string(&path).unwrap();
-        let lock: crate::lock::LockFile = toml::from_str(&text).unwrap();
+        let lock = crate::lock::LockFile::parse(&text, std::path::Path::new(&path)).unwrap();
         let biggest = match std::env::var("SAFEX_BENCH_ROOT") {
             Ok(root) => lock.npm.iter().find(|e| e.roots == [root.clone()]),
             Err(_) => lock.npm.iter().max_by_key(|e| e.packages.len()),
@@ -850,7 +819,8 @@ mod tests {
         let all = t.elapsed() / 20;
         let t = std::time::Instant::now();
         for _ in 0..20 {
-            let _: crate::lock::LockFile = toml::from_str(std::hint::black_box(&text)).unwrap();
+            let _: crate::lock_raw::RawLockFile =
+                toml::from_str(std::hint::black_box(&text)).unwrap();
         }
         let parse = t.elapsed() / 20;
         eprintln!(

@@ -66,33 +66,18 @@ pub fn run(settings: &Settings, cache: &Cache, deep: bool) -> Result<i32> {
         npm.extend(lock.npm);
         pypi.extend(lock.pypi);
     }
-    // hex → who it is, for messages; and lock hashes that are not valid.
+    // hex → who it is, for messages (the lock's hashes are valid: typed when read).
     let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for p in npm.iter().flat_map(|e| &e.packages) {
-        match Integrity::parse_sri(&p.integrity) {
-            Ok(i) => names
-                .entry(i.strongest.hex())
-                .or_default()
-                .push(format!("{}@{}", p.name, p.version)),
-            Err(_) => r.damaged(
-                format!(
-                    "the lockfile's hash of `{}@{}` is not valid",
-                    p.name, p.version
-                ),
-                "restore the lockfile, or remove that entry to lock again",
-            ),
-        }
+        names
+            .entry(p.integrity.strongest.hex())
+            .or_default()
+            .push(format!("{}@{}", p.name, p.version));
     }
     for p in pypi.iter().flat_map(|e| &e.packages) {
         for w in &p.wheels {
-            if Integrity::from_sha256_hex(&w.sha256).is_err() {
-                r.damaged(
-                    format!("the lockfile's hash of `{}` is not valid", w.file),
-                    "restore the lockfile, or remove that entry to lock again",
-                );
-            }
             names
-                .entry(w.sha256.to_ascii_lowercase())
+                .entry(w.sha256.hex())
                 .or_default()
                 .push(w.file.clone());
         }
@@ -377,9 +362,9 @@ fn deep_npm_package(
     not_checked: &mut Vec<String>,
 ) -> Result<()> {
     let label = format!("{}@{}", p.name, p.version);
-    let Some(blob) = Integrity::parse_sri(&p.integrity)
-        .ok()
-        .and_then(|i| cache.blob_path(&i).map(|b| (b, i)))
+    let Some(blob) = cache
+        .blob_path(&p.integrity)
+        .map(|b| (b, p.integrity.clone()))
     else {
         not_checked.push(format!(
             "`{label}` in `{}`: the lock has no sha512 for it",
@@ -415,7 +400,7 @@ fn deep_npm_package(
     }
     // What the installer removes (undeclared bundled `node_modules`) is
     // removed here too, by the same inspection; a refusal is damage.
-    if let Err(e) = crate::npm::inspect::npm_package(&staging, &p.name, &p.version) {
+    if let Err(e) = crate::npm::inspect::npm_package(&staging, p.name.as_str(), &p.version) {
         problems.push(format!(
             "the archive of `{label}` no longer passes inspection: {}",
             e.message
@@ -525,7 +510,7 @@ fn verify_pypi_envs(cache: &Cache, entries: &[PypiEntry], deep: bool, r: &mut Re
         for p in &entry.packages {
             match dist_infos
                 .iter()
-                .find(|d| dist_info_is(d, &p.name, &p.version))
+                .find(|d| dist_info_is(d, p.name.as_ref(), p.version.as_str()))
             {
                 Some(d) => found.push(d.clone()),
                 None => problems.push(format!(

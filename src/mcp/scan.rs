@@ -371,13 +371,13 @@ fn lock_findings(
         Ecosystem::Npm => l.find::<crate::lock::NpmEntry>(&roots).map(|x| {
             x.packages
                 .iter()
-                .map(|p| (p.name.clone(), p.version.clone()))
+                .map(|p| (p.name.to_string(), p.version.clone()))
                 .collect()
         }),
         Ecosystem::Pypi => l.find::<crate::lock::PypiEntry>(&roots).map(|x| {
             x.packages
                 .iter()
-                .map(|p| (p.name.clone(), p.version.clone()))
+                .map(|p| (p.name.to_string(), p.version.to_string()))
                 .collect()
         }),
     });

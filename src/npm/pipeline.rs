@@ -18,7 +18,7 @@ use crate::npm::tree::{self, EnvMarker, Installed, RootBins};
 use crate::policy::ScriptsMode;
 use crate::session::Session;
 use crate::settings::{self, Overrides, Settings};
-use crate::{fetch, integrity, locate};
+use crate::{fetch, locate};
 
 /// The npm side of the launch frame.
 pub struct Npm;
@@ -209,7 +209,7 @@ impl Pipeline for Npm {
         Ok(entry
             .iter()
             .flat_map(|e| &e.packages)
-            .map(|p| (p.name.clone(), p.version.clone(), Vec::new()))
+            .map(|p| (p.name.to_string(), p.version.clone(), Vec::new()))
             .collect())
     }
 }
@@ -225,7 +225,7 @@ fn hooks_built(e: &NpmEntry, m: &EnvMarker) -> Vec<(String, String, Vec<String>)
                 .get(&format!("{}@{}", p.name, p.version))
                 .cloned()
                 .unwrap_or_default();
-            (p.name.clone(), p.version.clone(), code)
+            (p.name.to_string(), p.version.clone(), code)
         })
         .collect();
     // Bundled packages' hooks, named as the marker names them.
@@ -256,29 +256,18 @@ fn declared_hooks(
         match entry {
             Some(e) => {
                 let packuments = Packuments::new(http, npm);
-                let names: Vec<NpmName> = e
-                    .packages
-                    .iter()
-                    .filter_map(|p| NpmName::parse_legacy(&p.name).ok())
-                    .collect();
-                for n in &names {
-                    packuments.prefetch(n);
+                for p in &e.packages {
+                    packuments.prefetch(&p.name);
                 }
                 let mut out = Vec::new();
                 for p in &e.packages {
-                    let name = NpmName::parse_legacy(&p.name).map_err(|_| {
-                        Error::io(format!(
-                            "the lockfile names an invalid package `{}`",
-                            crate::redact::shown(&p.name)
-                        ))
-                    })?;
-                    let doc = packuments.get(&name).await?;
+                    let doc = packuments.get(&p.name).await?;
                     let scripts = doc
                         .versions
                         .get(&p.version)
                         .map(|m| m.declared_install_hooks())
                         .unwrap_or_default();
-                    out.push((p.name.clone(), p.version.clone(), scripts));
+                    out.push((p.name.to_string(), p.version.clone(), scripts));
                 }
                 Ok::<_, Error>(out)
             }
@@ -705,22 +694,10 @@ async fn join(h: tokio::task::JoinHandle<Result<Vec<Installed>>>) -> Result<Vec<
 
 /// A lock entry's package as a download: the conventional tarball URL on the
 /// package's registry, checked against the locked hash. No metadata request.
+/// The entry was checked when the lockfile was read (`lock_check`): its
+/// path is a `node_modules` path, its version is semver, its hash sha512.
 fn placed_from_lock(npm: &settings::NpmConfig, p: &LockedPackage, offline: bool) -> Result<Placed> {
-    let damaged = |what: &str| {
-        Error::io(format!(
-            "the lockfile entry for `{}@{}` has {what}",
-            crate::redact::shown(&p.name),
-            crate::redact::shown(&p.version)
-        ))
-        .with_hint(
-            "the lockfile was edited or damaged; restore it, or remove that entry to lock again",
-        )
-    };
-    tree::check_tree_path(&p.path)?;
-    let name = NpmName::parse_legacy(&p.name).map_err(|_| damaged("an invalid name"))?;
-    semver::Version::parse(&p.version).map_err(|_| damaged("an invalid version"))?;
-    let expected = integrity::Integrity::parse_sri(&p.integrity)
-        .map_err(|_| damaged("an invalid integrity"))?;
+    let name = p.name.clone();
     // Offline, a locked tree rebuilds from cached archives alone: no
     // registry needs to be configured (an MCP client may pass no settings).
     // The address is never contacted: the fetcher refuses the network first.
@@ -736,7 +713,7 @@ fn placed_from_lock(npm: &settings::NpmConfig, p: &LockedPackage, offline: bool)
         version: p.version.clone(),
         url,
         registry,
-        expected,
+        expected: p.integrity.clone(),
         source: fetch::Expected::Lock,
     })
 }
@@ -752,14 +729,14 @@ fn entry_from(
         .iter()
         .map(|i| LockedPackage {
             path: i.path.clone(),
-            name: i.name.to_string(),
+            name: i.name.clone(),
             version: i.version.clone(),
-            integrity: i.integrity.to_string(),
+            integrity: i.integrity.clone(),
             dependencies: edges.get(&i.path).cloned().unwrap_or_default(),
             bundled: bundled_of(i),
         })
         .collect();
-    packages.sort();
+    packages.sort_by(|a, b| a.path.cmp(&b.path));
     NpmEntry {
         roots: lock::roots_key(&roots.iter().map(|r| r.to_string()).collect::<Vec<_>>()),
         packages,
@@ -793,7 +770,7 @@ fn check_bundled(entry: &NpmEntry, installed: &[Installed]) -> Result<()> {
             };
             return Err(Error::integrity(format!(
                 "the lockfile entry for `{}@{}` lists the bundled packages [{}], but its verified tarball bundles [{}]",
-                crate::redact::shown(&p.name),
+                p.name,
                 crate::redact::shown(&p.version),
                 show(&p.bundled),
                 show(&found)

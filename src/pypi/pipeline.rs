@@ -558,13 +558,12 @@ fn build(s: &Session, cache: &Cache, req: &Request, entry: Option<PypiEntry>) ->
             .iter()
             .filter(|p| {
                 !p.wheels.iter().any(|w| {
-                    integrity::Integrity::from_sha256_hex(&w.sha256)
-                        .ok()
-                        .and_then(|i| cache.blob_path(&i))
+                    cache
+                        .blob_path(&w.sha256.integrity())
                         .is_some_and(|b| b.is_file())
                 })
             })
-            .map(|p| p.name.as_str())
+            .map(|p| p.name.as_ref())
             .collect(),
         None => req.specs.iter().map(|s| s.name.as_ref()).collect(),
     };
@@ -644,9 +643,15 @@ fn build(s: &Session, cache: &Cache, req: &Request, entry: Option<PypiEntry>) ->
                     .all_wheels
                     .iter()
                     .filter_map(|f| {
-                        let sha = f.sha256.clone().or_else(|| {
-                            (f.filename == best.filename).then(|| chosen_sha.clone())
-                        })?;
+                        // A hash that is not sha256 hex pins nothing: that
+                        // wheel is left out (the chosen one was verified).
+                        let sha = match &f.sha256 {
+                            Some(h) => {
+                                integrity::Sha256Digest::parse_lower_hex(&h.to_ascii_lowercase())
+                            }
+                            None if f.filename == best.filename => chosen_sha,
+                            None => None,
+                        }?;
                         Some(LockedWheel {
                             file: f.filename.clone(),
                             sha256: sha,
@@ -656,8 +661,8 @@ fn build(s: &Session, cache: &Cache, req: &Request, entry: Option<PypiEntry>) ->
                 locked.sort();
                 locked.dedup();
                 packages.push(PypiPackage {
-                    name: r.name.to_string(),
-                    version: r.version.to_string(),
+                    name: r.name.clone(),
+                    version: r.version.clone().into(),
                     dependencies: r.dependencies.clone(),
                     wheels: locked,
                 });
@@ -904,12 +909,11 @@ fn provider_for(s: &Session, cache: &Cache, req: &Request, ahead: &[&str]) -> Re
     Ok((provider, index, config, fetcher))
 }
 
-/// The sha256 hex a blob is named by (`blobs/sha256/<hex>`).
-fn blob_sha256(path: &Path) -> String {
+/// The sha256 a blob is named by (`blobs/sha256/<hex>`).
+fn blob_sha256(path: &Path) -> Option<integrity::Sha256Digest> {
     path.file_name()
         .and_then(|n| n.to_str())
-        .unwrap_or_default()
-        .to_owned()
+        .and_then(integrity::Sha256Digest::parse_lower_hex)
 }
 
 /// For a locked tree: the best locked wheel of each package for this
@@ -938,7 +942,7 @@ fn locked_wheels(
                 Error::policy(format!("the lockfile has no wheel of `{label}` for this Python and platform"))
                     .with_hint("lock it again on this platform (remove the entry), or use a Python the lock was made for")
             })?;
-        let expected = integrity::Integrity::from_sha256_hex(&best.sha256)?;
+        let expected = best.sha256.integrity();
         let cached = fetcher.cache.blob_path(&expected).filter(|p| p.is_file());
         if cached.is_none() && offline {
             return Err(Error::registry(format!(
@@ -956,7 +960,7 @@ fn locked_wheels(
         {
             return Ok(verified);
         }
-        let files = index.project(&p.name).await?;
+        let files = index.project(p.name.as_ref()).await?;
         let file = files.iter().find(|f| f.filename == best.file).ok_or_else(|| {
             Error::registry(format!("the index no longer lists `{}` (locked for `{label}`)", best.file))
                 .with_hint("the index changed; restore the file on the index, or remove the lock entry to resolve again")
@@ -979,7 +983,12 @@ fn locked_wheels(
         .iter()
         .zip(paths)
         .map(|((p, _, best, _, _), path)| {
-            Ok((p.name.clone(), p.version.clone(), best.file.clone(), path?))
+            Ok((
+                p.name.to_string(),
+                p.version.to_string(),
+                best.file.clone(),
+                path?,
+            ))
         })
         .collect()
 }
