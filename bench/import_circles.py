@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Import circles between safex's modules: every `crate::a::b` path in a
-module's code (tests and comments excluded) is an edge to module `a` (or `a::b` when `a`
-is a folder); prints each strongly connected component of more than one
-module. Usage: bench/import_circles.py [src]"""
+module's code (tests and comments excluded) is an edge to module `a` (or
+`a::b` when `a` is a folder). A folder's `mod.rs` and its own files are a
+parent and its children (Rust's module tree: the parent declares them,
+they use its types), so edges between them do not count; edges between
+sibling files, and between modules elsewhere, do. Prints each strongly
+connected component of more than one module.
+Usage: bench/import_circles.py [src]"""
 import os, re, sys
 
 src = sys.argv[1] if len(sys.argv) > 1 else "src"
@@ -44,7 +48,11 @@ for root, _, files in os.walk(src):
                 t = me[0] + "::" + g.group(1)
                 if os.path.exists(os.path.join(src, me[0], g.group(1) + ".rs")) and t != m:
                     deps.add(t)
-# a folder's mod.rs counts as the folder
+# a folder's mod.rs counts as the folder; parent and child do not count
+for m in list(edges):
+    for d in list(edges[m]):
+        if d.split("::")[0] == m or m.split("::")[0] == d:
+            edges[m].discard(d)
 for m in list(edges):
     for d in list(edges[m]):
         if d not in edges and d.split("::")[0] in folders:

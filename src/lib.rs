@@ -23,8 +23,6 @@ pub mod integrity;
 pub mod launch;
 pub mod locate;
 pub mod lock;
-pub mod lock_check;
-pub mod lock_raw;
 pub mod mcp;
 pub mod npm;
 pub mod policy;

@@ -513,7 +513,7 @@ fn commit(
 }
 
 /// The tree's versions against the ranges its packages declare in their
-/// own (just verified) `package.json` files (`lock_check::check_npm_ranges`).
+/// own (just verified) `package.json` files (`lock::check::check_npm_ranges`).
 /// From the lock, a mismatch means the entry was edited: its hashes are
 /// honest but it runs versions its packages do not ask for. Freshly
 /// resolved, it means the registry's metadata and the tarballs disagree.
@@ -527,7 +527,7 @@ fn check_ranges(
         .iter()
         .map(|i| (i.path.as_str(), &i.inspection.declared))
         .collect();
-    let Err(p) = crate::lock_check::check_npm_ranges(entry, &declared) else {
+    let Err(p) = crate::lock::check::check_npm_ranges(entry, &declared) else {
         return Ok(());
     };
     let at = p.package.unwrap_or_default();
@@ -694,7 +694,7 @@ async fn join(h: tokio::task::JoinHandle<Result<Vec<Installed>>>) -> Result<Vec<
 
 /// A lock entry's package as a download: the conventional tarball URL on the
 /// package's registry, checked against the locked hash. No metadata request.
-/// The entry was checked when the lockfile was read (`lock_check`): its
+/// The entry was checked when the lockfile was read (`lock::check`): its
 /// path is a `node_modules` path, its version is semver, its hash sha512.
 fn placed_from_lock(npm: &settings::NpmConfig, p: &LockedPackage, offline: bool) -> Result<Placed> {
     let name = p.name.clone();

@@ -748,7 +748,7 @@ fn commit(s: &Session, cache: &Cache, b: Built, entry: &PypiEntry) -> Result<Pat
 }
 
 /// A locked tree's versions against the `Requires-Dist` of its own wheels,
-/// just verified against the entry's hashes (`lock_check::check_pypi_ranges`):
+/// just verified against the entry's hashes (`lock::check::check_pypi_ranges`):
 /// an entry edited to another real, correctly hashed version that a package
 /// does not allow is refused as a damaged lock.
 fn check_locked_ranges(
@@ -771,7 +771,7 @@ fn check_locked_ranges(
     let by_name: std::collections::HashMap<&str, &crate::pypi::metadata::Metadata> =
         metas.iter().map(|(n, m)| (*n, m)).collect();
     let markers = info.marker_env()?;
-    let Err(p) = crate::lock_check::check_pypi_ranges(entry, &by_name, &markers) else {
+    let Err(p) = crate::lock::check::check_pypi_ranges(entry, &by_name, &markers) else {
         return Ok(());
     };
     let file = crate::launch::lockfile_holding::<PypiEntry>(settings, &entry.roots);

@@ -20,10 +20,13 @@ use crate::filelock::FileLock;
 use crate::integrity::{Integrity, Sha256Digest};
 use crate::npm::spec::NpmName;
 
+pub mod check;
+pub mod raw;
+
 pub const FORMAT_VERSION: u32 = 1;
 
 /// A lockfile read and checked: only [`LockFile::parse`] makes one from
-/// text (through `crate::lock_raw`, which parses every field once), so each
+/// text (through `crate::lock::raw`, which parses every field once), so each
 /// typed field below holds a value that was well formed in the file.
 #[derive(Debug, Default, Serialize)]
 pub struct LockFile {
@@ -338,11 +341,11 @@ impl LockFile {
     }
 
     /// Parse lockfile text (`path` only names it in messages). Each entry
-    /// is typed field by field (`crate::lock_raw`) and must then agree with
-    /// itself (`crate::lock_check`): an entry that does neither is damage,
+    /// is typed field by field (`crate::lock::raw`) and must then agree with
+    /// itself (`crate::lock::check`): an entry that does neither is damage,
     /// like a syntax error, and stops every reader.
     pub fn parse(text: &str, path: &Path) -> Result<LockFile> {
-        let raw: crate::lock_raw::RawLockFile = toml::from_str(text).map_err(|e| {
+        let raw: crate::lock::raw::RawLockFile = toml::from_str(text).map_err(|e| {
             Error::io(format!(
                 "lockfile `{}` is not valid: {}",
                 path.display(),
@@ -360,8 +363,8 @@ impl LockFile {
             ))
             .with_hint("upgrade safex"));
         }
-        let refused = |roots: &[String], p: crate::lock_check::Problem, field: &str| {
-            let line = crate::lock_check::locate(
+        let refused = |roots: &[String], p: crate::lock::check::Problem, field: &str| {
+            let line = crate::lock::check::locate(
                 text,
                 roots,
                 p.package.as_deref(),
@@ -393,7 +396,7 @@ impl LockFile {
             let roots = e.roots.clone();
             let e = e
                 .typed()
-                .and_then(|e| crate::lock_check::check_npm(&e).map(|()| e))
+                .and_then(|e| crate::lock::check::check_npm(&e).map(|()| e))
                 .map_err(|p| refused(&roots, p, "path"))?;
             lock.npm.push(e);
         }
@@ -401,7 +404,7 @@ impl LockFile {
             let roots = e.roots.clone();
             let e = e
                 .typed()
-                .and_then(|e| crate::lock_check::check_pypi(&e).map(|()| e))
+                .and_then(|e| crate::lock::check::check_pypi(&e).map(|()| e))
                 .map_err(|p| refused(&roots, p, "name"))?;
             lock.pypi.push(e);
         }

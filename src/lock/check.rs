@@ -17,7 +17,7 @@
 //!   for PyPI) to a package of exactly the version the edge records;
 //! - paths and npm versions are well formed; paths and names are unique.
 //!
-//! Names, hashes and PyPI versions arrive typed (`crate::lock_raw` parsed them, and
+//! Names, hashes and PyPI versions arrive typed (`crate::lock::raw` parsed them, and
 //! refused a weak hash: SRI `sha512` for npm tarballs, 64 hex digits of
 //! `sha256` for wheels), so nothing here parses them again.
 //!
@@ -785,7 +785,7 @@ mod tests {
     }
 
     /// The cost of the checks on a real lockfile:
-    /// `SAFEX_BENCH_LOCK=path cargo test --lib lock_check -- --ignored --nocapture`.
+    /// `SAFEX_BENCH_LOCK=path cargo test --lib lock::check -- --ignored --nocapture`.
     #[test]
     #[ignore = "needs a real lockfile in SAFEX_BENCH_LOCK"]
     fn cost_on_a_real_lockfile() {
@@ -819,7 +819,7 @@ mod tests {
         let all = t.elapsed() / 20;
         let t = std::time::Instant::now();
         for _ in 0..20 {
-            let _: crate::lock_raw::RawLockFile =
+            let _: crate::lock::raw::RawLockFile =
                 toml::from_str(std::hint::black_box(&text)).unwrap();
         }
         let parse = t.elapsed() / 20;

@@ -4,7 +4,7 @@
 //! of a [`LockFile`](crate::lock::LockFile) parses a field again.
 //!
 //! Only the fields' own form is checked here; whether an entry agrees with
-//! itself (roots, edges, unique paths) is `crate::lock_check`'s.
+//! itself (roots, edges, unique paths) is `crate::lock::check`'s.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -13,8 +13,8 @@ use pep508_rs::PackageName;
 use serde::Deserialize;
 
 use crate::integrity::{Algo, Integrity, Sha256Digest};
+use crate::lock::check::Problem;
 use crate::lock::{LockedPackage, LockedWheel, NpmEntry, PypiEntry, PypiPackage, PypiVersion};
-use crate::lock_check::Problem;
 use crate::npm::spec::NpmName;
 use crate::redact::shown;
 
