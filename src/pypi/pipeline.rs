@@ -586,109 +586,143 @@ fn build(s: &Session, cache: &Cache, req: &Request, entry: Option<PypiEntry>) ->
             check_locked_ranges(settings, &entry, &wheels, &info)?;
             (entry, wheels)
         }
-        None => {
-            let resolved = crate::pypi::resolve::resolve(&provider)?;
-            // Deny list and known-compromised versions, before any install.
-            for r in &resolved {
-                settings.policy.check_package(
-                    Ecosystem::Pypi,
-                    r.name.as_ref(),
-                    &r.version.to_string(),
-                )?;
-            }
-            let mut packages = Vec::new();
-            let mut wheels = Vec::new();
-            let downloads: Vec<_> = resolved
-                .iter()
-                .map(|r| {
-                    let best = r.files.usable.first().cloned().ok_or_else(|| {
-                        Error::internal(format!(
-                            "`{}=={}` resolved without a wheel",
-                            r.name, r.version
-                        ))
-                    })?;
-                    Ok((r, best))
-                })
-                .collect::<Result<_>>()?;
-            // In parallel: most are in the blob store already (fetched for
-            // their metadata or speculatively during resolution).
-            let fetches = downloads.iter().map(|(_, best)| {
-                let (fetcher, config) = (&fetcher, &config);
-                async move {
-                    let expected = best
-                        .sha256
-                        .as_deref()
-                        .map(integrity::Integrity::from_sha256_hex)
-                        .transpose()?;
-                    let origin = index_origin_for(config, &best.url);
-                    let (verified, _) = fetcher
-                        .blob(BlobRequest {
-                            label: &best.filename,
-                            url: &best.url,
-                            origin: &origin,
-                            expected: expected.as_ref(),
-                            source: Expected::Registry,
-                            credential: config.credential_for(&best.url),
-                        })
-                        .await?;
-                    Ok::<_, Error>(verified)
-                }
-            });
-            let paths = rt.block_on(futures_util::future::join_all(fetches));
-            for ((r, best), path) in downloads.into_iter().zip(paths) {
-                let verified = path?;
-                let chosen_sha = blob_sha256(&verified.path);
-                let mut locked: Vec<LockedWheel> = r
-                    .files
-                    .all_wheels
-                    .iter()
-                    .filter_map(|f| {
-                        // A hash that is not sha256 hex pins nothing: that
-                        // wheel is left out (the chosen one was verified).
-                        let sha = match &f.sha256 {
-                            Some(h) => {
-                                integrity::Sha256Digest::parse_lower_hex(&h.to_ascii_lowercase())
-                            }
-                            None if f.filename == best.filename => chosen_sha,
-                            None => None,
-                        }?;
-                        Some(LockedWheel {
-                            file: f.filename.clone(),
-                            sha256: sha,
-                        })
-                    })
-                    .collect();
-                locked.sort();
-                locked.dedup();
-                packages.push(PypiPackage {
-                    name: r.name.clone(),
-                    version: r.version.clone().into(),
-                    dependencies: r.dependencies.clone(),
-                    wheels: locked,
-                });
-                wheels.push((
-                    r.name.to_string(),
-                    r.version.to_string(),
-                    best.filename.clone(),
-                    verified,
-                ));
-            }
-            packages.sort();
-            (
-                PypiEntry {
-                    roots: req.key.clone(),
-                    packages,
-                },
-                wheels,
-            )
-        }
+        None => resolved_wheels(s, req, &provider, &fetcher, &config)?,
     };
     drop(provider);
 
-    let final_dir = env_dir(cache, &entry, &req.python);
+    let (staging, guard, final_dir, scripts) = build_venv(s, cache, req, &entry, &wheels, &info)?;
+    Ok(Built {
+        entry,
+        staging,
+        guard,
+        final_dir,
+        info,
+        scripts,
+    })
+}
+
+/// A fresh resolution: every package judged by the policy before any
+/// install, the best wheel of each fetched and verified (in parallel: most
+/// are in the blob store already, fetched for their metadata or
+/// speculatively), and the entry to lock, every wheel of each version
+/// with a hash listed (as uv.lock does).
+fn resolved_wheels(
+    s: &Session,
+    req: &Request,
+    provider: &Provider,
+    fetcher: &Arc<Fetcher>,
+    config: &Arc<PypiConfig>,
+) -> Result<(PypiEntry, Vec<WheelToInstall>)> {
+    let settings = &s.settings;
+    let rt = s.runtime()?;
+    let resolved = crate::pypi::resolve::resolve(provider)?;
+    // Deny list and known-compromised versions, before any install.
+    for r in &resolved {
+        settings
+            .policy
+            .check_package(Ecosystem::Pypi, r.name.as_ref(), &r.version.to_string())?;
+    }
+    let mut packages = Vec::new();
+    let mut wheels = Vec::new();
+    let downloads: Vec<_> = resolved
+        .iter()
+        .map(|r| {
+            let best = r.files.usable.first().cloned().ok_or_else(|| {
+                Error::internal(format!(
+                    "`{}=={}` resolved without a wheel",
+                    r.name, r.version
+                ))
+            })?;
+            Ok((r, best))
+        })
+        .collect::<Result<_>>()?;
+    // In parallel: most are in the blob store already (fetched for
+    // their metadata or speculatively during resolution).
+    let fetches = downloads.iter().map(|(_, best)| {
+        let (fetcher, config) = (fetcher, config);
+        async move {
+            let expected = best
+                .sha256
+                .as_deref()
+                .map(integrity::Integrity::from_sha256_hex)
+                .transpose()?;
+            let origin = index_origin_for(config, &best.url);
+            let (verified, _) = fetcher
+                .blob(BlobRequest {
+                    label: &best.filename,
+                    url: &best.url,
+                    origin: &origin,
+                    expected: expected.as_ref(),
+                    source: Expected::Registry,
+                    credential: config.credential_for(&best.url),
+                })
+                .await?;
+            Ok::<_, Error>(verified)
+        }
+    });
+    let paths = rt.block_on(futures_util::future::join_all(fetches));
+    for ((r, best), path) in downloads.into_iter().zip(paths) {
+        let verified = path?;
+        let chosen_sha = blob_sha256(&verified.path);
+        let mut locked: Vec<LockedWheel> = r
+            .files
+            .all_wheels
+            .iter()
+            .filter_map(|f| {
+                // A hash that is not sha256 hex pins nothing: that
+                // wheel is left out (the chosen one was verified).
+                let sha = match &f.sha256 {
+                    Some(h) => integrity::Sha256Digest::parse_lower_hex(&h.to_ascii_lowercase()),
+                    None if f.filename == best.filename => chosen_sha,
+                    None => None,
+                }?;
+                Some(LockedWheel {
+                    file: f.filename.clone(),
+                    sha256: sha,
+                })
+            })
+            .collect();
+        locked.sort();
+        locked.dedup();
+        packages.push(PypiPackage {
+            name: r.name.clone(),
+            version: r.version.clone().into(),
+            dependencies: r.dependencies.clone(),
+            wheels: locked,
+        });
+        wheels.push((
+            r.name.to_string(),
+            r.version.to_string(),
+            best.filename.clone(),
+            verified,
+        ));
+    }
+    packages.sort();
+    Ok((
+        PypiEntry {
+            roots: req.key.clone(),
+            packages,
+        },
+        wheels,
+    ))
+}
+
+/// The venv in staging: created for the interpreter, every wheel installed
+/// (members checked, `RECORD`, start-up hooks by the policy, console
+/// scripts); what was left out is said once.
+fn build_venv(
+    s: &Session,
+    cache: &Cache,
+    req: &Request,
+    entry: &PypiEntry,
+    wheels: &[WheelToInstall],
+    info: &Info,
+) -> Result<(PathBuf, StagingGuard, PathBuf, Scripts)> {
+    let settings = &s.settings;
+    let final_dir = env_dir(cache, entry, &req.python);
     let staging = cache.staging_dir("venv")?;
     let guard = StagingGuard(Some(staging.clone()));
-    let layout = venv::create(&staging, &final_dir, &info)?;
+    let layout = venv::create(&staging, &final_dir, info)?;
     let root_names: Vec<String> = req
         .specs
         .iter()
@@ -696,7 +730,7 @@ fn build(s: &Session, cache: &Cache, req: &Request, entry: Option<PypiEntry>) ->
         .collect();
     let pth = settings.policy.pth;
     let (scripts, mut stripped) =
-        install_wheels(&wheels, &layout, &root_names, pth, &settings.policy.limits)?;
+        install_wheels(wheels, &layout, &root_names, pth, &settings.policy.limits)?;
     stripped.extend(startup_hooks::path_line_hooks(&layout.purelib, pth)?);
     if layout.platlib != layout.purelib {
         stripped.extend(startup_hooks::path_line_hooks(&layout.platlib, pth)?);
@@ -708,14 +742,7 @@ fn build(s: &Session, cache: &Cache, req: &Request, entry: Option<PypiEntry>) ->
         );
     }
 
-    Ok(Built {
-        entry,
-        staging,
-        guard,
-        final_dir,
-        info,
-        scripts,
-    })
+    Ok((staging, guard, final_dir, scripts))
 }
 
 /// Write the marker and move the venv into the cache.
