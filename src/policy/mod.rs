@@ -251,9 +251,7 @@ impl Policy {
         for c in self.compromised.iter().filter(|c| c.ecosystem == eco) {
             let same_name = match eco {
                 Ecosystem::Npm => c.name == name,
-                Ecosystem::Pypi => {
-                    crate::pypi::tags::normalize(&c.name) == crate::pypi::tags::normalize(name)
-                }
+                Ecosystem::Pypi => crate::pypi::tags::same_name(&c.name, name),
             };
             if same_name && c.versions.iter().any(|v| same_version(eco, v, version)) {
                 let sep = if eco == Ecosystem::Npm { "@" } else { "==" };

@@ -113,6 +113,26 @@ pub fn sdist_version(filename: &str, project: &str) -> Option<Version> {
     Version::from_str(&stem[at + 1..]).ok()
 }
 
+/// The characters of `name` as PEP 503 normalizes it, without building the
+/// string: a run of `-`, `_`, `.` is one `-`, letters are lowercased.
+fn normalized_chars(name: &str) -> impl Iterator<Item = char> + '_ {
+    let mut in_run = false;
+    name.chars().flat_map(move |c| {
+        let sep = matches!(c, '-' | '_' | '.');
+        let first_of_run = sep && !in_run;
+        in_run = sep;
+        let one = first_of_run.then_some('-');
+        let lower = (!sep).then(|| c.to_lowercase()).into_iter().flatten();
+        one.into_iter().chain(lower)
+    })
+}
+
+/// Whether two names are the same project under PEP 503 (no allocation:
+/// the policy compares every package of a tree on the warm path).
+pub fn same_name(a: &str, b: &str) -> bool {
+    normalized_chars(a).eq(normalized_chars(b))
+}
+
 /// PEP 503 normalization: lowercase, each run of `-`, `_`, `.` becomes `-`.
 pub fn normalize(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
@@ -560,7 +580,10 @@ mod tests {
             ("FrIeNdLy-._.-bArD", "friendly-bard"),
         ] {
             assert_eq!(normalize(raw), norm, "{raw}");
+            assert!(same_name(raw, norm) && same_name(norm, raw), "{raw}");
+            assert!(!same_name(raw, "friendly-bards"), "{raw}");
         }
+        assert!(!same_name("a-b", "ab") && !same_name("a", "a-") && same_name("A_", "a."));
         for (name, ok) in [
             ("a", true),
             ("A1", true),
