@@ -667,7 +667,7 @@ fn answer(resp: reqwest::Response, shown: &str) -> std::result::Result<reqwest::
         Err(Fault::Refused {
             status: status.as_u16(),
             error: err.with_hint(
-                "the registry wants credentials: add `//host/:_authToken=...` for it to your `.npmrc`",
+                "the server wants credentials safex did not send: an npm registry's go in `.npmrc` (`//host/:_authToken=...`), a Python index's in its URL or `~/.netrc`; safex sends none to another origin",
             ),
         })
     } else {
