@@ -139,7 +139,7 @@ fn run(cli: Cli) -> Result<i32> {
                 policy: g.policy.clone(),
                 ..Default::default()
             })?;
-            print!("{}", policy::show(&settings.policy));
+            print!("{}", settings.policy.show());
             Ok(0)
         }
         Command::Mcp { action } => mcp::run(action, &g),
