@@ -42,7 +42,8 @@ use ecosystem::Ecosystem;
 use error::{Error, Result};
 use session::{Globals, Session};
 use settings::{Overrides, Settings};
-use spelling::{Parsed, Verb};
+use spelling::Verb;
+use spelling::parse::Parsed;
 
 /// Run safex with these arguments; the return value is the exit code.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
@@ -199,7 +200,7 @@ fn spelled(first: &str, args: &[OsString], verb: Verb, g: &Globals) -> Result<i3
     };
     match sp.ecosystem {
         Ecosystem::Npm => {
-            let a = match spelling::parse::<NpxArgs>(sp, verb, rest)? {
+            let a = match sp.parse::<NpxArgs>(verb, rest)? {
                 Parsed::Help => return help(sp, verb),
                 Parsed::Args(a) => a,
             };
@@ -207,7 +208,7 @@ fn spelled(first: &str, args: &[OsString], verb: Verb, g: &Globals) -> Result<i3
             verb_of::<npm::pipeline::Npm>(a, verb, g)
         }
         Ecosystem::Pypi => {
-            let a = match spelling::parse::<UvxArgs>(sp, verb, rest)? {
+            let a = match sp.parse::<UvxArgs>(verb, rest)? {
                 Parsed::Help => return help(sp, verb),
                 Parsed::Args(a) => a,
             };
@@ -231,11 +232,11 @@ pub(crate) fn lock_quietly(
     };
     let rest: Vec<OsString> = rest.iter().map(OsString::from).collect();
     match sp.ecosystem {
-        Ecosystem::Npm => match spelling::parse::<NpxArgs>(sp, Verb::Lock, &rest)? {
+        Ecosystem::Npm => match sp.parse::<NpxArgs>(Verb::Lock, &rest)? {
             Parsed::Help => Ok(()),
             Parsed::Args(a) => lock_into::<npm::pipeline::Npm>(a, g, scratch),
         },
-        Ecosystem::Pypi => match spelling::parse::<UvxArgs>(sp, Verb::Lock, &rest)? {
+        Ecosystem::Pypi => match sp.parse::<UvxArgs>(Verb::Lock, &rest)? {
             Parsed::Help => Ok(()),
             Parsed::Args(a) => lock_into::<pypi::pipeline::Pypi>(a, g, scratch),
         },
@@ -280,7 +281,7 @@ fn verb_of<P: launch::Pipeline>(a: P::Args, verb: Verb, g: &Globals) -> Result<i
 }
 
 fn help(sp: &spelling::Spelling, verb: Verb) -> Result<i32> {
-    print!("{}", spelling::help(sp, verb));
+    print!("{}", sp.help(verb));
     Ok(0)
 }
 
