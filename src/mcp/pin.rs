@@ -100,186 +100,61 @@ pub fn run(a: &PinArgs, g: &Globals) -> Result<i32> {
     let mut base = baseline::load(&bpath)?;
     let locker = Locker::new(g, a.write, &settings.lockfile)?;
     let (command, note) = gui::safex_command();
-    let human = !g.quiet && !a.common.json;
-    let (mut entries, mut files) = (Vec::new(), Vec::new());
-    let mut exit = 0;
+    let pinner = Pinner {
+        a,
+        g,
+        settings: &settings,
+        lock: &lock,
+        locker: &locker,
+        command: &command,
+        human: !g.quiet && !a.common.json,
+    };
+    let mut report = Report::default();
     for l in &loaded {
-        let file = l.target.path.display().to_string();
-        let client = l.target.client.id();
-        let mut fo = FileOut {
-            client,
-            file: file.clone(),
-            changed: false,
-            backup: None,
-            diff: String::new(),
-            error: None,
-        };
-        let servers = match &l.servers {
-            Ok(s) => s,
-            Err(why) => {
-                let e = file_error(&file, why, "fix it and run again");
-                if human {
-                    eprintln!("error: {e}");
-                }
-                fo.error = Some(e);
-                files.push(fo);
-                exit = worse(exit, Kind::Io.exit_code());
-                continue;
-            }
-        };
-        let unwritable = rewrite::why_unwritable(&l.target.path);
-        let mut edits = Vec::new();
-        let mut expected: Vec<Server> = servers.iter().map(Server::values).collect();
-        let mut accepted = Vec::new();
-        let mut outs = Vec::new();
-        for (i, s) in servers.iter().enumerate() {
-            let mut out = EntryOut {
-                client,
-                file: file.clone(),
-                scope: s.scope.clone(),
-                server: s.name.clone(),
-                status: "unchanged",
-                message: String::new(),
-                argv: Vec::new(),
-                env: Vec::new(),
-                warnings: Vec::new(),
-            };
-            let act = match plan(g, &settings, &lock, l, s, &command) {
-                Err(e) => {
-                    out.status = "failed";
-                    out.message = match &e.hint {
-                        Some(h) => format!("{}\nhint: {h}", e.message),
-                        None => e.message.clone(),
-                    };
-                    exit = worse(exit, e.exit_code());
-                    outs.push(out);
-                    continue;
-                }
-                Ok(Plan::Leave(status, why)) => {
-                    out.status = status;
-                    out.message = why;
-                    outs.push(out);
-                    continue;
-                }
-                Ok(Plan::Act(act)) => act,
-            };
-            if let (false, Some(why)) = (act.edits.is_empty(), &unwritable) {
-                let e = format!("`{file}` cannot be written: {why}");
-                out.status = "failed";
-                out.message = format!("left as it was: {e}");
-                fo.error = Some(e);
-                exit = worse(exit, Kind::Io.exit_code());
-                outs.push(out);
-                continue;
-            }
-            if let Some(args) = &act.lock_args
-                && let Err((code, why)) = locker.lock(args)
-            {
-                out.status = if code == Kind::Policy.exit_code() {
-                    "refused"
-                } else {
-                    "failed"
-                };
-                out.message = format!("left as it was: {why}");
-                exit = worse(exit, code);
-                outs.push(out);
-                continue;
-            }
-            out.status = match (act.edits.is_empty(), a.write) {
-                (true, true) => "locked",
-                (true, false) => "would-lock",
-                (false, true) => "rewritten",
-                (false, false) => "would-rewrite",
-            };
-            out.message = act.what;
-            out.warnings = act.warnings;
-            out.env = act.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            if !act.edits.is_empty() {
-                let mut new = s.values();
-                new.command = act.argv.first().cloned();
-                new.args = act.argv[1..].to_vec();
-                new.env.extend(act.env.iter().cloned());
-                accepted.push((
-                    s.scope.clone(),
-                    s.name.clone(),
-                    s.command_hash(),
-                    new.command_hash(),
-                ));
-                expected[i] = new;
-                edits.extend(act.edits);
-            }
-            out.argv = act.argv;
-            outs.push(out);
-        }
-        let failure = if edits.is_empty() {
-            None
-        } else {
-            write_file(a, l, &edits, &expected, &mut fo)
-        };
-        if let Some((code, why)) = failure {
-            // Nothing was written: what was to be rewritten is not.
-            for o in outs
-                .iter_mut()
-                .filter(|o| matches!(o.status, "rewritten" | "would-rewrite"))
-            {
-                o.status = "failed";
-                o.message = format!("left as it was: {why}");
-            }
-            if human {
-                eprintln!("error: {why}");
-            }
-            fo.error = Some(why);
-            exit = worse(exit, code);
-        } else if fo.changed {
-            if let Some(b) = &mut base {
-                for (scope, name, old, new) in &accepted {
-                    b.accept(&file, scope, name, old, new);
-                }
-            }
-            if human && let Some(b) = &fo.backup {
-                eprintln!("wrote `{file}` (backup `{b}`)");
-            }
-        }
-        if human {
-            for out in outs.iter().filter(|o| o.status != "unchanged") {
-                eprintln!(
-                    "{} `{}` ({client}): {}{}",
-                    out.status,
-                    out.server,
-                    out.message,
-                    shown_argv(&out.argv)
-                );
-                for w in &out.warnings {
-                    eprintln!("  warning: {w}");
-                }
-            }
-        }
-        entries.extend(outs);
-        if !edits.is_empty() || fo.error.is_some() {
-            files.push(fo);
-        }
+        pinner.file(l, base.as_mut(), &mut report);
     }
     if let Some(b) = &base
         && a.write
     {
         b.save(&bpath)?;
     }
-    if a.common.json {
-        let v = serde_json::json!({
-            "version": 1,
-            "write": a.write,
-            "command": command,
-            "entries": entries,
-            "files": files,
-        });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-    } else if !g.quiet {
+    report.print(a, g, &command, note.as_deref());
+    Ok(report.exit)
+}
+
+/// What one run reports: every entry, every file touched or left alone,
+/// and the exit code of the first failure.
+#[derive(Default)]
+struct Report {
+    entries: Vec<EntryOut>,
+    files: Vec<FileOut>,
+    exit: i32,
+}
+
+impl Report {
+    /// The JSON document, or the summary lines on stderr.
+    fn print(&self, a: &PinArgs, g: &Globals, command: &str, note: Option<&str>) {
+        let (entries, files) = (&self.entries, &self.files);
+        if a.common.json {
+            let v = serde_json::json!({
+                "version": 1,
+                "write": a.write,
+                "command": command,
+                "entries": entries,
+                "files": files,
+            });
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            return;
+        }
+        if g.quiet {
+            return;
+        }
         let rewritten = |e: &&EntryOut| matches!(e.status, "would-rewrite" | "rewritten");
-        if let Some(n) = &note
+        if let Some(n) = note
             && entries
                 .iter()
                 .filter(rewritten)
-                .any(|e| e.argv.first() == Some(&command))
+                .any(|e| e.argv.first().map(String::as_str) == Some(command))
         {
             eprintln!("note: {n}");
         }
@@ -296,7 +171,208 @@ pub fn run(a: &PinArgs, g: &Globals) -> Result<i32> {
             eprintln!("nothing to rewrite");
         }
     }
-    Ok(exit)
+}
+
+/// What one run works with, for every file and entry.
+struct Pinner<'a> {
+    a: &'a PinArgs,
+    g: &'a Globals,
+    settings: &'a Settings,
+    lock: &'a LockFile,
+    locker: &'a Locker,
+    /// How a rewritten entry calls safex.
+    command: &'a str,
+    /// Progress and outcomes on stderr (not with `-q` or `--json`).
+    human: bool,
+}
+
+/// The edits accepted so far in one file, and what they make of it.
+struct FileEdits {
+    edits: Vec<Edit>,
+    /// Every entry as the file should read back after the edits.
+    expected: Vec<Server>,
+    /// `(scope, server, old command hash, new command hash)` for the baseline.
+    accepted: Vec<(String, String, String, String)>,
+}
+
+impl Pinner<'_> {
+    /// One config file: each entry planned and locked, then the file
+    /// rewritten once with every accepted edit (or, if that fails, none).
+    fn file(&self, l: &Loaded, base: Option<&mut baseline::Baseline>, report: &mut Report) {
+        let file = l.target.path.display().to_string();
+        let client = l.target.client.id();
+        let mut fo = FileOut {
+            client,
+            file: file.clone(),
+            changed: false,
+            backup: None,
+            diff: String::new(),
+            error: None,
+        };
+        let servers = match &l.servers {
+            Ok(s) => s,
+            Err(why) => {
+                let e = file_error(&file, why, "fix it and run again");
+                if self.human {
+                    eprintln!("error: {e}");
+                }
+                fo.error = Some(e);
+                report.files.push(fo);
+                report.exit = worse(report.exit, Kind::Io.exit_code());
+                return;
+            }
+        };
+        let unwritable = rewrite::why_unwritable(&l.target.path);
+        let mut fe = FileEdits {
+            edits: Vec::new(),
+            expected: servers.iter().map(Server::values).collect(),
+            accepted: Vec::new(),
+        };
+        let mut outs = Vec::new();
+        for (i, s) in servers.iter().enumerate() {
+            let (out, code) = self.entry(l, i, s, unwritable.as_deref(), &mut fe, &mut fo);
+            report.exit = worse(report.exit, code);
+            outs.push(out);
+        }
+        let failure = if fe.edits.is_empty() {
+            None
+        } else {
+            write_file(self.a, l, &fe.edits, &fe.expected, &mut fo)
+        };
+        if let Some((code, why)) = failure {
+            // Nothing was written: what was to be rewritten is not.
+            for o in outs
+                .iter_mut()
+                .filter(|o| matches!(o.status, "rewritten" | "would-rewrite"))
+            {
+                o.status = "failed";
+                o.message = format!("left as it was: {why}");
+            }
+            if self.human {
+                eprintln!("error: {why}");
+            }
+            fo.error = Some(why);
+            report.exit = worse(report.exit, code);
+        } else if fo.changed {
+            if let Some(b) = base {
+                for (scope, name, old, new) in &fe.accepted {
+                    b.accept(&file, scope, name, old, new);
+                }
+            }
+            if self.human
+                && let Some(b) = &fo.backup
+            {
+                eprintln!("wrote `{file}` (backup `{b}`)");
+            }
+        }
+        if self.human {
+            print_outcomes(&outs, client);
+        }
+        report.entries.extend(outs);
+        if !fe.edits.is_empty() || fo.error.is_some() {
+            report.files.push(fo);
+        }
+    }
+
+    /// One entry (the `i`th of its file): its plan, the lock it needs, and
+    /// the edits it adds to `fe`. Returns its report and its exit code (0
+    /// when nothing failed).
+    fn entry(
+        &self,
+        l: &Loaded,
+        i: usize,
+        s: &Server,
+        unwritable: Option<&str>,
+        fe: &mut FileEdits,
+        fo: &mut FileOut,
+    ) -> (EntryOut, i32) {
+        let mut out = EntryOut {
+            client: fo.client,
+            file: fo.file.clone(),
+            scope: s.scope.clone(),
+            server: s.name.clone(),
+            status: "unchanged",
+            message: String::new(),
+            argv: Vec::new(),
+            env: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let act = match plan(self.g, self.settings, self.lock, l, s, self.command) {
+            Err(e) => {
+                out.status = "failed";
+                out.message = match &e.hint {
+                    Some(h) => format!("{}\nhint: {h}", e.message),
+                    None => e.message.clone(),
+                };
+                return (out, e.exit_code());
+            }
+            Ok(Plan::Leave(status, why)) => {
+                out.status = status;
+                out.message = why;
+                return (out, 0);
+            }
+            Ok(Plan::Act(act)) => act,
+        };
+        if let (false, Some(why)) = (act.edits.is_empty(), unwritable) {
+            let e = format!("`{}` cannot be written: {why}", fo.file);
+            out.status = "failed";
+            out.message = format!("left as it was: {e}");
+            fo.error = Some(e);
+            return (out, Kind::Io.exit_code());
+        }
+        if let Some(args) = &act.lock_args
+            && let Err((code, why)) = self.locker.lock(args)
+        {
+            out.status = if code == Kind::Policy.exit_code() {
+                "refused"
+            } else {
+                "failed"
+            };
+            out.message = format!("left as it was: {why}");
+            return (out, code);
+        }
+        out.status = match (act.edits.is_empty(), self.a.write) {
+            (true, true) => "locked",
+            (true, false) => "would-lock",
+            (false, true) => "rewritten",
+            (false, false) => "would-rewrite",
+        };
+        out.message = act.what;
+        out.warnings = act.warnings;
+        out.env = act.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if !act.edits.is_empty() {
+            let mut new = s.values();
+            new.command = act.argv.first().cloned();
+            new.args = act.argv[1..].to_vec();
+            new.env.extend(act.env.iter().cloned());
+            fe.accepted.push((
+                s.scope.clone(),
+                s.name.clone(),
+                s.command_hash(),
+                new.command_hash(),
+            ));
+            fe.expected[i] = new;
+            fe.edits.extend(act.edits);
+        }
+        out.argv = act.argv;
+        (out, 0)
+    }
+}
+
+/// Each entry's outcome on stderr, but the unchanged ones.
+fn print_outcomes(outs: &[EntryOut], client: &str) {
+    for out in outs.iter().filter(|o| o.status != "unchanged") {
+        eprintln!(
+            "{} `{}` ({client}): {}{}",
+            out.status,
+            out.server,
+            out.message,
+            shown_argv(&out.argv)
+        );
+        for w in &out.warnings {
+            eprintln!("  warning: {w}");
+        }
+    }
 }
 
 /// A file left alone, for the report: ``file` is not valid JSON for
@@ -380,6 +456,9 @@ fn label(path: &Path, root: Option<&Path>) -> String {
         .replace('\\', "/")
 }
 
+/// What to do with one entry: left alone (not a launcher safex rewrites, a
+/// spec that does not pin, a result safex would refuse), or its pinned
+/// arguments, the lock they need and the edits that write them.
 fn plan(
     g: &Globals,
     settings: &Settings,
@@ -409,33 +488,12 @@ fn plan(
     };
     let settings_here = entry_settings(g, spelling, tool_args)?;
     let settings = settings_here.as_ref().unwrap_or(settings);
-    let mut new_args = tool_args.to_vec();
-    let mut keys = Vec::new();
-    let mut pinned_any = Vec::new();
-    for sp in &p.specs {
-        // A session of its own: its lookups get their own deadlines.
-        let session = crate::session::Session::with(g, settings.clone());
-        let (pinned, key) = match pin_spec(&session, tool, &sp.spec)? {
-            Ok(x) => x,
-            Err(why) => return Ok(Plan::Leave("skipped", why)),
-        };
-        if pinned != sp.spec {
-            pinned_any.push(format!("`{}` → `{pinned}`", sp.spec));
-        }
-        new_args[sp.index] = format!("{}{pinned}", sp.prefix, pinned = pinned);
-        keys.push(key);
-    }
-    // The rewritten entry must be one `safex` accepts as it stands.
-    let os: Vec<OsString> = new_args.iter().map(OsString::from).collect();
-    let parsed = match tool {
-        Ecosystem::Npm => crate::cli::parse_as::<NpxArgs>(spelling, &os).map(|_| ()),
-        Ecosystem::Pypi => crate::cli::parse_as::<UvxArgs>(spelling, &os).map(|_| ()),
+    let pinned = match pin_all(g, settings, tool, &p, tool_args)? {
+        Ok(pinned) => pinned,
+        Err(why) => return Ok(Plan::Leave("skipped", why)),
     };
-    if let Err(e) = parsed {
-        return Ok(Plan::Leave(
-            "skipped",
-            format!("`safex {}` would refuse it: {}", spelling.name(), e.message),
-        ));
+    if let Some(why) = refused_by_safex(spelling, &pinned.args) {
+        return Ok(Plan::Leave("skipped", why));
     }
     let is_safex = matches!(launcher, Launcher::Safex { .. });
     let words = spelling.words.iter().map(|w| w.to_string());
@@ -444,21 +502,21 @@ fn plan(
     } else {
         command.to_owned()
     }];
-    argv.extend(words.clone().chain(new_args.iter().cloned()));
+    argv.extend(words.clone().chain(pinned.args.iter().cloned()));
     let lock_args: Vec<String> = words
-        .chain(new_args[..p.tool_args].iter().cloned())
+        .chain(pinned.args[..p.tool_args].iter().cloned())
         .collect();
     let locked = match tool {
-        Ecosystem::Npm => lock.find::<crate::lock::NpmEntry>(&keys).is_some(),
-        Ecosystem::Pypi => lock.find::<crate::lock::PypiEntry>(&keys).is_some(),
+        Ecosystem::Npm => lock.find::<crate::lock::NpmEntry>(&pinned.keys).is_some(),
+        Ecosystem::Pypi => lock.find::<crate::lock::PypiEntry>(&pinned.keys).is_some(),
     };
     let Recorded {
         env,
         edit: env_edit,
         warnings,
         note: recorded,
-    } = record_registry(settings, tool, &keys, s, spans)?;
-    let edits = if is_safex && pinned_any.is_empty() {
+    } = record_registry(settings, tool, &pinned.keys, s, spans)?;
+    let edits = if is_safex && pinned.changed.is_empty() {
         Vec::new()
     } else {
         rewrite::edits(
@@ -469,34 +527,94 @@ fn plan(
             spelling.words[0],
             offset,
             &p.specs,
-            &new_args,
+            &pinned.args,
             command,
         )
     };
     let edits: Vec<Edit> = edits.into_iter().chain(env_edit).collect();
-    let what = if !pinned_any.is_empty() {
-        pinned_any.join(", ")
-    } else if !is_safex {
-        "launched through safex".to_owned()
-    } else if !locked {
-        format!("pinned; locking `{}`", keys.join(" "))
-    } else if edits.is_empty() {
+    let Some(what) = pinned.describe(is_safex, locked, edits.is_empty()) else {
         return Ok(Plan::Leave("unchanged", "pinned and locked".into()));
-    } else {
-        "pinned and locked".to_owned()
     };
     let what = std::iter::once(what)
         .chain(recorded)
         .collect::<Vec<_>>()
         .join("; ");
     Ok(Plan::Act(Act {
-        lock_args: (!is_safex || !pinned_any.is_empty() || !locked).then_some(lock_args),
+        lock_args: (!is_safex || !pinned.changed.is_empty() || !locked).then_some(lock_args),
         edits,
         argv,
         env,
         warnings,
         what,
     }))
+}
+
+/// An entry's tool arguments with every spec pinned.
+struct Pinned {
+    args: Vec<String>,
+    /// The lock keys of the pinned roots.
+    keys: Vec<String>,
+    /// `` `old` → `new` `` for each spec that was not pinned already.
+    changed: Vec<String>,
+}
+
+impl Pinned {
+    /// The entry's report line, or `None` when there is nothing to do.
+    fn describe(&self, is_safex: bool, locked: bool, no_edits: bool) -> Option<String> {
+        Some(if !self.changed.is_empty() {
+            self.changed.join(", ")
+        } else if !is_safex {
+            "launched through safex".to_owned()
+        } else if !locked {
+            format!("pinned; locking `{}`", self.keys.join(" "))
+        } else if no_edits {
+            return None;
+        } else {
+            "pinned and locked".to_owned()
+        })
+    }
+}
+
+/// Pin every spec of `p` in `tool_args`; `Err(why)` when one cannot be.
+fn pin_all(
+    g: &Globals,
+    settings: &Settings,
+    tool: Ecosystem,
+    p: &launch::Plan,
+    tool_args: &[String],
+) -> Result<std::result::Result<Pinned, String>> {
+    let mut pinned = Pinned {
+        args: tool_args.to_vec(),
+        keys: Vec::new(),
+        changed: Vec::new(),
+    };
+    for sp in &p.specs {
+        // A session of its own: its lookups get their own deadlines.
+        let session = crate::session::Session::with(g, settings.clone());
+        let (exact, key) = match pin_spec(&session, tool, &sp.spec)? {
+            Ok(x) => x,
+            Err(why) => return Ok(Err(why)),
+        };
+        if exact != sp.spec {
+            pinned.changed.push(format!("`{}` → `{exact}`", sp.spec));
+        }
+        pinned.args[sp.index] = format!("{}{exact}", sp.prefix);
+        pinned.keys.push(key);
+    }
+    Ok(Ok(pinned))
+}
+
+/// Why `safex <spelling>` would refuse the rewritten arguments, if it
+/// would: the rewritten entry must be one `safex` accepts as it stands.
+fn refused_by_safex(spelling: &Spelling, args: &[String]) -> Option<String> {
+    let os: Vec<OsString> = args.iter().map(OsString::from).collect();
+    let parsed = match spelling.ecosystem {
+        Ecosystem::Npm => crate::cli::parse_as::<NpxArgs>(spelling, &os).map(|_| ()),
+        Ecosystem::Pypi => crate::cli::parse_as::<UvxArgs>(spelling, &os).map(|_| ()),
+    };
+    parsed
+        .err()
+        .map(|e| format!("`safex {}` would refuse it: {}", spelling.name(), e.message))
 }
 
 /// What [`record_registry`] adds to an entry.
