@@ -1,151 +1,141 @@
 //! `safex policy show`: every key, its value and the layer it came from.
 
-use super::{EnvMode, Policy, PthPolicy, ScriptsMode, UnknownAge};
+use super::{EnvMode, Pattern, Policy, PthPolicy, ScriptsMode, UnknownAge};
 
 impl Policy {
     /// Every key, its value and the layer it came from.
     pub fn show(&self) -> String {
-        let p = self;
-        let src = |k: &str| {
-            let s = p
-                .sources
-                .get(k)
-                .cloned()
-                .unwrap_or_else(|| "built-in".into());
-            if p.mandatory.contains(k) {
-                format!("{s}, mandatory")
-            } else {
-                s
-            }
-        };
-        let list = |v: &[String]| {
-            format!(
-                "[{}]",
-                v.iter()
-                    .map(|s| format!("\"{s}\""))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
         let mut out = String::new();
-        let mut line = |k: &str, v: String| out.push_str(&format!("{k} = {v}    # {}\n", src(k)));
-        line(
-            "registries.npm",
-            p.npm_registry
-                .clone()
-                .map(|u| format!("\"{u}\""))
-                .unwrap_or("(unset)".into()),
-        );
-        line(
-            "registries.pypi",
-            p.pypi_index
-                .clone()
-                .map(|u| format!("\"{u}\""))
-                .unwrap_or("(unset)".into()),
-        );
-        line(
-            "registries.allowed_hosts",
-            p.allowed_hosts
-                .as_deref()
-                .map(list)
-                .unwrap_or("(unset)".into()),
-        );
-        line(
-            "registries.file_hosts",
-            p.file_hosts
-                .as_deref()
-                .map(list)
-                .unwrap_or("(unset: any https host, by the registry's hash)".into()),
-        );
-        line(
-            "registries.require_configured",
-            p.require_configured.to_string(),
-        );
-        let allow = if p.allow.is_empty() {
+        for (k, v) in self.values() {
+            out.push_str(&format!("{k} = {v}    # {}\n", self.source_of(k)));
+        }
+        out.push_str(&format!(
+            "# known-compromised versions: {} entries, always on\n",
+            self.compromised.len()
+        ));
+        out.push_str(&format!("# layers: {}\n", self.layers.join(" < ")));
+        out
+    }
+
+    /// The layer that set `k` (`built-in` when none did), and whether the
+    /// system layer made it mandatory.
+    fn source_of(&self, k: &str) -> String {
+        let s = self
+            .sources
+            .get(k)
+            .cloned()
+            .unwrap_or_else(|| "built-in".into());
+        if self.mandatory.contains(k) {
+            format!("{s}, mandatory")
+        } else {
+            s
+        }
+    }
+
+    /// Every key, in the order of `docs/policy.md`, and its value as a
+    /// policy file writes it (or what being unset means).
+    fn values(&self) -> Vec<(&'static str, String)> {
+        let unset = |v: Option<String>, why: &str| v.unwrap_or_else(|| why.to_owned());
+        let allow = if self.allow.is_empty() {
             "(unset: any root)".to_owned()
         } else {
-            p.allow
-                .iter()
-                .map(|l| list(&l.iter().map(|x| x.raw.clone()).collect::<Vec<_>>()))
-                .collect::<Vec<_>>()
-                .join(" and ")
+            let lists: Vec<String> = self.allow.iter().map(|l| patterns(l)).collect();
+            lists.join(" and ")
         };
-        line("packages.allow", allow);
-        line(
-            "packages.deny",
-            list(&p.deny.iter().map(|x| x.raw.clone()).collect::<Vec<_>>()),
-        );
-        line(
-            "release.min_age",
-            format!("\"{}\"", crate::time::format_duration(p.min_age)),
-        );
-        line(
-            "release.unknown",
-            format!(
-                "\"{}\"",
-                if p.unknown == UnknownAge::Refuse {
-                    "refuse"
-                } else {
-                    "allow"
-                }
+        vec![
+            (
+                "registries.npm",
+                unset(self.npm_registry.as_deref().map(quoted), "(unset)"),
             ),
-        );
-        line(
-            "scripts.mode",
-            format!(
-                "\"{}\"",
-                if p.scripts == ScriptsMode::Refuse {
-                    "refuse"
-                } else {
-                    "strip"
-                }
+            (
+                "registries.pypi",
+                unset(self.pypi_index.as_deref().map(quoted), "(unset)"),
             ),
-        );
-        line(
-            "archives.max_file_size",
-            p.limits.max_file_bytes.to_string(),
-        );
-        line(
-            "archives.max_total_size",
-            p.limits.max_total_bytes.to_string(),
-        );
-        line("archives.max_entries", p.limits.max_entries.to_string());
-        line(
-            "python.pth",
-            format!(
-                "\"{}\"",
-                match p.pth {
+            (
+                "registries.allowed_hosts",
+                unset(self.allowed_hosts.as_deref().map(list), "(unset)"),
+            ),
+            (
+                "registries.file_hosts",
+                unset(
+                    self.file_hosts.as_deref().map(list),
+                    "(unset: any https host, by the registry's hash)",
+                ),
+            ),
+            (
+                "registries.require_configured",
+                self.require_configured.to_string(),
+            ),
+            ("packages.allow", allow),
+            ("packages.deny", patterns(&self.deny)),
+            (
+                "release.min_age",
+                quoted(&crate::time::format_duration(self.min_age)),
+            ),
+            (
+                "release.unknown",
+                quoted(match self.unknown {
+                    UnknownAge::Allow => "allow",
+                    UnknownAge::Refuse => "refuse",
+                }),
+            ),
+            (
+                "scripts.mode",
+                quoted(match self.scripts {
+                    ScriptsMode::Strip => "strip",
+                    ScriptsMode::Refuse => "refuse",
+                }),
+            ),
+            (
+                "archives.max_file_size",
+                self.limits.max_file_bytes.to_string(),
+            ),
+            (
+                "archives.max_total_size",
+                self.limits.max_total_bytes.to_string(),
+            ),
+            ("archives.max_entries", self.limits.max_entries.to_string()),
+            (
+                "python.pth",
+                quoted(match self.pth {
                     PthPolicy::Strip => "strip",
                     PthPolicy::RefuseExecutable => "refuse",
                     PthPolicy::RefuseAll => "refuse-all",
-                }
+                }),
             ),
-        );
-        line("lock.mode", format!("\"{}\"", p.lock_mode.as_str()));
-        line(
-            "env.mode",
-            format!(
-                "\"{}\"",
-                if p.env_mode == EnvMode::Declared {
-                    "declared"
-                } else {
-                    "inherit"
-                }
+            ("lock.mode", quoted(self.lock_mode.as_str())),
+            (
+                "env.mode",
+                quoted(match self.env_mode {
+                    EnvMode::Inherit => "inherit",
+                    EnvMode::Declared => "declared",
+                }),
             ),
-        );
-        line("env.pass", list(&p.env_pass));
-        line(
-            "audit.log",
-            p.audit_log
-                .as_ref()
-                .map(|l| format!("\"{}\"", l.display()))
-                .unwrap_or("(default)".into()),
-        );
-        out.push_str(&format!(
-            "# known-compromised versions: {} entries, always on\n",
-            p.compromised.len()
-        ));
-        out.push_str(&format!("# layers: {}\n", p.layers.join(" < ")));
-        out
+            ("env.pass", list(&self.env_pass)),
+            (
+                "audit.log",
+                unset(
+                    self.audit_log
+                        .as_ref()
+                        .map(|l| quoted(&l.display().to_string())),
+                    "(default)",
+                ),
+            ),
+        ]
     }
+}
+
+fn quoted(s: &str) -> String {
+    format!("\"{s}\"")
+}
+
+/// `["a", "b"]`.
+fn list(v: &[String]) -> String {
+    let items: Vec<String> = v.iter().map(|s| quoted(s)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// Patterns as written.
+fn patterns(v: &[Pattern]) -> String {
+    list(&v.iter().map(|x| x.raw.clone()).collect::<Vec<_>>())
 }
