@@ -15,13 +15,12 @@ use super::{
 };
 use crate::error::Result;
 
+/// The policy as merged so far.
 struct Merger {
     p: Policy,
 }
 
 impl Merger {
-    /// Set `key` from `layer` unless that would loosen a system key.
-    /// `tighter_or_same(new, old)` says whether the change is allowed.
     /// A list of host names: lower layers may only remove hosts.
     fn set_hosts(
         &mut self,
@@ -38,6 +37,9 @@ impl Merger {
         });
     }
 
+    /// Set `key` from `layer` unless that would loosen a system key (the
+    /// mandatory-key rule, for every key but `packages.*`).
+    /// `tighter_or_same(new, old)` says whether the change is allowed.
     fn set<T: Clone + Shown>(
         &mut self,
         key: &'static str,

@@ -10,6 +10,7 @@ use super::Pattern;
 use super::file::Parsed;
 use crate::error::Result;
 
+/// One of the words `options` names, as its value.
 pub(super) fn choice<T: Copy>(
     parsed: &Parsed,
     key: &str,
@@ -34,6 +35,7 @@ pub(super) fn choice<T: Copy>(
         })
 }
 
+/// A list of package patterns (a name glob, with `@version` or `==version`).
 pub(super) fn patterns(
     parsed: &Parsed,
     key: &str,
@@ -96,6 +98,7 @@ fn parse_size(s: &str) -> Option<u64> {
     n.checked_mul(mult)
 }
 
+/// A URL, kept as written.
 pub(super) fn url_value(parsed: &Parsed, key: &str, v: &Spanned<String>) -> Result<String> {
     url::Url::parse(v.get_ref())
         .map(|_| v.get_ref().clone())
