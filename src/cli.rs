@@ -11,7 +11,8 @@ use std::marker::PhantomData;
 use clap::{Arg, ArgMatches, FromArgMatches, Parser, Subcommand};
 
 use crate::error::{Error, Result};
-use crate::spelling::{self, Parsed, SPELLINGS, To, ToolArgs, Verb};
+use crate::spelling::parse::{Parsed, ToolArgs};
+use crate::spelling::{self, SPELLINGS, To, Verb};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -128,7 +129,7 @@ impl VerbOf for CheckVerb {
 /// A launcher spelling's first word and its raw arguments (`npm` +
 /// `exec -y -- a@1.0.0`). One clap subcommand per first word in
 /// [`SPELLINGS`]; `npx` and `uvx` are listed, the others named in the help's
-/// footer. Help is not clap's: `crate::spelling::help` knows the options.
+/// footer. Help is not clap's: `Spelling::help` knows the options.
 #[derive(Debug)]
 pub struct Launch<V> {
     pub first: String,
@@ -296,7 +297,7 @@ pub fn parse_uvx(args: &[OsString]) -> Result<UvxArgs> {
 
 /// Parse one spelling's arguments as a launch; help is not a launch.
 pub fn parse_as<T: ToolArgs>(sp: &spelling::Spelling, args: &[OsString]) -> Result<T> {
-    match spelling::parse(sp, Verb::Run, args)? {
+    match sp.parse(Verb::Run, args)? {
         Parsed::Args(a) => Ok(a),
         Parsed::Help => Err(Error::usage(format!(
             "`{} --help` asks for help, not a launch",

@@ -33,7 +33,7 @@ use crate::redact;
 use crate::settings::NpmConfig;
 
 /// How many times an archive whose bytes do not match is fetched again
-/// before the mismatch is an integrity error (see [`Fetcher::blob`]).
+/// before the mismatch is an integrity error (see [`Fetcher::download_verified`]).
 const MISMATCH_REFETCHES: u32 = 1;
 
 /// Where the expected hash came from, for the message when bytes differ.
@@ -234,6 +234,69 @@ enum Cached {
     Absent,
     /// The file is there but its bytes do not match (or cannot be read): why.
     Damaged(String),
+}
+
+/// The integrity error for bytes that do not match, naming whose hash they
+/// failed: the lockfile's (a possible compromise) or the registry's.
+fn mismatch(req: &BlobRequest<'_>, expected: &Integrity, computed: &Computed) -> Error {
+    let got = computed.same_algo_as(expected);
+    let (whose, hint) = match req.source {
+        Expected::Lock => (
+            "the lockfile",
+            "the registry now serves other bytes for a version that was locked: treat it as a possible compromise; do not remove the lock entry unless you know why the bytes changed",
+        ),
+        Expected::Registry => (
+            "the registry's declared hash",
+            "the download was altered or the registry's metadata is wrong; nothing was unpacked",
+        ),
+    };
+    Error::integrity(format!(
+        "`{}` does not match {whose}: expected `{expected}`, got `{got}`",
+        req.label
+    ))
+    .with_hint(hint)
+}
+
+/// Hash what is on disk, not only what was received: the handle returned
+/// is the one the bytes were read through. `tmp` is removed on a failure.
+async fn read_back(
+    label: &str,
+    tmp: &Path,
+    expected: Option<&Integrity>,
+    computed: &Computed,
+) -> Result<std::fs::File> {
+    let algo = match expected.map(|e| e.strongest.algo) {
+        Some(Algo::Sha256) => Algo::Sha256,
+        _ => Algo::Sha512,
+    };
+    let received = match algo {
+        Algo::Sha256 => computed.sha256.clone(),
+        _ => computed.sha512.clone(),
+    };
+    let written = {
+        let tmp = tmp.to_path_buf();
+        tokio::task::spawn_blocking(move || hash_handle(&tmp, algo))
+            .await
+            .map_err(|e| Error::internal(format!("hash task failed: {e}")))?
+    };
+    match written {
+        Ok((file, on_disk)) if on_disk == received => Ok(file),
+        Ok(_) => {
+            let _ = std::fs::remove_file(tmp);
+            Err(Error::io(format!(
+                "`{label}` was written to `{}`, but the file does not hold the bytes received",
+                tmp.display()
+            ))
+            .with_hint("the disk or filesystem that holds the cache lost data; check it, then launch again"))
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(tmp);
+            Err(Error::io(format!(
+                "cannot read back `{}`: {e}",
+                tmp.display()
+            )))
+        }
+    }
 }
 
 /// Open `path` (a regular file only) and hash it, in `algo` only, through
@@ -437,6 +500,15 @@ impl Fetcher {
         }
 
         let tmp = self.cache.tmp_file("dl")?;
+        let computed = self.download_verified(&req, &tmp).await?;
+        let file = read_back(label, &tmp, req.expected, &computed).await?;
+        let dest = self.persist(&tmp, req.expected, &computed)?;
+        Ok((Verified { path: dest, file }, Some(computed)))
+    }
+
+    /// Download into `tmp` and check the bytes against the expected hash;
+    /// `tmp` is removed on any failure.
+    async fn download_verified(&self, req: &BlobRequest<'_>, tmp: &Path) -> Result<Computed> {
         // A body cut short with a length that still adds up (a proxy that
         // cut the body and its `Content-Length`) shows only as a hash
         // mismatch: fetch it again, like a reset, a bounded number of times,
@@ -444,10 +516,10 @@ impl Fetcher {
         // differ are the integrity error below.
         let mut refetches = 0;
         let computed = loop {
-            let computed = match self.download(&req, &tmp).await {
+            let computed = match self.download(req, tmp).await {
                 Ok(c) => c,
                 Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
+                    let _ = std::fs::remove_file(tmp);
                     return Err(e);
                 }
             };
@@ -457,7 +529,7 @@ impl Fetcher {
                     .is_some_and(|expected| !expected.matches(&computed))
             {
                 refetches += 1;
-                let _ = std::fs::remove_file(&tmp);
+                let _ = std::fs::remove_file(tmp);
                 continue;
             }
             break computed;
@@ -465,58 +537,22 @@ impl Fetcher {
         if let Some(expected) = req.expected
             && !expected.matches(&computed)
         {
-            let _ = std::fs::remove_file(&tmp);
-            let got = computed.same_algo_as(expected);
-            let (whose, hint) = match req.source {
-                Expected::Lock => (
-                    "the lockfile",
-                    "the registry now serves other bytes for a version that was locked: treat it as a possible compromise; do not remove the lock entry unless you know why the bytes changed",
-                ),
-                Expected::Registry => (
-                    "the registry's declared hash",
-                    "the download was altered or the registry's metadata is wrong; nothing was unpacked",
-                ),
-            };
-            return Err(Error::integrity(format!(
-                "`{label}` does not match {whose}: expected `{expected}`, got `{got}`"
-            ))
-            .with_hint(hint));
+            let _ = std::fs::remove_file(tmp);
+            return Err(mismatch(req, expected, &computed));
         }
-        // Hash what is on disk, not only what was received: the handle kept
-        // is the one the bytes were read through.
-        let algo = match req.expected.map(|e| e.strongest.algo) {
-            Some(Algo::Sha256) => Algo::Sha256,
-            _ => Algo::Sha512,
-        };
-        let received = match algo {
-            Algo::Sha256 => computed.sha256.clone(),
-            _ => computed.sha512.clone(),
-        };
-        let written = {
-            let tmp = tmp.clone();
-            tokio::task::spawn_blocking(move || hash_handle(&tmp, algo))
-                .await
-                .map_err(|e| Error::internal(format!("hash task failed: {e}")))?
-        };
-        let file = match written {
-            Ok((file, on_disk)) if on_disk == received => file,
-            Ok(_) => {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(Error::io(format!(
-                    "`{label}` was written to `{}`, but the file does not hold the bytes received",
-                    tmp.display()
-                ))
-                .with_hint("the disk or filesystem that holds the cache lost data; check it, then launch again"));
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(Error::io(format!(
-                    "cannot read back `{}`: {e}",
-                    tmp.display()
-                )));
-            }
-        };
-        let name_by = match req.expected.map(|e| e.strongest.algo) {
+        Ok(computed)
+    }
+
+    /// Rename the verified download into the blob store under the name of
+    /// its strongest hash (sha256 when that is what was expected), and sync
+    /// the directory.
+    fn persist(
+        &self,
+        tmp: &Path,
+        expected: Option<&Integrity>,
+        computed: &Computed,
+    ) -> Result<PathBuf> {
+        let name_by = match expected.map(|e| e.strongest.algo) {
             Some(Algo::Sha512) | Some(Algo::Sha1) => computed.sha512_integrity(),
             Some(Algo::Sha256) | None => Integrity::from_sha256_hex(&computed.sha256_hex())?,
         };
@@ -528,15 +564,15 @@ impl Fetcher {
             .parent()
             .ok_or_else(|| Error::internal("blob path without a directory"))?;
         if let Err(e) = fs_err::create_dir_all(parent) {
-            let _ = std::fs::remove_file(&tmp);
+            let _ = std::fs::remove_file(tmp);
             return Err(e.into());
         }
-        if let Err(e) = fs_err::rename(&tmp, &dest) {
-            let _ = std::fs::remove_file(&tmp);
+        if let Err(e) = fs_err::rename(tmp, &dest) {
+            let _ = std::fs::remove_file(tmp);
             return Err(e.into());
         }
         sync_dir(parent)?;
-        Ok((Verified { path: dest, file }, Some(computed)))
+        Ok(dest)
     }
 
     async fn download(&self, req: &BlobRequest<'_>, tmp: &std::path::Path) -> Result<Computed> {

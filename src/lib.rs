@@ -44,7 +44,8 @@ use ecosystem::Ecosystem;
 use error::{Error, Result};
 use session::{Globals, Session};
 use settings::{Overrides, Settings};
-use spelling::{Parsed, Verb};
+use spelling::Verb;
+use spelling::parse::Parsed;
 
 /// Run safex with these arguments; the return value is the exit code.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
@@ -141,7 +142,7 @@ fn run(cli: Cli) -> Result<i32> {
                 policy: g.policy.clone(),
                 ..Default::default()
             })?;
-            print!("{}", policy::show(&settings.policy));
+            print!("{}", settings.policy.show());
             Ok(0)
         }
         Command::Mcp { action } => mcp::run(action, &g),
@@ -201,7 +202,7 @@ fn spelled(first: &str, args: &[OsString], verb: Verb, g: &Globals) -> Result<i3
     };
     match sp.ecosystem {
         Ecosystem::Npm => {
-            let a = match spelling::parse::<NpxArgs>(sp, verb, rest)? {
+            let a = match sp.parse::<NpxArgs>(verb, rest)? {
                 Parsed::Help => return help(sp, verb),
                 Parsed::Args(a) => a,
             };
@@ -209,7 +210,7 @@ fn spelled(first: &str, args: &[OsString], verb: Verb, g: &Globals) -> Result<i3
             verb_of::<npm::pipeline::Npm>(a, verb, g)
         }
         Ecosystem::Pypi => {
-            let a = match spelling::parse::<UvxArgs>(sp, verb, rest)? {
+            let a = match sp.parse::<UvxArgs>(verb, rest)? {
                 Parsed::Help => return help(sp, verb),
                 Parsed::Args(a) => a,
             };
@@ -233,11 +234,11 @@ pub(crate) fn lock_quietly(
     };
     let rest: Vec<OsString> = rest.iter().map(OsString::from).collect();
     match sp.ecosystem {
-        Ecosystem::Npm => match spelling::parse::<NpxArgs>(sp, Verb::Lock, &rest)? {
+        Ecosystem::Npm => match sp.parse::<NpxArgs>(Verb::Lock, &rest)? {
             Parsed::Help => Ok(()),
             Parsed::Args(a) => lock_into::<npm::pipeline::Npm>(a, g, scratch),
         },
-        Ecosystem::Pypi => match spelling::parse::<UvxArgs>(sp, Verb::Lock, &rest)? {
+        Ecosystem::Pypi => match sp.parse::<UvxArgs>(Verb::Lock, &rest)? {
             Parsed::Help => Ok(()),
             Parsed::Args(a) => lock_into::<pypi::pipeline::Pypi>(a, g, scratch),
         },
@@ -282,7 +283,7 @@ fn verb_of<P: launch::Pipeline>(a: P::Args, verb: Verb, g: &Globals) -> Result<i
 }
 
 fn help(sp: &spelling::Spelling, verb: Verb) -> Result<i32> {
-    print!("{}", spelling::help(sp, verb));
+    print!("{}", sp.help(verb));
     Ok(0)
 }
 

@@ -87,7 +87,12 @@ impl Settings {
         if !over.quiet {
             policy.print_warnings();
         }
-
+        let from = Sources {
+            over,
+            config: &config,
+            config_path: config_path.as_deref(),
+            policy: &policy,
+        };
         let cache_dir = ev::get(ev::SAFEX_CACHE_DIR)
             .map(PathBuf::from)
             .or(config.cache_dir.clone())
@@ -104,45 +109,85 @@ impl Settings {
                 Error::io("cannot tell where the lockfile goes: no home directory")
                     .with_hint(format!("set `{}` to a file path", ev::SAFEX_LOCKFILE))
             })?;
-        // `SAFEX_LOCK_MODE` / `lock_mode` act like a user-level policy key: they
-        // may tighten a mandatory (system) lock mode, never loosen it.
-        let lock_mode = match ev::get(ev::SAFEX_LOCK_MODE).or(config.lock_mode.clone()) {
-            Some(m) => {
-                let wanted = LockMode::parse(&m).ok_or_else(|| {
-                    Error::usage(format!(
-                        "lock mode `{}` is not `tofu` or `frozen`",
-                        crate::redact::shown(&m)
-                    ))
-                    .with_hint(format!(
-                        "set `{}` or `lock_mode` to `tofu` or `frozen`",
-                        ev::SAFEX_LOCK_MODE
-                    ))
-                })?;
-                if wanted < policy.lock_mode && policy.mandatory.contains("lock.mode") {
-                    if !over.quiet {
-                        eprintln!(
-                            "warning: `{}` tries to loosen `lock.mode` set by the system policy; it stays `{}`",
-                            ev::SAFEX_LOCK_MODE,
-                            policy.lock_mode.as_str()
-                        );
-                    }
-                    policy.lock_mode
-                } else {
-                    wanted
-                }
-            }
-            None => policy.lock_mode,
-        };
+        let lock_mode = from.lock_mode()?;
         let offline =
             over.offline || ev::flag(ev::SAFEX_OFFLINE) || config.offline.unwrap_or(false);
         let node = ev::get(ev::SAFEX_NODE)
             .map(PathBuf::from)
             .or(config.node.clone());
+        let mut npm = from.npm()?;
+        let mut ca_files = from.ca_files();
+        ca_files.extend(npm.cafile.take());
+        let pypi_index = from.pypi_index();
+        let python = ev::get(ev::SAFEX_PYTHON).or(config.python.clone());
+        let deadlines = deadlines(&config)?;
 
+        Ok(Settings {
+            cache_dir,
+            lockfile,
+            system_lockfile: system_lockfile(),
+            offline,
+            lock_mode,
+            node,
+            quiet: over.quiet,
+            policy,
+            npm,
+            pypi_index,
+            python,
+            deadlines,
+            ca_files,
+        })
+    }
+}
+
+/// What a setting can come from: the command line, the config file, the
+/// policy (and, read where needed, the environment).
+struct Sources<'a> {
+    over: &'a Overrides,
+    config: &'a ConfigFile,
+    config_path: Option<&'a Path>,
+    policy: &'a Policy,
+}
+
+impl Sources<'_> {
+    /// `SAFEX_LOCK_MODE` / `lock_mode` act like a user-level policy key: they
+    /// may tighten a mandatory (system) lock mode, never loosen it.
+    fn lock_mode(&self) -> Result<LockMode> {
+        let policy = self.policy;
+        let Some(m) = ev::get(ev::SAFEX_LOCK_MODE).or(self.config.lock_mode.clone()) else {
+            return Ok(policy.lock_mode);
+        };
+        let wanted = LockMode::parse(&m).ok_or_else(|| {
+            Error::usage(format!(
+                "lock mode `{}` is not `tofu` or `frozen`",
+                crate::redact::shown(&m)
+            ))
+            .with_hint(format!(
+                "set `{}` or `lock_mode` to `tofu` or `frozen`",
+                ev::SAFEX_LOCK_MODE
+            ))
+        })?;
+        if wanted < policy.lock_mode && policy.mandatory.contains("lock.mode") {
+            if !self.over.quiet {
+                eprintln!(
+                    "warning: `{}` tries to loosen `lock.mode` set by the system policy; it stays `{}`",
+                    ev::SAFEX_LOCK_MODE,
+                    policy.lock_mode.as_str()
+                );
+            }
+            return Ok(policy.lock_mode);
+        }
+        Ok(wanted)
+    }
+
+    /// The extra CA files: `SAFEX_CA_FILE` or `ca_file`, then the foreign
+    /// variables that name one ([`ev::EXTRA_CA_VARS`]); `.npmrc`'s `cafile`
+    /// joins them once npm's config is read.
+    fn ca_files(&self) -> Vec<PathBuf> {
         let mut ca_files: Vec<PathBuf> = Vec::new();
         if let Some(p) = ev::get(ev::SAFEX_CA_FILE)
             .map(PathBuf::from)
-            .or(config.ca_file.clone())
+            .or(self.config.ca_file.clone())
         {
             ca_files.push(p);
         }
@@ -151,26 +196,35 @@ impl Settings {
                 ca_files.push(PathBuf::from(p));
             }
         }
-        let config_file = || {
-            config_path
-                .as_deref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        };
-        let from_policy = |key: &str, v: &Option<String>| {
-            v.clone().map(|u| {
-                (
-                    u,
-                    format!(
-                        "`{key}` of the policy ({})",
-                        policy.sources.get(key).cloned().unwrap_or_default()
-                    ),
-                )
-            })
-        };
-        // A registry the system policy sets is mandatory. Otherwise: the
-        // command line, then any policy layer, then the environment, then the
-        // config file, then npm's own settings.
+        ca_files
+    }
+
+    /// The config file's path, for messages.
+    fn config_file(&self) -> String {
+        self.config_path
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    }
+
+    /// A policy key's value, with the layer it came from.
+    fn policy_key(&self, key: &str, v: &Option<String>) -> Option<(String, String)> {
+        v.clone().map(|u| {
+            (
+                u,
+                format!(
+                    "`{key}` of the policy ({})",
+                    self.policy.sources.get(key).cloned().unwrap_or_default()
+                ),
+            )
+        })
+    }
+
+    /// npm's registries. A registry the system policy sets is mandatory and
+    /// covers every scope. Otherwise: the command line, then any policy
+    /// layer, then the environment, then the config file, then npm's own
+    /// settings.
+    fn npm(&self) -> Result<NpmConfig> {
+        let (over, policy) = (self.over, self.policy);
         let explicit_registry = if policy.mandatory.contains("registries.npm") {
             if let Some(r) = &over.registry
                 && Some(r) != policy.npm_registry.as_ref()
@@ -180,22 +234,22 @@ impl Settings {
                     "warning: `--registry` is ignored: the system policy sets `registries.npm`"
                 );
             }
-            from_policy("registries.npm", &policy.npm_registry)
+            self.policy_key("registries.npm", &policy.npm_registry)
         } else {
             over.registry
                 .clone()
                 .map(|r| (r, "--registry".to_owned()))
-                .or_else(|| from_policy("registries.npm", &policy.npm_registry))
+                .or_else(|| self.policy_key("registries.npm", &policy.npm_registry))
                 .or_else(|| {
                     ev::get(ev::SAFEX_NPM_REGISTRY).map(|r| (r, ev::SAFEX_NPM_REGISTRY.to_owned()))
                 })
-                .or(config
+                .or(self
+                    .config
                     .npm_registry
                     .clone()
-                    .map(|r| (r, format!("npm_registry in {}", config_file()))))
+                    .map(|r| (r, format!("npm_registry in {}", self.config_file()))))
         };
         let mut npm = NpmConfig::load(explicit_registry, policy.allowed_hosts.as_deref())?;
-        ca_files.extend(npm.cafile.take());
         if !policy.require_configured {
             npm.discovery = Some(Arc::new(Discovery {
                 quiet: over.quiet,
@@ -215,39 +269,25 @@ impl Settings {
             }
             npm.scoped.clear();
         }
-        let pypi_index = if policy.mandatory.contains("registries.pypi") {
-            from_policy("registries.pypi", &policy.pypi_index)
-        } else {
-            over.index_url
-                .clone()
-                .map(|u| (u, "--index-url".to_owned()))
-                .or_else(|| from_policy("registries.pypi", &policy.pypi_index))
-                .or_else(|| {
-                    ev::get(ev::SAFEX_PYPI_INDEX).map(|u| (u, ev::SAFEX_PYPI_INDEX.to_owned()))
-                })
-                .or(config
-                    .pypi_index
-                    .clone()
-                    .map(|u| (u, format!("pypi_index in {}", config_file()))))
-        };
-        let python = ev::get(ev::SAFEX_PYTHON).or(config.python.clone());
-        let deadlines = deadlines(&config)?;
+        Ok(npm)
+    }
 
-        Ok(Settings {
-            cache_dir,
-            lockfile,
-            system_lockfile: system_lockfile(),
-            offline,
-            lock_mode,
-            node,
-            quiet: over.quiet,
-            policy,
-            npm,
-            pypi_index,
-            python,
-            deadlines,
-            ca_files,
-        })
+    /// The PyPI index safex's own settings name, in the order of `npm`.
+    fn pypi_index(&self) -> Option<(String, String)> {
+        let (over, policy) = (self.over, self.policy);
+        if policy.mandatory.contains("registries.pypi") {
+            return self.policy_key("registries.pypi", &policy.pypi_index);
+        }
+        over.index_url
+            .clone()
+            .map(|u| (u, "--index-url".to_owned()))
+            .or_else(|| self.policy_key("registries.pypi", &policy.pypi_index))
+            .or_else(|| ev::get(ev::SAFEX_PYPI_INDEX).map(|u| (u, ev::SAFEX_PYPI_INDEX.to_owned())))
+            .or(self
+                .config
+                .pypi_index
+                .clone()
+                .map(|u| (u, format!("pypi_index in {}", self.config_file()))))
     }
 }
 

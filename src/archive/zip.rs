@@ -47,7 +47,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
-use zip::read::{ArchiveOffset, Config};
+use zip::read::{ArchiveOffset, Config, ZipFileEntry};
 use zip::{CompressionMethod, ZipArchive};
 
 use super::{Limits, bomb_hint};
@@ -145,8 +145,59 @@ pub fn open_wheel(path: &Path, label: &str, limits: &Limits) -> Result<Validated
 /// the bytes that were hashed are the bytes read).
 pub fn open_wheel_from(file: fs_err::File, label: &str, limits: &Limits) -> Result<ValidatedZip> {
     let path = file.path().to_owned();
-    let path = path.as_path();
     let compressed = file.metadata()?.len();
+    let archive = checked_archive(file, &path, label, limits)?;
+    let mut sizes = Sizes {
+        limits,
+        compressed,
+        ratio_cap: limits.ratio_cap(compressed),
+        declared: 0,
+    };
+    let mut tree = Tree::default();
+    let mut files = Vec::new();
+    for index in 0..archive.len() {
+        let entry = archive.by_index_data(index).map_err(|e| {
+            refusal(
+                label,
+                format!("has an unreadable member #{index}: {e}"),
+                HINT_MALFORMED,
+            )
+        })?;
+        let (path, shown, is_dir) = member_name(&entry, label)?;
+        let mode = member_type(&entry, is_dir, &shown, label)?;
+        let size = entry.size();
+        sizes.count(is_dir, size, &shown, label)?;
+        tree.claim(path, is_dir)
+            .map_err(|what| refusal(label, what, HINT_COLLIDE))?;
+        if !is_dir {
+            files.push(Member {
+                name: path.to_owned(),
+                size,
+                executable: mode & 0o111 != 0,
+                index,
+            });
+        }
+    }
+    Ok(ValidatedZip {
+        label: label.to_owned(),
+        archive,
+        files,
+        limits: limits.clone(),
+        compressed,
+        ratio_cap: sizes.ratio_cap,
+        read: 0,
+    })
+}
+
+/// The archive as a whole: read from offset 0, no two members of one name,
+/// no more members than the limit, local headers that agree with the
+/// central directory.
+fn checked_archive(
+    file: fs_err::File,
+    path: &Path,
+    label: &str,
+    limits: &Limits,
+) -> Result<ZipArchive<BufReader<fs_err::File>>> {
     let refuse = |what: String, hint: &str| refusal(label, what, hint);
     // `Known(0)`: a wheel starts with its first member. With `Detect`, bytes
     // prepended to the archive would be skipped silently.
@@ -180,80 +231,95 @@ pub fn open_wheel_from(file: fs_err::File, label: &str, limits: &Limits) -> Resu
              the published wheel is malformed or crafted",
         )
     })?;
+    Ok(archive)
+}
 
-    let ratio_cap = limits.ratio_cap(compressed);
-    let mut tree = Tree::default();
-    let mut files = Vec::new();
-    let mut declared_total = 0u64;
-    for index in 0..archive.len() {
-        let entry = archive.by_index_data(index).map_err(|e| {
-            refuse(
-                format!("has an unreadable member #{index}: {e}"),
-                HINT_MALFORMED,
-            )
-        })?;
-        let raw = entry.name_raw();
-        let shown = String::from_utf8_lossy(raw).into_owned();
-        let Ok(text) = std::str::from_utf8(raw) else {
-            return Err(refuse(
-                format!("has a member `{shown}` whose name is not UTF-8"),
-                HINT_MALFORMED,
-            ));
+/// A member's name: UTF-8 (marked as such when not ASCII), a plain relative
+/// path inside the wheel. Returns the path (without a directory's trailing
+/// `/`), the name as shown in messages, and whether it is a directory.
+fn member_name<'e>(entry: &'e ZipFileEntry<'_>, label: &str) -> Result<(&'e str, String, bool)> {
+    let refuse = |what: String, hint: &str| refusal(label, what, hint);
+    let raw = entry.name_raw();
+    let shown = String::from_utf8_lossy(raw).into_owned();
+    let Ok(text) = std::str::from_utf8(raw) else {
+        return Err(refuse(
+            format!("has a member `{shown}` whose name is not UTF-8"),
+            HINT_MALFORMED,
+        ));
+    };
+    if !text.is_ascii() && entry.flags().as_u16() & FLAG_UTF8 == 0 {
+        // Python's zipfile would read this name as CP437: another file.
+        return Err(refuse(
+            format!("has a member `{shown}` with a non-ASCII name not marked as UTF-8"),
+            HINT_MALFORMED,
+        ));
+    }
+    let (path, is_dir) = match text.strip_suffix('/') {
+        Some(dir) => (dir, true),
+        None => (text, false),
+    };
+    match check_name(path) {
+        Ok(()) => Ok((path, shown, is_dir)),
+        Err(NameProblem::Outside) => Err(refuse(
+            format!("has a member `{shown}` outside the wheel"),
+            HINT_OUTSIDE,
+        )),
+        Err(NameProblem::NotPlain) => Err(refuse(
+            format!("has a member `{shown}` whose name is not a plain relative path"),
+            HINT_OUTSIDE,
+        )),
+    }
+}
+
+/// A member's type and encoding: a regular file or a directory as its name
+/// says, not encrypted, stored or deflated. Returns its Unix mode bits.
+fn member_type(entry: &ZipFileEntry<'_>, is_dir: bool, shown: &str, label: &str) -> Result<u32> {
+    let refuse = |what: String, hint: &str| refusal(label, what, hint);
+    let mode = entry.external_attributes() >> 16;
+    let kind = mode & S_IFMT;
+    let type_ok = matches!((is_dir, kind), (_, 0) | (false, S_IFREG) | (true, S_IFDIR));
+    if !type_ok {
+        let what = match kind {
+            S_IFLNK => "a symlink".to_owned(),
+            S_IFREG | S_IFDIR => "a member whose name and type disagree".to_owned(),
+            other => format!("a special file (mode {other:o})"),
         };
-        if !text.is_ascii() && entry.flags().as_u16() & FLAG_UTF8 == 0 {
-            // Python's zipfile would read this name as CP437: another file.
-            return Err(refuse(
-                format!("has a member `{shown}` with a non-ASCII name not marked as UTF-8"),
-                HINT_MALFORMED,
-            ));
-        }
-        let (path, is_dir) = match text.strip_suffix('/') {
-            Some(dir) => (dir, true),
-            None => (text, false),
-        };
-        match check_name(path) {
-            Ok(()) => {}
-            Err(NameProblem::Outside) => {
-                return Err(refuse(
-                    format!("has a member `{shown}` outside the wheel"),
-                    HINT_OUTSIDE,
-                ));
-            }
-            Err(NameProblem::NotPlain) => {
-                return Err(refuse(
-                    format!("has a member `{shown}` whose name is not a plain relative path"),
-                    HINT_OUTSIDE,
-                ));
-            }
-        }
-        let mode = entry.external_attributes() >> 16;
-        let kind = mode & S_IFMT;
-        let type_ok = matches!((is_dir, kind), (_, 0) | (false, S_IFREG) | (true, S_IFDIR));
-        if !type_ok {
-            let what = match kind {
-                S_IFLNK => "a symlink".to_owned(),
-                S_IFREG | S_IFDIR => "a member whose name and type disagree".to_owned(),
-                other => format!("a special file (mode {other:o})"),
-            };
-            return Err(refuse(format!("has {what} `{shown}`"), HINT_TYPE));
-        }
-        if entry.encrypted() {
-            return Err(refuse(
-                format!("has an encrypted member `{shown}`"),
-                HINT_METHOD,
-            ));
-        }
-        let method = entry.compression();
-        if !matches!(
-            method,
-            CompressionMethod::Stored | CompressionMethod::Deflated
-        ) {
-            return Err(refuse(
-                format!("has a member `{shown}` compressed with method `{method}`"),
-                HINT_METHOD,
-            ));
-        }
-        let size = entry.size();
+        return Err(refuse(format!("has {what} `{shown}`"), HINT_TYPE));
+    }
+    if entry.encrypted() {
+        return Err(refuse(
+            format!("has an encrypted member `{shown}`"),
+            HINT_METHOD,
+        ));
+    }
+    let method = entry.compression();
+    if !matches!(
+        method,
+        CompressionMethod::Stored | CompressionMethod::Deflated
+    ) {
+        return Err(refuse(
+            format!("has a member `{shown}` compressed with method `{method}`"),
+            HINT_METHOD,
+        ));
+    }
+    Ok(mode)
+}
+
+/// The declared sizes counted against the limits while the central
+/// directory is read: each file, the total, and the total against the
+/// compressed size (the ratio cap).
+struct Sizes<'a> {
+    limits: &'a Limits,
+    compressed: u64,
+    ratio_cap: u64,
+    /// Declared bytes of the files counted so far.
+    declared: u64,
+}
+
+impl Sizes<'_> {
+    fn count(&mut self, is_dir: bool, size: u64, shown: &str, label: &str) -> Result<()> {
+        let refuse = |what: String, hint: &str| refusal(label, what, hint);
+        let limits = self.limits;
         if is_dir {
             if size != 0 {
                 return Err(refuse(
@@ -261,57 +327,39 @@ pub fn open_wheel_from(file: fs_err::File, label: &str, limits: &Limits) -> Resu
                     HINT_MALFORMED,
                 ));
             }
-        } else {
-            if size > limits.max_file_bytes {
-                return Err(refuse(
-                    format!(
-                        "has a file `{shown}` larger than {} bytes",
-                        limits.max_file_bytes
-                    ),
-                    &bomb_hint("archives.max_file_size"),
-                ));
-            }
-            declared_total = declared_total.saturating_add(size);
-            if declared_total > limits.max_total_bytes {
-                return Err(refuse(
-                    format!(
-                        "unpacks to more than {} bytes (stopped at `{shown}`)",
-                        limits.max_total_bytes
-                    ),
-                    &bomb_hint("archives.max_total_size"),
-                ));
-            }
-            if declared_total > ratio_cap {
-                return Err(refuse(
-                    format!(
-                        "expands to more than {} times its {compressed} compressed bytes \
-                         (stopped at `{shown}`)",
-                        limits.max_ratio
-                    ),
-                    HINT_BOMB,
-                ));
-            }
+            return Ok(());
         }
-        tree.claim(path, is_dir)
-            .map_err(|what| refuse(what, HINT_COLLIDE))?;
-        if !is_dir {
-            files.push(Member {
-                name: path.to_owned(),
-                size,
-                executable: mode & 0o111 != 0,
-                index,
-            });
+        if size > limits.max_file_bytes {
+            return Err(refuse(
+                format!(
+                    "has a file `{shown}` larger than {} bytes",
+                    limits.max_file_bytes
+                ),
+                &bomb_hint("archives.max_file_size"),
+            ));
         }
+        self.declared = self.declared.saturating_add(size);
+        if self.declared > limits.max_total_bytes {
+            return Err(refuse(
+                format!(
+                    "unpacks to more than {} bytes (stopped at `{shown}`)",
+                    limits.max_total_bytes
+                ),
+                &bomb_hint("archives.max_total_size"),
+            ));
+        }
+        if self.declared > self.ratio_cap {
+            return Err(refuse(
+                format!(
+                    "expands to more than {} times its {} compressed bytes \
+                     (stopped at `{shown}`)",
+                    limits.max_ratio, self.compressed
+                ),
+                HINT_BOMB,
+            ));
+        }
+        Ok(())
     }
-    Ok(ValidatedZip {
-        label: label.to_owned(),
-        archive,
-        files,
-        limits: limits.clone(),
-        compressed,
-        ratio_cap,
-        read: 0,
-    })
 }
 
 impl ValidatedZip {

@@ -12,16 +12,54 @@ pub fn unified(label: &str, old: &str, edits: &[Edit]) -> String {
     if edits.is_empty() {
         return String::new();
     }
-    let starts = line_starts(old);
-    let line_of = |at: usize| starts.partition_point(|&s| s <= at).saturating_sub(1);
-    let nlines = starts.len();
+    let lines = Lines {
+        text: old,
+        starts: line_starts(old),
+    };
+    let changes = changes(&lines, edits);
+    let mut out = format!("--- a/{label}\n+++ b/{label}\n");
+    hunks(&lines, &changes, &mut out);
+    out
+}
+
+/// The old text and where each of its lines starts.
+struct Lines<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl Lines<'_> {
+    /// The line that holds byte `at`.
+    fn line_of(&self, at: usize) -> usize {
+        self.starts.partition_point(|&s| s <= at).saturating_sub(1)
+    }
+
+    /// The byte after `line` (its newline included).
+    fn end_of(&self, line: usize) -> usize {
+        self.starts
+            .get(line + 1)
+            .copied()
+            .unwrap_or(self.text.len())
+    }
+}
+
+/// Old lines `first..=last` and the lines that replace them.
+struct Change {
+    first: usize,
+    last: usize,
+    new: Vec<String>,
+}
+
+/// The edits as changed lines: edits whose line ranges touch are one
+/// change, its new lines the old ones with those edits applied.
+fn changes(lines: &Lines, edits: &[Edit]) -> Vec<Change> {
     // Line ranges [first, last] touched by each edit, merged when they touch.
     let mut sorted: Vec<&Edit> = edits.iter().collect();
     sorted.sort_by_key(|e| (e.range.start, e.range.end));
     let mut groups: Vec<(usize, usize, Vec<&Edit>)> = Vec::new();
     for e in sorted {
-        let first = line_of(e.range.start);
-        let last = line_of(e.range.end.saturating_sub(1).max(e.range.start));
+        let first = lines.line_of(e.range.start);
+        let last = lines.line_of(e.range.end.saturating_sub(1).max(e.range.start));
         match groups.last_mut() {
             Some(g) if first <= g.1 => {
                 g.1 = g.1.max(last);
@@ -31,44 +69,48 @@ pub fn unified(label: &str, old: &str, edits: &[Edit]) -> String {
         }
     }
     // Each group: its old lines and its new lines.
-    let end_of = |line: usize| starts.get(line + 1).copied().unwrap_or(old.len());
-    let mut changes = Vec::new();
-    for (first, last, es) in &groups {
-        let (a, b) = (starts[*first], end_of(*last));
-        let local: Vec<Edit> = es
-            .iter()
-            .map(|e| Edit {
-                range: e.range.start - a..e.range.end - a,
-                text: e.text.clone(),
-            })
-            .collect();
-        let new_chunk = apply(&old[a..b], &local);
-        changes.push((
-            *first,
-            *last,
-            split(&new_chunk)
-                .into_iter()
-                .map(str::to_owned)
-                .collect::<Vec<String>>(),
-        ));
-    }
-    // Hunks: changes whose context overlaps are printed together.
-    let old_lines: Vec<&str> = (0..nlines).map(|i| &old[starts[i]..end_of(i)]).collect();
-    let mut out = format!("--- a/{label}\n+++ b/{label}\n");
+    let old = lines.text;
+    groups
+        .into_iter()
+        .map(|(first, last, es)| {
+            let (a, b) = (lines.starts[first], lines.end_of(last));
+            let local: Vec<Edit> = es
+                .iter()
+                .map(|e| Edit {
+                    range: e.range.start - a..e.range.end - a,
+                    text: e.text.clone(),
+                })
+                .collect();
+            let new_chunk = apply(&old[a..b], &local);
+            Change {
+                first,
+                last,
+                new: split(&new_chunk).into_iter().map(str::to_owned).collect(),
+            }
+        })
+        .collect()
+}
+
+/// The hunks: changes whose context overlaps are printed together.
+fn hunks(lines: &Lines, changes: &[Change], out: &mut String) {
+    let nlines = lines.starts.len();
+    let old_lines: Vec<&str> = (0..nlines)
+        .map(|i| &lines.text[lines.starts[i]..lines.end_of(i)])
+        .collect();
     let mut delta: isize = 0;
     let mut i = 0;
     while i < changes.len() {
         let mut j = i;
-        while j + 1 < changes.len() && changes[j + 1].0 <= changes[j].1 + 1 + 2 * CONTEXT {
+        while j + 1 < changes.len() && changes[j + 1].first <= changes[j].last + 1 + 2 * CONTEXT {
             j += 1;
         }
-        let from = changes[i].0.saturating_sub(CONTEXT);
-        let to = (changes[j].1 + 1 + CONTEXT).min(nlines);
+        let from = changes[i].first.saturating_sub(CONTEXT);
+        let to = (changes[j].last + 1 + CONTEXT).min(nlines);
         let mut body = String::new();
         let (mut old_n, mut new_n) = (0usize, 0usize);
         let mut line = from;
         let mut hunk_delta = 0isize;
-        for (first, last, new) in &changes[i..=j] {
+        for Change { first, last, new } in &changes[i..=j] {
             for l in &old_lines[line..*first] {
                 push(&mut body, ' ', l);
                 old_n += 1;
@@ -99,7 +141,6 @@ pub fn unified(label: &str, old: &str, edits: &[Edit]) -> String {
         delta += hunk_delta;
         i = j + 1;
     }
-    out
 }
 
 fn range(start0: usize, n: usize) -> String {

@@ -6,14 +6,16 @@
 //! Reference: `docs/policy.md`.
 
 mod file;
+mod layers;
 mod merge;
+mod show;
+mod value;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::ecosystem::Ecosystem;
 use crate::error::{Error, Result};
-pub use merge::{Layer, show, system_policy_path_with};
 
 const BUILTIN: &str = include_str!("../../policies/default.toml");
 /// One entry of the built-in known-compromised list.
@@ -212,12 +214,12 @@ impl Policy {
     /// Load every layer: built-in, system, user, command line (`--policy` or
     /// `SAFEX_POLICY`).
     pub fn load(cli_policy: Option<PathBuf>) -> Result<Policy> {
-        merge::load(cli_policy)
+        layers::load(cli_policy)
     }
 
     /// Only the built-in layer (tests and tools).
     pub fn builtin() -> Result<Policy> {
-        merge::from_layers(vec![merge::Layer::builtin()?])
+        merge::from_layers(vec![layers::Layer::builtin()?])
     }
 
     pub fn cooldown(&self) -> Cooldown {

@@ -356,102 +356,131 @@ impl Provider {
         pkg: &Pkg,
         version: &Version,
     ) -> Result<Dependencies<Pkg, Ranges<Version>, String>> {
-        let mut deps: BTreeMap<Pkg, Ranges<Version>> = BTreeMap::new();
-        let add = |deps: &mut BTreeMap<Pkg, Ranges<Version>>, p: Pkg, r: Ranges<Version>| {
-            let merged = match deps.get(&p) {
-                Some(existing) => existing.intersection(&r),
-                None => r,
-            };
-            deps.insert(p, merged);
-        };
+        let mut deps = Constraints::default();
         match pkg {
-            Pkg::Root => {
-                for r in &self.roots {
-                    add(
-                        &mut deps,
-                        Pkg::Name(r.name.clone()),
-                        Ranges::singleton(r.version.clone()),
-                    );
-                    for e in &r.extras {
-                        add(
-                            &mut deps,
-                            Pkg::Extra(r.name.clone(), e.clone()),
-                            Ranges::singleton(r.version.clone()),
-                        );
-                    }
-                }
-            }
+            Pkg::Root => self.root_requirements(&mut deps),
             Pkg::Name(name) | Pkg::Extra(name, _) => {
                 let meta = self.metadata_of(name, version)?;
-                if let Some(rp) = &meta.requires_python
-                    && !rp.contains(&self.python)
-                {
-                    if self.pinned(name) == Some(version) {
-                        return Err(Error::new(
-                            Kind::Runtime,
-                            format!(
-                                "`{name}=={version}` requires Python `{rp}`, and this Python is {}",
-                                self.python
-                            ),
-                        )
-                        .with_hint(
-                            "pass a Python that fits with `--python`; safex never downloads one",
-                        )
-                        .needs(crate::error::Need::Python(rp.to_string())));
-                    }
-                    return Ok(Dependencies::Unavailable(format!(
-                        "it requires Python {rp}"
-                    )));
+                if let Some(why) = self.python_does_not_fit(name, version, &meta)? {
+                    return Ok(Dependencies::Unavailable(why));
                 }
                 let extras: Vec<ExtraName> = match pkg {
                     Pkg::Extra(_, e) => vec![e.clone()],
                     _ => Vec::new(),
                 };
                 if let Pkg::Extra(..) = pkg {
-                    add(
-                        &mut deps,
-                        Pkg::Name(name.clone()),
-                        Ranges::singleton(version.clone()),
-                    );
+                    deps.add(Pkg::Name(name.clone()), Ranges::singleton(version.clone()));
                 }
-                for req in &meta.requires_dist {
-                    if !req.marker.evaluate(&self.markers, &extras) {
-                        continue;
-                    }
-                    if &req.name == name && req.extras.is_empty() {
-                        continue;
-                    }
-                    let range: Ranges<Version> = match &req.version_or_url {
-                        None => Ranges::full(),
-                        Some(VersionOrUrl::VersionSpecifier(s)) => Ranges::from(s.clone()),
-                        Some(VersionOrUrl::Url(u)) => {
-                            return Err(Error::policy(format!(
-                                "`{name}=={version}` depends on `{}` at the URL `{u}`: not an index package, so no hash pins it",
-                                req.name
-                            ))
-                            .with_hint("safex installs only index packages"));
-                        }
-                    };
-                    self.edges
-                        .borrow_mut()
-                        .entry((name.clone(), version.clone()))
-                        .or_default()
-                        .insert(req.name.to_string());
-                    self.speculate(&req.name, &range);
-                    add(&mut deps, Pkg::Name(req.name.clone()), range.clone());
-                    for e in &req.extras {
-                        add(
-                            &mut deps,
-                            Pkg::Extra(req.name.clone(), e.clone()),
-                            range.clone(),
-                        );
-                    }
-                }
+                self.declared_requirements(name, version, &meta, &extras, &mut deps)?;
             }
         }
         Ok(Dependencies::Available(
-            deps.into_iter().collect::<DependencyConstraints<_, _>>(),
+            deps.0.into_iter().collect::<DependencyConstraints<_, _>>(),
         ))
+    }
+
+    /// The root's: each requested package at its pinned version, and each
+    /// of its extras.
+    fn root_requirements(&self, deps: &mut Constraints) {
+        for r in &self.roots {
+            deps.add(
+                Pkg::Name(r.name.clone()),
+                Ranges::singleton(r.version.clone()),
+            );
+            for e in &r.extras {
+                deps.add(
+                    Pkg::Extra(r.name.clone(), e.clone()),
+                    Ranges::singleton(r.version.clone()),
+                );
+            }
+        }
+    }
+
+    /// `Requires-Python` against this Python: a pinned root that does not
+    /// fit is an error that says which Python it needs; any other version
+    /// that does not fit is unavailable (`Some(why)`).
+    fn python_does_not_fit(
+        &self,
+        name: &PackageName,
+        version: &Version,
+        meta: &Metadata,
+    ) -> Result<Option<String>> {
+        let Some(rp) = &meta.requires_python else {
+            return Ok(None);
+        };
+        if rp.contains(&self.python) {
+            return Ok(None);
+        }
+        if self.pinned(name) == Some(version) {
+            return Err(Error::new(
+                Kind::Runtime,
+                format!(
+                    "`{name}=={version}` requires Python `{rp}`, and this Python is {}",
+                    self.python
+                ),
+            )
+            .with_hint("pass a Python that fits with `--python`; safex never downloads one")
+            .needs(crate::error::Need::Python(rp.to_string())));
+        }
+        Ok(Some(format!("it requires Python {rp}")))
+    }
+
+    /// `Requires-Dist` whose markers hold here (with `extras` active), each
+    /// recorded as an edge and looked up ahead; a URL requirement is
+    /// refused.
+    fn declared_requirements(
+        &self,
+        name: &PackageName,
+        version: &Version,
+        meta: &Metadata,
+        extras: &[ExtraName],
+        deps: &mut Constraints,
+    ) -> Result<()> {
+        for req in &meta.requires_dist {
+            if !req.marker.evaluate(&self.markers, extras) {
+                continue;
+            }
+            if &req.name == name && req.extras.is_empty() {
+                continue;
+            }
+            let range: Ranges<Version> = match &req.version_or_url {
+                None => Ranges::full(),
+                Some(VersionOrUrl::VersionSpecifier(s)) => Ranges::from(s.clone()),
+                Some(VersionOrUrl::Url(u)) => {
+                    return Err(Error::policy(format!(
+                        "`{name}=={version}` depends on `{}` at the URL `{u}`: not an index package, so no hash pins it",
+                        req.name
+                    ))
+                    .with_hint("safex installs only index packages"));
+                }
+            };
+            self.edges
+                .borrow_mut()
+                .entry((name.clone(), version.clone()))
+                .or_default()
+                .insert(req.name.to_string());
+            self.speculate(&req.name, &range);
+            deps.add(Pkg::Name(req.name.clone()), range.clone());
+            for e in &req.extras {
+                deps.add(Pkg::Extra(req.name.clone(), e.clone()), range.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One package's dependencies as PubGrub takes them: a package named twice
+/// gets the intersection of its ranges.
+#[derive(Default)]
+struct Constraints(BTreeMap<Pkg, Ranges<Version>>);
+
+impl Constraints {
+    fn add(&mut self, p: Pkg, r: Ranges<Version>) {
+        let merged = match self.0.get(&p) {
+            Some(existing) => existing.intersection(&r),
+            None => r,
+        };
+        self.0.insert(p, merged);
     }
 }
 

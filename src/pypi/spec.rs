@@ -49,8 +49,41 @@ pub fn valid_name(s: &str) -> bool {
 
 pub fn parse_root(input: &str) -> Result<std::result::Result<PySpec, Floating>> {
     let s = input.trim();
+    if outside_the_index(s) {
+        return Err(Error::usage(format!(
+            "`{}` is a URL, path or VCS reference, which runs code that no hash pins",
+            shown(input)
+        ))
+        .with_hint("publish it to your index and launch it as `<name>==<exact-version>`"));
+    }
+    let (name, rest) = name_of(input, s)?;
+    let (extras, rest) = extras_of(input, rest)?;
+    let rest = rest.trim();
+    if !(rest.is_empty() || rest.starts_with(['=', '@', '<', '>', '~', '!'])) {
+        return Err(
+            Error::usage(format!("`{}` is not a package spec", shown(input))).with_hint(
+                "write `<name>==<exact-version>`, for example `mcp-server-time==2026.10.19`",
+            ),
+        );
+    }
+    Ok(match exact_version(rest) {
+        Some(version) => Ok(PySpec {
+            name,
+            extras,
+            version,
+        }),
+        None => Err(Floating {
+            name,
+            requested: (!rest.is_empty()).then(|| rest.to_owned()),
+        }),
+    })
+}
+
+/// A URL, a path, a VCS reference or an archive file: not a name on the
+/// index.
+fn outside_the_index(s: &str) -> bool {
     let lower = s.to_ascii_lowercase();
-    let non_index = [
+    [
         "git+", "git:", "http:", "https:", "file:", "hg+", "svn+", "bzr+",
     ]
     .iter()
@@ -63,18 +96,15 @@ pub fn parse_root(input: &str) -> Result<std::result::Result<PySpec, Floating>> 
         || s.contains('\\')
         || lower.ends_with(".whl")
         || lower.ends_with(".tar.gz")
-        || lower.ends_with(".zip");
-    if non_index {
-        return Err(Error::usage(format!(
-            "`{}` is a URL, path or VCS reference, which runs code that no hash pins",
-            shown(input)
-        ))
-        .with_hint("publish it to your index and launch it as `<name>==<exact-version>`"));
-    }
+        || lower.ends_with(".zip")
+}
+
+/// The package name at the start of `s`, and what follows it.
+fn name_of<'a>(input: &str, s: &'a str) -> Result<(PackageName, &'a str)> {
     let end = s
         .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
         .unwrap_or(s.len());
-    let (name_str, mut rest) = s.split_at(end);
+    let (name_str, rest) = s.split_at(end);
     if !valid_name(name_str) {
         return Err(Error::usage(format!("`{}` is not a valid Python package name", shown(input)))
             .with_hint("names are letters, digits, `.`, `_` and `-`, starting and ending with a letter or digit"));
@@ -85,77 +115,55 @@ pub fn parse_root(input: &str) -> Result<std::result::Result<PySpec, Floating>> 
             shown(name_str)
         ))
     })?;
-    let mut extras = Vec::new();
-    if let Some(after) = rest.strip_prefix('[') {
-        let close = after
-            .find(']')
-            .ok_or_else(|| Error::usage(format!("`{}` has an unclosed `[`", shown(input))))?;
-        for e in after[..close]
-            .split(',')
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-        {
-            if !valid_name(e) {
-                return Err(Error::usage(format!(
-                    "`{}` has an invalid extra `{}`",
-                    shown(input),
-                    shown(e)
-                )));
-            }
-            extras.push(ExtraName::from_str(e).map_err(|err| Error::usage(err.to_string()))?);
-        }
-        extras.sort();
-        extras.dedup();
-        rest = &after[close + 1..];
-    }
-    let rest = rest.trim();
-    if !(rest.is_empty() || rest.starts_with(['=', '@', '<', '>', '~', '!'])) {
-        return Err(
-            Error::usage(format!("`{}` is not a package spec", shown(input))).with_hint(
-                "write `<name>==<exact-version>`, for example `mcp-server-time==2026.10.19`",
-            ),
-        );
-    }
-    let version_str = if let Some(v) = rest.strip_prefix("==") {
-        if v.starts_with('=') {
-            return Ok(Err(Floating {
-                name,
-                requested: Some(rest.to_owned()),
-            }));
-        }
-        v.trim()
-    } else if let Some(v) = rest.strip_prefix('@') {
-        v.trim()
-    } else if rest.is_empty() {
-        return Ok(Err(Floating {
-            name,
-            requested: None,
-        }));
-    } else {
-        return Ok(Err(Floating {
-            name,
-            requested: Some(rest.to_owned()),
-        }));
+    Ok((name, rest))
+}
+
+/// The `[extra,...]` after the name, sorted and deduplicated (none without
+/// brackets), and what follows it.
+fn extras_of<'a>(input: &str, rest: &'a str) -> Result<(Vec<ExtraName>, &'a str)> {
+    let Some(after) = rest.strip_prefix('[') else {
+        return Ok((Vec::new(), rest));
     };
-    if version_str.contains('*') || version_str.contains(',') || version_str.contains(';') {
-        return Ok(Err(Floating {
-            name,
-            requested: Some(rest.to_owned()),
-        }));
+    let close = after
+        .find(']')
+        .ok_or_else(|| Error::usage(format!("`{}` has an unclosed `[`", shown(input))))?;
+    let mut extras = Vec::new();
+    for e in after[..close]
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        if !valid_name(e) {
+            return Err(Error::usage(format!(
+                "`{}` has an invalid extra `{}`",
+                shown(input),
+                shown(e)
+            )));
+        }
+        extras.push(ExtraName::from_str(e).map_err(|err| Error::usage(err.to_string()))?);
+    }
+    extras.sort();
+    extras.dedup();
+    Ok((extras, &after[close + 1..]))
+}
+
+/// The version `==x.y.z` or `@x.y.z` pins exactly; `None` for anything that
+/// floats (`===`, ranges, wildcards, several clauses, markers, nothing).
+fn exact_version(rest: &str) -> Option<Version> {
+    let v = if let Some(v) = rest.strip_prefix("==") {
+        if v.starts_with('=') {
+            return None;
+        }
+        v.trim()
+    } else {
+        rest.strip_prefix('@')?.trim()
+    };
+    if v.contains('*') || v.contains(',') || v.contains(';') {
+        return None;
     }
     // A local version (`1.0.0+cpu`) named exactly is an exact pin: it is
     // the only way to ask for one (an exact public pin never selects it).
-    match Version::from_str(version_str) {
-        Ok(version) => Ok(Ok(PySpec {
-            name,
-            extras,
-            version,
-        })),
-        _ => Ok(Err(Floating {
-            name,
-            requested: Some(rest.to_owned()),
-        })),
-    }
+    Version::from_str(v).ok()
 }
 
 #[cfg(test)]
