@@ -4,8 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::file::Parsed;
-use super::merge::from_layers;
-use super::{BUILTIN, Policy};
+use super::BUILTIN;
 use crate::env_vars as ev;
 use crate::error::{Error, Result};
 
@@ -51,7 +50,8 @@ fn fixed_system_path() -> PathBuf {
     }
 }
 
-pub fn load(cli_policy: Option<PathBuf>) -> Result<Policy> {
+/// Every layer in force, lowest first: built-in, system, user, command line.
+pub fn gather(cli_policy: Option<PathBuf>) -> Result<Vec<Layer>> {
     let mut layers = vec![Layer::builtin()?];
     let system = system_policy_path_with(
         &fixed_system_path(),
@@ -95,7 +95,7 @@ pub fn load(cli_policy: Option<PathBuf>) -> Result<Policy> {
             parsed,
         });
     }
-    from_layers(layers)
+    Ok(layers)
 }
 
 #[cfg(test)]

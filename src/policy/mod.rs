@@ -214,7 +214,7 @@ impl Policy {
     /// Load every layer: built-in, system, user, command line (`--policy` or
     /// `SAFEX_POLICY`).
     pub fn load(cli_policy: Option<PathBuf>) -> Result<Policy> {
-        layers::load(cli_policy)
+        merge::from_layers(layers::gather(cli_policy)?)
     }
 
     /// Only the built-in layer (tests and tools).
