@@ -29,8 +29,8 @@ use crate::filelock::FileLock;
 use crate::http::Credential;
 use crate::http::{Fault, Http};
 use crate::integrity::{Algo, Computed, Hasher, Integrity};
+use crate::npm::config::NpmConfig;
 use crate::redact;
-use crate::settings::NpmConfig;
 
 /// How many times an archive whose bytes do not match is fetched again
 /// before the mismatch is an integrity error (see [`Fetcher::download_verified`]).

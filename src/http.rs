@@ -14,6 +14,7 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::redact;
+use crate::redact::SafeUrl;
 
 /// A credential sent to one registry or index origin (and path prefix):
 /// from `.npmrc`, pip's URL userinfo or netrc.
@@ -678,6 +679,59 @@ fn answer(resp: reqwest::Response, shown: &str) -> std::result::Result<reqwest::
     }
 }
 
+/// The base URL of an npm registry (`what` = "registry") or a PyPI index
+/// ("index"), checked by one rule for both: `https`; plain `http` only on
+/// loopback or on a host the policy lists in `registries.allowed_hosts`; a
+/// trailing `/` so that joins stay below it. Userinfo is kept: it is the
+/// credential for that origin, sent to it only.
+pub fn parse_base_url(
+    raw: &str,
+    what: &str,
+    source: &str,
+    allowed_hosts: Option<&[String]>,
+) -> Result<SafeUrl> {
+    let mut s = raw.trim().to_owned();
+    if !s.ends_with('/') {
+        s.push('/');
+    }
+    let example = if what == "index" {
+        "https://index.example.com/simple/"
+    } else {
+        "https://registry.example.com/"
+    };
+    let url = Url::parse(&s).map_err(|e| {
+        Error::usage(format!("{what} URL from {source} is invalid: {e}"))
+            .with_hint(format!("a {what} URL looks like `{example}`"))
+    })?;
+    let allowed = |url: &Url| {
+        url.host_str().is_some_and(|h| {
+            allowed_hosts.is_some_and(|a| a.iter().any(|x| x.eq_ignore_ascii_case(h)))
+        })
+    };
+    match url.scheme() {
+        "https" => Ok(SafeUrl::new(url)),
+        "http" if is_loopback(&url) || allowed(&url) => Ok(SafeUrl::new(url)),
+        "http" => Err(Error::policy(format!(
+            "{what} `{}` from {source} is plain http on a non-loopback host",
+            crate::redact::url(&url)
+        ))
+        .with_hint("use https; plain http is allowed only on 127.0.0.1, ::1 and localhost, or on a host the policy lists in `registries.allowed_hosts`")),
+        other => Err(
+            Error::usage(format!("{what} URL from {source} has scheme `{other}`"))
+                .with_hint("use an `https://` URL"),
+        ),
+    }
+}
+
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 /// The extra CA files worth reading: each file once (npm's `cafile` and
 /// `NODE_EXTRA_CA_CERTS` often name the same bundle), and not the bundle
 /// that `SSL_CERT_FILE` names, which the system store already loaded.
@@ -720,6 +774,31 @@ pub fn describe(e: reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One rule for npm registries and PyPI indexes: `registries.
+    /// allowed_hosts` admits plain http on a listed host for both
+    /// (`docs/policy.md`), and nowhere else but loopback.
+    #[test]
+    fn registry_and_index_urls_follow_one_rule() {
+        let allowed = ["pkgs.corp.example".to_owned()];
+        for (url, hosts, ok) in [
+            ("https://r.example/x", None, true),
+            ("http://127.0.0.1:4873", None, true),
+            ("http://pkgs.corp.example/simple", None, false),
+            ("http://pkgs.corp.example/simple", Some(&allowed[..]), true),
+            ("http://PKGS.corp.example/simple", Some(&allowed[..]), true),
+            ("http://other.corp.example/", Some(&allowed[..]), false),
+            ("ftp://pkgs.corp.example/", Some(&allowed[..]), false),
+        ] {
+            for what in ["registry", "index"] {
+                let got = parse_base_url(url, what, "t", hosts);
+                assert_eq!(got.is_ok(), ok, "{what} {url} {hosts:?}: {got:?}");
+                if let Ok(u) = got {
+                    assert!(u.url().as_str().ends_with('/'), "{u}");
+                }
+            }
+        }
+    }
     use std::sync::atomic::AtomicUsize;
 
     #[test]

@@ -12,6 +12,7 @@ pub mod archive;
 pub mod audit;
 pub mod cache;
 pub mod cli;
+pub mod config_file;
 pub mod ecosystem;
 pub mod env_vars;
 pub mod error;

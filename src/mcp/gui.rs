@@ -82,7 +82,7 @@ pub fn records_registry(source: &str) -> bool {
             | "PIP_INDEX_URL"
             | "UV_DEFAULT_INDEX"
             | "UV_INDEX_URL"
-    ) || source == crate::settings::NPM_ASKED
+    ) || source == crate::npm::config::NPM_ASKED
 }
 
 /// A registry URL as it may be written into a config file: without
@@ -112,7 +112,7 @@ mod tests {
             "PIP_INDEX_URL",
             "UV_DEFAULT_INDEX",
             "UV_INDEX_URL",
-            crate::settings::NPM_ASKED,
+            crate::npm::config::NPM_ASKED,
         ] {
             assert!(records_registry(yes), "{yes}");
         }

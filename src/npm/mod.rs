@@ -1,7 +1,8 @@
-//! The npm side: specs, the registry's packuments, npm's tree building, what
+//! The npm side: specs, npm's configuration, the registry's packuments, npm's tree building, what
 //! a tarball's `package.json` declares, the `node_modules` tree, and the
 //! pipeline that runs them.
 
+pub mod config;
 pub mod inspect;
 pub mod pipeline;
 pub mod registry;

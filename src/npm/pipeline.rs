@@ -17,7 +17,7 @@ use crate::npm::spec::{self, NpmName, NpmSpec, Unpinned};
 use crate::npm::tree::{self, EnvMarker, Installed, RootBins};
 use crate::policy::ScriptsMode;
 use crate::session::Session;
-use crate::settings::{self, Overrides, Settings};
+use crate::settings::{Overrides, Settings};
 use crate::{fetch, locate};
 
 /// The npm side of the launch frame.
@@ -696,7 +696,11 @@ async fn join(h: tokio::task::JoinHandle<Result<Vec<Installed>>>) -> Result<Vec<
 /// package's registry, checked against the locked hash. No metadata request.
 /// The entry was checked when the lockfile was read (`lock::check`): its
 /// path is a `node_modules` path, its version is semver, its hash sha512.
-fn placed_from_lock(npm: &settings::NpmConfig, p: &LockedPackage, offline: bool) -> Result<Placed> {
+fn placed_from_lock(
+    npm: &crate::npm::config::NpmConfig,
+    p: &LockedPackage,
+    offline: bool,
+) -> Result<Placed> {
     let name = p.name.clone();
     // Offline, a locked tree rebuilds from cached archives alone: no
     // registry needs to be configured (an MCP client may pass no settings).

@@ -15,9 +15,9 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::http::{Fault, Http};
+use crate::npm::config::NpmConfig;
 use crate::npm::spec::NpmName;
 use crate::redact;
-use crate::settings::NpmConfig;
 
 const CORGI: &str = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*";
 /// The full packument, with `time`.

@@ -28,11 +28,11 @@ use crate::ecosystem::Ecosystem;
 use crate::error::{Error, Result};
 use crate::fetch::{Expected, Fetcher};
 use crate::integrity::Integrity;
+use crate::npm::config::NpmConfig;
 use crate::npm::registry::{Packument, Packuments, VersionMeta};
 use crate::npm::spec::{DepSpec, NpmName, NpmSpec, range_admits};
 use crate::policy::{Cooldown, Policy};
 use crate::redact::shown;
-use crate::settings::NpmConfig;
 use crate::time::{Age, format_duration, format_rfc3339, judge_root_age};
 
 /// A package placed in the tree, ready to fetch.

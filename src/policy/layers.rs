@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::file::Parsed;
 use super::BUILTIN;
+use super::file::Parsed;
 use crate::env_vars as ev;
 use crate::error::{Error, Result};
 

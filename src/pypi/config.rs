@@ -278,9 +278,9 @@ fn uv_index_url(entry: &str) -> &str {
 }
 
 /// An index base URL: the rule npm registry URLs follow
-/// ([`crate::settings::parse_base_url`]).
+/// ([`crate::http::parse_base_url`]).
 fn parse_index_url(raw: &str, source: &str, allowed_hosts: Option<&[String]>) -> Result<SafeUrl> {
-    crate::settings::parse_base_url(raw, "index", source, allowed_hosts)
+    crate::http::parse_base_url(raw, "index", source, allowed_hosts)
 }
 
 /// `index-url` and `extra-index-url` from a `pip.conf` (INI). As in pip,

@@ -1060,7 +1060,7 @@ fn no_index_error(asked: Option<&str>) -> Error {
     Error::usage(what).with_hint(format!(
         "pass `--index-url URL`, set `{}`, set `pypi_index` in safex's config file (`{}`), or set `PIP_INDEX_URL` / `index-url` in pip.conf",
         crate::env_vars::SAFEX_PYPI_INDEX,
-        crate::settings::config_path()
+        crate::config_file::config_path()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "config.toml".into())
     ))
