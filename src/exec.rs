@@ -1,7 +1,8 @@
-//! Handing over to the program. On Unix safex replaces itself (`exec`), so
-//! the MCP client's signals reach the server and the PID is the server's;
+//! Handing over to the program. Spoken to through pipes (an MCP client),
+//! safex stays its parent (`relay`); otherwise on Unix safex replaces
+//! itself (`exec`), so signals reach the program and the PID is its own;
 //! elsewhere it spawns, waits and passes the exit code on. stdout is never
-//! touched: it is the program's (for MCP, it is the protocol).
+//! written by safex: it is the program's (for MCP, it is the protocol).
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -9,8 +10,8 @@ use std::process::Command;
 
 use crate::error::{Error, Kind, Result};
 
-/// Run `program <lead...> <args...>` with exactly `env`; on Unix this
-/// returns only on failure. `lead` is what safex puts first (the script);
+/// Run `program <lead...> <args...>` with exactly `env`; on Unix, unless
+/// relayed, this returns only on failure. `lead` is what safex puts first (the script);
 /// `args` are the user's, verbatim.
 pub fn run_program(
     program: &Path,
@@ -18,6 +19,10 @@ pub fn run_program(
     args: &[OsString],
     env: Vec<(OsString, OsString)>,
 ) -> Result<i32> {
+    #[cfg(unix)]
+    if crate::relay::wanted() {
+        return crate::relay::run(program, lead, args, env);
+    }
     let mut cmd = Command::new(program);
     cmd.args(lead).args(args).env_clear().envs(env);
     #[cfg(unix)]

@@ -29,6 +29,8 @@ pub mod npm;
 pub mod policy;
 pub mod pypi;
 pub mod redact;
+#[cfg(unix)]
+pub mod relay;
 pub mod session;
 pub mod settings;
 pub mod spelling;
@@ -50,6 +52,11 @@ use spelling::parse::Parsed;
 
 /// Run safex with these arguments; the return value is the exit code.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
+    // safex as its own exec helper (`relay`): nothing else runs first.
+    #[cfg(unix)]
+    if args.get(1).is_some_and(|a| a == relay::EXEC_HELPER) {
+        return relay::exec_helper(&args[2..]);
+    }
     let result = match launch_words(&args) {
         Some((g, at)) => {
             let first = args[at].to_str().unwrap_or_default();

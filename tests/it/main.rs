@@ -22,4 +22,5 @@ mod policy_env;
 mod pypi_cli;
 mod pypi_threats;
 mod pypiserver;
+mod relay;
 mod verdaccio;
