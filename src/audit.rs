@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::settings::Settings;
 
 /// What is known about the current run, filled in as the pipeline learns it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Context {
     pub ecosystem: Option<Ecosystem>,
     pub package: Option<String>,
@@ -96,6 +96,39 @@ impl Context {
                 .or_else(default_path);
         }
         let _ = self.write("refuse", "refuse", Some(err.message.as_str()));
+    }
+
+    /// One line about a relayed MCP session (`mcp-call`, `mcp-pin`,
+    /// `mcp-session`): the server's identity, then `fields`. The session
+    /// is under way, so a log that cannot be written is a warning.
+    pub fn event(&self, event: &str, fields: serde_json::Value) {
+        let Some(path) = &self.log else { return };
+        let mut record = json!({
+            "time": crate::time::format_rfc3339(std::time::SystemTime::now()),
+            "event": event,
+            "ecosystem": self.ecosystem.map(Ecosystem::as_str),
+            "package": self.package,
+            "version": self.version,
+            "tree": self.tree,
+            "host": host(),
+            "safex_version": env!("CARGO_PKG_VERSION"),
+            "policy": self.layers,
+        });
+        if let (serde_json::Value::Object(r), serde_json::Value::Object(more)) =
+            (&mut record, fields)
+        {
+            r.extend(more);
+        }
+        let mut line = record.to_string();
+        line.push('\n');
+        if let Err(e) = append(path, line.as_bytes(), true)
+            && !self.quiet
+        {
+            eprintln!(
+                "warning: cannot write the audit log `{}`: {e}",
+                path.display()
+            );
+        }
     }
 
     fn write(&self, event: &str, decision: &str, reason: Option<&str>) -> Result<(), Error> {
@@ -230,6 +263,10 @@ fn host() -> Option<String> {
 }
 
 /// The name of the process that started safex: which MCP client.
+pub fn parent_name() -> Option<String> {
+    parent()
+}
+
 fn parent() -> Option<String> {
     #[cfg(target_os = "linux")]
     {

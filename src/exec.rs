@@ -18,11 +18,14 @@ pub fn run_program(
     lead: &[OsString],
     args: &[OsString],
     env: Vec<(OsString, OsString)>,
+    mediation: impl FnOnce() -> crate::relay::Mediation,
 ) -> Result<i32> {
     #[cfg(unix)]
     if crate::relay::wanted() {
-        return crate::relay::run(program, lead, args, env);
+        return crate::relay::run(program, lead, args, env, mediation());
     }
+    #[cfg(not(unix))]
+    let _ = mediation;
     let mut cmd = Command::new(program);
     cmd.args(lead).args(args).env_clear().envs(env);
     #[cfg(unix)]

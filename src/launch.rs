@@ -267,7 +267,18 @@ pub fn run<P: Pipeline>(mut s: Session, a: P::Args, ctx: &mut audit::Context) ->
         &s.settings.npm.secret_vars,
     );
     ctx.launch()?;
-    crate::exec::run_program(&interpreter, &[script], a.program_args(), env)
+    let mediation = || crate::relay::Mediation {
+        ecosystem: <P::Entry as Entry>::ECOSYSTEM,
+        package: ctx.package.clone().unwrap_or_default(),
+        version: ctx.version.clone().unwrap_or_default(),
+        root: key.join(" "),
+        tree: ctx.tree.clone(),
+        policy: s.settings.policy.clone(),
+        audit: ctx.clone(),
+        lockfile: s.settings.lockfile.clone(),
+        system_lockfile: s.settings.system_lockfile.clone(),
+    };
+    crate::exec::run_program(&interpreter, &[script], a.program_args(), env, mediation)
 }
 
 /// Lock the tree (building it, so that everything a launch would refuse is

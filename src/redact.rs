@@ -47,8 +47,13 @@ impl std::fmt::Debug for SafeUrl {
 
 /// Printable form of untrusted input: control characters escaped, length capped.
 pub fn shown(s: &str) -> String {
-    let mut out: String = s.chars().take(80).flat_map(|c| c.escape_debug()).collect();
-    if s.chars().count() > 80 {
+    cut(s, 80)
+}
+
+/// [`shown`] with a cap of `max` characters.
+pub fn cut(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().take(max).flat_map(|c| c.escape_debug()).collect();
+    if s.chars().count() > max {
         out.push('…');
     }
     out

@@ -153,6 +153,29 @@ pub fn mask_args(args: &[String]) -> Vec<String> {
     out
 }
 
+/// Whether an environment variable holds a secret, by its name or by its
+/// value (the rule `find` applies to a config's `env`).
+pub fn is_secret(name: &str, value: &str) -> bool {
+    judge(Some(name), value).is_some()
+}
+
+/// The texts of a secret value that must not be shown: the value itself,
+/// and each token and URL password inside it.
+pub fn secret_parts(value: &str) -> Vec<String> {
+    let mut parts = vec![value.to_owned()];
+    let mut rest = value;
+    while let Some((start, len, _)) = token_at(rest) {
+        parts.push(rest[start..start + len].to_owned());
+        rest = &rest[start + len..];
+    }
+    if let Some(range) = url_userinfo(value)
+        && let Some((_, pw)) = value[range].split_once(':')
+    {
+        parts.push(pw.to_owned());
+    }
+    parts
+}
+
 /// A shell-style variable name: letters, digits, `_`, not starting with a digit.
 fn env_name(name: &str) -> bool {
     !name.is_empty()

@@ -1,0 +1,174 @@
+//! Secrets kept out of answers: the values of the secrets safex put into the
+//! server's environment, replaced in every server → client message by
+//! `[redacted:NAME]`, as written and in their JSON-escaped form. A line the
+//! byte replacement would break (a secret outside a string) is rewritten
+//! from its parsed form instead, string by string.
+
+use memchr::memmem;
+
+/// One value to keep out, in the forms a JSON line can carry it.
+struct Secret {
+    /// The replacement text: `[redacted:NAME]`.
+    mark: Vec<u8>,
+    /// The value as written, and JSON-escaped when that differs.
+    forms: Vec<memmem::Finder<'static>>,
+    value: String,
+}
+
+/// The values to keep out of answers; empty when there are none.
+#[derive(Default)]
+pub struct Redactor {
+    secrets: Vec<Secret>,
+}
+
+/// Values shorter than this are not redacted: they would match ordinary text.
+const MIN_LEN: usize = 8;
+
+impl Redactor {
+    /// From the program's environment: every variable whose name or value
+    /// says it is a secret (the detector `safex mcp scan` uses).
+    pub fn from_env(env: &[(std::ffi::OsString, std::ffi::OsString)]) -> Redactor {
+        let mut secrets: Vec<Secret> = Vec::new();
+        for (k, v) in env {
+            let (Some(name), Some(value)) = (k.to_str(), v.to_str()) else {
+                continue;
+            };
+            if crate::mcp::secrets::is_secret(name, value) {
+                for part in crate::mcp::secrets::secret_parts(value) {
+                    if part.len() >= MIN_LEN && !secrets.iter().any(|s| s.value == part) {
+                        secrets.push(Secret::new(name, part));
+                    }
+                }
+            }
+        }
+        // The longest first: a secret that contains another is replaced whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.value.len()));
+        Redactor { secrets }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+
+    /// Replace every secret in `line` (one JSON-RPC line, its terminator
+    /// included); returns how many were replaced. The result parses as
+    /// JSON whenever the input did.
+    pub fn redact(&self, line: &mut Vec<u8>) -> usize {
+        if self.secrets.is_empty() {
+            return 0;
+        }
+        let mut count = 0;
+        let mut out: Option<Vec<u8>> = None;
+        for s in &self.secrets {
+            for f in &s.forms {
+                let cur = out.as_deref().unwrap_or(line);
+                if f.find(cur).is_none() {
+                    continue;
+                }
+                let (next, n) = replace_all(cur, f, &s.mark);
+                out = Some(next);
+                count += n;
+            }
+        }
+        // A backslash escape can spell a secret no byte search sees
+        // (`\u0067hp_…`, `\/`): then, and when the replacement left
+        // something that no longer parses, work on the parsed strings.
+        let cur = out.as_deref().unwrap_or(line);
+        let escaped = memmem::find(cur, b"\\u").is_some() || memmem::find(cur, b"\\/").is_some();
+        let broken = count > 0 && serde_json::from_slice::<serde::de::IgnoredAny>(cur).is_err();
+        if (escaped || broken)
+            && let Some((text, n)) = self.redact_parsed(line)
+            && (n > 0 || broken)
+        {
+            *line = text;
+            return n;
+        }
+        if let Some(o) = out {
+            *line = o;
+        }
+        count
+    }
+
+    /// The parsed form of `line`, every string (keys too) with the secrets
+    /// replaced, written back; `None` when `line` is not JSON.
+    fn redact_parsed(&self, line: &[u8]) -> Option<(Vec<u8>, usize)> {
+        let (body, end) = split_terminator(line);
+        let mut v: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let mut n = 0;
+        self.walk(&mut v, &mut n);
+        let mut out = serde_json::to_vec(&v).ok()?;
+        out.extend_from_slice(end);
+        Some((out, n))
+    }
+
+    fn walk(&self, v: &mut serde_json::Value, n: &mut usize) {
+        use serde_json::Value;
+        match v {
+            Value::String(s) => *n += self.in_text(s),
+            Value::Array(a) => a.iter_mut().for_each(|x| self.walk(x, n)),
+            Value::Object(m) => {
+                let old = std::mem::take(m);
+                for (mut k, mut x) in old {
+                    *n += self.in_text(&mut k);
+                    self.walk(&mut x, n);
+                    m.insert(k, x);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn in_text(&self, s: &mut String) -> usize {
+        let mut n = 0;
+        for sec in &self.secrets {
+            let hits = s.matches(sec.value.as_str()).count();
+            if hits > 0 {
+                *s = s.replace(
+                    sec.value.as_str(),
+                    std::str::from_utf8(&sec.mark).unwrap_or(""),
+                );
+                n += hits;
+            }
+        }
+        n
+    }
+}
+
+impl Secret {
+    fn new(name: &str, value: String) -> Secret {
+        let mut forms = vec![memmem::Finder::new(value.as_bytes()).into_owned()];
+        let json = serde_json::to_string(&value).unwrap_or_default();
+        let escaped = &json[1..json.len().saturating_sub(1).max(1)];
+        if escaped != value {
+            forms.push(memmem::Finder::new(escaped.as_bytes()).into_owned());
+        }
+        Secret {
+            mark: format!("[redacted:{name}]").into_bytes(),
+            forms,
+            value,
+        }
+    }
+}
+
+fn split_terminator(line: &[u8]) -> (&[u8], &[u8]) {
+    let body = line.strip_suffix(b"\n").unwrap_or(line);
+    let body = body.strip_suffix(b"\r").unwrap_or(body);
+    (body, &line[body.len()..])
+}
+
+fn replace_all(hay: &[u8], f: &memmem::Finder<'_>, with: &[u8]) -> (Vec<u8>, usize) {
+    let mut out = Vec::with_capacity(hay.len());
+    let mut last = 0;
+    let mut n = 0;
+    for at in f.find_iter(hay) {
+        if at < last {
+            continue;
+        }
+        out.extend_from_slice(&hay[last..at]);
+        out.extend_from_slice(with);
+        last = at + f.needle().len();
+        n += 1;
+    }
+    out.extend_from_slice(&hay[last..]);
+    (out, n)
+}
