@@ -95,7 +95,7 @@ mod tests {
         assert_eq!(l.next(&mut buf).unwrap(), Next::Line);
         assert_eq!(buf, b"last");
         assert_eq!(l.next(&mut buf).unwrap(), Next::End);
-        let long = vec![b'x'; 100];
+        let long = [b'x'; 100];
         let mut l = Lines::new(&long[..], 16);
         assert_eq!(l.next(&mut buf).unwrap(), Next::TooLong);
     }

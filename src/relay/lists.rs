@@ -77,8 +77,9 @@ impl Session {
     /// them once the listing is complete. Returns whether any was withheld.
     fn pin_tools(&self, items: &mut Vec<Value>, last_page: bool) -> bool {
         let pins = self.pins();
+        // Review (`safex mcp tools`) lists a withheld tool, still refusing calls to it.
         let review = pins.review.is_some();
-        let refuse = self.rules().pin == PinMode::Refuse && !review;
+        let refuse = self.rules().pin == PinMode::Refuse;
         let mut notes = Vec::new();
         let mut withheld_any = false;
         let (removed, to_record) = self.with_state(|st| {
@@ -100,7 +101,7 @@ impl Session {
                 let withhold = differs && refuse;
                 if withhold {
                     st.withheld.insert(name.clone());
-                    withheld_any = true;
+                    withheld_any |= !review;
                 } else {
                     st.withheld.remove(&name);
                 }
@@ -112,7 +113,7 @@ impl Session {
                         withheld: withhold,
                     });
                 }
-                !withhold
+                !withhold || review
             });
             if !last_page {
                 return (Vec::new(), None);

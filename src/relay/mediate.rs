@@ -168,7 +168,7 @@ impl Session {
         to_server: &mut impl Write,
     ) {
         loop {
-            match self.from_client(buf) {
+            match self.judge_client_line(buf) {
                 Verdict::Forward => {
                     if to_server.write_all(buf).is_err() {
                         return;
@@ -200,7 +200,7 @@ impl Session {
                     break;
                 }
             }
-            if let Some(line) = self.from_server(buf.split_off(0))
+            if let Some(line) = self.judge_server_line(buf.split_off(0))
                 && self.to_client(&line).is_err()
             {
                 break;
@@ -222,7 +222,7 @@ impl Session {
         }
     }
 
-    fn from_client(&self, line: &[u8]) -> Verdict {
+    fn judge_client_line(&self, line: &[u8]) -> Verdict {
         if super::message::trim(line).is_empty() {
             return Verdict::Forward;
         }
@@ -354,7 +354,7 @@ impl Session {
 
     /// One line from the server: redacted, then passed, filtered, answered
     /// or sent to stderr. `None`: nothing goes to the client.
-    fn from_server(&self, mut line: Vec<u8>) -> Option<Vec<u8>> {
+    fn judge_server_line(&self, mut line: Vec<u8>) -> Option<Vec<u8>> {
         let redactions = self.redactor.redact(&mut line);
         if redactions > 0 {
             let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -554,10 +554,8 @@ pub(super) struct StateView<'a> {
 /// Values under secret-looking keys, and secret-looking values, masked.
 fn mask_secrets(v: &mut Value, key: Option<&str>) {
     match v {
-        Value::String(s) => {
-            if crate::mcp::secrets::is_secret(key.unwrap_or(""), s) {
-                *s = "****".to_owned();
-            }
+        Value::String(s) if crate::mcp::secrets::is_secret(key.unwrap_or(""), s) => {
+            *s = "****".to_owned();
         }
         Value::Array(a) => a.iter_mut().for_each(|x| mask_secrets(x, key)),
         Value::Object(m) => m.iter_mut().for_each(|(k, x)| mask_secrets(x, Some(k))),

@@ -120,6 +120,7 @@ pub fn run(
             format!("cannot start `{}`: {e}", program.display()),
         )
     };
+    use std::os::unix::process::CommandExt;
     let me = std::env::current_exe().map_err(cannot)?;
     let client_out = own(io::stdout().as_fd()).map_err(cannot)?;
     let client_in = own(io::stdin().as_fd()).map_err(cannot)?;
@@ -136,6 +137,10 @@ pub fn run(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
+        // Its own process group: a signal sent to safex's group (Ctrl-C on
+        // a terminal, a client that kills the group) reaches the program
+        // once, through safex, not twice.
+        .process_group(0)
         .spawn()
         .map_err(cannot)?;
     let pid = Pid::from_raw(child.id() as i32);

@@ -46,6 +46,7 @@ impl Redactor {
         Redactor { secrets }
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.secrets.is_empty()
     }
@@ -105,6 +106,13 @@ impl Redactor {
         use serde_json::Value;
         match v {
             Value::String(s) => *n += self.in_text(s),
+            Value::Number(num) => {
+                let text = num.to_string();
+                if let Some(sec) = self.secrets.iter().find(|s| s.value == text) {
+                    *v = Value::String(String::from_utf8_lossy(&sec.mark).into_owned());
+                    *n += 1;
+                }
+            }
             Value::Array(a) => a.iter_mut().for_each(|x| self.walk(x, n)),
             Value::Object(m) => {
                 let old = std::mem::take(m);
@@ -171,4 +179,77 @@ fn replace_all(hay: &[u8], f: &memmem::Finder<'_>, with: &[u8]) -> (Vec<u8>, usi
     }
     out.extend_from_slice(&hay[last..]);
     (out, n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn redactor(vars: &[(&str, &str)]) -> Redactor {
+        let env: Vec<(OsString, OsString)> = vars
+            .iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+            .collect();
+        Redactor::from_env(&env)
+    }
+
+    fn redacted(r: &Redactor, line: &str) -> (String, usize) {
+        let mut buf = line.as_bytes().to_vec();
+        let n = r.redact(&mut buf);
+        (String::from_utf8(buf).unwrap(), n)
+    }
+
+    #[test]
+    fn secrets_by_name_or_value_only() {
+        let r = redactor(&[
+            ("MY_SERVICE_TOKEN", "s3cr3t-value-123"),
+            ("HOME", "/root/somewhere"),
+            ("GREETING", "ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
+            ("SHORT_TOKEN", "abc"),
+        ]);
+        let (out, n) = redacted(
+            &r,
+            "{\"a\":\"x s3cr3t-value-123 y /root/somewhere ghp_abcdefghijklmnopqrstuvwxyz0123456789 abc\"}\n",
+        );
+        assert_eq!(n, 2, "{out}");
+        assert_eq!(
+            out,
+            "{\"a\":\"x [redacted:MY_SERVICE_TOKEN] y /root/somewhere [redacted:GREETING] abc\"}\n"
+        );
+    }
+
+    #[test]
+    fn escaped_forms_are_found_too() {
+        let r = redactor(&[("API_KEY", "pa\"ss\\word-1234")]);
+        let line = format!(
+            "{}\n",
+            serde_json::json!({ "text": "key=pa\"ss\\word-1234 end" })
+        );
+        let (out, n) = redacted(&r, &line);
+        assert_eq!(n, 1, "{out}");
+        assert!(out.contains("key=[redacted:API_KEY] end"), "{out}");
+        let r = redactor(&[("API_KEY", "plainsecret99")]);
+        let (out, n) = redacted(&r, "{\"t\":\"\\u0070lainsecret99\",\"k\":\"\\u00e9\"}\n");
+        assert_eq!(n, 1, "{out}");
+        assert!(
+            out.contains("[redacted:API_KEY]") && out.ends_with('\n'),
+            "{out}"
+        );
+        assert!(serde_json::from_str::<serde_json::Value>(&out).is_ok());
+    }
+
+    #[test]
+    fn a_line_without_secrets_is_untouched_and_json_stays_json() {
+        let r = redactor(&[("DB_PASSWORD", "12345678")]);
+        let line = "{\"t\":\"caf\\u00e9\",\"n\":1}\n";
+        assert_eq!(redacted(&r, line), (line.to_owned(), 0));
+        // The secret outside a string: the line is rewritten from its parse.
+        let (out, n) = redacted(&r, "{\"pin\":12345678,\"s\":\"12345678\"}\n");
+        assert_eq!(n, 2, "{out}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["s"], "[redacted:DB_PASSWORD]");
+        assert_eq!(v["pin"], "[redacted:DB_PASSWORD]");
+        assert!(Redactor::default().is_empty());
+    }
 }
