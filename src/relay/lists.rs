@@ -6,7 +6,8 @@
 use serde_json::{Value, json};
 
 use super::mediate::Session;
-use super::rules::{Kind, PinBook, PinMode};
+use super::pins::PinBook;
+use super::rules::{Kind, PinMode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listing {

@@ -14,7 +14,8 @@ use super::Mediation;
 use super::lines::{Lines, Next};
 use super::message::{CallResult, Cancelled, Envelope, Named, Uri, id_key};
 use super::redact::Redactor;
-use super::rules::{ArgsMode, Kind, PinBook, Rules};
+use super::pins::PinBook;
+use super::rules::{ArgsMode, Kind, Rules};
 
 /// What a pending client request was, so its answer can be handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +90,7 @@ struct State {
     /// Tools withheld by `tools.pin = "refuse"`: refused like unknown ones.
     withheld: HashSet<String>,
     /// Tool digests seen in this session's listings (policy-visible tools).
-    seen: super::rules::Digests,
+    seen: super::pins::Digests,
     /// Tools already reported (changed, new, flagged) in this session.
     reported: HashSet<String>,
     counts: Counts,
@@ -547,7 +548,7 @@ impl Session {
 /// The parts of the state the listings change.
 pub(super) struct StateView<'a> {
     pub withheld: &'a mut HashSet<String>,
-    pub seen: &'a mut super::rules::Digests,
+    pub seen: &'a mut super::pins::Digests,
     pub reported: &'a mut HashSet<String>,
 }
 

@@ -12,6 +12,7 @@
 mod lines;
 mod lists;
 mod mediate;
+mod pins;
 mod message;
 mod redact;
 mod rules;
