@@ -22,6 +22,8 @@ pub struct RawPolicy {
     pub env: Option<RawEnv>,
     pub audit: Option<RawAudit>,
     pub known_compromised: Option<RawKnown>,
+    pub tools: Option<super::tools::RawTools>,
+    pub mcp: Option<super::tools::RawMcp>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -80,6 +82,7 @@ pub struct RawEnv {
 #[serde(deny_unknown_fields)]
 pub struct RawAudit {
     pub log: Option<Spanned<String>>,
+    pub arguments: Option<Spanned<String>>,
 }
 
 /// Entries of the known-compromised list (the shipped file, or an admin's

@@ -10,8 +10,8 @@ use super::file::{KnownEntry, RawKnown};
 use super::layers::Layer;
 use super::value::{choice, duration_value, patterns, size_value, url_value};
 use super::{
-    BUILTIN_KNOWN, Compromised, Ecosystem, EnvMode, LockMode, Policy, PthPolicy, ScriptsMode,
-    UnknownAge,
+    ArgsMode, BUILTIN_KNOWN, Compromised, Ecosystem, EnvMode, LockMode, PinMode, Policy, PthPolicy,
+    ScriptsMode, UnknownAge,
 };
 use crate::error::Result;
 
@@ -87,6 +87,8 @@ shown_enum!(ScriptsMode, ScriptsMode::Strip => "strip", ScriptsMode::Refuse => "
 shown_enum!(PthPolicy, PthPolicy::Strip => "strip", PthPolicy::RefuseExecutable => "refuse", PthPolicy::RefuseAll => "refuse-all");
 shown_enum!(LockMode, LockMode::Tofu => "tofu", LockMode::Frozen => "frozen");
 shown_enum!(EnvMode, EnvMode::Inherit => "inherit", EnvMode::Declared => "declared");
+shown_enum!(PinMode, PinMode::Warn => "warn", PinMode::Refuse => "refuse");
+shown_enum!(ArgsMode, ArgsMode::Hash => "hash", ArgsMode::Redacted => "redacted", ArgsMode::Full => "full");
 shown_enum!(UnknownAge, UnknownAge::Allow => "allow", UnknownAge::Refuse => "refuse");
 
 impl Shown for bool {
@@ -156,6 +158,8 @@ pub fn from_layers(layers: Vec<Layer>) -> Result<Policy> {
         m.lock(layer)?;
         m.env(layer)?;
         m.audit(layer)?;
+        m.tools(layer)?;
+        m.mcp(layer)?;
         if let Some(k) = &layer.parsed.raw.known_compromised {
             add_known(&mut m.p, k, &layer.name);
         }
@@ -183,6 +187,11 @@ fn defaults(layers: &[Layer]) -> Policy {
         env_mode: EnvMode::Inherit,
         env_pass: Vec::new(),
         audit_log: None,
+        audit_arguments: ArgsMode::Hash,
+        tool_layers: Vec::new(),
+        tool_pin: PinMode::Warn,
+        mcp_max_line: 64 << 20,
+        mcp_redact: true,
         compromised: Vec::new(),
         sources: Default::default(),
         mandatory: Default::default(),
@@ -445,23 +454,106 @@ impl Merger {
         Ok(())
     }
 
-    /// `[audit] log`: where the audit log goes.
+    /// `[audit]`: where the audit log goes, and how a call's arguments are
+    /// written in it (a system value stays: it is what the security team
+    /// reads).
     fn audit(&mut self, layer: &Layer) -> Result<()> {
         let parsed = &layer.parsed;
-        let Some(v) = parsed.raw.audit.as_ref().and_then(|a| a.log.as_ref()) else {
+        let Some(a) = parsed.raw.audit.as_ref() else {
             return Ok(());
         };
-        if v.get_ref().trim().is_empty() {
-            return Err(parsed.bad("audit.log", v.span(), "is empty; give a file path"));
+        if let Some(v) = &a.log {
+            if v.get_ref().trim().is_empty() {
+                return Err(parsed.bad("audit.log", v.span(), "is empty; give a file path"));
+            }
+            let path = Some(PathBuf::from(v.get_ref()));
+            self.set(
+                "audit.log",
+                layer,
+                |p| &mut p.audit_log,
+                path,
+                |a, b| a == b,
+            );
         }
-        let path = Some(PathBuf::from(v.get_ref()));
-        self.set(
-            "audit.log",
-            layer,
-            |p| &mut p.audit_log,
-            path,
-            |a, b| a == b,
-        );
+        if let Some(v) = &a.arguments {
+            let mode = choice(
+                parsed,
+                "audit.arguments",
+                v,
+                &[
+                    ("hash", ArgsMode::Hash),
+                    ("redacted", ArgsMode::Redacted),
+                    ("full", ArgsMode::Full),
+                ],
+            )?;
+            self.set(
+                "audit.arguments",
+                layer,
+                |p| &mut p.audit_arguments,
+                mode,
+                |a, b| a == b,
+            );
+        }
+        Ok(())
+    }
+
+    /// `[tools]`: the layer's lists (they add up across layers, as
+    /// `packages.*` do) and `tools.pin`.
+    fn tools(&mut self, layer: &Layer) -> Result<()> {
+        let parsed = &layer.parsed;
+        let Some(t) = parsed.raw.tools.as_ref() else {
+            return Ok(());
+        };
+        if let Some(v) = &t.pin {
+            let mode = choice(
+                parsed,
+                "tools.pin",
+                v,
+                &[("warn", PinMode::Warn), ("refuse", PinMode::Refuse)],
+            )?;
+            self.set("tools.pin", layer, |p| &mut p.tool_pin, mode, |a, b| a >= b);
+        }
+        let sets = super::tools::layer_sets(parsed, &layer.name, t)?;
+        if !sets.sets.is_empty() {
+            self.p.tool_layers.push(sets);
+            self.p.sources.insert("tools", layer.name.clone());
+        }
+        Ok(())
+    }
+
+    /// `[mcp]`: the relay's longest message (a system value is a ceiling)
+    /// and whether secrets are kept out of answers (a system `true` stays).
+    fn mcp(&mut self, layer: &Layer) -> Result<()> {
+        let parsed = &layer.parsed;
+        let Some(m) = parsed.raw.mcp.as_ref() else {
+            return Ok(());
+        };
+        if let Some(v) = &m.max_line {
+            let n = size_value(parsed, "mcp.max_line", v)?;
+            if n < 4096 {
+                return Err(parsed.bad(
+                    "mcp.max_line",
+                    v.span(),
+                    "is under 4KiB; an MCP client's first message does not fit",
+                ));
+            }
+            self.set(
+                "mcp.max_line",
+                layer,
+                |p| &mut p.mcp_max_line,
+                n,
+                |a, b| a <= b,
+            );
+        }
+        if let Some(v) = &m.redact {
+            self.set(
+                "mcp.redact",
+                layer,
+                |p| &mut p.mcp_redact,
+                *v.get_ref(),
+                |a, b| a >= b,
+            );
+        }
         Ok(())
     }
 }
@@ -578,6 +670,40 @@ mod tests {
             shown.contains("scripts.mode = \"refuse\"    # system, mandatory"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn relay_keys_are_mandatory_too() {
+        let p = from_layers(vec![
+            Layer::builtin().unwrap(),
+            layer("system", true, "[tools]\npin = \"refuse\"\n[mcp]\nmax_line = \"8MiB\"\nredact = true\n[audit]\narguments = \"redacted\"\n"),
+            layer("user", false, "[tools]\npin = \"warn\"\n[mcp]\nmax_line = \"1GiB\"\nredact = false\n[audit]\narguments = \"full\"\n"),
+        ])
+        .unwrap();
+        assert_eq!(p.tool_pin, PinMode::Refuse);
+        assert_eq!(p.mcp_max_line, 8 << 20);
+        assert!(p.mcp_redact);
+        assert_eq!(p.audit_arguments, ArgsMode::Redacted);
+        assert_eq!(p.warnings.len(), 4, "{:?}", p.warnings);
+        let p = from_layers(vec![
+            Layer::builtin().unwrap(),
+            layer("system", true, "[mcp]\nmax_line = \"8MiB\"\n"),
+            layer(
+                "user",
+                false,
+                "[mcp]\nmax_line = \"1MiB\"\nredact = false\n[tools]\npin = \"refuse\"\n",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(p.mcp_max_line, 1 << 20, "a lower ceiling applies");
+        assert!(
+            !p.mcp_redact,
+            "not set by the system: the user may turn it off"
+        );
+        assert_eq!(p.tool_pin, PinMode::Refuse);
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        let e = from_layers(vec![layer("u", false, "[mcp]\nmax_line = \"100\"\n")]).unwrap_err();
+        assert!(e.message.contains("`mcp.max_line`"), "{}", e.message);
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod file;
 mod layers;
 mod merge;
 mod show;
+mod tools;
 mod value;
 
 use std::path::PathBuf;
@@ -16,6 +17,8 @@ use std::time::Duration;
 
 use crate::ecosystem::Ecosystem;
 use crate::error::{Error, Result};
+
+pub use tools::{ArgsMode, Identity, Kind as ToolKind, PinMode, Subject, ToolLayer};
 
 const BUILTIN: &str = include_str!("../../policies/default.toml");
 /// One entry of the built-in known-compromised list.
@@ -199,6 +202,16 @@ pub struct Policy {
     pub env_mode: EnvMode,
     pub env_pass: Vec<String>,
     pub audit_log: Option<PathBuf>,
+    /// `audit.arguments`: a call's arguments in the audit log.
+    pub audit_arguments: ArgsMode,
+    /// `[tools]`: one entry per layer that has tool lists.
+    pub tool_layers: Vec<ToolLayer>,
+    /// `tools.pin`.
+    pub tool_pin: PinMode,
+    /// `mcp.max_line`: the longest message the relay takes, in bytes.
+    pub mcp_max_line: u64,
+    /// `mcp.redact`: secrets replaced in the server's answers.
+    pub mcp_redact: bool,
     pub compromised: Vec<Compromised>,
     /// key → the layer whose value is in force.
     pub sources: std::collections::BTreeMap<&'static str, String>,
@@ -303,6 +316,12 @@ impl Policy {
         packages
             .iter()
             .try_for_each(|(n, v)| self.check_package(eco, n, v))
+    }
+
+    /// `Some(why)` when `[tools]` withholds this tool, resource or prompt
+    /// of this server from this user.
+    pub fn tool_denied(&self, s: &Subject<'_>, kind: ToolKind, name: &str) -> Option<String> {
+        tools::denied(&self.tool_layers, s, kind, name)
     }
 
     /// Report loosening attempts (once per run).

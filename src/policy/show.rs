@@ -1,6 +1,6 @@
 //! `safex policy show`: every key, its value and the layer it came from.
 
-use super::{EnvMode, Pattern, Policy, PthPolicy, ScriptsMode, UnknownAge};
+use super::{ArgsMode, EnvMode, Pattern, PinMode, Policy, PthPolicy, ScriptsMode, UnknownAge};
 
 impl Policy {
     /// Every key, its value and the layer it came from.
@@ -121,7 +121,43 @@ impl Policy {
                     "(default)",
                 ),
             ),
+            (
+                "audit.arguments",
+                quoted(match self.audit_arguments {
+                    ArgsMode::Hash => "hash",
+                    ArgsMode::Redacted => "redacted",
+                    ArgsMode::Full => "full",
+                }),
+            ),
+            ("tools", self.tool_tables()),
+            (
+                "tools.pin",
+                quoted(match self.tool_pin {
+                    PinMode::Warn => "warn",
+                    PinMode::Refuse => "refuse",
+                }),
+            ),
+            ("mcp.max_line", self.mcp_max_line.to_string()),
+            ("mcp.redact", self.mcp_redact.to_string()),
         ]
+    }
+}
+
+impl Policy {
+    /// The tables with tool lists, layer by layer.
+    fn tool_tables(&self) -> String {
+        if self.tool_layers.is_empty() {
+            return "(unset: every tool, resource and prompt)".into();
+        }
+        let layers: Vec<String> = self
+            .tool_layers
+            .iter()
+            .map(|l| {
+                let t: Vec<&str> = l.sets.iter().map(|s| s.table.as_str()).collect();
+                format!("{}: {}", l.name, t.join(" "))
+            })
+            .collect();
+        format!("(lists in {})", layers.join("; "))
     }
 }
 

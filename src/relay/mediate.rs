@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use super::Mediation;
 use super::lines::{Lines, Next};
 use super::message::{CallResult, Cancelled, Envelope, Named, Uri, id_key};
-use super::redact::Redactor;
 use super::pins::PinBook;
+use super::redact::Redactor;
 use super::rules::{ArgsMode, Kind, Rules};
 
 /// What a pending client request was, so its answer can be handled.

@@ -12,8 +12,8 @@
 mod lines;
 mod lists;
 mod mediate;
-mod pins;
 mod message;
+mod pins;
 mod redact;
 mod rules;
 

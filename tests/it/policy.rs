@@ -1340,6 +1340,53 @@ fn policy_show_keeps_the_system_value_against_a_loosening_user() {
     assert_warning(&out, &["loosen", "scripts.mode"]);
 }
 
+#[test]
+fn policy_show_has_the_relay_keys_and_a_system_pin_mode_stays() {
+    let env = TestEnv::new();
+    let sys = policy_file(
+        &env,
+        "system.toml",
+        "[tools]\npin = \"refuse\"\ndeny = [\"*delete*\"]\n[mcp]\nmax_line = \"8MiB\"\n",
+    );
+    user_policy(
+        &env,
+        "[tools]\npin = \"warn\"\n[tools.servers.\"@acme/*\"]\nallow = [\"read_*\"]\n[audit]\narguments = \"full\"\n",
+    );
+    let out = run(system(&mut safex(&env), &sys).args(["policy", "show"]));
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    for words in [
+        &["tools.pin", "refuse", "system", "mandatory"][..],
+        &["mcp.max_line", "8388608", "system"],
+        &["mcp.redact", "true", "built-in"],
+        &["audit.arguments", "full", "user"],
+        &["tools ", "[tools]", "[tools.servers.\"@acme/*\"]"],
+    ] {
+        assert!(
+            line_with(&text, words).is_some(),
+            "no line with {words:?}\n{}",
+            describe(&out)
+        );
+    }
+    assert_warning(&out, &["loosen", "tools.pin"]);
+}
+
+#[test]
+fn a_tool_rule_for_nobody_is_refused() {
+    assert_malformed(
+        "system",
+        "[tools]\ndeny = [\"x\"]\n[[tools.rule]]\nallow = [\"read_*\"]\n",
+        4,
+        &["tools.rule", "users", "groups"],
+    );
+    assert_malformed(
+        "user",
+        "[tools]\npin = \"sometimes\"\n",
+        2,
+        &["tools.pin", "warn", "refuse"],
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Malformed policy files
 // ---------------------------------------------------------------------------
