@@ -11,7 +11,6 @@ pub type Digests = std::collections::BTreeMap<String, String>;
 /// The pins of this server's tools.
 pub struct PinBook {
     pub pinned: Option<Digests>,
-    pub system: bool,
     pub review: Option<PathBuf>,
 }
 
@@ -19,7 +18,6 @@ impl PinBook {
     pub fn load(_m: &Mediation) -> PinBook {
         PinBook {
             pinned: None,
-            system: false,
             review: None,
         }
     }
