@@ -78,8 +78,6 @@ impl Session {
     /// them once the listing is complete. Returns whether any was withheld.
     fn pin_tools(&self, items: &mut Vec<Value>, last_page: bool) -> bool {
         let pins = self.pins();
-        // Review (`safex mcp tools`) lists a withheld tool, still refusing calls to it.
-        let review = pins.review.is_some();
         let refuse = self.rules().pin == PinMode::Refuse;
         let mut notes = Vec::new();
         let mut withheld_any = false;
@@ -102,7 +100,7 @@ impl Session {
                 let withhold = differs && refuse;
                 if withhold {
                     st.withheld.insert(name.clone());
-                    withheld_any |= !review;
+                    withheld_any = true;
                 } else {
                     st.withheld.remove(&name);
                 }
@@ -114,7 +112,7 @@ impl Session {
                         withheld: withhold,
                     });
                 }
-                !withhold || review
+                !withhold
             });
             if !last_page {
                 return (Vec::new(), None);
@@ -127,9 +125,8 @@ impl Session {
                 .filter(|n| st.reported.insert(format!("\u{0}removed:{n}")))
                 .cloned()
                 .collect();
-            let record =
-                (pins.pinned.is_none() && !review && st.reported.insert("\u{0}recorded".into()))
-                    .then(|| st.seen.clone());
+            let record = (pins.pinned.is_none() && st.reported.insert("\u{0}recorded".into()))
+                .then(|| st.seen.clone());
             (removed, record)
         });
         for n in &notes {
@@ -165,10 +162,7 @@ impl Session {
                 "warning: tool `{}` of `{}` {what}{done}",
                 n.name, self.m.root
             );
-            eprintln!(
-                "hint: review it with `{}`, then add `--accept`",
-                self.review_command()
-            );
+            eprintln!("hint: {}", self.accept_hint());
         }
         for f in &n.flags {
             eprintln!(
@@ -192,21 +186,22 @@ impl Session {
             "warning: tool `{name}` of `{}` was pinned but is no longer listed",
             self.m.root
         );
-        eprintln!(
-            "hint: review it with `{}`, then add `--accept`",
-            self.review_command()
-        );
+        eprintln!("hint: {}", self.accept_hint());
         self.event(
             "mcp-pin",
             json!({ "name": name, "pin": "removed", "withheld": false, "flags": [] }),
         );
     }
 
-    fn review_command(&self) -> String {
+    fn accept_hint(&self) -> String {
+        if self.pins().system {
+            return "these pins are the system's; ask your admin to review the new definitions"
+                .into();
+        }
         format!(
-            "safex mcp tools {} {}",
-            self.m.ecosystem.launcher(),
-            self.m.root
+            "to accept the new definitions, delete the entry `{}` from `{}`: the next session pins them again",
+            super::pins::key(&self.m),
+            super::pins::path_for(&self.m.lockfile).display()
         )
     }
 }

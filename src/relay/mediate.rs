@@ -149,11 +149,6 @@ impl Session {
         self.rules.max_line
     }
 
-    /// Review mode (`safex mcp tools`): say which lock entry this is.
-    pub fn started(&self) {
-        self.pins.write_review(&self.m);
-    }
-
     /// Write one line to the client, whole.
     pub fn to_client(&self, line: &[u8]) -> io::Result<()> {
         let mut out = self.client_out.lock().unwrap_or_else(|e| e.into_inner());

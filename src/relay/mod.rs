@@ -211,7 +211,6 @@ fn client_side(
         && message::Envelope::parse(&buf).is_some_and(|e| e.is_jsonrpc());
     let _ = decided.send(mediated);
     if mediated {
-        session.started();
         session.client_loop(&mut lines, &mut buf, &mut to_child);
         return;
     }

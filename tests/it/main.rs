@@ -23,4 +23,5 @@ mod pypi_cli;
 mod pypi_threats;
 mod pypiserver;
 mod relay;
+mod relay_pins;
 mod verdaccio;
