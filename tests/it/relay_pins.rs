@@ -123,12 +123,13 @@ fn pins_file(env: &TestEnv) -> PathBuf {
     env.lockfile().with_file_name("safex.tools.lock")
 }
 
-fn pin_events(env: &TestEnv) -> Vec<Value> {
+/// The audit log's `event` lines.
+fn events(env: &TestEnv, event: &str) -> Vec<Value> {
     std::fs::read_to_string(env.audit_log())
         .unwrap_or_default()
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["event"] == "mcp-pin")
+        .filter(|v| v["event"] == event)
         .collect()
 }
 
@@ -192,7 +193,7 @@ fn first_session_pins_and_a_changed_tool_warns_then_is_refused() {
         before,
         "pins are not rewritten"
     );
-    let events = pin_events(&env);
+    let events = events(&env, "mcp-pin");
     assert!(
         events
             .iter()
@@ -234,12 +235,11 @@ fn a_denied_tool_is_absent_and_unknown() {
         unknown["result"]["content"][0]["text"], "called no_such_tool",
         "the server's own answer passes"
     );
-    let audit = std::fs::read_to_string(env.audit_log()).unwrap();
-    let call: Value = audit
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|v| v["event"] == "mcp-call" && v["name"] == "delete_file")
-        .unwrap_or_else(|| panic!("no mcp-call line for delete_file\n{audit}"));
+    let calls = events(&env, "mcp-call");
+    let call = calls
+        .iter()
+        .find(|v| v["name"] == "delete_file")
+        .unwrap_or_else(|| panic!("no mcp-call line for delete_file: {calls:?}"));
     assert_eq!(call["decision"], "deny", "{call}");
     assert!(
         call["reason"].as_str().unwrap().contains("delete_*"),
