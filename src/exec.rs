@@ -21,6 +21,10 @@ pub fn run_program(
     mediation: impl FnOnce() -> crate::relay::Mediation,
 ) -> Result<i32> {
     #[cfg(unix)]
+    if let Some(review) = crate::relay::review::requested() {
+        return crate::relay::review::run(review, program, lead, args, env, mediation());
+    }
+    #[cfg(unix)]
     if crate::relay::wanted() {
         return crate::relay::run(program, lead, args, env, mediation());
     }

@@ -228,6 +228,18 @@ fn spelled(first: &str, args: &[OsString], verb: Verb, g: &Globals) -> Result<i3
     }
 }
 
+/// `safex mcp tools <spelling> ...`: the launch itself (lock, policy,
+/// environment), which `exec` turns into a review of the server's tools.
+pub(crate) fn launch_as_review(first: &str, args: &[OsString], g: &Globals) -> Result<i32> {
+    if spelling::starting_with(first).is_empty() {
+        return Err(Error::usage(format!(
+            "`{first}` is not a launcher safex knows; `safex mcp tools` takes a launch"
+        ))
+        .with_hint("for example `safex mcp tools npx <name>@<x.y.z>`"));
+    }
+    spelled(first, args, Verb::Run, g)
+}
+
 /// `safex lock <spelling> ...` run in this process for `safex mcp pin`:
 /// nothing printed; for a dry run, the lockfile and the audit log are the
 /// scratch directory's.

@@ -35,6 +35,33 @@ pub enum McpCommand {
     /// Pin `npx`/`uvx` entries to exact versions, lock them, and rewrite them
     /// to `safex npx`/`safex uvx` (a dry run unless `--write`).
     Pin(PinArgs),
+    /// Start a server as its launch would, list its tools with their pin
+    /// state (pinned, changed, new, removed, unpinned, denied), and with
+    /// `--accept` record the definitions it lists now. Exit status 10: a
+    /// tool differs from its pin and `--accept` was not given.
+    #[command(
+        after_help = "Examples:\n  safex mcp tools npx @modelcontextprotocol/server-everything@2026.8.31\n  safex mcp tools --accept uvx mcp-server-time==2025.9.25"
+    )]
+    Tools(ToolsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ToolsArgs {
+    /// Record the definitions the server lists now as its pins.
+    #[arg(long)]
+    pub accept: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// The launch, as after `safex`: `npx <name>@<x.y.z> [args...]`, `uvx ...`.
+    #[arg(
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "LAUNCH"
+    )]
+    pub launch: Vec<std::ffi::OsString>,
 }
 
 /// Options shared by `scan` and `pin`.
@@ -77,6 +104,25 @@ pub fn run(cmd: McpCommand, g: &Globals) -> Result<i32> {
     match cmd {
         McpCommand::Scan(a) => scan::run(&a, g),
         McpCommand::Pin(a) => pin::run(&a, g),
+        McpCommand::Tools(a) => tools(a, g),
+    }
+}
+
+/// `safex mcp tools <launch>`: the launch, run as a review of its tools.
+fn tools(a: ToolsArgs, g: &Globals) -> Result<i32> {
+    #[cfg(unix)]
+    {
+        crate::relay::review::request(crate::relay::review::Review {
+            accept: a.accept,
+            json: a.json,
+        });
+        let first = a.launch[0].to_str().unwrap_or_default().to_owned();
+        crate::launch_as_review(&first, &a.launch[1..], g)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, g);
+        Err(Error::usage("`safex mcp tools` runs on Unix only"))
     }
 }
 

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::mediate::Session;
-use super::pins::PinBook;
+use super::pins::{Pin, PinBook};
 use super::rules::{Kind, PinMode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,14 +27,6 @@ impl Listing {
             Listing::Prompts => ("prompts", "name", Kind::Prompt),
         }
     }
-}
-
-/// How one listed tool compares with its pin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pin {
-    Same,
-    Changed,
-    Added,
 }
 
 /// What to tell the user about one tool, once per session.
@@ -83,17 +75,7 @@ impl Session {
         let mut withheld_any = false;
         let (removed, to_record) = self.with_state(|st| {
             items.retain(|tool| {
-                let name = tool
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned();
-                let digest = PinBook::digest(tool);
-                let pin = pins.pinned.as_ref().map(|p| match p.get(&name) {
-                    None => Pin::Added,
-                    Some(d) if *d != digest => Pin::Changed,
-                    Some(_) => Pin::Same,
-                });
+                let (name, digest, pin) = pins.compare(tool);
                 st.seen.insert(name.clone(), digest);
                 let flags = PinBook::flags(tool);
                 let differs = pin.is_some_and(|p| p != Pin::Same);
@@ -199,9 +181,9 @@ impl Session {
                 .into();
         }
         format!(
-            "to accept the new definitions, delete the entry `{}` from `{}`: the next session pins them again",
-            super::pins::key(&self.m),
-            super::pins::path_for(&self.m.lockfile).display()
+            "when the new definitions are the ones you trust, record them: `safex mcp tools --accept {} {} ...` (this server's launch, its arguments included)",
+            self.m.ecosystem.launcher(),
+            self.m.root
         )
     }
 }

@@ -71,7 +71,49 @@ struct Pending {
     method: Method,
     name: String,
     started: Instant,
-    arguments: Value,
+    arguments: Arguments,
+}
+
+/// A call's arguments as the audit records them. The default hash is
+/// taken when the audit line is written, after the answer went on to the
+/// client: a 5 MiB argument costs the client no wait for it.
+enum Arguments {
+    Absent,
+    Hash(Box<[u8]>),
+    Shown(Value),
+}
+
+impl Arguments {
+    fn audited(&self) -> Value {
+        match self {
+            Arguments::Absent => Value::Null,
+            Arguments::Hash(raw) => {
+                use sha2::Digest;
+                json!(format!("sha256:{}", hex::encode(sha2::Sha256::digest(raw))))
+            }
+            Arguments::Shown(v) => v.clone(),
+        }
+    }
+}
+
+/// A call answered: its audit line, written once the answer is passed on.
+struct Answered {
+    call: Pending,
+    outcome: &'static str,
+    bytes: usize,
+    is_error: Option<bool>,
+    redactions: usize,
+    took: std::time::Duration,
+}
+
+/// What goes to the client for one server line.
+enum Out {
+    /// The line as read (redacted in place).
+    Line,
+    /// Another line instead (a filtered listing).
+    Instead(Vec<u8>),
+    /// Nothing.
+    Nothing,
 }
 
 /// Counts for the session's closing audit line.
@@ -196,9 +238,23 @@ impl Session {
                     break;
                 }
             }
-            if let Some(line) = self.judge_server_line(buf.split_off(0))
-                && self.to_client(&line).is_err()
-            {
+            let (out, answered) = self.judge_server_line(&mut buf);
+            let sent = match &out {
+                Out::Line => self.to_client(&buf),
+                Out::Instead(other) => self.to_client(other),
+                Out::Nothing => Ok(()),
+            };
+            if let Some(a) = answered {
+                self.audit_call(
+                    &a.call,
+                    a.outcome,
+                    a.bytes,
+                    a.is_error,
+                    a.redactions,
+                    a.took,
+                );
+            }
+            if sent.is_err() {
                 break;
             }
         }
@@ -275,7 +331,7 @@ impl Session {
         &self,
         method: Method,
         params: Option<&serde_json::value::RawValue>,
-    ) -> Result<(Option<Kind>, String, Value), &'static str> {
+    ) -> Result<(Option<Kind>, String, Arguments), &'static str> {
         let raw = params.map_or("{}", |p| p.get());
         Ok(match method {
             Method::ToolsCall | Method::PromptsGet => {
@@ -292,29 +348,27 @@ impl Session {
             Method::ResourcesRead => {
                 let u: Uri =
                     serde_json::from_str(raw).map_err(|_| "Invalid params: `uri` is required")?;
-                (Some(Kind::Resource), u.uri, Value::Null)
+                (Some(Kind::Resource), u.uri, Arguments::Absent)
             }
-            _ => (None, String::new(), Value::Null),
+            _ => (None, String::new(), Arguments::Absent),
         })
     }
 
     /// A call's arguments as `audit.arguments` says: a hash (default), the
     /// object with secret-looking values masked, or the object.
-    fn arguments(&self, raw: Option<&serde_json::value::RawValue>) -> Value {
-        let Some(raw) = raw else { return Value::Null };
+    fn arguments(&self, raw: Option<&serde_json::value::RawValue>) -> Arguments {
+        let Some(raw) = raw else {
+            return Arguments::Absent;
+        };
         match self.rules.args {
-            ArgsMode::Hash => {
-                use sha2::Digest;
-                json!(format!(
-                    "sha256:{}",
-                    hex::encode(sha2::Sha256::digest(raw.get().as_bytes()))
-                ))
+            ArgsMode::Hash => Arguments::Hash(raw.get().as_bytes().into()),
+            ArgsMode::Full => {
+                Arguments::Shown(serde_json::from_str(raw.get()).unwrap_or(Value::Null))
             }
-            ArgsMode::Full => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
             ArgsMode::Redacted => {
                 let mut v = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
                 mask_secrets(&mut v, None);
-                v
+                Arguments::Shown(v)
             }
         }
     }
@@ -344,33 +398,33 @@ impl Session {
         if let Some(p) = p
             && p.method.audited()
         {
-            self.audit_call(&p, "cancelled", 0, None, 0);
+            self.audit_call(&p, "cancelled", 0, None, 0, p.started.elapsed());
         }
     }
 
-    /// One line from the server: redacted, then passed, filtered, answered
-    /// or sent to stderr. `None`: nothing goes to the client.
-    fn judge_server_line(&self, mut line: Vec<u8>) -> Option<Vec<u8>> {
-        let redactions = self.redactor.redact(&mut line);
+    /// One line from the server: redacted (in place), then passed,
+    /// filtered, answered or sent to stderr; with the call it answers.
+    fn judge_server_line(&self, line: &mut Vec<u8>) -> (Out, Option<Answered>) {
+        let redactions = self.redactor.redact(line);
         if redactions > 0 {
             let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
             st.counts.redactions += redactions as u64;
         }
-        if super::message::trim(&line).is_empty() {
-            return Some(line);
+        if super::message::trim(line).is_empty() {
+            return (Out::Line, None);
         }
-        let env = match Envelope::parse(&line) {
+        let env = match Envelope::parse(line) {
             Some(e) if e.is_jsonrpc() => e,
             _ => {
-                self.not_jsonrpc(&line);
-                return None;
+                self.not_jsonrpc(line);
+                return (Out::Nothing, None);
             }
         };
         if env.method.is_some() {
-            return Some(line); // the server's own request or notification
+            return (Out::Line, None); // the server's own request or notification
         }
         let Some(id) = env.id_key() else {
-            return Some(line); // an error about a message it could not read
+            return (Out::Line, None); // an error about a message it could not read
         };
         let pending = {
             let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -381,7 +435,7 @@ impl Session {
             // client would match it to nothing, or to the wrong request.
             let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
             st.counts.dropped += 1;
-            return None;
+            return (Out::Nothing, None);
         };
         if p.method.audited() {
             let is_error = env
@@ -393,19 +447,27 @@ impl Session {
             } else {
                 "result"
             };
-            self.audit_call(&p, outcome, line.len(), is_error, redactions);
-            return Some(line);
+            let took = p.started.elapsed();
+            let answered = Answered {
+                call: p,
+                outcome,
+                bytes: line.len(),
+                is_error,
+                redactions,
+                took,
+            };
+            return (Out::Line, Some(answered));
         }
         let kind = match p.method {
             Method::ToolsList => super::lists::Listing::Tools,
             Method::ResourcesList => super::lists::Listing::Resources,
             Method::TemplatesList => super::lists::Listing::Templates,
             Method::PromptsList => super::lists::Listing::Prompts,
-            _ => return Some(line),
+            _ => return (Out::Line, None),
         };
-        match env.result {
-            Some(_) => Some(self.filter_listing(kind, &line).unwrap_or(line)),
-            None => Some(line),
+        match env.result.and_then(|_| self.filter_listing(kind, line)) {
+            Some(other) => (Out::Instead(other), None),
+            None => (Out::Line, None),
         }
     }
 
@@ -433,7 +495,7 @@ impl Session {
             (left, std::mem::take(&mut st.counts))
         };
         for p in left.iter().filter(|p| p.method.audited()) {
-            self.audit_call(p, "unanswered", 0, None, 0);
+            self.audit_call(p, "unanswered", 0, None, 0, p.started.elapsed());
         }
         self.event(
             "mcp-session",
@@ -447,7 +509,7 @@ impl Session {
         );
     }
 
-    fn audit_denied(&self, method: Method, name: &str, arguments: &Value, why: &str) {
+    fn audit_denied(&self, method: Method, name: &str, arguments: &Arguments, why: &str) {
         {
             let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
             st.counts.denied += 1;
@@ -462,7 +524,7 @@ impl Session {
             json!({
                 "method": method.as_str(),
                 "name": name,
-                "arguments": arguments,
+                "arguments": arguments.audited(),
                 "decision": "deny",
                 "reason": why,
                 "outcome": "refused",
@@ -481,18 +543,19 @@ impl Session {
         bytes: usize,
         is_error: Option<bool>,
         redactions: usize,
+        took: std::time::Duration,
     ) {
         {
             let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
             st.counts.calls += 1;
         }
-        let ms = p.started.elapsed().as_secs_f64() * 1000.0;
+        let ms = took.as_secs_f64() * 1000.0;
         self.event(
             "mcp-call",
             json!({
                 "method": p.method.as_str(),
                 "name": p.name,
-                "arguments": p.arguments,
+                "arguments": p.arguments.audited(),
                 "decision": "allow",
                 "outcome": outcome,
                 "duration_ms": (ms * 1000.0).round() / 1000.0,

@@ -15,6 +15,7 @@ mod mediate;
 mod message;
 mod pins;
 mod redact;
+pub mod review;
 mod rules;
 
 use std::ffi::OsString;
@@ -121,29 +122,13 @@ pub fn run(
             format!("cannot start `{}`: {e}", program.display()),
         )
     };
-    use std::os::unix::process::CommandExt;
     let me = std::env::current_exe().map_err(cannot)?;
     let client_out = own(io::stdout().as_fd()).map_err(cannot)?;
     let client_in = own(io::stdin().as_fd()).map_err(cannot)?;
     // Registered before the spawn, so no signal falls between the two.
     let mut signals = signal_hook::iterator::Signals::new(FORWARDED).map_err(cannot)?;
-    let mut child = Command::new(me)
-        .arg(EXEC_HELPER)
-        .arg(std::process::id().to_string())
-        .arg(program)
-        .args(lead)
-        .args(args)
-        .env_clear()
-        .envs(env.iter().cloned())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        // Its own process group: a signal sent to safex's group (Ctrl-C on
-        // a terminal, a client that kills the group) reaches the program
-        // once, through safex, not twice.
-        .process_group(0)
-        .spawn()
-        .map_err(cannot)?;
+    let mut child = spawn(&me, program, lead, args, &env).map_err(cannot)?;
+    widen_pipes(&child);
     let pid = Pid::from_raw(child.id() as i32);
     let handle = signals.handle();
     std::thread::spawn(move || {
@@ -193,6 +178,48 @@ pub fn run(
         return Ok(128 + sig);
     }
     Ok(Kind::Runtime.exit_code())
+}
+
+/// Start `program` through safex's exec helper (`me`), its stdin and
+/// stdout piped, in its own process group: a signal sent to safex's group
+/// (Ctrl-C on a terminal, a client that kills the group) reaches the
+/// program once, through safex, not twice.
+fn spawn(
+    me: &Path,
+    program: &Path,
+    lead: &[OsString],
+    args: &[OsString],
+    env: &[(OsString, OsString)],
+) -> io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    Command::new(me)
+        .arg(EXEC_HELPER)
+        .arg(std::process::id().to_string())
+        .arg(program)
+        .args(lead)
+        .args(args)
+        .env_clear()
+        .envs(env.iter().cloned())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .process_group(0)
+        .spawn()
+}
+
+/// Pipes of 1 MiB to the program (the default is 64 KiB): a message of
+/// several MiB then crosses in a few writes instead of a hundred wakeups.
+fn widen_pipes(child: &std::process::Child) {
+    #[cfg(target_os = "linux")]
+    {
+        let stdin = child.stdin.as_ref().map(|p| p.as_fd());
+        let stdout = child.stdout.as_ref().map(|p| p.as_fd());
+        for fd in [stdin, stdout].into_iter().flatten() {
+            let _ = rustix::pipe::fcntl_setpipe_size(fd, 1 << 20);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = child;
 }
 
 /// The client → server direction: decide from the first line, then

@@ -24,6 +24,14 @@ struct PinFile {
     servers: BTreeMap<String, Digests>,
 }
 
+/// How one listed tool compares with its pin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pin {
+    Same,
+    Changed,
+    Added,
+}
+
 /// The pins of this server's tools.
 pub struct PinBook {
     pub pinned: Option<Digests>,
@@ -105,6 +113,23 @@ impl PinBook {
             }
         }
         book
+    }
+
+    /// A listed tool's name, its digest, and how it compares with its pin
+    /// (`None`: this lock entry has no pins yet).
+    pub fn compare(&self, tool: &Value) -> (String, String, Option<Pin>) {
+        let name = tool
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let digest = PinBook::digest(tool);
+        let pin = self.pinned.as_ref().map(|p| match p.get(&name) {
+            None => Pin::Added,
+            Some(d) if *d != digest => Pin::Changed,
+            Some(_) => Pin::Same,
+        });
+        (name, digest, pin)
     }
 
     /// The digest of a tool's whole definition, from its canonical JSON

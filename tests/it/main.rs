@@ -23,5 +23,6 @@ mod pypi_cli;
 mod pypi_threats;
 mod pypiserver;
 mod relay;
+mod relay_mcp;
 mod relay_pins;
 mod verdaccio;

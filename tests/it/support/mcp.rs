@@ -162,3 +162,148 @@ pub fn stop(child: &mut Child) {
     }
     let _ = child.wait();
 }
+
+/// An MCP client session over a spawned command's stdio: requests in,
+/// every stdout line read as JSON (a line that is not is a test failure),
+/// stderr collected in the background so the program never blocks on it.
+pub struct Client {
+    pub child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+    /// Messages read while waiting for an answer (notifications, the
+    /// server's own requests, answers to other ids), in order.
+    pub others: Vec<serde_json::Value>,
+}
+
+/// How long one answer may take.
+const ANSWER_WAIT: Duration = Duration::from_secs(60);
+
+impl Client {
+    pub fn start(mut cmd: Command) -> Client {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn safex");
+        let mut err_pipe = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = err_pipe.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        });
+        let (tx, lines) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(out);
+            loop {
+                let mut line = String::new();
+                match r.read_line(&mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        if tx.send(line).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Client {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            stderr: Some(stderr),
+            others: Vec::new(),
+        }
+    }
+
+    /// Write one message as a line.
+    pub fn send(&mut self, msg: &serde_json::Value) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{msg}").expect("write to safex");
+        stdin.flush().unwrap();
+    }
+
+    /// The next stdout message, `None` at the end of output.
+    pub fn next(&mut self) -> Option<serde_json::Value> {
+        let line = match self.lines.recv_timeout(ANSWER_WAIT) {
+            Ok(l) => l,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!(
+                    "no output within {ANSWER_WAIT:?}; read so far: {:?}",
+                    self.others
+                )
+            }
+        };
+        Some(
+            serde_json::from_str(&line).unwrap_or_else(|e| {
+                panic!("stdout carried a line that is not JSON ({e}): {line:?}")
+            }),
+        )
+    }
+
+    /// Send a request and read messages until its answer; the others are
+    /// kept in `others`.
+    pub fn ask(&mut self, id: u64, method: &str, params: serde_json::Value) -> serde_json::Value {
+        self.send(
+            &serde_json::json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }),
+        );
+        self.answer(id, method)
+    }
+
+    /// Read messages until the answer to `id`.
+    pub fn answer(&mut self, id: u64, method: &str) -> serde_json::Value {
+        loop {
+            let Some(v) = self.next() else {
+                panic!("safex closed stdout before answering `{method}`");
+            };
+            if v.get("id") == Some(&serde_json::json!(id)) && v.get("method").is_none() {
+                return v;
+            }
+            self.others.push(v);
+        }
+    }
+
+    /// `initialize` and `notifications/initialized`; the answer.
+    pub fn initialize(&mut self) -> serde_json::Value {
+        let init = self.ask(
+            1,
+            "initialize",
+            serde_json::json!({ "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": { "name": "safex-test", "version": "0" } }),
+        );
+        assert!(init.get("result").is_some(), "{init}");
+        self.send(&serde_json::json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }));
+        init
+    }
+
+    /// Close stdin (the transport's end), wait; the exit code (128 + the
+    /// signal for a signal death) and stderr.
+    pub fn finish(mut self) -> (i32, String) {
+        drop(self.stdin.take());
+        self.wait()
+    }
+
+    /// Wait for the exit without closing stdin.
+    pub fn wait(&mut self) -> (i32, String) {
+        use std::os::unix::process::ExitStatusExt;
+        let status = self.child.wait().expect("wait for safex");
+        let code = status
+            .code()
+            .or(status.signal().map(|s| 128 + s))
+            .unwrap_or(-1);
+        let err = self
+            .stderr
+            .take()
+            .map(|h| h.join().unwrap())
+            .unwrap_or_default();
+        (code, err)
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
