@@ -29,6 +29,8 @@ pub struct Context {
     pub bundled: Vec<String>,
     pub args: Vec<String>,
     pub env_passed: Vec<String>,
+    /// The sandbox the launch applies (`sandbox::Plan::audit`).
+    pub sandbox: Option<serde_json::Value>,
     log: Option<PathBuf>,
     /// The system policy set the log: a launch that cannot be logged is refused.
     mandatory: bool,
@@ -153,6 +155,12 @@ impl Context {
             "args": self.args,
             "env_passed": self.env_passed,
         });
+        let mut record = record;
+        if let (Some(sb), serde_json::Value::Object(r)) = (&self.sandbox, &mut record)
+            && event == "launch"
+        {
+            r.insert("sandbox".into(), sb.clone());
+        }
         let mut line = record.to_string();
         line.push('\n');
         match append(path, line.as_bytes(), self.quiet) {
@@ -214,7 +222,7 @@ fn append(path: &std::path::Path, line: &[u8], quiet: bool) -> std::io::Result<(
     f.write_all(line)
 }
 
-fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+pub(crate) fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     let mut b = std::fs::DirBuilder::new();
     b.recursive(true);
     #[cfg(unix)]

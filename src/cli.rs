@@ -34,6 +34,18 @@ pub struct Cli {
     /// reach it. Also accepted after the launcher: `safex npx --env NAME ...`.
     #[arg(long = "env", value_name = "NAME")]
     pub env: Vec<String>,
+    /// Launches: the program may read PATH (repeatable; also after the launcher).
+    #[arg(long = "allow-read", value_name = "PATH")]
+    pub allow_read: Vec<String>,
+    /// Launches: the program may read and write PATH (repeatable).
+    #[arg(long = "allow-write", value_name = "PATH")]
+    pub allow_write: Vec<String>,
+    /// Launches: `--allow-net=HOST[:PORT]` the program may reach; alone: any network.
+    #[arg(long = "allow-net", value_name = "HOST", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub allow_net: Vec<String>,
+    /// Launches: no sandbox (where the policy allows).
+    #[arg(long = "no-sandbox")]
+    pub no_sandbox: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -71,6 +83,11 @@ pub enum Command {
         #[command(subcommand)]
         action: crate::mcp::McpCommand,
     },
+    /// What the sandbox can do on this machine.
+    Sandbox {
+        #[command(subcommand)]
+        action: SandboxAction,
+    },
     /// Print the help of a command: `safex help lock npm exec`.
     Help {
         #[arg(num_args = 0.., value_name = "COMMAND")]
@@ -88,6 +105,14 @@ pub enum PolicyAction {
         #[command(subcommand)]
         tool: Launch<CheckVerb>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxAction {
+    /// The Landlock ABI, seccomp, namespaces, the tier that applies and
+    /// why, and what a launch would not get (exit 3 when the policy's
+    /// `sandbox.mode = "enforce"` cannot be met).
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,6 +225,10 @@ impl<V: VerbOf> Subcommand for Launch<V> {
     }
 }
 
+fn value_or_none(v: &str) -> Option<String> {
+    (!v.is_empty()).then(|| v.to_owned())
+}
+
 /// `safex npx ...` (or another npm spelling) after parsing.
 #[derive(Debug, Default, PartialEq)]
 pub struct NpxArgs {
@@ -215,6 +244,8 @@ pub struct NpxArgs {
     pub quiet: bool,
     /// `--env NAME` given among the npx options.
     pub env: Vec<String>,
+    /// `--allow-read`, `--allow-write`, `--allow-net`, `--no-sandbox`.
+    pub sandbox: crate::sandbox::Flags,
 }
 
 impl ToolArgs for NpxArgs {
@@ -226,6 +257,9 @@ impl ToolArgs for NpxArgs {
             To::Offline => self.offline = true,
             To::Quiet => self.quiet = true,
             To::Env => self.env.push(v),
+            To::AllowRead | To::AllowWrite | To::AllowNet | To::NoSandbox => {
+                self.sandbox.set(to, value_or_none(&v))
+            }
             _ => debug_assert!(false, "{to:?} is not an npm option"),
         }
     }
@@ -255,6 +289,8 @@ pub struct UvxArgs {
     pub quiet: bool,
     /// `--env NAME` given among the uvx options.
     pub env: Vec<String>,
+    /// `--allow-read`, `--allow-write`, `--allow-net`, `--no-sandbox`.
+    pub sandbox: crate::sandbox::Flags,
     /// The package spec (no `--from`) or the command name (with `--from`).
     pub target: String,
     pub program_args: Vec<OsString>,
@@ -272,6 +308,9 @@ impl ToolArgs for UvxArgs {
             To::Offline => self.offline = true,
             To::Quiet => self.quiet = true,
             To::Env => self.env.push(v),
+            To::AllowRead | To::AllowWrite | To::AllowNet | To::NoSandbox => {
+                self.sandbox.set(to, value_or_none(&v))
+            }
             _ => debug_assert!(false, "{to:?} is not a PyPI option"),
         }
     }

@@ -10,6 +10,8 @@ pub const SAFEX_NPM_REGISTRY: &str = "SAFEX_NPM_REGISTRY";
 pub const SAFEX_PYPI_INDEX: &str = "SAFEX_PYPI_INDEX";
 /// Cache root; safex writes only below `<root>/v1/`.
 pub const SAFEX_CACHE_DIR: &str = "SAFEX_CACHE_DIR";
+/// Per-server state directories (the sandbox's writable places).
+pub const SAFEX_STATE_DIR: &str = "SAFEX_STATE_DIR";
 /// User config file (TOML).
 pub const SAFEX_CONFIG: &str = "SAFEX_CONFIG";
 /// Lockfile to read and, in `tofu` mode, to write.

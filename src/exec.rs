@@ -17,19 +17,57 @@ pub fn run_program(
     program: &Path,
     lead: &[OsString],
     args: &[OsString],
-    env: Vec<(OsString, OsString)>,
+    mut env: Vec<(OsString, OsString)>,
+    sandbox: &crate::sandbox::Plan,
     mediation: impl FnOnce() -> crate::relay::Mediation,
 ) -> Result<i32> {
     #[cfg(unix)]
-    if let Some(review) = crate::relay::review::requested() {
-        return crate::relay::review::run(review, program, lead, args, env, mediation());
-    }
-    #[cfg(unix)]
-    if crate::relay::wanted() {
-        return crate::relay::run(program, lead, args, env, mediation());
+    {
+        let relayed = crate::relay::review::requested().is_some() || crate::relay::wanted();
+        if relayed && sandbox.is_on() {
+            // The exec helper applies it (and removes the variable).
+            env.push((
+                OsString::from(crate::sandbox::SPEC_VAR),
+                sandbox.spec.encode(),
+            ));
+        }
+        if let Some(review) = crate::relay::review::requested() {
+            return crate::relay::review::run(review, program, lead, args, env, mediation());
+        }
+        if relayed {
+            return crate::relay::run(program, lead, args, env, sandbox, mediation());
+        }
     }
     #[cfg(not(unix))]
     let _ = mediation;
+    #[cfg(target_os = "macos")]
+    if sandbox.is_on() {
+        // Seatbelt, through `sandbox-exec` by absolute path (untested on
+        // a real Mac: docs/sandbox.md).
+        let profile = crate::sandbox::seatbelt::profile(&sandbox.spec);
+        let mut wrapped: Vec<OsString> = vec!["-p".into(), profile.into(), program.into()];
+        wrapped.extend(lead.iter().cloned());
+        return exec_or_wait(
+            Path::new(crate::sandbox::seatbelt::SANDBOX_EXEC),
+            &wrapped,
+            args,
+            env,
+        );
+    }
+    #[cfg(target_os = "linux")]
+    if sandbox.is_on() {
+        sandbox.spec.apply()?;
+    }
+    exec_or_wait(program, lead, args, env)
+}
+
+/// Become the program (Unix), or spawn it and pass its exit code on.
+fn exec_or_wait(
+    program: &Path,
+    lead: &[OsString],
+    args: &[OsString],
+    env: Vec<(OsString, OsString)>,
+) -> Result<i32> {
     let mut cmd = Command::new(program);
     cmd.args(lead).args(args).env_clear().envs(env);
     #[cfg(unix)]

@@ -22,6 +22,8 @@ pub trait LaunchArgs {
     fn program_args(&self) -> &[OsString];
     /// `--env NAME` given among the launcher's options.
     fn env(&self) -> &[String];
+    /// `--allow-read`, `--allow-write`, `--allow-net`, `--no-sandbox`.
+    fn sandbox(&self) -> &crate::sandbox::Flags;
     /// The settings this launch overrides (`--registry`, `--offline`, ...).
     fn overrides(&self) -> Result<Overrides>;
 }
@@ -266,6 +268,36 @@ pub fn run<P: Pipeline>(mut s: Session, a: P::Args, ctx: &mut audit::Context) ->
         &extra,
         &s.settings.npm.secret_vars,
     );
+    let flags = s.globals.sandbox.clone().with(a.sandbox());
+    let plan = crate::sandbox::plan(
+        &s.settings.policy,
+        &flags,
+        &crate::sandbox::Launch {
+            ecosystem: <P::Entry as Entry>::ECOSYSTEM,
+            package: ctx.package.as_deref().unwrap_or_default(),
+            program: &interpreter,
+            tree: &dir,
+            args: a.program_args(),
+            state_root: &s.settings.state_dir,
+        },
+    )?;
+    plan.announce(s.globals.quiet)?;
+    ctx.sandbox = Some(plan.audit());
+    let mut env = env;
+    env.retain(|(k, _)| !plan.env.iter().any(|(p, _)| p == k));
+    env.extend(plan.env.iter().cloned());
+    for (k, v) in &plan.defaults {
+        if !env.iter().any(|(have, _)| have == k) {
+            if !s.globals.quiet {
+                eprintln!(
+                    "safex: sandbox: `{}` is `{}` (the server's data, in its state directory)",
+                    k.to_string_lossy(),
+                    v.to_string_lossy()
+                );
+            }
+            env.push((k.clone(), v.clone()));
+        }
+    }
     ctx.launch()?;
     let mediation = || crate::relay::Mediation {
         ecosystem: <P::Entry as Entry>::ECOSYSTEM,
@@ -278,7 +310,14 @@ pub fn run<P: Pipeline>(mut s: Session, a: P::Args, ctx: &mut audit::Context) ->
         lockfile: s.settings.lockfile.clone(),
         system_lockfile: s.settings.system_lockfile.clone(),
     };
-    crate::exec::run_program(&interpreter, &[script], a.program_args(), env, mediation)
+    crate::exec::run_program(
+        &interpreter,
+        &[script],
+        a.program_args(),
+        env,
+        &plan,
+        mediation,
+    )
 }
 
 /// Lock the tree (building it, so that everything a launch would refuse is

@@ -6,7 +6,7 @@
 //! ecosystem's `npm::pipeline` or `pypi::pipeline`, lock record, exec). See
 //! `docs/architecture.md`.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod archive;
 pub mod audit;
@@ -31,6 +31,7 @@ pub mod pypi;
 pub mod redact;
 #[cfg(unix)]
 pub mod relay;
+pub mod sandbox;
 pub mod session;
 pub mod settings;
 pub mod spelling;
@@ -47,8 +48,8 @@ use ecosystem::Ecosystem;
 use error::{Error, Result};
 use session::{Globals, Session};
 use settings::{Overrides, Settings};
-use spelling::Verb;
 use spelling::parse::Parsed;
+use spelling::{To, Verb};
 
 /// Run safex with these arguments; the return value is the exit code.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
@@ -97,11 +98,30 @@ fn launch_words(args: &[OsString]) -> Option<(Globals, usize)> {
                 i += 1;
                 g.env.push(args.get(i)?.to_str()?.to_owned());
             }
+            "--allow-read" | "--allow-write" => {
+                i += 1;
+                let v = args.get(i)?.to_str()?.to_owned();
+                let to = if a == "--allow-read" {
+                    To::AllowRead
+                } else {
+                    To::AllowWrite
+                };
+                g.sandbox.set(to, Some(v));
+            }
+            "--allow-net" => g.sandbox.set(To::AllowNet, None),
+            "--no-sandbox" => g.sandbox.set(To::NoSandbox, None),
             _ => {
                 if let Some(p) = a.strip_prefix("--policy=") {
                     g.policy = Some(p.into());
                 } else if let Some(e) = a.strip_prefix("--env=") {
                     g.env.push(e.to_owned());
+                } else if let Some(v) = a.strip_prefix("--allow-read=") {
+                    g.sandbox.set(To::AllowRead, Some(v.to_owned()));
+                } else if let Some(v) = a.strip_prefix("--allow-write=") {
+                    g.sandbox.set(To::AllowWrite, Some(v.to_owned()));
+                } else if let Some(v) = a.strip_prefix("--allow-net=") {
+                    g.sandbox
+                        .set(To::AllowNet, (!v.is_empty()).then(|| v.to_owned()));
                 } else {
                     break;
                 }
@@ -124,11 +144,30 @@ fn launch_words(args: &[OsString]) -> Option<(Globals, usize)> {
     Some((g, i))
 }
 
+/// The settings of a command that is not a launch: the globals' only.
+fn plain_settings(g: &Globals) -> Result<Settings> {
+    Settings::load(&Overrides {
+        quiet: g.quiet,
+        policy: g.policy.clone(),
+        ..Default::default()
+    })
+}
+
 fn run(cli: Cli) -> Result<i32> {
+    let mut sandbox = sandbox::Flags {
+        read: cli.allow_read.clone(),
+        write: cli.allow_write.clone(),
+        off: cli.no_sandbox,
+        ..Default::default()
+    };
+    for v in &cli.allow_net {
+        sandbox.set(To::AllowNet, (!v.is_empty()).then(|| v.clone()));
+    }
     let g = Globals {
         quiet: cli.quiet,
         policy: cli.policy.clone(),
         env: cli.env.clone(),
+        sandbox,
     };
     if !g.env.is_empty() && !matches!(cli.command, Command::Launch(_)) {
         return Err(Error::usage(
@@ -145,22 +184,16 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Policy {
             action: PolicyAction::Show,
         } => {
-            let settings = Settings::load(&Overrides {
-                quiet: g.quiet,
-                policy: g.policy.clone(),
-                ..Default::default()
-            })?;
-            print!("{}", settings.policy.show());
+            print!("{}", plain_settings(&g)?.policy.show());
             Ok(0)
         }
         Command::Mcp { action } => mcp::run(action, &g),
         Command::Help { words } => help_of(&words),
+        Command::Sandbox {
+            action: cli::SandboxAction::Check,
+        } => Ok(sandbox::check(&plain_settings(&g)?.policy)),
         Command::Cache { action } => {
-            let settings = Settings::load(&Overrides {
-                quiet: g.quiet,
-                policy: g.policy.clone(),
-                ..Default::default()
-            })?;
+            let settings = plain_settings(&g)?;
             let cache = Cache::new(&settings.cache_dir);
             match action {
                 CacheAction::Dir => {
@@ -402,6 +435,16 @@ mod tests {
                 "a==1",
             ],
             &["safex", "uv", "tool", "run", "a==1", "--env", "B"],
+            &[
+                "safex",
+                "--allow-write",
+                "/w",
+                "--allow-write=/v",
+                "--no-sandbox",
+                "--allow-net",
+                "npx",
+                "a@1.0.0",
+            ],
             &["safex", "npm", "exec", "--", "a@1.0.0"],
             &["safex", "bunx", "a@1.0.0", "--help"],
         ] {
@@ -411,6 +454,8 @@ mod tests {
             assert_eq!(g.quiet, cli.quiet, "{argv:?}");
             assert_eq!(g.policy, cli.policy, "{argv:?}");
             assert_eq!(g.env, cli.env, "{argv:?}");
+            assert_eq!(g.sandbox.write, cli.allow_write, "{argv:?}");
+            assert_eq!(g.sandbox.off, cli.no_sandbox, "{argv:?}");
             let Command::Launch(l) = cli.command else {
                 panic!("clap reads {argv:?} as another command");
             };

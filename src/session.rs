@@ -16,6 +16,9 @@ pub struct Globals {
     pub quiet: bool,
     pub policy: Option<PathBuf>,
     pub env: Vec<String>,
+    /// `--allow-read`, `--allow-write`, `--allow-net`, `--no-sandbox`
+    /// before the launcher (they add to the launcher's own).
+    pub sandbox: crate::sandbox::Flags,
 }
 
 /// The network of one command: a runtime and the client whose connections

@@ -17,6 +17,9 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub cache_dir: PathBuf,
+    /// Per-server state directories and private `TMPDIR`s (the sandbox's
+    /// writable places): `SAFEX_STATE_DIR`, else the OS's state directory.
+    pub state_dir: PathBuf,
     pub lockfile: PathBuf,
     /// Admin-provided, read-only, consulted before the user's lockfile.
     pub system_lockfile: Option<PathBuf>,
@@ -85,6 +88,13 @@ impl Settings {
                 Error::io("cannot tell where the lockfile goes: no home directory")
                     .with_hint(format!("set `{}` to a file path", ev::SAFEX_LOCKFILE))
             })?;
+        let state_dir = ev::get(ev::SAFEX_STATE_DIR)
+            .map(PathBuf::from)
+            .or_else(|| {
+                dirs.as_ref()
+                    .map(|d| d.state_dir().unwrap_or(d.data_local_dir()).to_path_buf())
+            })
+            .unwrap_or_else(|| cache_dir.join("state"));
         let lock_mode = from.lock_mode()?;
         let offline =
             over.offline || ev::flag(ev::SAFEX_OFFLINE) || config.offline.unwrap_or(false);
@@ -100,6 +110,7 @@ impl Settings {
 
         Ok(Settings {
             cache_dir,
+            state_dir,
             lockfile,
             system_lockfile: system_lockfile(),
             offline,

@@ -24,6 +24,31 @@ pub struct RawPolicy {
     pub known_compromised: Option<RawKnown>,
     pub tools: Option<super::tools::RawTools>,
     pub mcp: Option<super::tools::RawMcp>,
+    pub sandbox: Option<RawSandbox>,
+    /// `[servers."<pattern>"]`: per-server grants.
+    pub servers: Option<std::collections::BTreeMap<String, Spanned<RawServer>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSandbox {
+    pub mode: Option<Spanned<String>>,
+    pub net: Option<Spanned<String>>,
+    pub allow_net: Option<Spanned<Vec<String>>>,
+    pub read: Option<Spanned<Vec<String>>>,
+    pub write: Option<Spanned<Vec<String>>>,
+    pub cwd: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    #[serde(default)]
+    pub read: Vec<String>,
+    #[serde(default)]
+    pub write: Vec<String>,
+    #[serde(default)]
+    pub allow_net: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

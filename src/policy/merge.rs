@@ -89,6 +89,9 @@ shown_enum!(LockMode, LockMode::Tofu => "tofu", LockMode::Frozen => "frozen");
 shown_enum!(EnvMode, EnvMode::Inherit => "inherit", EnvMode::Declared => "declared");
 shown_enum!(PinMode, PinMode::Warn => "warn", PinMode::Refuse => "refuse");
 shown_enum!(ArgsMode, ArgsMode::Hash => "hash", ArgsMode::Redacted => "redacted", ArgsMode::Full => "full");
+shown_enum!(crate::sandbox::Mode, crate::sandbox::Mode::Off => "off", crate::sandbox::Mode::On => "on", crate::sandbox::Mode::Enforce => "enforce");
+shown_enum!(crate::sandbox::NetMode, crate::sandbox::NetMode::Host => "host", crate::sandbox::NetMode::AllowList => "allow-list", crate::sandbox::NetMode::None => "none");
+shown_enum!(crate::sandbox::CwdMode, crate::sandbox::CwdMode::Read => "read", crate::sandbox::CwdMode::None => "none");
 shown_enum!(UnknownAge, UnknownAge::Allow => "allow", UnknownAge::Refuse => "refuse");
 
 impl Shown for bool {
@@ -160,6 +163,7 @@ pub fn from_layers(layers: Vec<Layer>) -> Result<Policy> {
         m.audit(layer)?;
         m.tools(layer)?;
         m.mcp(layer)?;
+        m.sandbox(layer)?;
         if let Some(k) = &layer.parsed.raw.known_compromised {
             add_known(&mut m.p, k, &layer.name);
         }
@@ -192,6 +196,7 @@ fn defaults(layers: &[Layer]) -> Policy {
         tool_pin: PinMode::Warn,
         mcp_max_line: 64 << 20,
         mcp_redact: true,
+        sandbox: Default::default(),
         compromised: Vec::new(),
         sources: Default::default(),
         mandatory: Default::default(),
@@ -556,11 +561,134 @@ impl Merger {
         }
         Ok(())
     }
+
+    /// `[sandbox]` and `[servers."<pattern>"]`: the mode, the network
+    /// and the working directory can only be tightened below a system
+    /// value; the system's host list can only lose hosts; path grants
+    /// add up (a person's files are theirs to share with a server).
+    fn sandbox(&mut self, layer: &Layer) -> Result<()> {
+        use crate::sandbox::{CwdMode, Mode, NetMode};
+        let parsed = &layer.parsed;
+        if let Some(sb) = parsed.raw.sandbox.as_ref() {
+            if let Some(v) = &sb.mode {
+                let m = choice(
+                    parsed,
+                    "sandbox.mode",
+                    v,
+                    &[
+                        ("off", Mode::Off),
+                        ("on", Mode::On),
+                        ("enforce", Mode::Enforce),
+                    ],
+                )?;
+                self.set(
+                    "sandbox.mode",
+                    layer,
+                    |p| &mut p.sandbox.mode,
+                    m,
+                    |a, b| a >= b,
+                );
+            }
+            if let Some(v) = &sb.net {
+                let n = choice(
+                    parsed,
+                    "sandbox.net",
+                    v,
+                    &[
+                        ("host", NetMode::Host),
+                        ("allow-list", NetMode::AllowList),
+                        ("none", NetMode::None),
+                    ],
+                )?;
+                self.set(
+                    "sandbox.net",
+                    layer,
+                    |p| &mut p.sandbox.net,
+                    n,
+                    |a, b| a >= b,
+                );
+            }
+            if let Some(v) = &sb.cwd {
+                let c = choice(
+                    parsed,
+                    "sandbox.cwd",
+                    v,
+                    &[("read", CwdMode::Read), ("none", CwdMode::None)],
+                )?;
+                self.set(
+                    "sandbox.cwd",
+                    layer,
+                    |p| &mut p.sandbox.cwd,
+                    c,
+                    |a, b| a >= b,
+                );
+            }
+            if let Some(v) = &sb.allow_net {
+                if let Some(h) = v.get_ref().iter().find(|h| !host_entry_ok(h)) {
+                    return Err(parsed.bad(
+                        "sandbox.allow_net",
+                        v.span(),
+                        &format!("has `{h}`, which is not a host or host:port"),
+                    ));
+                }
+                self.set_hosts("sandbox.allow_net", layer, |p| &mut p.sandbox.allow_net, v);
+            }
+            for (key, v, list) in [
+                ("sandbox.read", &sb.read, 0),
+                ("sandbox.write", &sb.write, 1),
+            ] {
+                let Some(v) = v else { continue };
+                if v.get_ref().iter().any(|p| p.trim().is_empty()) {
+                    return Err(parsed.bad(key, v.span(), "has an empty path"));
+                }
+                let to = if list == 0 {
+                    &mut self.p.sandbox.read
+                } else {
+                    &mut self.p.sandbox.write
+                };
+                to.extend(v.get_ref().iter().cloned());
+                self.p.sources.insert(key, layer.name.clone());
+            }
+        }
+        if let Some(servers) = parsed.raw.servers.as_ref() {
+            for (raw, grants) in servers {
+                let Some(pattern) = super::Pattern::parse(raw) else {
+                    return Err(parsed.bad(
+                        &format!("servers.\"{raw}\""),
+                        grants.span(),
+                        "is not a package name or pattern",
+                    ));
+                };
+                let g = grants.get_ref();
+                if let Some(h) = g.allow_net.iter().find(|h| !host_entry_ok(h)) {
+                    return Err(parsed.bad(
+                        &format!("servers.\"{raw}\".allow_net"),
+                        grants.span(),
+                        &format!("has `{h}`, which is not a host or host:port"),
+                    ));
+                }
+                self.p.sandbox.servers.push(super::ServerGrants {
+                    pattern,
+                    read: g.read.clone(),
+                    write: g.write.clone(),
+                    allow_net: g.allow_net.iter().map(|h| h.to_ascii_lowercase()).collect(),
+                });
+                self.p.sources.insert("servers", layer.name.clone());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// An `env.pass` name: a variable name, or a prefix ending in one `*`.
 /// npm reads `npm_config_@scope:registry` and `npm_config_//host/:_authToken`
 /// from the environment: those characters are names too.
+/// `host` or `host:port` (no scheme, no path, no spaces).
+fn host_entry_ok(h: &str) -> bool {
+    let h = h.trim();
+    !h.is_empty() && !h.contains("://") && !h.contains('/') && !h.contains(char::is_whitespace)
+}
+
 fn env_name_ok(name: &str) -> bool {
     !name.is_empty()
         && name

@@ -168,6 +168,30 @@ fn glob(pat: &str, s: &str) -> bool {
     true
 }
 
+/// What the sandbox lets a server reach (`[sandbox]`, `[servers]`).
+#[derive(Debug, Clone, Default)]
+pub struct SandboxPolicy {
+    pub mode: crate::sandbox::Mode,
+    pub net: crate::sandbox::NetMode,
+    /// `sandbox.allow_net`: hosts (`host`, `host:port`) for `net = "allow-list"`.
+    pub allow_net: Option<Vec<String>>,
+    /// Paths every server may read (they add up across layers).
+    pub read: Vec<String>,
+    /// Paths every server may write.
+    pub write: Vec<String>,
+    pub cwd: crate::sandbox::CwdMode,
+    pub servers: Vec<ServerGrants>,
+}
+
+/// `[servers."<pattern>"]`: grants for the servers a pattern matches.
+#[derive(Debug, Clone)]
+pub struct ServerGrants {
+    pub pattern: Pattern,
+    pub read: Vec<String>,
+    pub write: Vec<String>,
+    pub allow_net: Vec<String>,
+}
+
 /// One known-compromised version and why.
 #[derive(Debug, Clone)]
 pub struct Compromised {
@@ -212,6 +236,8 @@ pub struct Policy {
     pub mcp_max_line: u64,
     /// `mcp.redact`: secrets replaced in the server's answers.
     pub mcp_redact: bool,
+    /// `[sandbox]` and `[servers."<pattern>"]`.
+    pub sandbox: SandboxPolicy,
     pub compromised: Vec<Compromised>,
     /// key → the layer whose value is in force.
     pub sources: std::collections::BTreeMap<&'static str, String>,

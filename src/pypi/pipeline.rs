@@ -72,6 +72,9 @@ impl LaunchArgs for UvxArgs {
     fn program_args(&self) -> &[OsString] {
         &self.program_args
     }
+    fn sandbox(&self) -> &crate::sandbox::Flags {
+        &self.sandbox
+    }
     fn env(&self) -> &[String] {
         &self.env
     }

@@ -74,8 +74,19 @@ pub fn exec_helper(args: &[OsString]) -> i32 {
     {
         return Kind::Runtime.exit_code();
     }
+    let mut cmd = Command::new(program);
+    cmd.args(&args[2..]);
+    #[cfg(target_os = "linux")]
+    if let Some(raw) = std::env::var_os(crate::sandbox::SPEC_VAR) {
+        cmd.env_remove(crate::sandbox::SPEC_VAR);
+        let applied = crate::sandbox::Spec::decode(&raw).and_then(|spec| spec.apply());
+        if let Err(e) = applied {
+            eprintln!("{e}");
+            return e.exit_code();
+        }
+    }
     use std::os::unix::process::CommandExt;
-    let err = Command::new(program).args(&args[2..]).exec();
+    let err = cmd.exec();
     eprintln!(
         "error: cannot start `{}`: {err}",
         Path::new(program).display()
@@ -114,6 +125,7 @@ pub fn run(
     lead: &[OsString],
     args: &[OsString],
     env: Vec<(OsString, OsString)>,
+    sandbox: &crate::sandbox::Plan,
     mediation: Mediation,
 ) -> Result<i32> {
     let cannot = |e: io::Error| {
@@ -127,8 +139,15 @@ pub fn run(
     let client_in = own(io::stdin().as_fd()).map_err(cannot)?;
     // Registered before the spawn, so no signal falls between the two.
     let mut signals = signal_hook::iterator::Signals::new(FORWARDED).map_err(cannot)?;
-    let mut child = spawn(&me, program, lead, args, &env).map_err(cannot)?;
+    let watch = sandbox.is_on().then(|| sandbox.advice.clone());
+    let mut child = spawn(&me, program, lead, args, &env, watch.is_some()).map_err(cannot)?;
     widen_pipes(&child);
+    let errs = match (child.stderr.take(), watch.clone()) {
+        (Some(from), Some(advice)) => Some(std::thread::spawn(move || {
+            crate::sandbox::hint::relay_stderr(from, &advice)
+        })),
+        _ => None,
+    };
     let pid = Pid::from_raw(child.id() as i32);
     let handle = signals.handle();
     std::thread::spawn(move || {
@@ -157,6 +176,9 @@ pub fn run(
     // Everything the program wrote reaches the client before safex exits.
     if let Some(out) = out {
         let _ = out.join();
+    }
+    if let Some(errs) = errs {
+        let _ = errs.join();
     }
     handle.close();
     if let Some(why) = session
@@ -190,6 +212,7 @@ fn spawn(
     lead: &[OsString],
     args: &[OsString],
     env: &[(OsString, OsString)],
+    watch_stderr: bool,
 ) -> io::Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
     Command::new(me)
@@ -202,7 +225,11 @@ fn spawn(
         .envs(env.iter().cloned())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(if watch_stderr {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
         .process_group(0)
         .spawn()
 }

@@ -237,7 +237,7 @@ fn list_tools(
         )
     };
     let me = std::env::current_exe().map_err(cannot)?;
-    let mut child = super::spawn(&me, program, lead, args, env).map_err(cannot)?;
+    let mut child = super::spawn(&me, program, lead, args, env, false).map_err(cannot)?;
     let pid = Pid::from_raw(child.id() as i32);
     let mut server = Server {
         to: child.stdin.take(),

@@ -26,6 +26,13 @@ pub enum To {
     LogLevel,
     /// safex's `--env NAME`.
     Env,
+    /// safex's sandbox grants and switch.
+    AllowRead,
+    AllowWrite,
+    /// `--allow-net` (any) or `--allow-net=HOST[:PORT]` (the value only
+    /// after `=`, as Deno spells it).
+    AllowNet,
+    NoSandbox,
     From,
     With,
     Python,
@@ -90,6 +97,30 @@ const SAFEX: &[Opt] = &[
         Some("NAME"),
         Map(To::Env),
         "safex: pass this environment variable to the program (repeatable)",
+    ),
+    opt(
+        &["--allow-read"],
+        Some("PATH"),
+        Map(To::AllowRead),
+        "safex sandbox: the program may read PATH (repeatable)",
+    ),
+    opt(
+        &["--allow-write"],
+        Some("PATH"),
+        Map(To::AllowWrite),
+        "safex sandbox: the program may read and write PATH (repeatable)",
+    ),
+    opt(
+        &["--allow-net"],
+        Some("HOST"),
+        Map(To::AllowNet),
+        "safex sandbox: `--allow-net=HOST[:PORT]` the program may reach (and listen on) it; `--allow-net` alone: any network",
+    ),
+    opt(
+        &["--no-sandbox"],
+        None,
+        Map(To::NoSandbox),
+        "safex: run the program without the sandbox (where the policy allows)",
     ),
     opt(&["-h", "--help"], None, Help, "this help"),
 ];

@@ -67,6 +67,8 @@ impl Spelling {
             };
             let value = match (o.value, inline) {
                 (None, _) => None,
+                // Deno's spelling: a value only after `=`.
+                (Some(_), None) if o.does == Map(To::AllowNet) => None,
                 (Some(_), Some(v)) => Some(v),
                 (Some(_), None) => {
                     i += 1;

@@ -229,8 +229,9 @@ fn cache_dirs_are_created_private_whatever_the_umask() {
         let cmd = reg.safex(env);
         let mut sh = Command::new("sh");
         sh.arg("-c")
-            .arg(format!("umask 002; exec \"$0\" {args}"))
-            .arg(cmd.get_program());
+            .arg(format!("umask 002; exec \"$0\" \"$@\" {args}"))
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
         sh.env_clear();
         for (k, v) in cmd.get_envs() {
             if let Some(v) = v {

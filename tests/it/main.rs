@@ -25,4 +25,6 @@ mod pypiserver;
 mod relay;
 mod relay_mcp;
 mod relay_pins;
+mod sandbox_mcp;
+mod sandbox_probe;
 mod verdaccio;

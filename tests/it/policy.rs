@@ -1467,9 +1467,9 @@ fn unknown_key_is_a_usage_error_naming_file_line_and_key() {
     );
     assert_malformed(
         "system",
-        "# org policy\n\n[sandbox]\nnet = false\n",
+        "# org policy\n\n[firewall]\nnet = false\n",
         3,
-        &["sandbox"],
+        &["firewall"],
     );
     assert_malformed(
         "cli",

@@ -38,7 +38,18 @@ impl TestEnv {
 
     /// `safex` with a minimal environment, as an MCP client would start it:
     /// HOME, PATH, and safex's own settings pointing into the temp dir.
+    /// A launched program runs in the default sandbox plus one grant: it
+    /// may write the test's root, where fixture programs leave the
+    /// markers that prove they ran (or did not). The sandbox's own tests
+    /// use [`TestEnv::safex_confined`].
     pub fn safex(&self) -> Command {
+        let mut cmd = self.safex_confined();
+        cmd.arg("--allow-write").arg(self.root());
+        cmd
+    }
+
+    /// `safex` as [`TestEnv::safex`], with only the sandbox's default grants.
+    pub fn safex_confined(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_safex"));
         cmd.env_clear()
             .env("HOME", self.home())

@@ -7,6 +7,7 @@ pub mod http;
 pub mod mcp;
 pub mod pyfixture;
 pub mod pypiserver;
+pub mod sandbox;
 pub mod snapshot;
 pub mod tls;
 pub mod verdaccio;

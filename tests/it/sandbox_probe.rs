@@ -1,0 +1,476 @@
+//! The sandbox against a probe of our own, run by the real binary on this
+//! kernel (no mocks): an npm program and a Python wheel that each try to
+//! read a fake `~/.ssh/id_rsa`, write outside their state directory,
+//! write their `TMPDIR`, read their parent's environment, signal their
+//! parent, connect to loopback ports, listen on one, send UDP and open a
+//! Unix socket (the wheel also `ptrace`s, reads another process's memory
+//! and sets up `io_uring`). Each outcome is asserted, in the default
+//! sandbox, with grants, with the network closed or listed, without the
+//! sandbox, on the relay path and the exec path, as root and as uid 65534.
+
+use std::net::{TcpListener, UdpSocket};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::support::env::TestEnv;
+use crate::support::fixture::{FixtureRegistry, Pkg};
+use crate::support::pyfixture::{PyIndex, PyPkg};
+use crate::support::sandbox::require_sandbox;
+
+const NPM_PROBE: &str = r#"
+const fs = require('fs'), net = require('net'), dgram = require('dgram'), os = require('os'), path = require('path');
+const cfg = JSON.parse(process.argv[2]);
+const out = {};
+const attempt = (name, f) => { try { f(); out[name] = 'ok'; } catch (e) { out[name] = e.code || String(e); if (name === 'read_ssh') console.error(e.message); } };
+attempt('read_ssh', () => fs.readFileSync(cfg.ssh));
+attempt('write_outside', () => fs.writeFileSync(cfg.outside, 'x'));
+attempt('write_tree', () => fs.writeFileSync(path.join(__dirname, 'planted.js'), 'x'));
+attempt('write_tmp', () => fs.writeFileSync(path.join(os.tmpdir(), 'probe.txt'), 'x'));
+attempt('read_parent_environ', () => fs.readFileSync(`/proc/${process.ppid}/environ`));
+attempt('signal_parent', () => process.kill(process.ppid, 0));
+const settle = (p) => new Promise((res) => { p(res); setTimeout(() => res('timeout'), 5000); });
+const connect = (port) => settle((res) => {
+  const s = net.connect(port, '127.0.0.1');
+  s.on('connect', () => { s.destroy(); res('ok'); });
+  s.on('error', (e) => res(e.code || String(e)));
+});
+const listen = (port) => settle((res) => {
+  const srv = net.createServer();
+  srv.on('error', (e) => res(e.code || String(e)));
+  srv.listen(port, '127.0.0.1', () => { srv.close(); res('ok'); });
+});
+const udp = (port) => settle((res) => {
+  let s;
+  try { s = dgram.createSocket('udp4'); } catch (e) { return res(e.code || String(e)); }
+  s.on('error', (e) => { res(e.code || String(e)); });
+  s.send(Buffer.from('probe'), port, '127.0.0.1', (e) => { s.close(); res(e ? (e.code || String(e)) : 'ok'); });
+});
+const unix = () => settle((res) => {
+  const s = net.connect(cfg.unix);
+  s.on('connect', () => { s.destroy(); res('ok'); });
+  s.on('error', (e) => res(e.code || String(e)));
+});
+(async () => {
+  out.connect_allowed = await connect(cfg.allowed);
+  out.connect_other = await connect(cfg.other);
+  out.bind = await listen(cfg.bind);
+  out.udp = await udp(cfg.udp);
+  out.unix = await unix();
+  process.stdout.write(JSON.stringify(out) + '\n');
+})();
+"#;
+
+const PY_PROBE: &str = r#"import ctypes, errno, json, os, socket, sys, tempfile
+cfg = json.loads(sys.argv[1])
+out = {}
+def name(e):
+    return errno.errorcode.get(e, str(e))
+def attempt(key, f):
+    try:
+        f()
+        out[key] = 'ok'
+    except OSError as e:
+        out[key] = name(e.errno)
+        if key == 'read_ssh':
+            print(f'{type(e).__name__}: {e}', file=sys.stderr)
+attempt('read_ssh', lambda: open(cfg['ssh'], 'rb').read())
+attempt('write_outside', lambda: open(cfg['outside'], 'w').write('x'))
+attempt('write_tree', lambda: open(os.path.join(os.path.dirname(__file__), 'planted.py'), 'w').write('x'))
+attempt('write_tmp', lambda: open(os.path.join(tempfile.gettempdir(), 'probe.txt'), 'w').write('x'))
+attempt('read_parent_environ', lambda: open(f'/proc/{os.getppid()}/environ', 'rb').read())
+attempt('signal_parent', lambda: os.kill(os.getppid(), 0))
+def connect(port):
+    s = socket.create_connection(('127.0.0.1', port), timeout=5)
+    s.close()
+attempt('connect_allowed', lambda: connect(cfg['allowed']))
+attempt('connect_other', lambda: connect(cfg['other']))
+def bind(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(('127.0.0.1', port))
+    s.close()
+attempt('bind', lambda: bind(cfg['bind']))
+def udp(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.sendto(b'probe', ('127.0.0.1', port))
+    s.close()
+attempt('udp', lambda: udp(cfg['udp']))
+def unix():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(cfg['unix'])
+attempt('unix', unix)
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+def call(key, f):
+    ctypes.set_errno(0)
+    r = f()
+    out[key] = 'ok' if r >= 0 else name(ctypes.get_errno())
+# PTRACE_TRACEME: 0 unless refused.
+call('ptrace', lambda: libc.ptrace(0, 0, None, None))
+# process_vm_readv(parent, no iovecs): 0 unless refused.
+call('process_vm_readv', lambda: libc.process_vm_readv(os.getppid(), None, 0, None, 0, 0))
+# io_uring_setup(1, NULL): EFAULT unless refused (ENOSYS).
+call('io_uring', lambda: libc.syscall(425, 1, None))
+print(json.dumps(out), flush=True)
+"#;
+
+/// Loopback services the probe reaches for: one TCP port the policy may
+/// allow, one it never does, a free port to listen on, a UDP receiver, and
+/// a Unix socket.
+struct Targets {
+    allowed: TcpListener,
+    other: TcpListener,
+    bind: u16,
+    udp: UdpSocket,
+    _unix: std::os::unix::net::UnixListener,
+    _dir: tempfile::TempDir,
+}
+
+impl Targets {
+    fn new() -> Targets {
+        let free = TcpListener::bind("127.0.0.1:0").unwrap();
+        let bind = free.local_addr().unwrap().port();
+        drop(free);
+        let dir = tempfile::tempdir().unwrap();
+        let unix = std::os::unix::net::UnixListener::bind(dir.path().join("agent.sock")).unwrap();
+        Targets {
+            allowed: TcpListener::bind("127.0.0.1:0").unwrap(),
+            other: TcpListener::bind("127.0.0.1:0").unwrap(),
+            bind,
+            udp: UdpSocket::bind("127.0.0.1:0").unwrap(),
+            _unix: unix,
+            _dir: dir,
+        }
+    }
+
+    fn port(l: &TcpListener) -> u16 {
+        l.local_addr().unwrap().port()
+    }
+
+    fn config(&self, env: &TestEnv) -> String {
+        serde_json::json!({
+            "ssh": env.home().join(".ssh/id_rsa"),
+            "outside": env.home().join("planted.txt"),
+            "allowed": Self::port(&self.allowed),
+            "other": Self::port(&self.other),
+            "bind": self.bind,
+            "udp": self.udp.local_addr().unwrap().port(),
+            "unix": self._dir.path().join("agent.sock"),
+        })
+        .to_string()
+    }
+}
+
+fn plant_secret(env: &TestEnv) {
+    let ssh = env.home().join(".ssh");
+    std::fs::create_dir_all(&ssh).unwrap();
+    std::fs::write(ssh.join("id_rsa"), "-----BEGIN FAKE KEY-----\n").unwrap();
+}
+
+/// Run the probe through `cmd` (stdin and stdout piped: the relay path;
+/// `exec_path`: stdout to a file, so safex execs it) and read its report.
+fn probe(mut cmd: Command, exec_path: bool, env: &TestEnv) -> (Value, String) {
+    let report = env.root().join("report.json");
+    let _ = std::fs::remove_file(&report);
+    if exec_path {
+        cmd.stdout(std::fs::File::create(&report).unwrap());
+    } else {
+        cmd.stdout(Stdio::piped());
+    }
+    let out = cmd
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run safex");
+    let stdout = if exec_path {
+        std::fs::read_to_string(&report).unwrap_or_default()
+    } else {
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "no report from the probe ({e}); status {:?}\nstdout: {stdout}\nstderr: {stderr}",
+            out.status
+        )
+    });
+    (report, stderr)
+}
+
+fn expect(report: &Value, want: &[(&str, &str)], context: &str) {
+    eprintln!("[sandbox-probe] {context}: {report}");
+    let mut wrong = Vec::new();
+    for (k, v) in want {
+        if report[*k] != *v {
+            wrong.push(format!("{k}: want {v}, got {}", report[*k]));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{context}:\n  {}\nreport: {report}",
+        wrong.join("\n  ")
+    );
+}
+
+/// What the default sandbox refuses and lets through, whichever runtime.
+const DEFAULT: &[(&str, &str)] = &[
+    ("read_ssh", "EACCES"),
+    ("write_outside", "EACCES"),
+    ("write_tree", "EACCES"),
+    ("write_tmp", "ok"),
+    ("read_parent_environ", "EACCES"),
+    ("signal_parent", "EPERM"),
+    // `net = "host"`: connections are open, listening needs a grant.
+    ("connect_allowed", "ok"),
+    ("connect_other", "ok"),
+    ("bind", "EACCES"),
+    ("udp", "ok"),
+    ("unix", "EPERM"),
+];
+
+fn policy(env: &TestEnv, name: &str, text: &str) -> std::path::PathBuf {
+    let p = env.root().join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn npm_registry() -> FixtureRegistry {
+    FixtureRegistry::builder()
+        .package(Pkg::program("sandbox-probe", "1.0.0", NPM_PROBE))
+        .build()
+}
+
+#[test]
+fn npm_probe_in_each_sandbox() {
+    require_sandbox!(module_path!());
+    let reg = npm_registry();
+    let env = TestEnv::new();
+    plant_secret(&env);
+    let t = Targets::new();
+    let cfg = t.config(&env);
+    let launch = |pre: &[&str], extra: &[&str]| {
+        let mut cmd = env.safex_confined();
+        cmd.env("SAFEX_NPM_REGISTRY", reg.url());
+        cmd.args(pre).args(["npx", "-y"]).args(extra);
+        cmd.args(["sandbox-probe@1.0.0", &cfg]);
+        cmd
+    };
+
+    // The default sandbox, through the relay (as an MCP client starts it).
+    let (r, stderr) = probe(launch(&[], &[]), false, &env);
+    expect(&r, DEFAULT, "default sandbox, relay path");
+    assert!(!env.home().join("planted.txt").exists());
+    // The denial is explained, with the flag and the policy line.
+    assert!(
+        stderr.contains("was denied access to") && stderr.contains("--allow-read ~/.ssh/id_rsa"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("[servers.\"sandbox-probe\"] read = [\"~/.ssh/id_rsa\"]"),
+        "{stderr}"
+    );
+    let launch_line = std::fs::read_to_string(env.audit_log()).unwrap();
+    let last: Value = serde_json::from_str(
+        launch_line
+            .lines()
+            .rfind(|l| l.contains("\"launch\""))
+            .unwrap(),
+    )
+    .unwrap();
+    let applied = &last["sandbox"]["applied"];
+    for part in ["landlock", "seccomp"] {
+        assert!(
+            applied.as_array().unwrap().iter().any(|p| p == part),
+            "{last}"
+        );
+    }
+
+    // The same sandbox on the exec path (stdout to a file).
+    let (r, _) = probe(launch(&[], &[]), true, &env);
+    expect(&r, DEFAULT, "default sandbox, exec path");
+
+    // Grants: the key, a listener on one port.
+    let bind = format!("--allow-net=127.0.0.1:{}", t.bind);
+    let (r, _) = probe(launch(&[], &["--allow-read", "~/.ssh", &bind]), false, &env);
+    expect(
+        &r,
+        &[
+            ("read_ssh", "ok"),
+            ("bind", "ok"),
+            ("write_outside", "EACCES"),
+        ],
+        "with grants",
+    );
+
+    // An allow-list: only the listed port connects (tier 1: by port).
+    let listed = policy(
+        &env,
+        "listed.toml",
+        &format!(
+            "[sandbox]\nnet = \"allow-list\"\nallow_net = [\"127.0.0.1:{}\"]\n",
+            Targets::port(&t.allowed)
+        ),
+    );
+    let (r, _) = probe(
+        launch(&["--policy", listed.to_str().unwrap()], &[]),
+        false,
+        &env,
+    );
+    expect(
+        &r,
+        &[
+            ("connect_allowed", "ok"),
+            ("connect_other", "EACCES"),
+            ("bind", "EACCES"),
+        ],
+        "allow-list",
+    );
+
+    // No network: no IP socket at all.
+    let closed = policy(&env, "closed.toml", "[sandbox]\nnet = \"none\"\n");
+    let (r, _) = probe(
+        launch(&["--policy", closed.to_str().unwrap()], &[]),
+        false,
+        &env,
+    );
+    expect(
+        &r,
+        &[
+            ("connect_allowed", "EACCES"),
+            ("udp", "EACCES"),
+            ("read_ssh", "EACCES"),
+        ],
+        "net none",
+    );
+
+    // Without the sandbox everything the account can do succeeds: the
+    // refusals above are the sandbox's.
+    let (r, _) = probe(launch(&[], &["--no-sandbox"]), false, &env);
+    expect(
+        &r,
+        &[
+            ("read_ssh", "ok"),
+            ("write_outside", "ok"),
+            ("read_parent_environ", "ok"),
+            ("signal_parent", "ok"),
+            ("bind", "ok"),
+            ("unix", "ok"),
+        ],
+        "--no-sandbox",
+    );
+}
+
+#[test]
+fn a_system_sandbox_cannot_be_switched_off_by_a_flag() {
+    require_sandbox!(module_path!());
+    let reg = npm_registry();
+    let env = TestEnv::new();
+    let system = policy(
+        &env,
+        "system.toml",
+        "[sandbox]\nmode = \"on\"\nnet = \"none\"\n",
+    );
+    for flag in ["--no-sandbox", "--allow-net"] {
+        let out = env
+            .safex_confined()
+            .env("SAFEX_NPM_REGISTRY", reg.url())
+            .env("SAFEX_SYSTEM_POLICY", &system)
+            .args(["npx", "-y", flag, "sandbox-probe@1.0.0", "{}"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{flag}: {stderr}");
+        assert!(stderr.contains(&format!("`{flag}` is refused")), "{stderr}");
+    }
+}
+
+/// Make `dir` and everything beneath owned by `uid`.
+fn chown_all(dir: &Path, uid: u32) {
+    let st = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{uid}:{uid}"))
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn npm_probe_as_another_user() {
+    use std::os::unix::process::CommandExt;
+    require_sandbox!(module_path!());
+    if !rustix_is_root() {
+        eprintln!("SKIPPED: running as uid 65534 needs root (this run is not root)");
+        return;
+    }
+    let reg = npm_registry();
+    let env = TestEnv::new();
+    plant_secret(&env);
+    chown_all(env.root(), 65534);
+    let t = Targets::new();
+    let cfg = t.config(&env);
+    let mut cmd = env.safex_confined();
+    cmd.env("SAFEX_NPM_REGISTRY", reg.url());
+    cmd.uid(65534).gid(65534);
+    cmd.args(["npx", "-y", "sandbox-probe@1.0.0", &cfg]);
+    let (r, _) = probe(cmd, false, &env);
+    // `unix`: the socket's directory is root's, so the probe reports the
+    // sandbox's EPERM before any permission check of the file system.
+    expect(&r, DEFAULT, "default sandbox as uid 65534");
+}
+
+fn rustix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
+}
+
+fn py_index() -> PyIndex {
+    PyIndex::builder()
+        .package(PyPkg::program("sandbox-probe-py", "1.0.0", PY_PROBE))
+        .build()
+}
+
+#[test]
+fn python_probe_in_the_default_sandbox() {
+    require_sandbox!(module_path!());
+    let idx = py_index();
+    let env = TestEnv::new();
+    plant_secret(&env);
+    let t = Targets::new();
+    let cfg = t.config(&env);
+    let launch = |extra: &[&str]| {
+        let mut cmd = env.safex_confined();
+        cmd.env("SAFEX_PYPI_INDEX", idx.url())
+            .arg("uvx")
+            .args(extra)
+            .args(["sandbox-probe-py==1.0.0", &cfg]);
+        cmd
+    };
+    let mut want = DEFAULT.to_vec();
+    want.extend([
+        ("ptrace", "EPERM"),
+        ("process_vm_readv", "EPERM"),
+        ("io_uring", "ENOSYS"),
+    ]);
+    let (r, stderr) = probe(launch(&[]), false, &env);
+    expect(&r, &want, "python, default sandbox, relay path");
+    assert!(stderr.contains("--allow-read ~/.ssh/id_rsa"), "{stderr}");
+    let (r, _) = probe(launch(&[]), true, &env);
+    expect(&r, &want, "python, default sandbox, exec path");
+    let (r, _) = probe(launch(&["--no-sandbox"]), false, &env);
+    expect(
+        &r,
+        &[
+            ("read_ssh", "ok"),
+            ("ptrace", "ok"),
+            ("process_vm_readv", "ok"),
+            ("io_uring", "EFAULT"),
+        ],
+        "python, --no-sandbox",
+    );
+}
