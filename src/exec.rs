@@ -23,19 +23,24 @@ pub fn run_program(
 ) -> Result<i32> {
     #[cfg(unix)]
     {
-        let relayed = crate::relay::review::requested().is_some() || crate::relay::wanted();
-        if relayed && sandbox.is_on() {
-            // The exec helper applies it (and removes the variable).
-            env.push((
-                OsString::from(crate::sandbox::SPEC_VAR),
-                sandbox.spec.encode(),
-            ));
-        }
         if let Some(review) = crate::relay::review::requested() {
+            if sandbox.is_on() {
+                // The exec helper applies it (and removes the variable);
+                // tier 1 only: no proxy runs for a listing.
+                env.push((
+                    OsString::from(crate::sandbox::SPEC_VAR),
+                    sandbox.spec.encode(),
+                ));
+            }
             return crate::relay::review::run(review, program, lead, args, env, mediation());
         }
-        if relayed {
+        if crate::relay::wanted() {
             return crate::relay::run(program, lead, args, env, sandbox, mediation());
+        }
+        // Tier 2 needs safex alive beside the program: its proxy.
+        #[cfg(target_os = "linux")]
+        if sandbox.proxy.is_some() {
+            return crate::relay::supervise(program, lead, args, env, sandbox, mediation().audit);
         }
     }
     #[cfg(not(unix))]

@@ -139,11 +139,41 @@ impl Policy {
             ),
             ("mcp.max_line", self.mcp_max_line.to_string()),
             ("mcp.redact", self.mcp_redact.to_string()),
+            ("sandbox.mode", quoted(self.sandbox.mode.as_str())),
+            ("sandbox.net", quoted(self.sandbox.net.as_str())),
+            (
+                "sandbox.allow_net",
+                unset(self.sandbox.allow_net.as_deref().map(list), "(unset)"),
+            ),
+            ("sandbox.read", list(&self.sandbox.read)),
+            ("sandbox.write", list(&self.sandbox.write)),
+            (
+                "sandbox.cwd",
+                quoted(match self.sandbox.cwd {
+                    crate::sandbox::CwdMode::Read => "read",
+                    crate::sandbox::CwdMode::None => "none",
+                }),
+            ),
+            ("servers", self.server_tables()),
         ]
     }
 }
 
 impl Policy {
+    /// `[servers."<pattern>"]` grants, as patterns.
+    fn server_tables(&self) -> String {
+        if self.sandbox.servers.is_empty() {
+            return "(unset: no per-server grants)".into();
+        }
+        let p: Vec<String> = self
+            .sandbox
+            .servers
+            .iter()
+            .map(|g| quoted(&g.pattern.raw))
+            .collect();
+        format!("(grants for {})", p.join(", "))
+    }
+
     /// The tables with tool lists, layer by layer.
     fn tool_tables(&self) -> String {
         if self.tool_layers.is_empty() {

@@ -134,13 +134,15 @@ pub fn run(
             format!("cannot start `{}`: {e}", program.display()),
         )
     };
-    let me = std::env::current_exe().map_err(cannot)?;
+    let me = helper_exe().map_err(cannot)?;
     let client_out = own(io::stdout().as_fd()).map_err(cannot)?;
     let client_in = own(io::stdin().as_fd()).map_err(cannot)?;
     // Registered before the spawn, so no signal falls between the two.
     let mut signals = signal_hook::iterator::Signals::new(FORWARDED).map_err(cannot)?;
     let watch = sandbox.is_on().then(|| sandbox.advice.clone());
+    let (env, tier2) = confine(sandbox, env).map_err(cannot)?;
     let mut child = spawn(&me, program, lead, args, &env, watch.is_some()).map_err(cannot)?;
+    serve_proxy(tier2, &mediation.audit);
     widen_pipes(&child);
     let errs = match (child.stderr.take(), watch.clone()) {
         (Some(from), Some(advice)) => Some(std::thread::spawn(move || {
@@ -192,6 +194,137 @@ pub fn run(
         ));
     }
     use std::os::unix::process::ExitStatusExt;
+    if let Some(code) = status.code() {
+        return Ok(code);
+    }
+    if let Some(sig) = status.signal() {
+        let _ = signal_hook::low_level::emulate_default_handler(sig);
+        return Ok(128 + sig);
+    }
+    Ok(Kind::Runtime.exit_code())
+}
+
+/// The binary to start as the exec helper: this very one. On Linux the
+/// running image itself (`/proc/self/exe`), so a safex upgraded or
+/// rebuilt while a session runs still starts its helper.
+pub fn helper_exe() -> io::Result<std::path::PathBuf> {
+    if cfg!(target_os = "linux") && Path::new("/proc/self/exe").exists() {
+        return Ok("/proc/self/exe".into());
+    }
+    std::env::current_exe()
+}
+
+/// A program's environment, exactly.
+type Env = Vec<(OsString, OsString)>;
+
+/// Tier 2 of a launch: safex's end of the socket pair and the allow-list.
+struct Tier2 {
+    pair: crate::sandbox::netns::Pair,
+    allow: crate::sandbox::proxy::AllowList,
+}
+
+/// The program's environment with the sandbox's spec for the exec helper
+/// (and, for tier 2, the proxy's variables and the pair it is handed over).
+fn confine(
+    sandbox: &crate::sandbox::Plan,
+    mut env: Env,
+) -> io::Result<(Env, Option<Tier2>)> {
+    if !sandbox.is_on() {
+        return Ok((env, None));
+    }
+    let mut spec = sandbox.spec.clone();
+    let mut tier2 = None;
+    #[cfg(target_os = "linux")]
+    if let Some(allow) = &sandbox.proxy {
+        use std::os::fd::AsRawFd;
+        let pair = crate::sandbox::netns::pair()?;
+        spec.netns_fd = Some(pair.child.as_raw_fd());
+        // The namespace is the boundary: inside it only the proxy listens.
+        spec.connect = None;
+        for (k, v) in &sandbox.proxy_env {
+            env.retain(|(have, _)| have != k);
+            env.push((k.clone(), v.clone()));
+        }
+        tier2 = Some(Tier2 {
+            pair,
+            allow: allow.clone(),
+        });
+    }
+    env.push((OsString::from(crate::sandbox::SPEC_VAR), spec.encode()));
+    Ok((env, tier2))
+}
+
+/// After the spawn: safex's copy of the helper's end closed, and the
+/// proxy served on the listener the helper sends (a thread for the
+/// session's life).
+fn serve_proxy(tier2: Option<Tier2>, audit: &crate::audit::Context) {
+    #[cfg(target_os = "linux")]
+    if let Some(Tier2 { pair, allow }) = tier2 {
+        drop(pair.child);
+        let audit = audit.clone();
+        std::thread::spawn(move || {
+            if let Some(listener) = crate::sandbox::netns::receive(&pair.parent) {
+                crate::sandbox::proxy::serve(listener, allow, audit);
+            }
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (tier2, audit);
+}
+
+/// A program on a terminal or writing to a file, confined by tier 2:
+/// safex stays its parent (its proxy must run), with the program's stdio
+/// its own, in the same process group (the terminal's signals reach it
+/// directly), other signals forwarded, and its exit status safex's.
+pub fn supervise(
+    program: &Path,
+    lead: &[OsString],
+    args: &[OsString],
+    env: Vec<(OsString, OsString)>,
+    sandbox: &crate::sandbox::Plan,
+    audit: crate::audit::Context,
+) -> Result<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    let cannot = |e: io::Error| {
+        Error::new(
+            Kind::Runtime,
+            format!("cannot start `{}`: {e}", program.display()),
+        )
+    };
+    let me = helper_exe().map_err(cannot)?;
+    let mut signals = signal_hook::iterator::Signals::new(FORWARDED).map_err(cannot)?;
+    let (env, tier2) = confine(sandbox, env).map_err(cannot)?;
+    let mut child = Command::new(&me)
+        .arg(EXEC_HELPER)
+        .arg(std::process::id().to_string())
+        .arg(program)
+        .args(lead)
+        .args(args)
+        .env_clear()
+        .envs(env)
+        .spawn()
+        .map_err(cannot)?;
+    serve_proxy(tier2, &audit);
+    let pid = Pid::from_raw(child.id() as i32);
+    let handle = signals.handle();
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            // Ctrl-C and Ctrl-\ reached the program with its group.
+            if sig == SIGINT || sig == SIGQUIT {
+                continue;
+            }
+            if let (Some(pid), Some(sig)) = (pid, Signal::from_named_raw(sig)) {
+                let _ = rustix::process::kill_process(pid, sig);
+            }
+        }
+    });
+    let status = child.wait().map_err(|e| {
+        Error::new(
+            Kind::Runtime,
+            format!("cannot wait for `{}`: {e}", program.display()),
+        )
+    })?;
+    handle.close();
     if let Some(code) = status.code() {
         return Ok(code);
     }

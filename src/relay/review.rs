@@ -236,7 +236,7 @@ fn list_tools(
             format!("cannot start `{}`: {e}", program.display()),
         )
     };
-    let me = std::env::current_exe().map_err(cannot)?;
+    let me = super::helper_exe().map_err(cannot)?;
     let mut child = super::spawn(&me, program, lead, args, env, false).map_err(cannot)?;
     let pid = Pid::from_raw(child.id() as i32);
     let mut server = Server {

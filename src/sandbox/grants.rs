@@ -240,7 +240,14 @@ pub fn plan(policy: &Policy, flags: &Flags, launch: &Launch<'_>) -> Result<Plan>
         &mut notes,
     );
 
-    network(policy, flags, hosts, &mut spec)?;
+    let support = Support::probe();
+    let allow = network(policy, flags, hosts, &mut spec)?;
+    let proxy = allow.filter(|_| support.network_namespaces());
+    let proxy_env = if proxy.is_some() {
+        proxy_env(launch, &state, &mut spec)
+    } else {
+        Vec::new()
+    };
 
     let defaults = STATE_FILES
         .iter()
@@ -256,16 +263,25 @@ pub fn plan(policy: &Policy, flags: &Flags, launch: &Launch<'_>) -> Result<Plan>
         mode: sp.mode,
         advice: hint::Advice::new(launch, &spec, home.clone()),
         spec,
-        support: Support::probe(),
+        support,
         notes,
         env,
         defaults,
+        proxy,
+        proxy_env,
     })
 }
 
 /// The network part: `sandbox.net`, `allow_net` and `--allow-net`, with a
 /// system-set mode or list kept (a flag that would loosen it is refused).
-fn network(policy: &Policy, flags: &Flags, mut hosts: Vec<String>, spec: &mut Spec) -> Result<()> {
+/// With an allow-list: its entries (for tier 2's proxy), and the ports of
+/// tier 1's fallback in `spec.connect`.
+fn network(
+    policy: &Policy,
+    flags: &Flags,
+    mut hosts: Vec<String>,
+    spec: &mut Spec,
+) -> Result<Option<super::proxy::AllowList>> {
     let sp = &policy.sandbox;
     let mut net = sp.net;
     let refused = |what: &str, key: &str| {
@@ -302,9 +318,10 @@ fn network(policy: &Policy, flags: &Flags, mut hosts: Vec<String>, spec: &mut Sp
         hosts.extend(flags.net.iter().cloned());
     }
     let mut ports = Vec::new();
+    let mut entries = Vec::new();
     for h in &hosts {
         let (host, port) = split_host_port(h)?;
-        let _ = host;
+        entries.push((host, port));
         match port {
             Some(p) => ports.push(p),
             None => ports.extend([443, 80]),
@@ -323,8 +340,42 @@ fn network(policy: &Policy, flags: &Flags, mut hosts: Vec<String>, spec: &mut Sp
     spec.bind_any = flags.net_any;
     if net == NetMode::AllowList {
         spec.connect = Some(ports);
+        return Ok(Some(super::proxy::AllowList::new(&entries)));
     }
-    Ok(())
+    Ok(None)
+}
+
+/// What tier 2 adds to the program's environment: the proxy for every
+/// client that reads the variables (curl, Python's urllib, requests,
+/// httpx, Go), and for Node, whose built-in `fetch` ignores them before
+/// Node 24, a preload that routes it through the proxy too.
+fn proxy_env(launch: &Launch<'_>, state: &Path, spec: &mut Spec) -> Vec<(OsString, OsString)> {
+    let url = format!("http://127.0.0.1:{}", super::netns_port());
+    let mut env: Vec<(OsString, OsString)> = [
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "ALL_PROXY",
+        "https_proxy",
+        "http_proxy",
+        "all_proxy",
+    ]
+    .into_iter()
+    .map(|k| (OsString::from(k), OsString::from(&url)))
+    .collect();
+    env.push(("NO_PROXY".into(), "".into()));
+    env.push(("no_proxy".into(), "".into()));
+    if launch.ecosystem == Ecosystem::Npm
+        && let Some(preload) = super::node_preload(state)
+    {
+        let mut opts = std::env::var_os("NODE_OPTIONS").unwrap_or_default();
+        if !opts.is_empty() {
+            opts.push(" ");
+        }
+        opts.push(format!("--require \"{}\"", preload.display()));
+        env.push(("NODE_OPTIONS".into(), opts));
+        spec.read.push(preload);
+    }
+    env
 }
 
 /// `host`, `host:port`, `[v6]:port`.

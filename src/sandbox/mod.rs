@@ -14,6 +14,9 @@ mod grants;
 pub mod hint;
 #[cfg(target_os = "linux")]
 mod landlock;
+#[cfg(target_os = "linux")]
+pub mod netns;
+pub mod proxy;
 pub mod seatbelt;
 #[cfg(target_os = "linux")]
 mod seccomp;
@@ -102,6 +105,10 @@ pub struct Spec {
     pub udp: bool,
     /// Refuse to run where a part cannot be applied.
     pub enforce: bool,
+    /// Tier 2: enter a network namespace and send the proxy's listener
+    /// over this inherited descriptor first.
+    #[serde(default)]
+    pub netns_fd: Option<i32>,
 }
 
 /// What this kernel can do, asked without side effects.
@@ -181,6 +188,14 @@ impl Support {
     }
 }
 
+impl Support {
+    /// Can the exec helper make a network namespace (root, or a user
+    /// namespace first)?
+    pub fn network_namespaces(&self) -> bool {
+        cfg!(target_os = "linux") && (rustix::process::geteuid().is_root() || self.user_namespaces)
+    }
+}
+
 #[cfg(target_os = "linux")]
 fn user_namespaces() -> bool {
     let read = |p: &str| std::fs::read_to_string(p).ok();
@@ -211,6 +226,13 @@ pub struct Plan {
     pub defaults: Vec<(OsString, OsString)>,
     /// What to suggest when a denial is seen (`hint`).
     pub advice: hint::Advice,
+    /// Tier 2 (network by host name through safex's proxy), where the
+    /// policy lists hosts and this kernel lets the helper make a network
+    /// namespace; `spec` is then the fallback for launches that cannot
+    /// use it (`safex mcp tools`).
+    pub proxy: Option<proxy::AllowList>,
+    /// Variables tier 2 adds (`HTTPS_PROXY` and the like).
+    pub proxy_env: Vec<(OsString, OsString)>,
 }
 
 impl Plan {
@@ -224,6 +246,8 @@ impl Plan {
             env: Vec::new(),
             defaults: Vec::new(),
             advice: hint::Advice::default(),
+            proxy: None,
+            proxy_env: Vec::new(),
         }
     }
 
@@ -236,15 +260,21 @@ impl Plan {
         if !self.is_on() {
             return serde_json::json!({"mode": "off", "tier": 0, "applied": [], "missing": []});
         }
+        let mut applied = self.support.applied();
+        let mut missing = self.support.missing(&self.spec);
+        if self.proxy.is_some() {
+            applied.push("netns-proxy");
+            missing.retain(|m| *m != "net-by-host");
+        }
         serde_json::json!({
             "mode": self.mode.as_str(),
-            "tier": 1,
-            "applied": self.support.applied(),
-            "missing": self.support.missing(&self.spec),
+            "tier": if self.proxy.is_some() { 2 } else { 1 },
+            "applied": applied,
+            "missing": missing,
             "read": self.spec.read.len(),
             "write": self.spec.write.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
             "bind": self.spec.bind,
-            "net": if !self.spec.inet { "none" } else if self.spec.connect.is_some() { "ports" } else { "host" },
+            "net": if !self.spec.inet { "none" } else if self.proxy.is_some() { "proxy" } else if self.spec.connect.is_some() { "ports" } else { "host" },
         })
     }
 
@@ -255,7 +285,10 @@ impl Plan {
         if !self.is_on() {
             return Ok(());
         }
-        let missing = self.support.missing(&self.spec);
+        let mut missing = self.support.missing(&self.spec);
+        if self.proxy.is_some() {
+            missing.retain(|m| *m != "net-by-host");
+        }
         if self.mode == Mode::Enforce && !missing.is_empty() {
             return Err(Error::policy(format!(
                 "the sandbox cannot be applied here ({}), and the policy's `sandbox.mode` is `enforce`",
@@ -277,6 +310,33 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// The port of tier 2's proxy inside the program's namespace.
+pub fn netns_port() -> u16 {
+    3128
+}
+
+/// Node's `fetch` through the proxy: undici's global dispatcher (made
+/// by a first `fetch` of a `data:` URL) replaced by an agent of the same
+/// class whose connections are CONNECT tunnels through the proxy.
+const NODE_PRELOAD: &str = include_str!("fetch-proxy.js");
+
+/// The preload, written once beside the servers' state directories
+/// (readable in the sandbox), or `None` when it cannot be written.
+fn node_preload(state: &std::path::Path) -> Option<PathBuf> {
+    use sha2::Digest;
+    let digest = hex::encode(&sha2::Sha256::digest(NODE_PRELOAD.as_bytes())[..8]);
+    let dir = state.parent()?.parent()?.parent()?.join("preload");
+    let path = dir.join(format!("fetch-proxy-{digest}.js"));
+    if std::fs::read(&path).is_ok_and(|b| b == NODE_PRELOAD.as_bytes()) {
+        return Some(path);
+    }
+    crate::audit::create_private_dir(&dir).ok()?;
+    let tmp = dir.join(format!(".fetch-proxy-{digest}.{}", std::process::id()));
+    std::fs::write(&tmp, NODE_PRELOAD).ok()?;
+    std::fs::rename(&tmp, &path).ok()?;
+    Some(path)
 }
 
 /// The variable that hands a spec to the exec helper; removed from the
@@ -306,6 +366,9 @@ impl Spec {
             Error::new(Kind::Runtime, format!("cannot apply the sandbox ({what}): {e}"))
                 .with_hint("run `safex sandbox check`; `--no-sandbox` launches without it where the policy allows")
         };
+        if let Some(fd) = self.netns_fd {
+            netns::enter(fd).map_err(|e| fail("network namespace", e))?;
+        }
         landlock::apply(self).map_err(|e| fail("landlock", e))?;
         seccomp::apply(self).map_err(|e| fail("seccomp", e))?;
         Ok(())
@@ -350,18 +413,25 @@ pub fn check(policy: &crate::policy::Policy) -> i32 {
         connect: (policy.sandbox.net == NetMode::AllowList).then(Vec::new),
         ..Spec::default()
     };
-    let missing = s.missing(&spec);
+    let mut missing = s.missing(&spec);
+    let tier2 = s.network_namespaces();
     let tier = if !cfg!(target_os = "linux") || s.landlock_abi == 0 {
         "none: this kernel has no Landlock".to_owned()
+    } else if tier2 {
+        "2: Landlock + seccomp (files, TCP binds, signals and abstract sockets, socket kinds), and a network namespace with safex's proxy for a network allow-list".to_owned()
     } else {
-        "1 (Landlock + seccomp): files, TCP binds, signals and abstract sockets, socket kinds"
-            .to_owned()
+        "1: Landlock + seccomp (files, TCP binds, signals and abstract sockets, socket kinds); this user cannot create network namespaces".to_owned()
     };
     println!("tier:             {tier}");
     if policy.sandbox.net == NetMode::AllowList {
-        println!(
-            "network:          the allow-list is enforced by port only (host names need tier 2, network namespaces, which safex does not build yet)"
-        );
+        if tier2 {
+            missing.retain(|m| *m != "net-by-host");
+            println!("network:          allow-list by host name, through safex's proxy");
+        } else {
+            println!(
+                "network:          the allow-list is enforced by port only (host names need network namespaces)"
+            );
+        }
     }
     if missing.is_empty() {
         println!("missing:          nothing");

@@ -141,6 +141,7 @@ mod tests {
             inet: true,
             udp: true,
             enforce: false,
+            netns_fd: None,
         }
     }
 

@@ -1,7 +1,8 @@
-//! The only `unsafe` in safex: three system calls no safe wrapper offers
+//! The only `unsafe` in safex: the system calls no safe wrapper offers
 //! (the Landlock ABI query, the seccomp mode query, installing a seccomp
-//! filter). Each passes integers, or a pointer to memory that outlives the
-//! call.
+//! filter, `unshare`, bringing loopback up) and taking ownership of the
+//! descriptor the exec helper inherits. Each passes integers, or pointers
+//! to memory that outlives the call.
 #![allow(unsafe_code)]
 
 /// The running kernel's Landlock ABI (0: none, or not enabled at boot).
@@ -53,4 +54,46 @@ pub fn install_seccomp(filter: &[libc::sock_filter]) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `unshare(2)` with these `CLONE_*` flags, on the calling thread.
+pub fn unshare(flags: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: integer flags only; the calling thread is about to exec, and
+    // safex's exec helper runs no other thread that could be confused by
+    // a changed namespace.
+    if unsafe { libc::unshare(flags) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Bring the loopback interface of the current network namespace up.
+pub fn loopback_up() -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let sock = std::net::UdpSocket::bind("0.0.0.0:0")?;
+    // SAFETY: `ifreq` is plain data, zeroed, its name set within bounds;
+    // the two ioctls read and write only that struct.
+    unsafe {
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo".iter().enumerate() {
+            req.ifr_name[i] = *b as libc::c_char;
+        }
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The descriptor the exec helper inherited from safex (the socket pair's
+/// end, numbered in the spec), as owned.
+pub fn inherited_fd(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the number is the helper's own open descriptor, inherited
+    // across exec for this one use and owned by nothing else in it.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
 }

@@ -474,3 +474,165 @@ fn python_probe_in_the_default_sandbox() {
         "python, --no-sandbox",
     );
 }
+
+// ---------------------------------------------------------------------------
+// Tier 2: network by host name, through safex's proxy
+// ---------------------------------------------------------------------------
+
+const NPM_NET_PROBE: &str = r#"
+const net = require('net');
+const cfg = JSON.parse(process.argv[2]);
+const get = async (url) => {
+  try { const r = await fetch(url); return `${r.status}:${(await r.text()).trim()}`; }
+  catch (e) { return 'error:' + ((e.cause && (e.cause.message || e.cause.code)) || e.message); }
+};
+const direct = (port) => new Promise((res) => {
+  const s = net.connect(port, '127.0.0.1');
+  s.on('connect', () => { s.destroy(); res('ok'); });
+  s.on('error', (e) => res(e.code || String(e)));
+});
+(async () => {
+  const out = {};
+  out.allowed = await get(`http://localhost:${cfg.port}/`);
+  out.other = await get(`http://localhost:${cfg.other}/`);
+  out.direct = await direct(cfg.port);
+  process.stdout.write(JSON.stringify(out) + '\n');
+})();
+"#;
+
+const PY_NET_PROBE: &str = r#"import errno, json, socket, sys, urllib.error, urllib.request
+cfg = json.loads(sys.argv[1])
+out = {}
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return f"{r.status}:{r.read().decode().strip()}"
+    except urllib.error.HTTPError as e:
+        return f"error:{e.code}"
+    except Exception as e:
+        return f"error:{e}"
+out['allowed'] = get(f"http://localhost:{cfg['port']}/")
+out['other'] = get(f"http://localhost:{cfg['other']}/")
+try:
+    socket.create_connection(('127.0.0.1', cfg['port']), timeout=5).close()
+    out['direct'] = 'ok'
+except OSError as e:
+    out['direct'] = errno.errorcode.get(e.errno, str(e))
+print(json.dumps(out), flush=True)
+"#;
+
+/// A loopback HTTP server answering `hello` to every request.
+fn hello_server() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut conn = conn;
+                let mut head = Vec::new();
+                let mut b = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut b) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&b[..n]),
+                    }
+                }
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+                );
+            });
+        }
+    });
+    port
+}
+
+fn net_events(env: &TestEnv) -> Vec<Value> {
+    std::fs::read_to_string(env.audit_log())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "net-connect")
+        .collect()
+}
+
+#[test]
+fn tier2_reaches_allowed_names_only_through_the_proxy() {
+    require_sandbox!(module_path!());
+    let check = Command::new(env!("CARGO_BIN_EXE_safex"))
+        .args(["sandbox", "check"])
+        .output()
+        .unwrap();
+    if !String::from_utf8_lossy(&check.stdout).contains("tier:             2:") {
+        eprintln!(
+            "\n*** SKIPPED: no network namespaces for this user; tier 2 is not tested here ***\n"
+        );
+        return;
+    }
+    let port = hello_server();
+    let other = hello_server();
+    let reg = FixtureRegistry::builder()
+        .package(Pkg::program("net-probe", "1.0.0", NPM_NET_PROBE))
+        .build();
+    let idx = PyIndex::builder()
+        .package(PyPkg::program("net-probe-py", "1.0.0", PY_NET_PROBE))
+        .build();
+    let env = TestEnv::new();
+    let listed = policy(
+        &env,
+        "listed.toml",
+        &format!("[sandbox]\nnet = \"allow-list\"\nallow_net = [\"localhost:{port}\"]\n"),
+    );
+    let cfg = serde_json::json!({"port": port, "other": other}).to_string();
+    let launch = |tool: &str, spec: &str| {
+        let mut cmd = env.safex_confined();
+        cmd.env("SAFEX_NPM_REGISTRY", reg.url())
+            .env("SAFEX_PYPI_INDEX", idx.url())
+            .arg("--policy")
+            .arg(&listed)
+            .arg(tool);
+        if tool == "npx" {
+            cmd.arg("-y");
+        }
+        cmd.args([spec, &cfg]);
+        cmd
+    };
+    for (tool, spec) in [("npx", "net-probe@1.0.0"), ("uvx", "net-probe-py==1.0.0")] {
+        for exec_path in [false, true] {
+            let (r, stderr) = probe(launch(tool, spec), exec_path, &env);
+            let context = format!(
+                "tier 2, {tool}, {}",
+                if exec_path { "exec path" } else { "relay path" }
+            );
+            assert_eq!(r["allowed"], "200:hello", "{context}: {r}\n{stderr}");
+            assert!(
+                r["other"]
+                    .as_str()
+                    .is_some_and(|o| o.starts_with("error:") && o.contains("403")),
+                "{context}: {r}"
+            );
+            // No route around the proxy: loopback in the namespace is empty.
+            assert_eq!(r["direct"], "ECONNREFUSED", "{context}: {r}");
+            eprintln!("[sandbox-probe] {context}: {r}");
+        }
+    }
+    let events = net_events(&env);
+    let count = |decision: &str, p: u16| {
+        events
+            .iter()
+            .filter(|e| e["decision"] == decision && e["port"] == p && e["host"] == "localhost")
+            .count()
+    };
+    assert_eq!(count("allow", port), 4, "{events:?}");
+    assert_eq!(count("deny", other), 4, "{events:?}");
+    let launches: Vec<Value> = std::fs::read_to_string(env.audit_log())
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "launch")
+        .collect();
+    assert!(
+        launches.iter().all(|l| l["sandbox"]["tier"] == 2),
+        "{launches:?}"
+    );
+}
