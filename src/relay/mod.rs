@@ -128,12 +128,7 @@ pub fn run(
     sandbox: &crate::sandbox::Plan,
     mediation: Mediation,
 ) -> Result<i32> {
-    let cannot = |e: io::Error| {
-        Error::new(
-            Kind::Runtime,
-            format!("cannot start `{}`: {e}", program.display()),
-        )
-    };
+    let cannot = |e: io::Error| cannot_start(program, e);
     let me = helper_exe().map_err(cannot)?;
     let client_out = own(io::stdout().as_fd()).map_err(cannot)?;
     let client_in = own(io::stdin().as_fd()).map_err(cannot)?;
@@ -193,15 +188,7 @@ pub fn run(
             "ask your admin to raise `mcp.max_line` if the server's messages are this large by design",
         ));
     }
-    use std::os::unix::process::ExitStatusExt;
-    if let Some(code) = status.code() {
-        return Ok(code);
-    }
-    if let Some(sig) = status.signal() {
-        let _ = signal_hook::low_level::emulate_default_handler(sig);
-        return Ok(128 + sig);
-    }
-    Ok(Kind::Runtime.exit_code())
+    Ok(exit_code(status))
 }
 
 /// The binary to start as the exec helper: this very one. On Linux the
@@ -212,6 +199,27 @@ pub fn helper_exe() -> io::Result<std::path::PathBuf> {
         return Ok("/proc/self/exe".into());
     }
     std::env::current_exe()
+}
+
+fn cannot_start(program: &Path, e: io::Error) -> Error {
+    Error::new(
+        Kind::Runtime,
+        format!("cannot start `{}`: {e}", program.display()),
+    )
+}
+
+/// The program's exit status as safex's: its code, or, killed by a
+/// signal, the same signal raised on safex (so the client sees the same).
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(code) = status.code() {
+        return code;
+    }
+    if let Some(sig) = status.signal() {
+        let _ = signal_hook::low_level::emulate_default_handler(sig);
+        return 128 + sig;
+    }
+    Kind::Runtime.exit_code()
 }
 
 /// A program's environment, exactly.
@@ -225,10 +233,7 @@ struct Tier2 {
 
 /// The program's environment with the sandbox's spec for the exec helper
 /// (and, for tier 2, the proxy's variables and the pair it is handed over).
-fn confine(
-    sandbox: &crate::sandbox::Plan,
-    mut env: Env,
-) -> io::Result<(Env, Option<Tier2>)> {
+fn confine(sandbox: &crate::sandbox::Plan, mut env: Env) -> io::Result<(Env, Option<Tier2>)> {
     if !sandbox.is_on() {
         return Ok((env, None));
     }
@@ -284,13 +289,7 @@ pub fn supervise(
     sandbox: &crate::sandbox::Plan,
     audit: crate::audit::Context,
 ) -> Result<i32> {
-    use std::os::unix::process::ExitStatusExt;
-    let cannot = |e: io::Error| {
-        Error::new(
-            Kind::Runtime,
-            format!("cannot start `{}`: {e}", program.display()),
-        )
-    };
+    let cannot = |e: io::Error| cannot_start(program, e);
     let me = helper_exe().map_err(cannot)?;
     let mut signals = signal_hook::iterator::Signals::new(FORWARDED).map_err(cannot)?;
     let (env, tier2) = confine(sandbox, env).map_err(cannot)?;
@@ -325,14 +324,7 @@ pub fn supervise(
         )
     })?;
     handle.close();
-    if let Some(code) = status.code() {
-        return Ok(code);
-    }
-    if let Some(sig) = status.signal() {
-        let _ = signal_hook::low_level::emulate_default_handler(sig);
-        return Ok(128 + sig);
-    }
-    Ok(Kind::Runtime.exit_code())
+    Ok(exit_code(status))
 }
 
 /// Start `program` through safex's exec helper (`me`), its stdin and
