@@ -309,6 +309,7 @@ pub fn run<P: Pipeline>(mut s: Session, a: P::Args, ctx: &mut audit::Context) ->
         audit: ctx.clone(),
         lockfile: s.settings.lockfile.clone(),
         system_lockfile: s.settings.system_lockfile.clone(),
+        sandbox: plan.is_on().then(|| plan.advice.clone()),
     };
     crate::exec::run_program(
         &interpreter,

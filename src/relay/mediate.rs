@@ -151,6 +151,8 @@ pub struct Session {
     /// The server, to stop when the session must end.
     pub child: Option<rustix::process::Pid>,
     client: Option<String>,
+    /// Denials already explained (the sandbox's hints on error answers).
+    seen: Mutex<crate::sandbox::hint::Seen>,
 }
 
 /// What to do with one line from the client.
@@ -183,7 +185,26 @@ impl Session {
             ended: Mutex::new(None),
             child,
             client: crate::audit::parent_name(),
+            seen: Mutex::new(Default::default()),
             m,
+        }
+    }
+
+    /// A failed call whose text reports a denial the sandbox caused gets
+    /// its hint on stderr (servers such as server-filesystem answer with
+    /// the error instead of logging it).
+    fn explain_denial(&self, line: &[u8]) {
+        let Some(advice) = &self.m.sandbox else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&line[..line.len().min(64 * 1024)]);
+        let hint = self
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .hint(advice, &text);
+        if let Some(h) = hint {
+            eprintln!("{h}");
         }
     }
 
@@ -442,6 +463,9 @@ impl Session {
                 .result
                 .and_then(|r| serde_json::from_str::<CallResult>(r.get()).ok())
                 .and_then(|r| r.is_error);
+            if is_error == Some(true) || env.error.is_some() {
+                self.explain_denial(line);
+            }
             let outcome = if env.error.is_some() {
                 "error"
             } else {

@@ -108,6 +108,9 @@ pub struct Mediation {
     pub audit: crate::audit::Context,
     pub lockfile: std::path::PathBuf,
     pub system_lockfile: Option<std::path::PathBuf>,
+    /// The sandbox's advice for denials seen in error answers (`None`:
+    /// no sandbox).
+    pub sandbox: Option<crate::sandbox::hint::Advice>,
 }
 
 /// How long the server's first output waits for the client's first line

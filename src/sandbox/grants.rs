@@ -148,11 +148,22 @@ const WRITES_ITS_PATHS: &[(&str, &[&str])] = &[
 /// variable says otherwise: there it is read-only (and the cache's, not
 /// theirs), so the variable points into the state directory instead,
 /// unless the user set it.
-const STATE_FILES: &[(&str, &str, &str)] = &[(
-    "@modelcontextprotocol/server-memory",
-    "MEMORY_FILE_PATH",
-    "memory.jsonl",
-)];
+const STATE_FILES: &[(Ecosystem, &str, &str, &str)] = &[
+    (
+        Ecosystem::Npm,
+        "@modelcontextprotocol/server-memory",
+        "MEMORY_FILE_PATH",
+        "memory.jsonl",
+    ),
+    // AWS Labs' servers log to `<site-packages>/awslabs/logs/` (made at
+    // start: the billing server fails without it) unless this names a file.
+    (
+        Ecosystem::Pypi,
+        "awslabs-*",
+        "FASTMCP_LOG_FILE",
+        "server.log",
+    ),
+];
 
 /// Decide the sandbox of one launch.
 pub fn plan(policy: &Policy, flags: &Flags, launch: &Launch<'_>) -> Result<Plan> {
@@ -251,8 +262,12 @@ pub fn plan(policy: &Policy, flags: &Flags, launch: &Launch<'_>) -> Result<Plan>
 
     let defaults = STATE_FILES
         .iter()
-        .filter(|(name, _, _)| *name == launch.package)
-        .map(|(_, var, file)| (OsString::from(var), state.join(file).into_os_string()))
+        .filter(|(eco, name, _, _)| {
+            *eco == launch.ecosystem
+                && crate::policy::Pattern::parse(name)
+                    .is_some_and(|p| p.matches(*eco, launch.package, None))
+        })
+        .map(|(_, _, var, file)| (OsString::from(var), state.join(file).into_os_string()))
         .collect();
     let tmp_s: OsString = tmp.clone().into_os_string();
     let env = ["TMPDIR", "TMP", "TEMP"]

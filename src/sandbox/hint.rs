@@ -17,6 +17,8 @@ use super::grants::Launch;
 #[derive(Debug, Clone, Default)]
 pub struct Advice {
     package: String,
+    /// The package tree (never to be granted: it is what was verified).
+    tree: PathBuf,
     read: Vec<PathBuf>,
     write: Vec<PathBuf>,
     home: Option<PathBuf>,
@@ -37,6 +39,7 @@ impl Advice {
     pub fn new(launch: &Launch<'_>, spec: &Spec, home: Option<PathBuf>) -> Advice {
         Advice {
             package: launch.package.to_owned(),
+            tree: launch.tree.to_path_buf(),
             read: spec.read.clone(),
             write: spec.write.clone(),
             home,
@@ -53,8 +56,23 @@ impl Advice {
                 if beneath(&self.write) {
                     return None;
                 }
-                let shown = self.shown(p);
-                let (flag, key) = if beneath(&self.read) {
+                if !self.tree.as_os_str().is_empty() && p.starts_with(&self.tree) {
+                    return Some(format!(
+                        "safex: sandbox: `{pkg}` tried to write into its own installed files (`{}`), which the sandbox keeps read-only so that what runs is what was verified; look for a setting of the server that moves the file (a path variable or option, pointed at a directory you grant with `--allow-write`), or launch it with `--no-sandbox` if you trust it",
+                        p.display()
+                    ));
+                }
+                // A denied path that does not exist was being created
+                // (a read of it would have failed with ENOENT first): its
+                // directory needs writing.
+                let created = !p.exists() && p.parent().is_some_and(Path::exists);
+                let grant = if created {
+                    p.parent().unwrap_or(p)
+                } else {
+                    p.as_path()
+                };
+                let shown = self.shown(grant);
+                let (flag, key) = if created || beneath(&self.read) {
                     ("--allow-write", "write")
                 } else {
                     ("--allow-read", "read")
@@ -139,6 +157,44 @@ fn quoted_path(line: &str) -> Option<PathBuf> {
     None
 }
 
+/// Copy the server's stderr to safex's, line by line as it comes, and
+/// after a line that reports a denial the sandbox caused, its hint (once
+/// per path or address).
+pub fn relay_stderr(from: impl std::io::Read, advice: &Advice) {
+    use std::io::{BufRead, Write};
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, from);
+    let mut seen = Seen::default();
+    let mut line = Vec::new();
+    let stderr = std::io::stderr();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut out = stderr.lock();
+        if out.write_all(&line).is_err() {
+            return;
+        }
+        if let Some(h) = seen.hint(advice, &String::from_utf8_lossy(&line)) {
+            let _ = writeln!(out, "{h}");
+        }
+    }
+}
+
+/// The denials already explained in this session.
+#[derive(Debug, Default)]
+pub struct Seen(std::collections::HashSet<String>);
+
+impl Seen {
+    /// The hint for a denial in `text`, the first time it is seen.
+    pub fn hint(&mut self, advice: &Advice, text: &str) -> Option<String> {
+        let d = denial(text)?;
+        let h = advice.hint(&d)?;
+        self.0.insert(format!("{d:?}")).then_some(h)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,9 +232,13 @@ mod tests {
 
     #[test]
     fn hints_only_for_what_the_sandbox_withholds() {
+        let work = tempfile::tempdir().unwrap();
+        let out = work.path().join("out.txt");
+        std::fs::write(&out, "x").unwrap();
         let a = Advice {
             package: "@acme/srv".into(),
-            read: vec![PathBuf::from("/usr"), PathBuf::from("/work")],
+            tree: PathBuf::from("/cache/env/ab12"),
+            read: vec![PathBuf::from("/usr"), work.path().to_path_buf()],
             write: vec![PathBuf::from("/state")],
             home: Some(PathBuf::from("/home/u")),
         };
@@ -188,46 +248,29 @@ mod tests {
             h.contains("[servers.\"@acme/srv\"] read = [\"~/.ssh/id_rsa\"]"),
             "{h}"
         );
-        let h = a.hint(&Denial::Path("/work/out.txt".into())).unwrap();
-        assert!(h.contains("`--allow-write /work/out.txt`"), "{h}");
+        // Readable, denied: it was written.
+        let h = a.hint(&Denial::Path(out.clone())).unwrap();
+        assert!(
+            h.contains(&format!("`--allow-write {}`", out.display())),
+            "{h}"
+        );
+        // Not there yet: it was being created, in its directory.
+        let other = tempfile::tempdir().unwrap();
+        let h = a
+            .hint(&Denial::Path(other.path().join("new.json")))
+            .unwrap();
+        assert!(
+            h.contains(&format!("`--allow-write {}`", other.path().display())),
+            "{h}"
+        );
         assert_eq!(a.hint(&Denial::Path("/state/x".into())), None);
-    }
-}
-
-/// Copy the server's stderr to safex's, line by line as it comes, and
-/// after a line that reports a denial the sandbox caused, its hint (once
-/// per path or address).
-pub fn relay_stderr(from: impl std::io::Read, advice: &Advice) {
-    use std::io::{BufRead, Write};
-    let mut reader = std::io::BufReader::with_capacity(64 * 1024, from);
-    let mut seen = Seen::default();
-    let mut line = Vec::new();
-    let stderr = std::io::stderr();
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let mut out = stderr.lock();
-        if out.write_all(&line).is_err() {
-            return;
-        }
-        if let Some(h) = seen.hint(advice, &String::from_utf8_lossy(&line)) {
-            let _ = writeln!(out, "{h}");
-        }
-    }
-}
-
-/// The denials already explained in this session.
-#[derive(Debug, Default)]
-pub struct Seen(std::collections::HashSet<String>);
-
-impl Seen {
-    /// The hint for a denial in `text`, the first time it is seen.
-    pub fn hint(&mut self, advice: &Advice, text: &str) -> Option<String> {
-        let d = denial(text)?;
-        let h = advice.hint(&d)?;
-        self.0.insert(format!("{d:?}")).then_some(h)
+        // Its own package: never a grant there.
+        let h = a
+            .hint(&Denial::Path("/cache/env/ab12/lib/x/logs".into()))
+            .unwrap();
+        assert!(
+            h.contains("own installed files") && !h.contains("--allow-write /cache"),
+            "{h}"
+        );
     }
 }

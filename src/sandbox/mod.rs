@@ -138,8 +138,15 @@ impl Support {
     /// The parts of `spec` this kernel cannot apply, by name.
     pub fn missing(&self, spec: &Spec) -> Vec<&'static str> {
         let mut missing = Vec::new();
+        if cfg!(target_os = "macos") {
+            // Seatbelt (untested on a real Mac): no proxy, so no names.
+            if spec.connect.is_some() {
+                missing.push("net-by-host");
+            }
+            return missing;
+        }
         if !cfg!(target_os = "linux") {
-            missing.push("sandbox (not Linux)");
+            missing.push("sandbox (not supported on this OS)");
             return missing;
         }
         let abi = self.landlock_abi;
@@ -169,6 +176,10 @@ impl Support {
     /// The parts applied, by name (`missing`'s complement).
     pub fn applied(&self) -> Vec<&'static str> {
         let mut applied = Vec::new();
+        if cfg!(target_os = "macos") {
+            applied.push("seatbelt");
+            return applied;
+        }
         if !cfg!(target_os = "linux") {
             return applied;
         }

@@ -306,11 +306,12 @@ impl Session {
         text(&got)
     }
 
-    /// Close stdin, wait for safex to exit 0.
-    fn finish(self) {
+    /// Close stdin, wait for safex to exit 0; its stderr.
+    fn finish(self) -> String {
         let name = self.name;
         let (code, err) = self.client.finish();
         assert_eq!(code, 0, "{name}: safex exited {code}: {err}");
+        err
     }
 }
 
@@ -470,10 +471,15 @@ fn memory_writes_only_where_allowed(env: &TestEnv, contract: &mut Contract) {
     let mut s = launch.open(env).expect("server-memory starts");
     let got = s.call("create_entities", entity("denied-entity"));
     let log = s.log.clone();
-    s.finish();
+    let stderr = s.finish();
     contract.check(
         failed(&got),
         format!("server-memory without --allow-write: create_entities fails; it answered {got}"),
+    );
+    // The error answer names the path; safex says how to allow it.
+    contract.check(
+        stderr.contains("was denied access to") && stderr.contains("--allow-write"),
+        format!("server-memory without --allow-write: a hint on stderr: {stderr}"),
     );
     contract.check(
         !file.exists(),

@@ -318,15 +318,24 @@ fn npm_probe_in_each_sandbox() {
         false,
         &env,
     );
-    expect(
-        &r,
-        &[
+    if tier2() {
+        // A namespace with only loopback: nothing is reachable but the
+        // proxy (tier2_reaches_allowed_names_only_through_the_proxy).
+        let want = [
+            ("connect_allowed", "ECONNREFUSED"),
+            ("connect_other", "ECONNREFUSED"),
+            ("bind", "EACCES"),
+        ];
+        expect(&r, &want, "allow-list, tier 2");
+    } else {
+        // Tier 1: by port.
+        let want = [
             ("connect_allowed", "ok"),
             ("connect_other", "EACCES"),
             ("bind", "EACCES"),
-        ],
-        "allow-list",
-    );
+        ];
+        expect(&r, &want, "allow-list, tier 1");
+    }
 
     // No network: no IP socket at all.
     let closed = policy(&env, "closed.toml", "[sandbox]\nnet = \"none\"\n");
@@ -398,7 +407,7 @@ fn chown_all(dir: &Path, uid: u32) {
 }
 
 #[test]
-fn npm_probe_as_another_user() {
+fn probes_as_another_user() {
     use std::os::unix::process::CommandExt;
     require_sandbox!(module_path!());
     if !rustix_is_root() {
@@ -418,7 +427,85 @@ fn npm_probe_as_another_user() {
     let (r, _) = probe(cmd, false, &env);
     // `unix`: the socket's directory is root's, so the probe reports the
     // sandbox's EPERM before any permission check of the file system.
-    expect(&r, DEFAULT, "default sandbox as uid 65534");
+    expect(&r, DEFAULT, "npm, default sandbox as uid 65534");
+
+    // The wheel, with the system's Python (the developer's is under /root).
+    let Some(python) = ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        eprintln!(
+            "\n*** SKIPPED: no system python3 for uid 65534; the wheel's probe is not run as another user ***\n"
+        );
+        return;
+    };
+    let idx = py_index();
+    let mut cmd = env.safex_confined();
+    cmd.env("SAFEX_PYPI_INDEX", idx.url())
+        .env("SAFEX_PYTHON", python)
+        .uid(65534)
+        .gid(65534)
+        .args(["uvx", "sandbox-probe-py==1.0.0", &cfg]);
+    let (r, _) = probe(cmd, false, &env);
+    let mut want = DEFAULT.to_vec();
+    want.extend([
+        ("ptrace", "EPERM"),
+        ("process_vm_readv", "EPERM"),
+        ("io_uring", "ENOSYS"),
+    ]);
+    expect(&r, &want, "python, default sandbox as uid 65534");
+}
+
+/// Tier 2 without root: the helper makes a user namespace first.
+#[test]
+fn tier2_as_another_user() {
+    use std::os::unix::process::CommandExt;
+    require_sandbox!(module_path!());
+    if !rustix_is_root() {
+        eprintln!("SKIPPED: running as uid 65534 needs root (this run is not root)");
+        return;
+    }
+    let port = hello_server();
+    let other = hello_server();
+    let reg = FixtureRegistry::builder()
+        .package(Pkg::program("net-probe", "1.0.0", NPM_NET_PROBE))
+        .build();
+    let env = TestEnv::new();
+    let listed = policy(
+        &env,
+        "listed.toml",
+        &format!("[sandbox]\nnet = \"allow-list\"\nallow_net = [\"localhost:{port}\"]\n"),
+    );
+    chown_all(env.root(), 65534);
+    let check = env
+        .safex_confined()
+        .args(["sandbox", "check"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    if !String::from_utf8_lossy(&check.stdout).contains("tier:             2:") {
+        eprintln!(
+            "\n*** SKIPPED: uid 65534 cannot create user namespaces here; tier 2 is not tested without root ***\n"
+        );
+        return;
+    }
+    let cfg = serde_json::json!({"port": port, "other": other}).to_string();
+    let mut cmd = env.safex_confined();
+    cmd.env("SAFEX_NPM_REGISTRY", reg.url())
+        .uid(65534)
+        .gid(65534)
+        .arg("--policy")
+        .arg(&listed)
+        .args(["npx", "-y", "net-probe@1.0.0", &cfg]);
+    let (r, stderr) = probe(cmd, false, &env);
+    eprintln!("[sandbox-probe] tier 2, npx, as uid 65534: {r}");
+    assert_eq!(r["allowed"], "200:hello", "{r}\n{stderr}");
+    assert!(
+        r["other"].as_str().is_some_and(|o| o.contains("403")),
+        "{r}"
+    );
+    assert_eq!(r["direct"], "ECONNREFUSED", "{r}");
 }
 
 fn rustix_is_root() -> bool {
@@ -521,6 +608,15 @@ except OSError as e:
 print(json.dumps(out), flush=True)
 "#;
 
+/// Whether tier 2 applies here (network namespaces for this user).
+fn tier2() -> bool {
+    let check = Command::new(env!("CARGO_BIN_EXE_safex"))
+        .args(["sandbox", "check"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&check.stdout).contains("tier:             2:")
+}
+
 /// A loopback HTTP server answering `hello` to every request.
 fn hello_server() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -559,11 +655,7 @@ fn net_events(env: &TestEnv) -> Vec<Value> {
 #[test]
 fn tier2_reaches_allowed_names_only_through_the_proxy() {
     require_sandbox!(module_path!());
-    let check = Command::new(env!("CARGO_BIN_EXE_safex"))
-        .args(["sandbox", "check"])
-        .output()
-        .unwrap();
-    if !String::from_utf8_lossy(&check.stdout).contains("tier:             2:") {
+    if !tier2() {
         eprintln!(
             "\n*** SKIPPED: no network namespaces for this user; tier 2 is not tested here ***\n"
         );
