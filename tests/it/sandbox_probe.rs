@@ -465,17 +465,13 @@ fn tier2_as_another_user() {
         eprintln!("SKIPPED: running as uid 65534 needs root (this run is not root)");
         return;
     }
-    let port = hello_server();
-    let other = hello_server();
-    let reg = FixtureRegistry::builder()
-        .package(Pkg::program("net-probe", "1.0.0", NPM_NET_PROBE))
-        .build();
-    let env = TestEnv::new();
-    let listed = policy(
-        &env,
-        "listed.toml",
-        &format!("[sandbox]\nnet = \"allow-list\"\nallow_net = [\"localhost:{port}\"]\n"),
-    );
+    let NetWorld {
+        reg,
+        env,
+        listed,
+        cfg,
+        ..
+    } = net_world();
     chown_all(env.root(), 65534);
     let check = env
         .safex_confined()
@@ -490,7 +486,6 @@ fn tier2_as_another_user() {
         );
         return;
     }
-    let cfg = serde_json::json!({"port": port, "other": other}).to_string();
     let mut cmd = env.safex_confined();
     cmd.env("SAFEX_NPM_REGISTRY", reg.url())
         .uid(65534)
@@ -608,6 +603,45 @@ except OSError as e:
 print(json.dumps(out), flush=True)
 "#;
 
+/// Two loopback servers (one listed), the probes on their registries, and
+/// a policy listing `localhost:<port>`.
+struct NetWorld {
+    port: u16,
+    other: u16,
+    reg: FixtureRegistry,
+    idx: PyIndex,
+    env: TestEnv,
+    listed: std::path::PathBuf,
+    cfg: String,
+}
+
+fn net_world() -> NetWorld {
+    let port = hello_server();
+    let other = hello_server();
+    let reg = FixtureRegistry::builder()
+        .package(Pkg::program("net-probe", "1.0.0", NPM_NET_PROBE))
+        .build();
+    let idx = PyIndex::builder()
+        .package(PyPkg::program("net-probe-py", "1.0.0", PY_NET_PROBE))
+        .build();
+    let env = TestEnv::new();
+    let listed = policy(
+        &env,
+        "listed.toml",
+        &format!("[sandbox]\nnet = \"allow-list\"\nallow_net = [\"localhost:{port}\"]\n"),
+    );
+    let cfg = serde_json::json!({"port": port, "other": other}).to_string();
+    NetWorld {
+        port,
+        other,
+        reg,
+        idx,
+        env,
+        listed,
+        cfg,
+    }
+}
+
 /// Whether tier 2 applies here (network namespaces for this user).
 fn tier2() -> bool {
     let check = Command::new(env!("CARGO_BIN_EXE_safex"))
@@ -661,21 +695,15 @@ fn tier2_reaches_allowed_names_only_through_the_proxy() {
         );
         return;
     }
-    let port = hello_server();
-    let other = hello_server();
-    let reg = FixtureRegistry::builder()
-        .package(Pkg::program("net-probe", "1.0.0", NPM_NET_PROBE))
-        .build();
-    let idx = PyIndex::builder()
-        .package(PyPkg::program("net-probe-py", "1.0.0", PY_NET_PROBE))
-        .build();
-    let env = TestEnv::new();
-    let listed = policy(
-        &env,
-        "listed.toml",
-        &format!("[sandbox]\nnet = \"allow-list\"\nallow_net = [\"localhost:{port}\"]\n"),
-    );
-    let cfg = serde_json::json!({"port": port, "other": other}).to_string();
+    let NetWorld {
+        port,
+        other,
+        reg,
+        idx,
+        env,
+        listed,
+        cfg,
+    } = net_world();
     let launch = |tool: &str, spec: &str| {
         let mut cmd = env.safex_confined();
         cmd.env("SAFEX_NPM_REGISTRY", reg.url())
