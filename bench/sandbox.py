@@ -13,6 +13,12 @@ spawn to the answer:
   the tree.
 
 Prints a Markdown table: medians, and safex / floor and no-sandbox / floor.
+A server's start (300-500 ms) is noisy on a busy machine, so a second
+table isolates what safex itself spends: the same warm launch with
+`SAFEX_NODE=/bin/true` (safex does all its work, then execs a program that
+exits at once), with and without the sandbox, on the exec path (stdout not
+a pipe) and the relay path (stdin and stdout pipes), --micro launches each
+in alternating blocks of 20.
 npm servers come from the configured registry (`npm config get
 registry`, or --registry); a PyPI server needs --pypi-index URL (a local
 pypiserver, for example). No registry host is written here.
@@ -28,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -46,6 +53,7 @@ def main():
     ap.add_argument("--registry")
     ap.add_argument("--pypi-index")
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--micro", type=int, default=200)
     a = ap.parse_args()
     registry = a.registry or subprocess.run(
         ["npm", "config", "get", "registry"], capture_output=True, text=True, check=True).stdout.strip()
@@ -76,6 +84,7 @@ def main():
             med = {k: statistics.median(v) for k, v in times.items()}
             rows.append((spec, med))
             print(f"{spec}: " + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in med.items()), file=sys.stderr)
+        micro = own_cost(a.safex, env, a.micro) if servers and servers[0][0] == "npx" else None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"| server (warm, {a.rounds} rounds) | floor | safex, no sandbox | safex, sandbox | no sandbox / floor | sandbox / floor |")
@@ -83,6 +92,36 @@ def main():
     for spec, m in rows:
         print(f"| `{spec}` | {m['floor'] * 1000:.1f} ms | {m['no sandbox'] * 1000:.1f} ms | {m['safex'] * 1000:.1f} ms "
               f"| {m['no sandbox'] / m['floor']:.3f}x | {m['safex'] / m['floor']:.3f}x |")
+
+    if micro:
+        print()
+        print(f"| safex's own warm path (`SAFEX_NODE=/bin/true`, {a.micro} launches) | no sandbox | sandbox | sandbox adds |")
+        print("| --- | ---: | ---: | ---: |")
+        for path, (off, on) in micro.items():
+            print(f"| {path} | {off * 1000:.2f} ms | {on * 1000:.2f} ms | {(on - off) * 1000:.2f} ms |")
+
+
+def own_cost(safex, env, n):
+    """Medians of (no sandbox, sandbox) per path, with a runtime that exits at once."""
+    env = dict(env, SAFEX_NODE="/bin/true")
+    spec = NPM[0][0]
+    on = [safex, "-q", "npx", "-y", spec]
+    off = [safex, "-q", "npx", "-y", "--no-sandbox", spec]
+    out = {}
+    for path, pipes in (("exec path", False), ("relay path", True)):
+        times = {"on": [], "off": []}
+        for _ in range(max(1, n // 20)):
+            for name, argv in (("off", off), ("on", on)):
+                for _ in range(20):
+                    start = time.perf_counter()
+                    if pipes:
+                        subprocess.run(argv, env=env, input=b"", stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                    else:
+                        subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
+                    times[name].append(time.perf_counter() - start)
+        out[path] = (statistics.median(times["off"]), statistics.median(times["on"]))
+    return out
 
 
 if __name__ == "__main__":
