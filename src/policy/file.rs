@@ -38,6 +38,7 @@ pub struct RawSandbox {
     pub read: Option<Spanned<Vec<String>>>,
     pub write: Option<Spanned<Vec<String>>>,
     pub cwd: Option<Spanned<String>>,
+    pub profile: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

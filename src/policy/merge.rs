@@ -91,6 +91,7 @@ shown_enum!(PinMode, PinMode::Warn => "warn", PinMode::Refuse => "refuse");
 shown_enum!(ArgsMode, ArgsMode::Hash => "hash", ArgsMode::Redacted => "redacted", ArgsMode::Full => "full");
 shown_enum!(crate::sandbox::Mode, crate::sandbox::Mode::Off => "off", crate::sandbox::Mode::On => "on", crate::sandbox::Mode::Enforce => "enforce");
 shown_enum!(crate::sandbox::NetMode, crate::sandbox::NetMode::Host => "host", crate::sandbox::NetMode::AllowList => "allow-list", crate::sandbox::NetMode::None => "none");
+shown_enum!(crate::sandbox::Profile, crate::sandbox::Profile::Default => "default", crate::sandbox::Profile::Strict => "strict");
 shown_enum!(crate::sandbox::CwdMode, crate::sandbox::CwdMode::Read => "read", crate::sandbox::CwdMode::None => "none");
 shown_enum!(UnknownAge, UnknownAge::Allow => "allow", UnknownAge::Refuse => "refuse");
 
@@ -605,6 +606,22 @@ impl Merger {
                     layer,
                     |p| &mut p.sandbox.net,
                     n,
+                    |a, b| a >= b,
+                );
+            }
+            if let Some(v) = &sb.profile {
+                use crate::sandbox::Profile;
+                let pr = choice(
+                    parsed,
+                    "sandbox.profile",
+                    v,
+                    &[("default", Profile::Default), ("strict", Profile::Strict)],
+                )?;
+                self.set(
+                    "sandbox.profile",
+                    layer,
+                    |p| &mut p.sandbox.profile,
+                    pr,
                     |a, b| a >= b,
                 );
             }

@@ -180,6 +180,7 @@ pub struct SandboxPolicy {
     /// Paths every server may write.
     pub write: Vec<String>,
     pub cwd: crate::sandbox::CwdMode,
+    pub profile: crate::sandbox::Profile,
     pub servers: Vec<ServerGrants>,
 }
 

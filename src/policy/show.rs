@@ -140,6 +140,7 @@ impl Policy {
             ("mcp.max_line", self.mcp_max_line.to_string()),
             ("mcp.redact", self.mcp_redact.to_string()),
             ("sandbox.mode", quoted(self.sandbox.mode.as_str())),
+            ("sandbox.profile", quoted(self.sandbox.profile.as_str())),
             ("sandbox.net", quoted(self.sandbox.net.as_str())),
             (
                 "sandbox.allow_net",

@@ -209,7 +209,9 @@ pub fn plan(policy: &Policy, flags: &Flags, launch: &Launch<'_>) -> Result<Plan>
     })?;
     spec.write.push(state.clone());
 
+    let strict = sp.profile == super::Profile::Strict;
     if sp.cwd == CwdMode::Read
+        && !strict
         && let Some(dir) = &cwd
         && !is_home_or_above(dir, home.as_deref())
     {
@@ -247,6 +249,7 @@ pub fn plan(policy: &Policy, flags: &Flags, launch: &Launch<'_>) -> Result<Plan>
         launch,
         home.as_deref(),
         cwd.as_deref(),
+        strict,
         &mut spec,
         &mut notes,
     );
@@ -428,6 +431,7 @@ fn argument_grants(
     launch: &Launch<'_>,
     home: Option<&Path>,
     cwd: Option<&Path>,
+    strict: bool,
     spec: &mut Spec,
     notes: &mut Vec<String>,
 ) {
@@ -458,6 +462,17 @@ fn argument_grants(
             continue;
         };
         if is_home_or_above(&path, home) || spec.read.contains(&path) {
+            continue;
+        }
+        let in_home = home.is_some_and(|h| {
+            path.starts_with(std::fs::canonicalize(h).unwrap_or_else(|_| h.to_path_buf()))
+        });
+        if strict && in_home {
+            notes.push(format!(
+                "`{}` (an argument of {}) is in your home directory and the policy's `sandbox.profile` is `strict`: not granted unless declared (`--allow-read`, `--allow-write`, `[servers]`)",
+                path.display(),
+                launch.package
+            ));
             continue;
         }
         let writes = match known {

@@ -74,6 +74,25 @@ impl NetMode {
     }
 }
 
+/// `sandbox.profile`: `strict` reads nothing of the home directory but
+/// declared paths: no working directory, and a server's path arguments
+/// there are not granted by themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Profile {
+    #[default]
+    Default,
+    Strict,
+}
+
+impl Profile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Default => "default",
+            Profile::Strict => "strict",
+        }
+    }
+}
+
 /// `sandbox.cwd`: whether the working directory the client started the
 /// server in is readable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]

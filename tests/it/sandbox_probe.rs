@@ -337,6 +337,36 @@ fn npm_probe_in_each_sandbox() {
         expect(&r, &want, "allow-list, tier 1");
     }
 
+    // A path among the server's arguments is granted (read-only: the
+    // probe is not a server documented to write there), and said; the
+    // strict profile grants nothing of the home directory by itself.
+    let ssh = env.home().join(".ssh");
+    let mut with_arg = launch(&[], &[]);
+    with_arg.arg(&ssh);
+    let (r, stderr) = probe(with_arg, false, &env);
+    expect(
+        &r,
+        &[("read_ssh", "ok"), ("write_outside", "EACCES")],
+        "a path argument",
+    );
+    assert!(
+        stderr.contains(&format!(
+            "read-only `{}` (an argument of sandbox-probe)",
+            ssh.display()
+        )),
+        "{stderr}"
+    );
+    let strict = policy(&env, "strict.toml", "[sandbox]\nprofile = \"strict\"\n");
+    let mut with_arg = launch(&["--policy", strict.to_str().unwrap()], &[]);
+    with_arg.arg(&ssh);
+    let (r, stderr) = probe(with_arg, false, &env);
+    expect(
+        &r,
+        &[("read_ssh", "EACCES")],
+        "a path argument, strict profile",
+    );
+    assert!(stderr.contains("`sandbox.profile` is `strict`"), "{stderr}");
+
     // No network: no IP socket at all.
     let closed = policy(&env, "closed.toml", "[sandbox]\nnet = \"none\"\n");
     let (r, _) = probe(
