@@ -201,13 +201,33 @@ pub fn plan(policy: &Policy, flags: &Flags, launch: &Launch<'_>) -> Result<Plan>
         .join(launch.ecosystem.as_str())
         .join(dir_name(launch.package));
     let tmp = state.join("tmp");
-    crate::audit::create_private_dir(&tmp).map_err(|e| {
-        Error::io(format!(
-            "cannot create the server's state directory `{}`: {e}",
-            tmp.display()
-        ))
-    })?;
-    spec.write.push(state.clone());
+    // Without it the server has nowhere to write: in `enforce` mode that
+    // is a refusal, otherwise it runs with no writable place (and its
+    // TMPDIR untouched), and the launch says why.
+    let state_ok = match crate::audit::create_private_dir(&tmp) {
+        Ok(()) => true,
+        Err(e) if sp.mode == Mode::Enforce => {
+            return Err(Error::io(format!(
+                "cannot create the server's state directory `{}`: {e}",
+                tmp.display()
+            ))
+            .with_hint(format!(
+                "make it creatable, or set `{}` to a writable directory",
+                crate::env_vars::SAFEX_STATE_DIR
+            )));
+        }
+        Err(e) => {
+            notes.push(format!(
+                "cannot create the server's state directory `{}` ({e}): it has no writable place (set `{}` to a writable directory)",
+                tmp.display(),
+                crate::env_vars::SAFEX_STATE_DIR
+            ));
+            false
+        }
+    };
+    if state_ok {
+        spec.write.push(state.clone());
+    }
 
     let strict = sp.profile == super::Profile::Strict;
     if sp.cwd == CwdMode::Read
@@ -263,18 +283,23 @@ pub fn plan(policy: &Policy, flags: &Flags, launch: &Launch<'_>) -> Result<Plan>
         Vec::new()
     };
 
-    let defaults = STATE_FILES
-        .iter()
-        .filter(|(eco, name, _, _)| {
-            *eco == launch.ecosystem
-                && crate::policy::Pattern::parse(name)
-                    .is_some_and(|p| p.matches(*eco, launch.package, None))
-        })
-        .map(|(_, _, var, file)| (OsString::from(var), state.join(file).into_os_string()))
-        .collect();
+    let defaults = if !state_ok {
+        Vec::new()
+    } else {
+        STATE_FILES
+            .iter()
+            .filter(|(eco, name, _, _)| {
+                *eco == launch.ecosystem
+                    && crate::policy::Pattern::parse(name)
+                        .is_some_and(|p| p.matches(*eco, launch.package, None))
+            })
+            .map(|(_, _, var, file)| (OsString::from(var), state.join(file).into_os_string()))
+            .collect()
+    };
     let tmp_s: OsString = tmp.clone().into_os_string();
     let env = ["TMPDIR", "TMP", "TEMP"]
         .into_iter()
+        .filter(|_| state_ok)
         .map(|k| (OsString::from(k), tmp_s.clone()))
         .collect();
     Ok(Plan {
