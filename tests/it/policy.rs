@@ -1725,6 +1725,12 @@ fn corporate_strict_example_sets_every_key() {
         "env.mode",
         "env.pass",
         "audit.log",
+        "sandbox.mode",
+        "sandbox.profile",
+        "sandbox.net",
+        "sandbox.allow_net",
+        "sandbox.cwd",
+        "servers",
     ] {
         assert!(
             line_with(&text, &[key, "corporate-strict.toml"]).is_some(),
@@ -1739,6 +1745,9 @@ fn corporate_strict_example_sets_every_key() {
         ("python.pth", "\"refuse-all\""),
         ("lock.mode", "\"frozen\""),
         ("env.mode", "\"declared\""),
+        ("sandbox.mode", "\"enforce\""),
+        ("sandbox.profile", "\"strict\""),
+        ("sandbox.net", "\"allow-list\""),
     ] {
         assert!(
             line_with(&text, &[key, value]).is_some(),
