@@ -250,8 +250,18 @@ fn confine(sandbox: &crate::sandbox::Plan, mut env: Env) -> io::Result<(Env, Opt
         // The namespace is the boundary: inside it only the proxy listens.
         spec.connect = None;
         for (k, v) in &sandbox.proxy_env {
+            let mut v = v.clone();
+            if k == "NODE_OPTIONS"
+                && let Some((_, own)) = env.iter().find(|(have, _)| have == k)
+                && !own.is_empty()
+            {
+                let mut both = own.clone();
+                both.push(" ");
+                both.push(&v);
+                v = both;
+            }
             env.retain(|(have, _)| have != k);
-            env.push((k.clone(), v.clone()));
+            env.push((k.clone(), v));
         }
         tier2 = Some(Tier2 {
             pair,

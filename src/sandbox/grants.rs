@@ -410,12 +410,10 @@ fn proxy_env(launch: &Launch<'_>, state: &Path, spec: &mut Spec) -> Vec<(OsStrin
     if launch.ecosystem == Ecosystem::Npm
         && let Some(preload) = super::node_preload(state)
     {
-        let mut opts = std::env::var_os("NODE_OPTIONS").unwrap_or_default();
-        if !opts.is_empty() {
-            opts.push(" ");
-        }
-        opts.push(format!("--require \"{}\"", preload.display()));
-        env.push(("NODE_OPTIONS".into(), opts));
+        // Appended to the program's own `NODE_OPTIONS` when it has one
+        // (`relay::confine`).
+        let opts = format!("--require \"{}\"", preload.display());
+        env.push(("NODE_OPTIONS".into(), opts.into()));
         spec.read.push(preload);
     }
     env

@@ -608,6 +608,7 @@ const direct = (port) => new Promise((res) => {
   out.allowed = await get(`http://localhost:${cfg.port}/`);
   out.other = await get(`http://localhost:${cfg.other}/`);
   out.direct = await direct(cfg.port);
+  out.node_options = process.env.NODE_OPTIONS || '';
   process.stdout.write(JSON.stringify(out) + '\n');
 })();
 "#;
@@ -742,7 +743,9 @@ fn tier2_reaches_allowed_names_only_through_the_proxy() {
             .arg(&listed)
             .arg(tool);
         if tool == "npx" {
-            cmd.arg("-y");
+            // The user's own NODE_OPTIONS stay, with the preload after them.
+            cmd.env("NODE_OPTIONS", "--max-old-space-size=200")
+                .arg("-y");
         }
         cmd.args([spec, &cfg]);
         cmd
@@ -763,6 +766,14 @@ fn tier2_reaches_allowed_names_only_through_the_proxy() {
             );
             // No route around the proxy: loopback in the namespace is empty.
             assert_eq!(r["direct"], "ECONNREFUSED", "{context}: {r}");
+            if tool == "npx" {
+                let opts = r["node_options"].as_str().unwrap_or_default();
+                assert!(
+                    opts.starts_with("--max-old-space-size=200 --require ")
+                        && opts.contains("fetch-proxy-"),
+                    "{context}: NODE_OPTIONS {opts}"
+                );
+            }
             eprintln!("[sandbox-probe] {context}: {r}");
         }
     }
