@@ -306,14 +306,7 @@ pub fn supervise(
     let me = helper_exe().map_err(cannot)?;
     let mut signals = signal_hook::iterator::Signals::new(FORWARDED).map_err(cannot)?;
     let (env, tier2) = confine(sandbox, env).map_err(cannot)?;
-    let mut child = Command::new(&me)
-        .arg(EXEC_HELPER)
-        .arg(std::process::id().to_string())
-        .arg(program)
-        .args(lead)
-        .args(args)
-        .env_clear()
-        .envs(env)
+    let mut child = helper_command(&me, program, lead, args, &env)
         .spawn()
         .map_err(cannot)?;
     serve_proxy(tier2, &audit);
@@ -353,14 +346,7 @@ fn spawn(
     watch_stderr: bool,
 ) -> io::Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
-    Command::new(me)
-        .arg(EXEC_HELPER)
-        .arg(std::process::id().to_string())
-        .arg(program)
-        .args(lead)
-        .args(args)
-        .env_clear()
-        .envs(env.iter().cloned())
+    helper_command(me, program, lead, args, env)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(if watch_stderr {
@@ -370,6 +356,26 @@ fn spawn(
         })
         .process_group(0)
         .spawn()
+}
+
+/// `safex __safex-exec <this pid> <program> <lead...> <args...>` with
+/// exactly `env`.
+fn helper_command(
+    me: &Path,
+    program: &Path,
+    lead: &[OsString],
+    args: &[OsString],
+    env: &[(OsString, OsString)],
+) -> Command {
+    let mut cmd = Command::new(me);
+    cmd.arg(EXEC_HELPER)
+        .arg(std::process::id().to_string())
+        .arg(program)
+        .args(lead)
+        .args(args)
+        .env_clear()
+        .envs(env.iter().cloned());
+    cmd
 }
 
 /// Pipes of 1 MiB to the program (the default is 64 KiB): a message of

@@ -276,7 +276,7 @@ pub fn plan(policy: &Policy, flags: &Flags, launch: &Launch<'_>) -> Result<Plan>
 
     let support = Support::probe();
     let allow = network(policy, flags, hosts, &mut spec)?;
-    let proxy = allow.filter(|_| support.network_namespaces());
+    let proxy = allow.filter(|_| super::network_namespaces());
     let proxy_env = if proxy.is_some() {
         proxy_env(launch, &state, &mut spec)
     } else {
@@ -419,8 +419,9 @@ fn proxy_env(launch: &Launch<'_>, state: &Path, spec: &mut Spec) -> Vec<(OsStrin
     env
 }
 
-/// `host`, `host:port`, `[v6]:port`.
-fn split_host_port(raw: &str) -> Result<(String, Option<u16>)> {
+/// `host`, `host:port`, `[v6]:port` (also the proxy's reading of a
+/// request's target).
+pub(super) fn split_host_port(raw: &str) -> Result<(String, Option<u16>)> {
     let bad = || {
         Error::usage(format!("`{raw}` is not a host or host:port"))
             .with_hint("write `--allow-net=api.example.com` or `--allow-net=127.0.0.1:8080`")

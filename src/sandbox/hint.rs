@@ -134,8 +134,7 @@ fn address(rest: &str) -> Option<String> {
     let word = rest.split_whitespace().rev().find(|w| w.contains(':'))?;
     let word = word.trim_matches(|c: char| c == ',' || c == '.' || c == '\'' || c == '"');
     let (host, port) = word.rsplit_once(':')?;
-    (!host.is_empty() && !host.ends_with("EACCES") && port.parse::<u16>().is_ok())
-        .then(|| word.to_owned())
+    (!host.is_empty() && port.parse::<u16>().is_ok()).then(|| word.to_owned())
 }
 
 /// The first quoted absolute path (`'...'` or `"..."`; JSON-escaped

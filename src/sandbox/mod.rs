@@ -136,7 +136,6 @@ pub struct Support {
     /// 0: none (not built in, or not enabled at boot).
     pub landlock_abi: u32,
     pub seccomp: bool,
-    pub user_namespaces: bool,
 }
 
 impl Support {
@@ -145,7 +144,6 @@ impl Support {
         Support {
             landlock_abi: landlock::abi(),
             seccomp: seccomp::available(),
-            user_namespaces: user_namespaces(),
         }
     }
 
@@ -218,12 +216,17 @@ impl Support {
     }
 }
 
-impl Support {
-    /// Can the exec helper make a network namespace (root, or a user
-    /// namespace first)?
-    pub fn network_namespaces(&self) -> bool {
-        cfg!(target_os = "linux") && (rustix::process::geteuid().is_root() || self.user_namespaces)
-    }
+/// Can the exec helper make a network namespace (root, or a user
+/// namespace first)? Asked only where tier 2 is wanted: it reads three
+/// files of `/proc/sys`.
+#[cfg(target_os = "linux")]
+pub fn network_namespaces() -> bool {
+    rustix::process::geteuid().is_root() || user_namespaces()
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn network_namespaces() -> bool {
+    false
 }
 
 #[cfg(target_os = "linux")]
@@ -363,9 +366,7 @@ fn node_preload(state: &std::path::Path) -> Option<PathBuf> {
         return Some(path);
     }
     crate::audit::create_private_dir(&dir).ok()?;
-    let tmp = dir.join(format!(".fetch-proxy-{digest}.{}", std::process::id()));
-    std::fs::write(&tmp, NODE_PRELOAD).ok()?;
-    std::fs::rename(&tmp, &path).ok()?;
+    crate::lock::write_atomic(&path, NODE_PRELOAD.as_bytes()).ok()?;
     Some(path)
 }
 
@@ -431,7 +432,8 @@ pub fn check(policy: &crate::policy::Policy) -> i32 {
         };
         println!("landlock:         {abi}");
         println!("seccomp:          {}", yes(s.seccomp));
-        println!("user namespaces:  {}", yes(s.user_namespaces));
+        #[cfg(target_os = "linux")]
+        println!("user namespaces:  {}", yes(user_namespaces()));
     }
     println!(
         "policy:           sandbox.mode = \"{}\", sandbox.net = \"{}\"",
@@ -444,7 +446,7 @@ pub fn check(policy: &crate::policy::Policy) -> i32 {
         ..Spec::default()
     };
     let mut missing = s.missing(&spec);
-    let tier2 = s.network_namespaces();
+    let tier2 = network_namespaces();
     let tier = if !cfg!(target_os = "linux") || s.landlock_abi == 0 {
         "none: this kernel has no Landlock".to_owned()
     } else if tier2 {

@@ -220,24 +220,11 @@ fn parse(head: &[u8]) -> Result<Target, String> {
 
 /// `host:port`, `[v6]:port`, or `host` when a default port is given.
 fn host_port(s: &str, default: Option<u16>) -> Result<(String, u16), String> {
-    let bad = || format!("`{s}` is not host:port");
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (h, after) = rest.split_once(']').ok_or_else(bad)?;
-        (h, after.strip_prefix(':'))
-    } else {
-        match s.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (s, None),
-        }
-    };
-    let port = match port {
-        Some(p) => p.parse::<u16>().map_err(|_| bad())?,
-        None => default.ok_or_else(bad)?,
-    };
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err(bad());
-    }
-    Ok((host.to_ascii_lowercase(), port))
+    let (host, port) = super::grants::split_host_port(s).map_err(|e| e.message)?;
+    let port = port
+        .or(default)
+        .ok_or_else(|| format!("`{s}` is not host:port"))?;
+    Ok((host, port))
 }
 
 /// Copy both ways until each side is done.

@@ -11,14 +11,10 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::support::env::{TestEnv, stderr};
+use crate::support::env::{TestEnv, is_root, stderr};
 use crate::support::fixture::*;
 
 const NOBODY: u32 = 65534;
-
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
 
 /// Skip a test that needs root, loudly (never a silent pass).
 macro_rules! need_root {

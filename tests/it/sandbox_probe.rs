@@ -14,10 +14,10 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::support::env::TestEnv;
+use crate::support::env::{TestEnv, is_root};
 use crate::support::fixture::{FixtureRegistry, Pkg};
 use crate::support::pyfixture::{PyIndex, PyPkg};
-use crate::support::sandbox::require_sandbox;
+use crate::support::sandbox::{require_sandbox, tier2};
 
 const NPM_PROBE: &str = r#"
 const fs = require('fs'), net = require('net'), dgram = require('dgram'), os = require('os'), path = require('path');
@@ -318,7 +318,7 @@ fn npm_probe_in_each_sandbox() {
         false,
         &env,
     );
-    if tier2() {
+    if tier2(env.safex_confined()) {
         // A namespace with only loopback: nothing is reachable but the
         // proxy (tier2_reaches_allowed_names_only_through_the_proxy).
         let want = [
@@ -440,7 +440,7 @@ fn chown_all(dir: &Path, uid: u32) {
 fn probes_as_another_user() {
     use std::os::unix::process::CommandExt;
     require_sandbox!(module_path!());
-    if !rustix_is_root() {
+    if !is_root() {
         eprintln!("SKIPPED: running as uid 65534 needs root (this run is not root)");
         return;
     }
@@ -491,7 +491,7 @@ fn probes_as_another_user() {
 fn tier2_as_another_user() {
     use std::os::unix::process::CommandExt;
     require_sandbox!(module_path!());
-    if !rustix_is_root() {
+    if !is_root() {
         eprintln!("SKIPPED: running as uid 65534 needs root (this run is not root)");
         return;
     }
@@ -503,14 +503,9 @@ fn tier2_as_another_user() {
         ..
     } = net_world();
     chown_all(env.root(), 65534);
-    let check = env
-        .safex_confined()
-        .args(["sandbox", "check"])
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .unwrap();
-    if !String::from_utf8_lossy(&check.stdout).contains("tier:             2:") {
+    let mut as_nobody = env.safex_confined();
+    as_nobody.uid(65534).gid(65534);
+    if !tier2(as_nobody) {
         eprintln!(
             "\n*** SKIPPED: uid 65534 cannot create user namespaces here; tier 2 is not tested without root ***\n"
         );
@@ -531,14 +526,6 @@ fn tier2_as_another_user() {
         "{r}"
     );
     assert_eq!(r["direct"], "ECONNREFUSED", "{r}");
-}
-
-fn rustix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
 }
 
 fn py_index() -> PyIndex {
@@ -673,15 +660,6 @@ fn net_world() -> NetWorld {
     }
 }
 
-/// Whether tier 2 applies here (network namespaces for this user).
-fn tier2() -> bool {
-    let check = Command::new(env!("CARGO_BIN_EXE_safex"))
-        .args(["sandbox", "check"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&check.stdout).contains("tier:             2:")
-}
-
 /// A loopback HTTP server answering `hello` to every request.
 fn hello_server() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -720,12 +698,6 @@ fn net_events(env: &TestEnv) -> Vec<Value> {
 #[test]
 fn tier2_reaches_allowed_names_only_through_the_proxy() {
     require_sandbox!(module_path!());
-    if !tier2() {
-        eprintln!(
-            "\n*** SKIPPED: no network namespaces for this user; tier 2 is not tested here ***\n"
-        );
-        return;
-    }
     let NetWorld {
         port,
         other,
@@ -735,6 +707,12 @@ fn tier2_reaches_allowed_names_only_through_the_proxy() {
         listed,
         cfg,
     } = net_world();
+    if !tier2(env.safex_confined()) {
+        eprintln!(
+            "\n*** SKIPPED: no network namespaces for this user; tier 2 is not tested here ***\n"
+        );
+        return;
+    }
     let launch = |tool: &str, spec: &str| {
         let mut cmd = env.safex_confined();
         cmd.env("SAFEX_NPM_REGISTRY", reg.url())

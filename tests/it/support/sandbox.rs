@@ -26,6 +26,16 @@ pub fn unavailable() -> Option<String> {
     }
 }
 
+/// Whether tier 2 applies for the user `cmd` runs as (`safex sandbox
+/// check` says so).
+pub fn tier2(mut check: Command) -> bool {
+    let out = check
+        .args(["sandbox", "check"])
+        .output()
+        .expect("safex sandbox check");
+    String::from_utf8_lossy(&out.stdout).contains("tier:             2:")
+}
+
 /// Skip the calling test, loudly, where the sandbox cannot be applied.
 macro_rules! require_sandbox {
     ($test:expr) => {
