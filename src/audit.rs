@@ -31,6 +31,8 @@ pub struct Context {
     pub env_passed: Vec<String>,
     /// The sandbox the launch applies (`sandbox::Plan::audit`).
     pub sandbox: Option<serde_json::Value>,
+    /// The secrets the launch resolved: names and sources, never values.
+    pub secrets: Vec<crate::secret::resolve::Used>,
     log: Option<PathBuf>,
     /// The system policy set the log: a launch that cannot be logged is refused.
     mandatory: bool,
@@ -160,6 +162,12 @@ impl Context {
             && event == "launch"
         {
             r.insert("sandbox".into(), sb.clone());
+        }
+        if let serde_json::Value::Object(r) = &mut record
+            && event == "launch"
+            && !self.secrets.is_empty()
+        {
+            r.insert("secrets".into(), json!(self.secrets));
         }
         let mut line = record.to_string();
         line.push('\n');

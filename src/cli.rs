@@ -83,6 +83,12 @@ pub enum Command {
         #[command(subcommand)]
         action: crate::mcp::McpCommand,
     },
+    /// Keep secrets in the OS credential store, for `safex-secret:NAME`
+    /// references in MCP client configs.
+    Secret {
+        #[command(subcommand)]
+        action: crate::secret::SecretCommand,
+    },
     /// What the sandbox can do on this machine.
     Sandbox {
         #[command(subcommand)]

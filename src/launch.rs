@@ -261,11 +261,17 @@ pub fn run<P: Pipeline>(mut s: Session, a: P::Args, ctx: &mut audit::Context) ->
     let (interpreter, script) = P::program(&s, &req, &dir, &marker)?;
     let extra: Vec<String> = s.globals.env.iter().chain(a.env()).cloned().collect();
     ctx.env_passed = extra.clone();
+    // A `safex-secret:` reference is declared by being written.
+    let declared: Vec<String> = extra
+        .iter()
+        .cloned()
+        .chain(crate::secret::resolve::referenced_vars())
+        .collect();
     // `.npmrc`'s credential variables are safex's whichever ecosystem runs.
     let env = crate::exec::program_env(
         s.settings.policy.env_mode,
         &s.settings.policy.env_pass,
-        &extra,
+        &declared,
         &s.settings.npm.secret_vars,
     );
     let flags = s.globals.sandbox.clone().with(a.sandbox());
@@ -298,6 +304,16 @@ pub fn run<P: Pipeline>(mut s: Session, a: P::Args, ctx: &mut audit::Context) ->
             env.push((k.clone(), v.clone()));
         }
     }
+    // Last, so that nothing refused above has looked a secret up.
+    let resolved = crate::secret::resolve::resolve(&mut env, a.program_args())?;
+    if !s.globals.quiet {
+        for w in &resolved.warnings {
+            eprintln!("safex: warning: {w}");
+        }
+    }
+    env.extend(resolved.env_added.iter().cloned());
+    ctx.secrets = resolved.used.clone();
+    let program_args = resolved.args.as_deref().unwrap_or(a.program_args());
     ctx.launch()?;
     let mediation = || crate::relay::Mediation {
         ecosystem: <P::Entry as Entry>::ECOSYSTEM,
@@ -310,15 +326,9 @@ pub fn run<P: Pipeline>(mut s: Session, a: P::Args, ctx: &mut audit::Context) ->
         lockfile: s.settings.lockfile.clone(),
         system_lockfile: s.settings.system_lockfile.clone(),
         sandbox: plan.is_on().then(|| plan.advice.clone()),
+        secrets: resolved.redact.clone(),
     };
-    crate::exec::run_program(
-        &interpreter,
-        &[script],
-        a.program_args(),
-        env,
-        &plan,
-        mediation,
-    )
+    crate::exec::run_program(&interpreter, &[script], program_args, env, &plan, mediation)
 }
 
 /// Lock the tree (building it, so that everything a launch would refuse is

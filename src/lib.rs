@@ -32,6 +32,7 @@ pub mod redact;
 #[cfg(unix)]
 pub mod relay;
 pub mod sandbox;
+pub mod secret;
 pub mod session;
 pub mod settings;
 pub mod spelling;
@@ -188,6 +189,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Mcp { action } => mcp::run(action, &g),
+        Command::Secret { action } => secret::run(action, g.quiet),
         Command::Help { words } => help_of(&words),
         Command::Sandbox {
             action: cli::SandboxAction::Check,

@@ -98,6 +98,11 @@ pub struct PinArgs {
     /// print the diff and change nothing.
     #[arg(long)]
     pub write: bool,
+    /// Also move each literal secret of an entry's `env` (and a Postgres
+    /// URL's password in `args`) into the OS credential store, and write
+    /// its `safex-secret:NAME` reference instead (entries safex launches).
+    #[arg(long)]
+    pub move_secrets: bool,
 }
 
 pub fn run(cmd: McpCommand, g: &Globals) -> Result<i32> {

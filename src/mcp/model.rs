@@ -42,6 +42,10 @@ pub struct Spans {
     /// format or layout gets no automatic addition (the user is told what
     /// to add by hand).
     pub env: Option<EnvSlot>,
+    /// Where each `env` value sits (`mcp pin --move-secrets` replaces
+    /// literal secrets with references); empty where this format's values
+    /// are not located.
+    pub env_values: Vec<(String, Str)>,
 }
 
 /// An addition to `env`: `range` (empty, or an empty `{}`) is replaced by

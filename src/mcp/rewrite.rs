@@ -10,6 +10,15 @@ use crate::mcp::formats::{jsonc, toml, yaml};
 use crate::mcp::launch::{self, Launcher};
 use crate::mcp::model::{self, Edit, Layout, Quote, Spans};
 
+/// `s` written as a string of `format`, in the quoting the file used.
+pub fn render(format: Format, s: &str, q: Quote) -> String {
+    match format {
+        Format::Json => jsonc::render(s),
+        Format::Toml => toml::render(s, q),
+        Format::Yaml => yaml::render(s, q),
+    }
+}
+
 /// Splices that turn the entry into `<command> <tool> <new args>`, where
 /// `command` is `safex` or its absolute path (`gui::safex_command`) and
 /// `tool` the spelling's first word (`npx`, `pnpm`, `bunx`).
@@ -25,11 +34,7 @@ pub fn edits(
     new_args: &[String],
     command: &str,
 ) -> Vec<Edit> {
-    let render = |s: &str, q: Quote| match format {
-        Format::Json => jsonc::render(s),
-        Format::Toml => toml::render(s, q),
-        Format::Yaml => yaml::render(s, q),
-    };
+    let render = |s: &str, q: Quote| render(format, s, q);
     let mut out = Vec::new();
     let items = &sp.args;
     if let Launcher::Direct { cmd, .. } = launcher {

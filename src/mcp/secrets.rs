@@ -210,6 +210,9 @@ fn secret_name(name: &str) -> bool {
 
 /// The mask for `value` if it is a literal secret.
 fn judge(name: Option<&str>, value: &str) -> Option<String> {
+    if crate::secret::Ref::parse(value.trim()).is_some() {
+        return None;
+    }
     if let Some(p) = token_prefix(value) {
         return Some(format!("{p}****"));
     }
@@ -273,6 +276,9 @@ fn url_userinfo(value: &str) -> Option<std::ops::Range<usize>> {
 /// Not empty, not interpolated, not a placeholder.
 fn literal(value: &str) -> bool {
     let v = value.trim();
+    if v.starts_with(crate::secret::PREFIX) {
+        return false;
+    }
     if v.len() < 4 || v.contains("${") || v.contains("{{") {
         return false;
     }

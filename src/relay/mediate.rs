@@ -172,7 +172,11 @@ impl Session {
         let rules = Rules::new(&m);
         let pins = PinBook::load(&m);
         let redactor = if rules.redact {
-            Redactor::from_env(env)
+            let mut r = Redactor::from_env(env);
+            for (name, value) in &m.secrets {
+                r.add(name, value);
+            }
+            r
         } else {
             Redactor::default()
         };

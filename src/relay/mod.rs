@@ -111,6 +111,9 @@ pub struct Mediation {
     /// The sandbox's advice for denials seen in error answers (`None`:
     /// no sandbox).
     pub sandbox: Option<crate::sandbox::hint::Advice>,
+    /// `(mark, value)` of the secrets safex resolved for this launch: kept
+    /// out of answers whatever their names say.
+    pub secrets: Vec<(String, String)>,
 }
 
 /// How long the server's first output waits for the client's first line

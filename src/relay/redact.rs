@@ -46,6 +46,18 @@ impl Redactor {
         Redactor { secrets }
     }
 
+    /// Keep `value` out too, marked `[redacted:NAME]`, whatever its name
+    /// says (a resolved `safex-secret:` reference).
+    pub fn add(&mut self, name: &str, value: &str) {
+        for part in crate::mcp::secrets::secret_parts(value) {
+            if part.len() >= MIN_LEN && !self.secrets.iter().any(|s| s.value == part) {
+                self.secrets.push(Secret::new(name, part));
+            }
+        }
+        self.secrets
+            .sort_by_key(|s| std::cmp::Reverse(s.value.len()));
+    }
+
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.secrets.is_empty()

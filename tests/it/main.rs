@@ -27,4 +27,5 @@ mod relay_mcp;
 mod relay_pins;
 mod sandbox_mcp;
 mod sandbox_probe;
+mod secrets;
 mod verdaccio;

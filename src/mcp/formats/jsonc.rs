@@ -399,6 +399,13 @@ fn server(text: &str, name: &str, scope: &str, v: &Node) -> Server {
             args,
             layout: Layout::Flow,
             env: env_slot(text, launch, v),
+            env_values: match launch.get("env").or_else(|| v.get("env")) {
+                Some(Node::Object(m, _)) => m
+                    .iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.clone())))
+                    .collect(),
+                _ => Vec::new(),
+            },
         });
     }
     s

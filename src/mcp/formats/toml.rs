@@ -49,6 +49,7 @@ pub fn servers(text: &str) -> Result<Vec<Server>, String> {
                 args: args.clone(),
                 layout: Layout::Flow,
                 env,
+                env_values: Vec::new(),
             });
         }
         out.push(s);

@@ -97,6 +97,7 @@ fn item(text: &str, ls: &[Line], col: usize) -> Server {
     let mut args: Option<(Vec<Str>, Layout)> = None;
     let mut ok = true;
     let mut has_env = false;
+    let mut env_values: Vec<(String, Str)> = Vec::new();
     // The start of the line after `args` when `args` ends on a line of its own.
     let mut after_args = None;
     for (i, l) in ls.iter().enumerate() {
@@ -141,14 +142,20 @@ fn item(text: &str, ls: &[Line], col: usize) -> Server {
             },
             "args" => ok = false,
             "env" | "headers" => {
-                let pairs = if inline.is_empty() {
-                    block_map(text, &ls[i + 1..], col)
+                let (pairs, spans) = if inline.is_empty() {
+                    let m = block_map(text, &ls[i + 1..], col);
+                    let spans = m
+                        .iter()
+                        .filter_map(|(k, _, v)| v.clone().map(|v| (k.clone(), v)))
+                        .collect();
+                    (m.into_iter().map(|(k, v, _)| (k, v)).collect(), spans)
                 } else {
-                    flow_map(inline)
+                    (flow_map(inline), Vec::new())
                 };
                 if key == "env" {
                     has_env = true;
                     s.env = pairs;
+                    env_values = spans;
                 } else {
                     s.headers = pairs;
                 }
@@ -171,6 +178,7 @@ fn item(text: &str, ls: &[Line], col: usize) -> Server {
             args,
             layout,
             env,
+            env_values,
         });
     }
     s
@@ -329,8 +337,8 @@ fn block_list(text: &str, ls: &[Line], col: usize) -> Option<Vec<Str>> {
     Some(items)
 }
 
-/// `KEY: value` lines under `env:`.
-fn block_map(text: &str, ls: &[Line], col: usize) -> Vec<(String, String)> {
+/// `KEY: value` lines under `env:`, with where each value sits.
+fn block_map(text: &str, ls: &[Line], col: usize) -> Vec<(String, String, Option<Str>)> {
     let mut out = Vec::new();
     for l in ls {
         if blank(l) {
@@ -341,7 +349,11 @@ fn block_map(text: &str, ls: &[Line], col: usize) -> Vec<(String, String)> {
         }
         if let Some((k, after)) = key_of(l.body) {
             let v = scalar(text, skip_sp(text, l.start + l.indent + after));
-            out.push((k, v.map(|v| v.value).unwrap_or_default()));
+            out.push((
+                k,
+                v.as_ref().map(|v| v.value.clone()).unwrap_or_default(),
+                v,
+            ));
         }
     }
     out

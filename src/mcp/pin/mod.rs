@@ -17,6 +17,7 @@
 //! when only the shell knew it.
 
 mod plan;
+mod secrets;
 
 use std::path::Path;
 
@@ -49,6 +50,10 @@ struct EntryOut {
     /// Variables added to the entry's `env` (`NAME=value`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     env: Vec<String>,
+    /// Secrets moved into the credential store (`--move-secrets`): where
+    /// each was and the reference written instead.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    secrets: Vec<String>,
     /// What the user has to do by hand for the entry to start from a GUI
     /// client.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -78,7 +83,13 @@ pub fn run(a: &PinArgs, g: &Globals) -> Result<i32> {
     let mut base = baseline::load(&bpath)?;
     let locker = Locker::new(g, a.write, &settings.lockfile)?;
     let (command, note) = gui::safex_command();
+    let mover = if a.move_secrets {
+        Some(secrets::Mover::open(a.write)?)
+    } else {
+        None
+    };
     let pinner = Pinner {
+        mover: mover.as_ref(),
         a,
         g,
         settings: &settings,
@@ -158,6 +169,8 @@ struct Pinner<'a> {
     settings: &'a Settings,
     lock: &'a LockFile,
     locker: &'a Locker,
+    /// `--move-secrets`: the credential store and the names given out.
+    mover: Option<&'a secrets::Mover>,
     /// How a rewritten entry calls safex.
     command: &'a str,
     /// Progress and outcomes on stderr (not with `-q` or `--json`).
@@ -242,6 +255,21 @@ impl Pinner<'_> {
             {
                 eprintln!("wrote `{file}` (backup `{b}`)");
             }
+            if let Some(b) = &fo.backup
+                && outs.iter().any(|o| !o.secrets.is_empty())
+            {
+                // The backup holds the secrets that moved: for its owner only.
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let _ = std::fs::set_permissions(b, std::fs::Permissions::from_mode(0o600));
+                }
+                if self.human {
+                    eprintln!(
+                        "note: the backup `{b}` still holds the moved secrets in plain text (mode 0600); delete it once the rewritten entries start"
+                    );
+                }
+            }
         }
         if self.human {
             print_outcomes(&outs, client);
@@ -273,9 +301,11 @@ impl Pinner<'_> {
             message: String::new(),
             argv: Vec::new(),
             env: Vec::new(),
+            secrets: Vec::new(),
             warnings: Vec::new(),
         };
-        let act = match plan(self.g, self.settings, self.lock, l, s, self.command) {
+        let planned = plan(self.g, self.settings, self.lock, l, s, self.command);
+        let mut act = match planned {
             Err(e) => {
                 out.status = "failed";
                 out.message = match &e.hint {
@@ -284,13 +314,48 @@ impl Pinner<'_> {
                 };
                 return (out, e.exit_code());
             }
+            // Pinned and locked already: its secrets may still move.
+            Ok(Plan::Leave("unchanged", why)) if self.mover.is_some() => plan::Act {
+                lock_args: None,
+                edits: Vec::new(),
+                argv: s.argv(),
+                env: Vec::new(),
+                warnings: Vec::new(),
+                what: why,
+            },
             Ok(Plan::Leave(status, why)) => {
+                if let Some(m) = self.mover {
+                    out.warnings = m.left(s, &why);
+                }
                 out.status = status;
                 out.message = why;
                 return (out, 0);
             }
             Ok(Plan::Act(act)) => act,
         };
+        let moved = match self.mover.map(|m| m.entry(l, s)) {
+            None => secrets::Moved::default(),
+            Some(Ok(m)) => m,
+            Some(Err(e)) => {
+                out.status = "failed";
+                out.message = format!("left as it was: {}", e.message);
+                return (out, e.exit_code());
+            }
+        };
+        if !moved.moved.is_empty() {
+            act.what = if act.edits.is_empty() {
+                format!(
+                    "{} secret(s) moved to {}",
+                    moved.moved.len(),
+                    crate::secret::store::shown()
+                )
+            } else {
+                format!("{}; {} secret(s) moved", act.what, moved.moved.len())
+            };
+        }
+        act.warnings.extend(moved.warnings.iter().cloned());
+        act.edits.extend(moved.edits.iter().cloned());
+        out.secrets = moved.moved.clone();
         if let (false, Some(why)) = (act.edits.is_empty(), unwritable) {
             let e = format!("`{}` cannot be written: {why}", fo.file);
             out.status = "failed";
@@ -309,6 +374,18 @@ impl Pinner<'_> {
             out.message = format!("left as it was: {why}");
             return (out, code);
         }
+        if let Some(m) = self.mover
+            && let Err(e) = m.commit(&moved)
+        {
+            out.status = "failed";
+            out.message = format!("left as it was: {}", e.message);
+            return (out, e.exit_code());
+        }
+        if act.edits.is_empty() && act.lock_args.is_none() {
+            out.message = act.what;
+            out.warnings = act.warnings;
+            return (out, 0);
+        }
         out.status = match (act.edits.is_empty(), self.a.write) {
             (true, true) => "locked",
             (true, false) => "would-lock",
@@ -323,6 +400,16 @@ impl Pinner<'_> {
             new.command = act.argv.first().cloned();
             new.args = act.argv[1..].to_vec();
             new.env.extend(act.env.iter().cloned());
+            for (k, r) in &moved.env {
+                if let Some(slot) = new.env.iter_mut().find(|(name, _)| name == k) {
+                    slot.1 = r.clone();
+                }
+            }
+            for (old, r) in &moved.args {
+                if let Some(slot) = new.args.iter_mut().find(|a| *a == old) {
+                    *slot = r.clone();
+                }
+            }
             fe.accepted.push((
                 s.scope.clone(),
                 s.name.clone(),
@@ -347,6 +434,9 @@ fn print_outcomes(outs: &[EntryOut], client: &str) {
             out.message,
             shown_argv(&out.argv)
         );
+        for m in &out.secrets {
+            eprintln!("  secret: {m}");
+        }
         for w in &out.warnings {
             eprintln!("  warning: {w}");
         }

@@ -4,6 +4,7 @@ pub mod corpus;
 pub mod env;
 pub mod fixture;
 pub mod http;
+pub mod keyring;
 pub mod mcp;
 pub mod pyfixture;
 pub mod pypiserver;
