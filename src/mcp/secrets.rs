@@ -176,6 +176,45 @@ pub fn secret_parts(value: &str) -> Vec<String> {
     parts
 }
 
+/// `text` (a diff of a config) with every literal secret of `servers`
+/// replaced by `****`, the longest first.
+pub fn mask_in(text: &str, servers: &[crate::mcp::model::Server]) -> String {
+    let mut values: Vec<String> = Vec::new();
+    for s in servers {
+        for (k, v) in s.env.iter().chain(&s.headers) {
+            if is_secret(k, v) {
+                values.extend(secret_parts(v));
+            }
+        }
+        for hit in in_args(&s.args) {
+            let a = &s.args[hit.index];
+            // `--token=VALUE`: the flag stays readable.
+            let v = match a.split_once('=') {
+                Some((flag, v)) if flag.starts_with('-') => v,
+                _ => a,
+            };
+            values.extend(secret_parts(v));
+        }
+    }
+    values.retain(|v| v.len() >= 4);
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    values.dedup();
+    let mut out = text.to_owned();
+    for v in &values {
+        for form in [
+            v.clone(),
+            crate::mcp::formats::jsonc::render(v)
+                .trim_matches('"')
+                .to_owned(),
+        ] {
+            if out.contains(&form) {
+                out = out.replace(&form, "****");
+            }
+        }
+    }
+    out
+}
+
 /// A shell-style variable name: letters, digits, `_`, not starting with a digit.
 fn env_name(name: &str) -> bool {
     !name.is_empty()

@@ -213,8 +213,8 @@ fn read_value(name: &str) -> Result<String> {
     let mut raw = Vec::new();
     if stdin.is_terminal() {
         eprint!("value for `{name}` (not shown): ");
+        // The terminal echoes the newline (`ECHONL`), not the value.
         raw = read_hidden()?.into_bytes();
-        eprintln!();
     } else {
         stdin
             .lock()

@@ -668,12 +668,7 @@ fn pin_records_a_shell_registry_and_the_entry_launches_from_a_gui() {
         assert_eq!(entry["command"], SAFEX, "{entry}");
         let recorded = entry["env"][var].as_str().unwrap();
         assert_eq!(recorded.trim_end_matches('/'), url.trim_end_matches('/'));
-        let args: Vec<&str> = entry["args"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap())
-            .collect();
+        let args = crate::support::mcp::config_args(entry);
         // What a GUI client does: the entry's command, args and env, over
         // a minimal environment, with a clean cache (a cold launch: only
         // the recorded registry has these packages).

@@ -190,6 +190,37 @@ fn get_env(c: &mut Client) -> String {
         .to_owned()
 }
 
+/// A config entry started as its client starts it: its command, args and
+/// env over a minimal environment, offline, with `policy`.
+fn entry_command(env: &TestEnv, kr: &Keyring, entry: &Value, policy: &Path) -> Command {
+    let args = crate::support::mcp::config_args(entry);
+    let mut cmd = Command::new(entry["command"].as_str().unwrap());
+    cmd.args(&args)
+        .env_clear()
+        .env("HOME", env.home())
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SAFEX_CACHE_DIR", env.cache())
+        .env("SAFEX_LOCKFILE", env.lockfile())
+        .env("SAFEX_CONFIG", env.root().join("config.toml"))
+        .env("SAFEX_AUDIT_LOG", env.audit_log())
+        .env("SAFEX_POLICY", policy)
+        .env("SAFEX_OFFLINE", "1");
+    kr.apply(&mut cmd);
+    for (k, val) in entry["env"].as_object().unwrap() {
+        cmd.env(k, val.as_str().unwrap());
+    }
+    cmd
+}
+
+/// JSONC without its `//` line comments (the test's own file has one, on a
+/// line of its own).
+fn strip_comments(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn claude_config(home: &Path) -> PathBuf {
     home.join(".config/Claude/claude_desktop_config.json")
 }
@@ -247,6 +278,13 @@ fn references_resolve_into_the_server_only_and_move_secrets_moves_them() {
         e.contains("secret: env `GITHUB_PERSONAL_ACCESS_TOKEN` →"),
         "{e}"
     );
+    // The diff shows the removed line masked.
+    assert!(
+        !o.contains(TOKEN)
+            && !o.contains(API_KEY)
+            && o.contains("-        \"GITHUB_PERSONAL_ACCESS_TOKEN\": \"****\","),
+        "{o}"
+    );
     assert_eq!(kr.lookup("everything.GITHUB_PERSONAL_ACCESS_TOKEN"), None);
     assert_eq!(std::fs::read_to_string(&claude).unwrap(), claude_text);
 
@@ -302,34 +340,14 @@ fn references_resolve_into_the_server_only_and_move_secrets_moves_them() {
     );
     let declared = env.root().join("declared.toml");
     std::fs::write(&declared, "[env]\nmode = \"declared\"\n").unwrap();
-    let args: Vec<String> = entry["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_owned())
-        .collect();
     // A Postgres URL's password as a reference too: passed as PGPASSWORD
     // (server-everything ignores the argument; what it was given is read
     // from its side).
     let mut set = safex_in(&env, &kr);
     set.args(["secret", "set", "db.PGPASSWORD"]);
     assert!(run_with_stdin(set, "pa55-w0rd-db").status.success());
-    let mut cmd = Command::new(entry["command"].as_str().unwrap());
-    cmd.args(&args)
-        .arg("postgresql://app:safex-secret:db.PGPASSWORD@127.0.0.1:9/x")
-        .env_clear()
-        .env("HOME", env.home())
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SAFEX_CACHE_DIR", env.cache())
-        .env("SAFEX_LOCKFILE", env.lockfile())
-        .env("SAFEX_CONFIG", env.root().join("config.toml"))
-        .env("SAFEX_AUDIT_LOG", env.audit_log())
-        .env("SAFEX_POLICY", &declared)
-        .env("SAFEX_OFFLINE", "1");
-    kr.apply(&mut cmd);
-    for (k, val) in entry["env"].as_object().unwrap() {
-        cmd.env(k, val.as_str().unwrap());
-    }
+    let mut cmd = entry_command(&env, &kr, entry, &declared);
+    cmd.arg("postgresql://app:safex-secret:db.PGPASSWORD@127.0.0.1:9/x");
     let mut c = Client::start(cmd);
     let safex_pid = c.child.id();
     let (server, server_env) = server_of(safex_pid);
@@ -405,6 +423,22 @@ fn references_resolve_into_the_server_only_and_move_secrets_moves_them() {
             "the {what} holds a secret"
         );
     }
+
+    // The rewritten VS Code entry starts too, with its key.
+    let v: Value = serde_json::from_str(&strip_comments(&vscode_now)).unwrap();
+    let mut c = Client::start(entry_command(
+        &env,
+        &kr,
+        &v["servers"]["everything"],
+        &declared,
+    ));
+    let text = get_env(&mut c);
+    assert!(
+        text.contains("[redacted:OPENAI_API_KEY]") && !text.contains(API_KEY),
+        "{text}"
+    );
+    let (code, err) = c.finish();
+    assert_eq!(code, 0, "{err}");
 
     // Where no store is reachable, a 0600 file the reference names.
     // A value no detector would see: only the reference marks it secret.

@@ -520,6 +520,37 @@ mod tests {
         }
     }
 
+    /// `--move-secrets` replaces an `env` value where it sits, in both
+    /// Zed shapes too, next to an added member.
+    #[test]
+    fn env_values_are_located() {
+        for text in [
+            r#"{"mcpServers": {"m": { "command": "npx", "args": ["a"], "env": { "T": "ghp_\u0061bc", "B": 1 } }}}"#,
+            r#"{"context_servers": {"z": {"command": {"path": "npx", "args": ["a"], "env": {"T": "ghp_abc"}}}}}"#,
+        ] {
+            let s = servers(text, &parse(text).unwrap(), "");
+            let sp = s[0].spans.as_ref().unwrap();
+            assert_eq!(sp.env_values.len(), 1, "{text}");
+            let (k, at) = &sp.env_values[0];
+            assert_eq!(k, "T");
+            let edits = [
+                model::Edit {
+                    range: at.span.clone(),
+                    text: render("safex-secret:m.T"),
+                },
+                sp.env.clone().unwrap().edit("R", "u"),
+            ];
+            let out = model::apply(text, &edits);
+            let back = servers(&out, &parse(&out).unwrap(), "");
+            assert_eq!(
+                back[0].env[0],
+                ("T".to_owned(), "safex-secret:m.T".to_owned()),
+                "{out}"
+            );
+            assert_eq!(back[0].env.last().unwrap().0, "R", "{out}");
+        }
+    }
+
     /// Each `env` shape gets its new member in the file's own layout.
     #[test]
     fn env_slots() {

@@ -446,6 +446,23 @@ mod tests {
         }
     }
 
+    /// `--move-secrets` replaces a block-mapping value where it sits.
+    #[test]
+    fn env_values_are_located() {
+        let text = "mcpServers:\n  - name: A\n    command: safex\n    args: [npx, x]\n    env:\n      TOKEN: 'ghp_abc' # c\n      B: \"v\"\n";
+        let s = servers(text).unwrap();
+        let sp = s[0].spans.as_ref().unwrap();
+        let (k, at) = &sp.env_values[0];
+        assert_eq!((k.as_str(), &text[at.span.clone()]), ("TOKEN", "'ghp_abc'"));
+        let edit = crate::mcp::model::Edit {
+            range: at.span.clone(),
+            text: render("safex-secret:a.TOKEN", at.quote),
+        };
+        let out = crate::mcp::model::apply(text, &[edit]);
+        assert!(out.contains("TOKEN: 'safex-secret:a.TOKEN' # c"), "{out}");
+        assert_eq!(servers(&out).unwrap()[0].env[0].1, "safex-secret:a.TOKEN");
+    }
+
     #[test]
     fn plain_rendering_round_trips() {
         assert_eq!(render("safex", Quote::Plain), "safex");

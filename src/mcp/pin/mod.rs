@@ -474,10 +474,15 @@ fn write_file(
             ),
         ));
     }
-    fo.diff = diff::unified(
-        &label(&l.target.path, a.common.root.as_deref()),
-        &l.text,
-        edits,
+    // The diff goes to a terminal, a screen share, a CI log: the file's
+    // literal secrets are shown masked, as `safex mcp scan` shows them.
+    fo.diff = crate::mcp::secrets::mask_in(
+        &diff::unified(
+            &label(&l.target.path, a.common.root.as_deref()),
+            &l.text,
+            edits,
+        ),
+        l.servers.as_deref().unwrap_or_default(),
     );
     if !a.common.json {
         print!("{}", fo.diff);

@@ -307,3 +307,13 @@ impl Drop for Client {
         stop(&mut self.child);
     }
 }
+
+/// A client config entry's `args`, as strings.
+pub fn config_args(entry: &serde_json::Value) -> Vec<&str> {
+    entry["args"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no args in {entry}"))
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect()
+}
