@@ -14,7 +14,7 @@ mod lists;
 mod mediate;
 mod message;
 mod pins;
-mod redact;
+pub mod redact;
 pub mod review;
 mod rules;
 
@@ -141,16 +141,25 @@ pub fn run(
     // Registered before the spawn, so no signal falls between the two.
     let mut signals = signal_hook::iterator::Signals::new(FORWARDED).map_err(cannot)?;
     let watch = sandbox.is_on().then(|| sandbox.advice.clone());
+    // The secrets safex resolved stay out of the server's stderr too (MCP
+    // clients keep it in log files).
+    let mut hidden = redact::Redactor::default();
+    if mediation.policy.mcp_redact {
+        for (name, value) in &mediation.secrets {
+            hidden.add(name, value);
+        }
+    }
+    let pipe_stderr = watch.is_some() || !hidden.is_empty();
     let (env, tier2) = confine(sandbox, env).map_err(cannot)?;
-    let mut child = spawn(&me, program, lead, args, &env, watch.is_some()).map_err(cannot)?;
+    let mut child = spawn(&me, program, lead, args, &env, pipe_stderr).map_err(cannot)?;
     serve_proxy(tier2, &mediation.audit);
     widen_pipes(&child);
-    let errs = match (child.stderr.take(), watch.clone()) {
-        (Some(from), Some(advice)) => Some(std::thread::spawn(move || {
-            crate::sandbox::hint::relay_stderr(from, &advice)
-        })),
-        _ => None,
-    };
+    let errs = child.stderr.take().map(|from| {
+        let advice = watch.clone();
+        std::thread::spawn(move || {
+            crate::sandbox::hint::relay_stderr(from, advice.as_ref(), &hidden)
+        })
+    });
     let pid = Pid::from_raw(child.id() as i32);
     let handle = signals.handle();
     std::thread::spawn(move || {

@@ -58,7 +58,6 @@ impl Redactor {
             .sort_by_key(|s| std::cmp::Reverse(s.value.len()));
     }
 
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.secrets.is_empty()
     }

@@ -156,10 +156,15 @@ fn quoted_path(line: &str) -> Option<PathBuf> {
     None
 }
 
-/// Copy the server's stderr to safex's, line by line as it comes, and
-/// after a line that reports a denial the sandbox caused, its hint (once
-/// per path or address).
-pub fn relay_stderr(from: impl std::io::Read, advice: &Advice) {
+/// Copy the server's stderr to safex's, line by line as it comes, with the
+/// `hidden` values redacted, and (sandboxed) after a line that reports a
+/// denial the sandbox caused, its hint (once per path or address).
+#[cfg(unix)]
+pub fn relay_stderr(
+    from: impl std::io::Read,
+    advice: Option<&Advice>,
+    hidden: &crate::relay::redact::Redactor,
+) {
     use std::io::{BufRead, Write};
     let mut reader = std::io::BufReader::with_capacity(64 * 1024, from);
     let mut seen = Seen::default();
@@ -171,11 +176,14 @@ pub fn relay_stderr(from: impl std::io::Read, advice: &Advice) {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
+        hidden.redact(&mut line);
         let mut out = stderr.lock();
         if out.write_all(&line).is_err() {
             return;
         }
-        if let Some(h) = seen.hint(advice, &String::from_utf8_lossy(&line)) {
+        if let Some(advice) = advice
+            && let Some(h) = seen.hint(advice, &String::from_utf8_lossy(&line))
+        {
             let _ = writeln!(out, "{h}");
         }
     }

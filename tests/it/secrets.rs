@@ -478,3 +478,42 @@ fn references_resolve_into_the_server_only_and_move_secrets_moves_them() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("can be read or written by others (mode 644)"));
 }
+
+/// A resolved value a program writes to its stderr (which MCP clients keep
+/// in log files) is redacted there too, sandboxed or not.
+#[test]
+fn resolved_values_are_redacted_from_the_server_stderr() {
+    use crate::support::fixture::{FixtureRegistry, Pkg};
+    use std::os::unix::fs::PermissionsExt;
+    const VALUE: &str = "opaque-stderr-value-5h2k";
+    let reg = FixtureRegistry::builder()
+        .package(Pkg::program(
+            "envleak",
+            "1.0.0",
+            "process.stderr.write(`auth=${process.env.MY_AUTH}\\n`); process.stdin.resume(); process.stdin.on('end', () => {});",
+        ))
+        .build();
+    let env = TestEnv::new();
+    let file = env.root().join("auth");
+    std::fs::write(&file, VALUE).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    for extra in [&[][..], &["--no-sandbox"]] {
+        let out = reg
+            .safex(&env)
+            .args(extra)
+            .args(["-q", "npx", "-y", "envleak@1.0.0"])
+            .env("MY_AUTH", format!("safex-secret:file:{}", file.display()))
+            // Pipes both ways, as an MCP client: the relay.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert!(out.status.success(), "{extra:?}: {err}");
+        assert!(
+            err.contains("auth=[redacted:MY_AUTH]") && !err.contains(VALUE),
+            "{extra:?}: {err}"
+        );
+    }
+}
