@@ -276,8 +276,39 @@ fn entry(settings: &Settings, locks: &[&LockFile], s: &Server) -> Entry {
         e.findings.push(finding(
             Level::High,
             "secret",
-            format!("literal secret in {} (`{}`): anything that reads this file has it; use the client's interpolation or a secret store", sec.place, sec.masked),
+            format!(
+                "literal secret in {} (`{}`): anything that reads this file has it; {}",
+                sec.place,
+                sec.masked,
+                if sec.place.starts_with("env ") {
+                    "move it to the OS credential store: `safex mcp pin --write --move-secrets`"
+                } else {
+                    "use the client's interpolation or a secret store"
+                }
+            ),
         ));
+    }
+    // A reference only safex resolves: any other command gets its text.
+    if !matches!(launcher, Launcher::Safex { .. }) {
+        let places = s
+            .env
+            .iter()
+            .filter(|(_, v)| v.starts_with(crate::secret::PREFIX))
+            .map(|(k, _)| format!("env `{k}`"))
+            .chain(
+                s.args
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| a.contains(crate::secret::PREFIX))
+                    .map(|(i, _)| format!("args[{i}]")),
+            );
+        for place in places {
+            e.findings.push(finding(
+                Level::Medium,
+                "unresolved-secret",
+                format!("{place} is a `safex-secret:` reference, but the entry is not launched by safex: the server gets the reference text, not the value"),
+            ));
+        }
     }
     e
 }

@@ -517,3 +517,53 @@ fn resolved_values_are_redacted_from_the_server_stderr() {
         );
     }
 }
+
+/// `safex mcp scan`: a reference is not a literal secret, and one in an
+/// entry safex does not launch is reported (that server gets the text).
+#[test]
+fn scan_knows_references() {
+    let env = TestEnv::new();
+    let config = claude_config(&env.home());
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &config,
+        r#"{"mcpServers": {
+  "gh": {"command": "safex", "args": ["npx", "@modelcontextprotocol/server-github@2025.4.8"],
+         "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": "safex-secret:gh.GITHUB_PERSONAL_ACCESS_TOKEN"}},
+  "box": {"command": "docker", "args": ["run", "-i", "--rm", "-e", "API_KEY", "img"],
+          "env": {"API_KEY": "safex-secret:box.API_KEY"}}
+}}"#,
+    )
+    .unwrap();
+    let out = env
+        .safex()
+        .args(["mcp", "scan", "--json", "--config"])
+        .arg(&config)
+        .arg("--baseline")
+        .arg(env.root().join("baseline.json"))
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&out), stderr(&out)));
+    let codes = |server: &str| -> Vec<String> {
+        v["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["server"] == server)
+            .flat_map(|s| s["findings"].as_array().unwrap().clone())
+            .map(|f| f["code"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(!codes("gh").iter().any(|c| c.contains("secret")), "{v}");
+    let box_codes = codes("box");
+    assert_eq!(
+        box_codes
+            .iter()
+            .filter(|c| *c == "unresolved-secret")
+            .count(),
+        1,
+        "{v}"
+    );
+    assert!(!box_codes.contains(&"secret".to_owned()), "{v}");
+}
