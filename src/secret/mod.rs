@@ -16,6 +16,9 @@ use crate::error::{Error, Kind, Result};
 /// What a reference starts with.
 pub const PREFIX: &str = "safex-secret:";
 
+/// The largest value `secret set` takes.
+const MAX_VALUE: usize = 1 << 20;
+
 /// The longest name.
 const MAX_NAME: usize = 128;
 
@@ -218,9 +221,14 @@ fn read_value(name: &str) -> Result<String> {
     } else {
         stdin
             .lock()
-            .take(1 << 20)
+            .take(MAX_VALUE as u64 + 1)
             .read_to_end(&mut raw)
             .map_err(|e| Error::io(format!("cannot read the value from stdin: {e}")))?;
+        if raw.len() > MAX_VALUE {
+            return Err(Error::usage(format!(
+                "the value for `{name}` is larger than 1 MiB; nothing stored"
+            )));
+        }
     }
     if raw.ends_with(b"\n") {
         raw.pop();
