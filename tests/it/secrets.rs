@@ -250,6 +250,13 @@ fn references_resolve_into_the_server_only_and_move_secrets_moves_them() {
         "{{\n  // the team's servers\n  \"servers\": {{\n    \"everything\": {{ \"type\": \"stdio\", \"command\": \"npx\", \"args\": [\"-y\", \"{SPEC}\", \"stdio\"], \"env\": {{ \"OPENAI_API_KEY\": \"{API_KEY}\" }} }}\n  }}\n}}\n"
     );
     std::fs::write(&vscode, &vscode_text).unwrap();
+    // Codex, with the same token as Claude Desktop: one item in the store.
+    let codex = env.home().join(".codex/config.toml");
+    std::fs::create_dir_all(codex.parent().unwrap()).unwrap();
+    let codex_text = format!(
+        "model = \"x\"\n\n[mcp_servers.everything]\ncommand = \"npx\"\nargs = [\"-y\", \"{SPEC}\", \"stdio\"]\n\n[mcp_servers.everything.env]\nGITHUB_PERSONAL_ACCESS_TOKEN = \"{TOKEN}\" # from the README\n"
+    );
+    std::fs::write(&codex, &codex_text).unwrap();
     let pin = |write: bool| {
         let mut cmd = safex_in(&env, &kr);
         cmd.env("SAFEX_NPM_REGISTRY", registry.url())
@@ -259,6 +266,8 @@ fn references_resolve_into_the_server_only_and_move_secrets_moves_them() {
             .arg(&claude)
             .arg("--config")
             .arg(&vscode)
+            .arg("--config")
+            .arg(&codex)
             .arg("--baseline")
             .arg(env.root().join("baseline.json"));
         let out = cmd.output().unwrap();
@@ -305,6 +314,19 @@ fn references_resolve_into_the_server_only_and_move_secrets_moves_them() {
     let vscode_now = std::fs::read_to_string(&vscode).unwrap();
     assert!(!claude_now.contains(TOKEN) && !vscode_now.contains(API_KEY));
     assert!(vscode_now.contains("// the team's servers"), "{vscode_now}");
+    let codex_now = std::fs::read_to_string(&codex).unwrap();
+    assert!(
+        codex_now.contains("GITHUB_PERSONAL_ACCESS_TOKEN = \"safex-secret:everything.GITHUB_PERSONAL_ACCESS_TOKEN\" # from the README"),
+        "{codex_now}"
+    );
+    let out = safex_in(&env, &kr)
+        .args(["secret", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&out),
+        "everything.GITHUB_PERSONAL_ACCESS_TOKEN\neverything.OPENAI_API_KEY\n"
+    );
     assert!(e.contains("still holds the moved secrets"), "{e}");
     let backups: Vec<PathBuf> = std::fs::read_dir(claude.parent().unwrap())
         .unwrap()
@@ -326,6 +348,7 @@ fn references_resolve_into_the_server_only_and_move_secrets_moves_them() {
     );
     assert_eq!(std::fs::read_to_string(&claude).unwrap(), claude_now);
     assert_eq!(std::fs::read_to_string(&vscode).unwrap(), vscode_now);
+    assert_eq!(std::fs::read_to_string(&codex).unwrap(), codex_now);
     registry.stop();
 
     // The rewritten Claude Desktop entry, started as the client starts it:

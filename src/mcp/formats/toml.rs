@@ -14,7 +14,7 @@ pub fn servers(text: &str) -> Result<Vec<Server>, String> {
     let doc: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| e.message().to_owned())?;
-    let spans = scan(text);
+    let (spans, env_spans) = scan(text);
     let mut out = Vec::new();
     let Some(toml::Value::Table(servers)) = doc.get("mcp_servers") else {
         return Ok(out);
@@ -49,7 +49,18 @@ pub fn servers(text: &str) -> Result<Vec<Server>, String> {
                 args: args.clone(),
                 layout: Layout::Flow,
                 env,
-                env_values: Vec::new(),
+                // Only where the scan and the parser agree on the value.
+                env_values: env_spans
+                    .get(name)
+                    .map(|vals| {
+                        vals.iter()
+                            .filter(|(k, at)| {
+                                s.env.iter().any(|(ek, ev)| ek == k && *ev == at.value)
+                            })
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             });
         }
         out.push(s);
@@ -77,9 +88,39 @@ fn table_pairs(v: Option<&toml::Value>) -> Vec<(String, String)> {
 /// of the line after `args`.
 type Found = BTreeMap<String, (Option<Str>, Option<Vec<Str>>, usize, Option<usize>)>;
 
-/// Positions of `command` and `args` under each `[mcp_servers.<name>]`.
-fn scan(text: &str) -> Found {
+/// Per server: where each `env` string value sits (an `env = { ... }` on
+/// one line, or a `[mcp_servers.<name>.env]` table).
+type EnvSpans = BTreeMap<String, Vec<(String, Str)>>;
+
+/// `K = "v", K2 = 'w' }` from `at`: each string member and where it sits.
+fn inline_strings(text: &str, mut at: usize, out: &mut Vec<(String, Str)>) {
+    loop {
+        at = skip_ws(text, at);
+        let rest = &text[at..];
+        let Some((k, r)) = key(rest) else { return };
+        let r_trim = r.trim_start();
+        let Some(after_eq) = r_trim.strip_prefix('=') else {
+            return;
+        };
+        let v_at = skip_ws(text, text.len() - after_eq.len());
+        let Some(v) = string_at(text, v_at) else {
+            return;
+        };
+        let next = skip_ws(text, v.span.end);
+        out.push((k, v));
+        match text[next..].chars().next() {
+            Some(',') => at = next + 1,
+            _ => return,
+        }
+    }
+}
+
+/// Positions of `command` and `args` under each `[mcp_servers.<name>]`,
+/// and of the `env` values.
+fn scan(text: &str) -> (Found, EnvSpans) {
     let mut found = Found::new();
+    let mut envs = EnvSpans::new();
+    let mut env_table: Option<String> = None;
     let mut current: Option<String> = None;
     let mut pos = 0;
     while pos < text.len() {
@@ -88,13 +129,24 @@ fn scan(text: &str) -> Found {
         let trimmed = line.trim_start();
         let indent = line.len() - trimmed.len();
         if trimmed.starts_with('[') {
-            current = header(trimmed).and_then(|keys| match keys.as_slice() {
+            let keys = header(trimmed);
+            env_table = keys.as_ref().and_then(|keys| match keys.as_slice() {
+                [t, name, e] if t == "mcp_servers" && e == "env" => Some(name.clone()),
+                _ => None,
+            });
+            current = keys.and_then(|keys| match keys.as_slice() {
                 [t, name] if t == "mcp_servers" => Some(name.clone()),
                 _ => None,
             });
             if let Some(name) = &current {
                 found.entry(name.clone()).or_insert((None, None, pos, None));
             }
+        } else if let Some(name) = &env_table {
+            let mut one = Vec::new();
+            inline_strings(text, pos + indent, &mut one);
+            envs.entry(name.clone())
+                .or_default()
+                .extend(one.into_iter().take(1));
         } else if let Some(name) = &current
             && let Some((key, after)) = key_value(trimmed)
         {
@@ -102,6 +154,12 @@ fn scan(text: &str) -> Found {
             let entry = found.entry(name.clone()).or_insert((None, None, pos, None));
             match key.as_str() {
                 "command" => entry.0 = string_at(text, skip_ws(text, at)),
+                "env" => {
+                    let open = skip_ws(text, at);
+                    if text[open..].starts_with('{') {
+                        inline_strings(text, open + 1, envs.entry(name.clone()).or_default());
+                    }
+                }
                 "args" => {
                     if let Some((items, close)) = array_at(text, skip_ws(text, at)) {
                         entry.1 = Some(items);
@@ -115,7 +173,7 @@ fn scan(text: &str) -> Found {
         }
         pos = end;
     }
-    found
+    (found, envs)
 }
 
 /// `[a."b.c"]` → `["a", "b.c"]`; `[[...]]` and anything odd → `None`.
@@ -276,6 +334,36 @@ mod tests {
         assert_eq!(&text[sp.args[1].span.clone()], "'@x/y'");
         // It has an `env` table: nothing is added to it automatically.
         assert!(sp.env.is_none());
+    }
+
+    /// `--move-secrets` finds `env` values inline and in a table.
+    #[test]
+    fn env_values_are_located() {
+        for text in [
+            "[mcp_servers.m]\ncommand = \"npx\"\nargs = [\"a\"]\nenv = { \"T\" = \"ghp_abc\", B = 'x' } # c\n",
+            "[mcp_servers.m]\ncommand = \"npx\"\nargs = [\"a\"]\n\n[mcp_servers.m.env]\nB = 'x'\nT = \"ghp_abc\" # c\nN = 1\n",
+        ] {
+            let s = servers(text).unwrap();
+            let vals = &s[0].spans.as_ref().unwrap().env_values;
+            let t = vals
+                .iter()
+                .find(|(k, _)| k == "T")
+                .unwrap_or_else(|| panic!("{vals:?}"));
+            assert_eq!(vals.len(), 2, "{vals:?}");
+            let edit = crate::mcp::model::Edit {
+                range: t.1.span.clone(),
+                text: render("safex-secret:m.T", t.1.quote),
+            };
+            let out = crate::mcp::model::apply(text, &[edit]);
+            let back = servers(&out).unwrap();
+            assert!(
+                back[0]
+                    .env
+                    .contains(&("T".to_owned(), "safex-secret:m.T".to_owned())),
+                "{out}"
+            );
+            assert!(out.contains("# c"), "{out}");
+        }
     }
 
     #[test]

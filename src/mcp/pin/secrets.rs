@@ -12,7 +12,6 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use crate::error::Result;
-use crate::mcp::clients::Format;
 use crate::mcp::model::{Edit, Server};
 use crate::mcp::{Loaded, rewrite, secrets};
 use crate::secret::{PREFIX, name_byte, store::Store};
@@ -77,8 +76,7 @@ impl Mover {
             }
             let Some((_, at)) = spans.env_values.iter().find(|(name, _)| name == k) else {
                 out.warnings.push(format!(
-                    "env `{k}` holds a secret that safex does not move in this file's layout{}; move it by hand: `safex secret set NAME`, then write `{PREFIX}NAME` as its value",
-                    if format == Format::Toml { " (TOML)" } else { "" }
+                    "env `{k}` holds a secret that safex does not move in this file's layout; move it by hand: `safex secret set NAME`, then write `{PREFIX}NAME` as its value"
                 ));
                 continue;
             };
