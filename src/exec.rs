@@ -203,7 +203,8 @@ fn held(name: &str, secret_vars: &[String]) -> Option<Held> {
 /// kept with their `user:password@` removed, so that a program that runs
 /// npm or pip itself still reaches the internal registry rather than
 /// falling back to a public one. In `declared` mode only the base set, the
-/// policy's `pass` names (`NAME` or `PREFIX_*`) and `--env` names remain.
+/// policy's `pass` names (`NAME` or `PREFIX_*`), `--env` names and
+/// variables whose value is a `safex-secret:` reference remain.
 pub fn program_env(
     mode: crate::policy::EnvMode,
     pass: &[String],
@@ -226,7 +227,9 @@ pub fn program_env(
                 || crate::env_vars::CA_BUNDLE_VARS.contains(&name)
                 || crate::env_vars::is_proxy_var(name)
                 || pass.iter().any(|p| matches(name, p))
-                || extra.iter().any(|p| p == name);
+                || extra.iter().any(|p| p == name)
+                // A `safex-secret:` reference is declared by being written.
+                || v.as_encoded_bytes().starts_with(crate::secret::PREFIX.as_bytes());
             if !wanted {
                 return None;
             }

@@ -261,17 +261,11 @@ pub fn run<P: Pipeline>(mut s: Session, a: P::Args, ctx: &mut audit::Context) ->
     let (interpreter, script) = P::program(&s, &req, &dir, &marker)?;
     let extra: Vec<String> = s.globals.env.iter().chain(a.env()).cloned().collect();
     ctx.env_passed = extra.clone();
-    // A `safex-secret:` reference is declared by being written.
-    let declared: Vec<String> = extra
-        .iter()
-        .cloned()
-        .chain(crate::secret::resolve::referenced_vars())
-        .collect();
     // `.npmrc`'s credential variables are safex's whichever ecosystem runs.
     let env = crate::exec::program_env(
         s.settings.policy.env_mode,
         &s.settings.policy.env_pass,
-        &declared,
+        &extra,
         &s.settings.npm.secret_vars,
     );
     let flags = s.globals.sandbox.clone().with(a.sandbox());

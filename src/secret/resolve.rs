@@ -38,15 +38,6 @@ pub struct Resolved {
     pub warnings: Vec<String>,
 }
 
-/// The names of safex's own environment variables whose value is a
-/// reference: they count as declared in `env.mode = "declared"`.
-pub fn referenced_vars() -> Vec<String> {
-    std::env::vars_os()
-        .filter(|(_, v)| v.as_encoded_bytes().starts_with(PREFIX.as_bytes()))
-        .filter_map(|(k, _)| k.into_string().ok())
-        .collect()
-}
-
 /// Opened on first need, once per launch.
 struct Lazy(Option<Store>);
 
