@@ -305,8 +305,8 @@ pub fn run<P: Pipeline>(mut s: Session, a: P::Args, ctx: &mut audit::Context) ->
             eprintln!("safex: warning: {w}");
         }
     }
-    env.extend(resolved.env_added.iter().cloned());
-    ctx.secrets = resolved.used.clone();
+    env.extend(resolved.env_added);
+    ctx.secrets = resolved.used;
     let program_args = resolved.args.as_deref().unwrap_or(a.program_args());
     ctx.launch()?;
     let mediation = || crate::relay::Mediation {
@@ -320,7 +320,7 @@ pub fn run<P: Pipeline>(mut s: Session, a: P::Args, ctx: &mut audit::Context) ->
         lockfile: s.settings.lockfile.clone(),
         system_lockfile: s.settings.system_lockfile.clone(),
         sandbox: plan.is_on().then(|| plan.advice.clone()),
-        secrets: resolved.redact.clone(),
+        secrets: resolved.redact,
     };
     crate::exec::run_program(&interpreter, &[script], program_args, env, &plan, mediation)
 }

@@ -249,7 +249,7 @@ fn secret_name(name: &str) -> bool {
 
 /// The mask for `value` if it is a literal secret.
 fn judge(name: Option<&str>, value: &str) -> Option<String> {
-    if crate::secret::Ref::parse(value.trim()).is_some() {
+    if value.trim().starts_with(crate::secret::PREFIX) {
         return None;
     }
     if let Some(p) = token_prefix(value) {

@@ -172,11 +172,7 @@ impl Session {
         let rules = Rules::new(&m);
         let pins = PinBook::load(&m);
         let redactor = if rules.redact {
-            let mut r = Redactor::from_env(env);
-            for (name, value) in &m.secrets {
-                r.add(name, value);
-            }
-            r
+            Redactor::from_env(env).with(&m.secrets)
         } else {
             Redactor::default()
         };

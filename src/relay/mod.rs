@@ -143,12 +143,11 @@ pub fn run(
     let watch = sandbox.is_on().then(|| sandbox.advice.clone());
     // The secrets safex resolved stay out of the server's stderr too (MCP
     // clients keep it in log files).
-    let mut hidden = redact::Redactor::default();
-    if mediation.policy.mcp_redact {
-        for (name, value) in &mediation.secrets {
-            hidden.add(name, value);
-        }
-    }
+    let hidden = if mediation.policy.mcp_redact {
+        redact::Redactor::default().with(&mediation.secrets)
+    } else {
+        redact::Redactor::default()
+    };
     let pipe_stderr = watch.is_some() || !hidden.is_empty();
     let (env, tier2) = confine(sandbox, env).map_err(cannot)?;
     let mut child = spawn(&me, program, lead, args, &env, pipe_stderr).map_err(cannot)?;

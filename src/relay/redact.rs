@@ -28,32 +28,36 @@ impl Redactor {
     /// From the program's environment: every variable whose name or value
     /// says it is a secret (the detector `safex mcp scan` uses).
     pub fn from_env(env: &[(std::ffi::OsString, std::ffi::OsString)]) -> Redactor {
-        let mut secrets: Vec<Secret> = Vec::new();
+        let mut r = Redactor::default();
         for (k, v) in env {
             let (Some(name), Some(value)) = (k.to_str(), v.to_str()) else {
                 continue;
             };
             if crate::mcp::secrets::is_secret(name, value) {
-                for part in crate::mcp::secrets::secret_parts(value) {
-                    if part.len() >= MIN_LEN && !secrets.iter().any(|s| s.value == part) {
-                        secrets.push(Secret::new(name, part));
-                    }
-                }
+                r.add(name, value);
             }
         }
-        // The longest first: a secret that contains another is replaced whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.value.len()));
-        Redactor { secrets }
+        r
     }
 
-    /// Keep `value` out too, marked `[redacted:NAME]`, whatever its name
-    /// says (a resolved `safex-secret:` reference).
-    pub fn add(&mut self, name: &str, value: &str) {
+    /// Also the values safex resolved from `safex-secret:` references
+    /// (`(mark, value)`), whatever their names say.
+    pub fn with(mut self, resolved: &[(String, String)]) -> Redactor {
+        for (name, value) in resolved {
+            self.add(name, value);
+        }
+        self
+    }
+
+    /// Keep `value` and its token and password parts out, marked
+    /// `[redacted:NAME]`.
+    fn add(&mut self, name: &str, value: &str) {
         for part in crate::mcp::secrets::secret_parts(value) {
             if part.len() >= MIN_LEN && !self.secrets.iter().any(|s| s.value == part) {
                 self.secrets.push(Secret::new(name, part));
             }
         }
+        // The longest first: a secret that contains another is replaced whole.
         self.secrets
             .sort_by_key(|s| std::cmp::Reverse(s.value.len()));
     }

@@ -366,14 +366,7 @@ const PINNED: &str = r#"    "memory": { "command": "safex", "args": ["npx", "@mo
 
 fn findings(out: &Output, server: &str) -> Vec<String> {
     let v: serde_json::Value = serde_json::from_str(&stdout(out)).unwrap();
-    v["servers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["server"] == server)
-        .flat_map(|s| s["findings"].as_array().unwrap().clone())
-        .map(|f| f["code"].as_str().unwrap().to_owned())
-        .collect()
+    crate::support::mcp::scan_codes(&v, server)
 }
 
 #[test]

@@ -179,6 +179,15 @@ fn server_of(safex: u32) -> (u32, String) {
     }
 }
 
+/// A whole session: `get-env`'s answer, and the server must exit 0.
+fn env_seen(cmd: Command) -> String {
+    let mut c = Client::start(cmd);
+    let text = get_env(&mut c);
+    let (code, err) = c.finish();
+    assert_eq!(code, 0, "{err}");
+    text
+}
+
 /// `get-env`'s answer through the relay: the server's own view of its
 /// environment, as the client (the model) would get it.
 fn get_env(c: &mut Client) -> String {
@@ -449,19 +458,16 @@ fn references_resolve_into_the_server_only_and_move_secrets_moves_them() {
 
     // The rewritten VS Code entry starts too, with its key.
     let v: Value = serde_json::from_str(&strip_comments(&vscode_now)).unwrap();
-    let mut c = Client::start(entry_command(
+    let text = env_seen(entry_command(
         &env,
         &kr,
         &v["servers"]["everything"],
         &declared,
     ));
-    let text = get_env(&mut c);
     assert!(
         text.contains("[redacted:OPENAI_API_KEY]") && !text.contains(API_KEY),
         "{text}"
     );
-    let (code, err) = c.finish();
-    assert_eq!(code, 0, "{err}");
 
     // Where no store is reachable, a 0600 file the reference names.
     // A value no detector would see: only the reference marks it secret.
@@ -477,14 +483,11 @@ fn references_resolve_into_the_server_only_and_move_secrets_moves_them() {
             format!("safex-secret:file:{}", file.display()),
         )
         .args(["-q", "npx", "-y", SPEC, "stdio"]);
-    let mut c = Client::start(cmd);
-    let text = get_env(&mut c);
+    let text = env_seen(cmd);
     assert!(
         text.contains("[redacted:MY_SERVICE_AUTH]") && !text.contains(OPAQUE),
         "{text}"
     );
-    let (code, err) = c.finish();
-    assert_eq!(code, 0, "{err}");
     // Readable by others: refused before the server starts.
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = env
@@ -500,6 +503,36 @@ fn references_resolve_into_the_server_only_and_move_secrets_moves_them() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("can be read or written by others (mode 644)"));
+
+    // A cached server whose store reference cannot be resolved (no session
+    // bus, as over SSH): the clear error, and no launch happens.
+    let launches = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains(r#""event":"launch""#))
+            .count()
+    };
+    let before = launches(&std::fs::read_to_string(env.audit_log()).unwrap());
+    let out = env
+        .safex()
+        .env("SAFEX_OFFLINE", "1")
+        .env(
+            "GITHUB_PERSONAL_ACCESS_TOKEN",
+            "safex-secret:everything.GITHUB_PERSONAL_ACCESS_TOKEN",
+        )
+        .args(["-q", "npx", "-y", SPEC, "stdio"])
+        .stdin(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(8), "{err}");
+    assert!(
+        err.contains("cannot resolve `safex-secret:everything.GITHUB_PERSONAL_ACCESS_TOKEN` (the environment variable `GITHUB_PERSONAL_ACCESS_TOKEN`): no credential store is reachable"),
+        "{err}"
+    );
+    assert_eq!(
+        launches(&std::fs::read_to_string(env.audit_log()).unwrap()),
+        before
+    );
 }
 
 /// A resolved value a program writes to its stderr (which MCP clients keep
@@ -568,16 +601,7 @@ fn scan_knows_references() {
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&out), stderr(&out)));
-    let codes = |server: &str| -> Vec<String> {
-        v["servers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| s["server"] == server)
-            .flat_map(|s| s["findings"].as_array().unwrap().clone())
-            .map(|f| f["code"].as_str().unwrap().to_owned())
-            .collect()
-    };
+    let codes = |server: &str| crate::support::mcp::scan_codes(&v, server);
     assert!(!codes("gh").iter().any(|c| c.contains("secret")), "{v}");
     let box_codes = codes("box");
     assert_eq!(

@@ -317,3 +317,15 @@ pub fn config_args(entry: &serde_json::Value) -> Vec<&str> {
         .map(|a| a.as_str().unwrap())
         .collect()
 }
+
+/// The finding codes `safex mcp scan --json` reports for `server`.
+pub fn scan_codes(report: &serde_json::Value, server: &str) -> Vec<String> {
+    report["servers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no servers in {report}"))
+        .iter()
+        .filter(|s| s["server"] == server)
+        .flat_map(|s| s["findings"].as_array().unwrap().clone())
+        .map(|f| f["code"].as_str().unwrap().to_owned())
+        .collect()
+}
